@@ -1,0 +1,59 @@
+/*
+ * buf.h - a growable byte buffer with a hard cap (curl's dynbuf idea), and string views.
+ *
+ * A struct buf owns its memory; the contents are always NUL-terminated (the NUL is not
+ * counted in len) so they can be handed to C string functions. Appends that would exceed
+ * the cap fail with GW_ERR_TOO_LARGE and leave the buffer unchanged.
+ */
+#ifndef MCPGW_CORE_BUF_H
+#define MCPGW_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+struct buf {
+    char *data; /* NULL until the first append; then NUL-terminated */
+    size_t len;
+    size_t alloc;
+    size_t cap; /* maximum len */
+};
+
+/* A borrowed (pointer, length) view; never owns, not NUL-terminated. */
+struct strview {
+    const char *ptr;
+    size_t len;
+};
+
+/* Initialise an empty buffer that may grow to at most cap bytes. No allocation. */
+void buf_init(struct buf *b, size_t cap);
+/* Release the memory; the buffer is empty and reusable afterwards (cap kept). */
+void buf_free(struct buf *b);
+/* Forget the contents but keep the memory. */
+void buf_reset(struct buf *b);
+enum gw_err buf_append(struct buf *b, const void *data, size_t len);
+enum gw_err buf_append_str(struct buf *b, const char *s);
+enum gw_err buf_append_char(struct buf *b, char c);
+enum gw_err buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum gw_err buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Append s as the inside of a JSON string (quotes not added), escaping as RFC 8259 requires. */
+enum gw_err buf_append_json_escaped(struct buf *b, const char *s, size_t len);
+/* Hand the contents to the caller (caller frees; never NULL); the buffer becomes empty. */
+char *buf_take(struct buf *b);
+/* The contents as a C string; "" when empty. Borrowed until the next change. */
+const char *buf_cstr(const struct buf *b);
+
+static inline struct strview strview_from_cstr(const char *s);
+bool strview_eq_cstr(struct strview v, const char *s);
+bool strview_eq_nocase(struct strview v, const char *s);
+
+#include <string.h>
+static inline struct strview strview_from_cstr(const char *s)
+{
+    struct strview v = {s, s ? strlen(s) : 0};
+    return v;
+}
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * config.h - configuration: .env loader, the environment, typed getters, validation.
+ *
+ * Sources, later wins: built-in defaults < the .env file < the process environment.
+ * The .env syntax: `KEY=value` lines, `#` comments (whole line, or after whitespace in an
+ * unquoted value), optional `export ` prefix, single quotes (literal), double quotes (escapes
+ * \n \t \" \\ and ${VAR} expansion), unquoted values (trimmed, ${VAR} and $VAR expansion).
+ * ${VAR} expands from keys defined earlier in the file, then the environment, else "".
+ *
+ * Every variable mcpgw knows is described once in a schema table (config_schema.c): its type,
+ * default, whether it is a secret, when it is required, and one line of documentation. That
+ * table drives validation, show-config, --help texts and docs/configuration.md.
+ *
+ * A struct config is immutable after config_load and may be shared by all threads.
+ */
+#ifndef MCPGW_CORE_CONFIG_H
+#define MCPGW_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "buf.h"
+#include "err.h"
+
+enum config_type {
+    CONFIG_STRING,
+    CONFIG_INT,      /* decimal integer */
+    CONFIG_BOOL,     /* true/false/1/0/yes/no/on/off */
+    CONFIG_URL,      /* absolute http(s)/redis URL */
+    CONFIG_LIST,     /* comma-separated list */
+    CONFIG_RATE,     /* N/second, N/minute, N/hour */
+    CONFIG_ENUM,     /* one of a fixed set (schema's choices, '|'-separated) */
+    CONFIG_LOG_LEVEL /* DEBUG/INFO/WARNING/ERROR */
+};
+
+struct config;
+
+struct config_var {
+    const char *name;
+    enum config_type type;
+    const char *default_value; /* NULL: no default */
+    bool secret;               /* masked by show-config, never logged */
+    /* Required when this predicate says so (NULL: never required). It sees the loaded config. */
+    bool (*required)(const struct config *cfg);
+    const char *choices;       /* CONFIG_ENUM only: "RS256|ES256|HS256" */
+    const char *doc;           /* one line for --help and docs */
+};
+
+/* The schema: every known variable, terminated by an entry with name == NULL. Static. */
+const struct config_var *config_schema(void);
+const struct config_var *config_schema_find(const char *name);
+
+/* Load configuration: defaults, then env_file (NULL: "./.env" if it exists; a named file must
+ * exist), then the process environment (every variable, known or not: MCP_<NAME>_* are
+ * dynamic). On success *out is owned by the caller (config_free). On a .env syntax error or an
+ * unreadable named file returns GW_ERR_CONFIG with one "ERROR: ..." line per problem in errors. */
+enum gw_err config_load(const char *env_file, struct config **out, struct buf *errors);
+/* Same, from .env text already in memory (tests, fuzzing); no process environment when
+ * use_environ is false. */
+enum gw_err config_load_text(const char *text, size_t len, bool use_environ, struct config **out,
+                             struct buf *errors);
+void config_free(struct config *cfg);
+
+/* Check every schema rule: required variables present, values of the declared type. Appends
+ * one line per problem to errors, in the guide's words:
+ *   ERROR: Required variable GITHUB_CLIENT_ID not set
+ *   ERROR: Invalid value for ACCESS_TOKEN_LIFETIME: "abc" is not an integer
+ * Returns GW_OK or GW_ERR_CONFIG. */
+enum gw_err config_validate(const struct config *cfg, struct buf *errors);
+
+/* Exit status for configuration errors (EX_CONFIG). */
+#define CONFIG_EXIT_CODE 78
+
+/* Getters. The string is borrowed from cfg. A missing variable yields the schema default,
+ * then `fallback`. Typed getters return fallback when the value does not parse (validation
+ * reports that case). */
+const char *config_get(const struct config *cfg, const char *name, const char *fallback);
+bool config_has(const struct config *cfg, const char *name); /* set and non-empty */
+long long config_get_int(const struct config *cfg, const char *name, long long fallback);
+bool config_get_bool(const struct config *cfg, const char *name, bool fallback);
+/* A comma list, trimmed, empty items dropped. Caller frees the array and the strings
+ * (config_list_free). */
+char **config_get_list(const struct config *cfg, const char *name, size_t *count);
+void config_list_free(char **list, size_t count);
+
+/* Rate limit "200/minute" -> limit 200, period 60 s. */
+enum gw_err config_parse_rate(const char *text, long long *limit, long long *period_seconds);
+enum gw_err config_parse_bool(const char *text, bool *out);
+enum gw_err config_parse_int(const char *text, long long *out);
+
+/* Whether name is a secret: schema flag, or a dynamic name ending in _SECRET, _PASSWORD,
+ * _TOKEN, _KEY or _KEY_B64, or a URL with a password (REDIS_URL). */
+bool config_is_secret(const char *name);
+/* The value as show-config prints it: secrets masked ("****" plus length), URLs with their
+ * password masked. Caller frees. */
+char *config_display_value(const char *name, const char *value);
+
+/* Iterate over every variable in cfg (sorted by name): known ones and MCP_*-style dynamic ones.
+ * Returns the number of entries; *names and *values point into cfg (borrowed). */
+size_t config_count(const struct config *cfg);
+void config_entry(const struct config *cfg, size_t index, const char **name, const char **value,
+                  bool *from_default);
+
+#endif

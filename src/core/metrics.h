@@ -1,0 +1,50 @@
+/*
+ * metrics.h - Prometheus metrics registry (text exposition format 0.0.4).
+ *
+ * Families are registered at start-up (before worker threads start) and live for the whole
+ * process. Updates are lock-free on the hot path: each thread updates its own shard with
+ * relaxed atomics, and a scrape sums the shards. A label set is created on first use (that
+ * path takes a per-family mutex once per new label set per thread).
+ *
+ * Label values are passed as an array of C strings in the order of the family's label names.
+ * Cardinality is the caller's responsibility: never use unbounded values (paths, ids) as labels.
+ */
+#ifndef MCPGW_CORE_METRICS_H
+#define MCPGW_CORE_METRICS_H
+
+#include <stddef.h>
+#include "buf.h"
+#include "err.h"
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM, METRIC_SUMMARY };
+
+struct metric_family;
+
+/* Register a family. name and help are copied. label_names: nlabels strings (copied).
+ * buckets: for histograms, nbuckets ascending upper bounds (+Inf is implicit); NULL elsewhere.
+ * Summaries expose quantiles 0.5, 0.9, 0.99 over a sliding 5-minute window plus _sum and _count.
+ * Returns a family owned by the registry (never freed), or NULL if the name is invalid or taken. */
+struct metric_family *metrics_register(enum metric_type type, const char *name, const char *help,
+                                       const char *const *label_names, size_t nlabels, const double *buckets,
+                                       size_t nbuckets);
+
+/* Counters: add v >= 0. Gauges: add any v (inc/dec). */
+void metrics_add(struct metric_family *f, const char *const *label_values, double v);
+/* Gauges only: set the value (process-wide, last writer wins). */
+void metrics_set(struct metric_family *f, const char *const *label_values, double v);
+/* Histograms and summaries: record one observation. */
+void metrics_observe(struct metric_family *f, const char *const *label_values, double v);
+
+/* A callback run at every scrape to refresh gauges computed on demand (e.g. token counts). */
+typedef void (*metrics_collect_fn)(void *arg);
+void metrics_add_collector(metrics_collect_fn fn, void *arg);
+
+/* Render every family plus the standard process metrics (process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
+ * process_max_fds, process_start_time_seconds) into out. */
+enum gw_err metrics_render(struct buf *out);
+
+/* Forget every family (tests only; not thread-safe). */
+void metrics_reset_for_tests(void);
+
+#endif
