@@ -1,0 +1,35 @@
+/*
+ * health.h - the /health and /metrics endpoints every service mounts.
+ *
+ * /health answers JSON: {"status":"healthy"|"unhealthy","service":..,"version":..,
+ * "uptime_seconds":..,"checks":{"redis":{"status":"healthy"},...}} with 200 when every
+ * critical check passes and 503 otherwise. Checks run on the worker thread that serves the
+ * request, so they may read that worker's own clients (its Redis connection, ...).
+ * /metrics answers the Prometheus text exposition of core/metrics.
+ */
+#ifndef MCPGW_CORE_HEALTH_H
+#define MCPGW_CORE_HEALTH_H
+
+#include <stdbool.h>
+#include "buf.h"
+#include "http.h"
+
+/* A check fills detail (may leave it empty) and returns true when healthy. */
+typedef bool (*health_check_fn)(void *arg, struct buf *detail);
+
+/* Register a check at start-up (before server_run). name is borrowed (use a literal).
+ * A non-critical check is reported but does not make the service unhealthy. */
+void health_add_check(const char *name, health_check_fn fn, void *arg, bool critical);
+
+/* Record the process start time; called by main before anything else. */
+void health_mark_start(void);
+double health_uptime_seconds(void);
+
+void health_handle(struct http_exchange *ex);
+void metrics_handle(struct http_exchange *ex);
+
+/* Serve GET/HEAD /health and /metrics if the request is for one of them. Returns true when it
+ * answered (the exchange is then finished). */
+bool health_route(struct http_exchange *ex);
+
+#endif
