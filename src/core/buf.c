@@ -94,35 +94,101 @@ enum gw_err buf_printf(struct buf *b, const char *fmt, ...)
     return err;
 }
 
+/* Length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0 if it is not one. When 0, *bad_len is the length of
+ * the maximal ill-formed subpart, which becomes one U+FFFD (Unicode's recommended practice). */
+static size_t utf8_sequence_length(const unsigned char *s, size_t len, size_t *bad_len)
+{
+    unsigned char c = s[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* UTF-16 surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else {
+        *bad_len = 1; /* stray continuation byte, C0, C1, F5..FF */
+        return 0;
+    }
+    size_t i = 1;
+    for (; i < need && i < len; i++) {
+        unsigned char min = i == 1 ? lo : 0x80, max = i == 1 ? hi : 0xbf;
+        if (s[i] < min || s[i] > max)
+            break;
+    }
+    if (i == need)
+        return need;
+    *bad_len = i;
+    return 0;
+}
+
+/* Bytes that go through unchanged: printable ASCII except '"' and '\\'. */
+static bool json_plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* Invalid UTF-8 becomes \ufffd so that the output is valid JSON and valid UTF-8 whatever the
+ * input bytes were: log lines carry attacker-chosen text (paths, headers) and one bad byte
+ * must not make a whole line unparseable for jq. Runs of plain bytes are appended at once. */
 enum gw_err buf_append_json_escaped(struct buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     size_t start = b->len;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        enum gw_err err;
+    enum gw_err err = GW_OK;
+    size_t i = 0;
+    while (i < len && !err) {
+        size_t run = i;
+        while (run < len && json_plain_ascii(u[run]))
+            run++;
+        if (run > i) {
+            err = buf_append(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char c = u[i];
+        if (c >= 0x80) {
+            size_t bad_len = 0;
+            size_t n = utf8_sequence_length(u + i, len - i, &bad_len);
+            if (n) {
+                err = buf_append(b, s + i, n);
+                i += n;
+            } else {
+                err = buf_append(b, "\\ufffd", 6);
+                i += bad_len;
+            }
+            continue;
+        }
         switch (c) {
         case '"': err = buf_append(b, "\\\"", 2); break;
         case '\\': err = buf_append(b, "\\\\", 2); break;
         case '\n': err = buf_append(b, "\\n", 2); break;
         case '\r': err = buf_append(b, "\\r", 2); break;
         case '\t': err = buf_append(b, "\\t", 2); break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                err = buf_append(b, esc, 6);
-            } else {
-                err = buf_append_char(b, (char)c);
-            }
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            err = buf_append(b, esc, 6);
         }
-        if (err) {
-            b->len = start;
-            if (b->data)
-                b->data[start] = '\0';
-            return err;
         }
+        i++;
     }
-    return GW_OK;
+    if (err) {
+        b->len = start;
+        if (b->data)
+            b->data[start] = '\0';
+    }
+    return err;
 }
 
 char *buf_take(struct buf *b)

@@ -12,6 +12,7 @@
 #define MCPGW_CORE_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include "err.h"
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARNING = 2, LOG_ERROR = 3 };
