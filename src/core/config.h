@@ -4,8 +4,12 @@
  * Sources, later wins: built-in defaults < the .env file < the process environment.
  * The .env syntax: `KEY=value` lines, `#` comments (whole line, or after whitespace in an
  * unquoted value), optional `export ` prefix, single quotes (literal), double quotes (escapes
- * \n \t \" \\ and ${VAR} expansion), unquoted values (trimmed, ${VAR} and $VAR expansion).
- * ${VAR} expands from keys defined earlier in the file, then the environment, else "".
+ * \n \t \r \" \\ \$ and ${VAR} expansion; may span lines, e.g. a PEM key), unquoted values
+ * (trimmed, ${VAR} and $VAR expansion, a `#` after whitespace starts a comment). ${VAR:-text}
+ * gives text when VAR is empty. Values may contain '='. A ${VAR} reference expands, like the
+ * final values, from the process environment first (when it is used), then keys defined earlier
+ * in the file, then the schema default, else "", so a derived value agrees with the value the
+ * program ends up with. The file is capped at 1 MiB, a value at 64 KiB, a config at 4096 keys.
  *
  * Every variable mcpgw knows is described once in a schema table (config_schema.c): its type,
  * default, whether it is a secret, when it is required, and one line of documentation. That
@@ -43,16 +47,31 @@ struct config_var {
     bool (*required)(const struct config *cfg);
     const char *choices;       /* CONFIG_ENUM only: "RS256|ES256|HS256" */
     const char *doc;           /* one line for --help and docs */
+    /* CONFIG_INT only: inclusive range of accepted values; both 0 means any integer. */
+    long long min, max;
+    /* Extra rule after the type check (NULL: none). Returns NULL when value is fine, else a
+     * static reason such as "must be at least 32 characters". It sees the loaded config. */
+    const char *(*check)(const struct config *cfg, const char *value);
 };
 
 /* The schema: every known variable, terminated by an entry with name == NULL. Static. */
 const struct config_var *config_schema(void);
 const struct config_var *config_schema_find(const char *name);
+/* Patterns for dynamic variables (RATE_LIMIT_<NAME>, MCP_<NAME>_ENABLED, MCP_<NAME>_PORT,
+ * MCP_<NAME>_URL, MCP_<NAME>_COMMAND), name == NULL terminated; their name field is the
+ * pattern text. Static. */
+const struct config_var *config_schema_patterns(void);
+/* The entry that governs name: the known variable, else the pattern it matches, else NULL.
+ * Static. */
+const struct config_var *config_schema_match(const char *name);
 
 /* Load configuration: defaults, then env_file (NULL: "./.env" if it exists; a named file must
- * exist), then the process environment (every variable, known or not: MCP_<NAME>_* are
- * dynamic). On success *out is owned by the caller (config_free). On a .env syntax error or an
- * unreadable named file returns GW_ERR_CONFIG with one "ERROR: ..." line per problem in errors. */
+ * exist), then the process environment: schema variables, every MCP_* and RATE_LIMIT_* variable
+ * (dynamic ones), and any variable the .env file also sets (the environment overrides it);
+ * the rest of the environment (PATH, HOME, ...) is not configuration and is left out.
+ * On success *out is owned by the caller (config_free). On a .env syntax error or an
+ * unreadable named file returns GW_ERR_CONFIG with one "ERROR: ..." line per problem in errors
+ * (errors may be NULL), e.g. `ERROR: .env line 3: missing '=' (expected KEY=value)`. */
 enum gw_err config_load(const char *env_file, struct config **out, struct buf *errors);
 /* Same, from .env text already in memory (tests, fuzzing); no process environment when
  * use_environ is false. */
@@ -60,21 +79,28 @@ enum gw_err config_load_text(const char *text, size_t len, bool use_environ, str
                              struct buf *errors);
 void config_free(struct config *cfg);
 
-/* Check every schema rule: required variables present, values of the declared type. Appends
- * one line per problem to errors, in the guide's words:
+/* Check every schema rule: required variables present, values of the declared type, for known
+ * variables in schema order and then for dynamic ones by name. An empty value counts as unset.
+ * Secret values are never shown. Appends one line per problem to errors, in the guide's words:
  *   ERROR: Required variable GITHUB_CLIENT_ID not set
  *   ERROR: Invalid value for ACCESS_TOKEN_LIFETIME: "abc" is not an integer
  * Returns GW_OK or GW_ERR_CONFIG. */
 enum gw_err config_validate(const struct config *cfg, struct buf *errors);
+/* The same checks for a role that needs only part of the configuration (mcp-echo needs no
+ * GitHub app): only names listed in required (NULL-terminated; NULL: none) can be reported
+ * missing, each when its schema predicate says so, or always if it has none or is not in the
+ * schema. Type and rule checks still cover every variable that is set. */
+enum gw_err config_validate_for(const struct config *cfg, const char *const *required,
+                                struct buf *errors);
 
 /* Exit status for configuration errors (EX_CONFIG). */
 #define CONFIG_EXIT_CODE 78
 
 /* Getters. The string is borrowed from cfg. A missing variable yields the schema default,
- * then `fallback`. Typed getters return fallback when the value does not parse (validation
- * reports that case). */
+ * then `fallback`. Typed getters treat an empty value as missing and return fallback when the
+ * value does not parse (validation reports that case). */
 const char *config_get(const struct config *cfg, const char *name, const char *fallback);
-bool config_has(const struct config *cfg, const char *name); /* set and non-empty */
+bool config_has(const struct config *cfg, const char *name); /* non-empty, defaults included */
 long long config_get_int(const struct config *cfg, const char *name, long long fallback);
 bool config_get_bool(const struct config *cfg, const char *name, bool fallback);
 /* A comma list, trimmed, empty items dropped. Caller frees the array and the strings
@@ -82,20 +108,23 @@ bool config_get_bool(const struct config *cfg, const char *name, bool fallback);
 char **config_get_list(const struct config *cfg, const char *name, size_t *count);
 void config_list_free(char **list, size_t count);
 
-/* Rate limit "200/minute" -> limit 200, period 60 s. */
+/* Rate limit "200/minute" -> limit 200, period 60 s. Units second, minute, hour, day (any
+ * case); the limit must be a positive integer. GW_ERR_INVALID otherwise. */
 enum gw_err config_parse_rate(const char *text, long long *limit, long long *period_seconds);
 enum gw_err config_parse_bool(const char *text, bool *out);
 enum gw_err config_parse_int(const char *text, long long *out);
 
-/* Whether name is a secret: schema flag, or a dynamic name ending in _SECRET, _PASSWORD,
- * _TOKEN, _KEY or _KEY_B64, or a URL with a password (REDIS_URL). */
+/* Whether name is a secret: schema flag, or a name ending in _SECRET, _PASSWORD, _TOKEN, _KEY
+ * or _KEY_B64. (A URL's password, as in REDIS_URL, is masked by config_display_value.) */
 bool config_is_secret(const char *name);
-/* The value as show-config prints it: secrets masked ("****" plus length), URLs with their
- * password masked. Caller frees. */
+/* The value as show-config prints it: secrets as "**** (N chars)" ("" stays ""), a URL's
+ * userinfo password as "****", anything else unchanged. value may be NULL (""). Caller frees. */
 char *config_display_value(const char *name, const char *value);
 
-/* Iterate over every variable in cfg (sorted by name): known ones and MCP_*-style dynamic ones.
- * Returns the number of entries; *names and *values point into cfg (borrowed). */
+/* Iterate over every variable in cfg (sorted by name): known ones (defaults included, with
+ * *from_default true), dynamic ones and any other key the .env file set. config_count returns
+ * the number of entries; config_entry's outputs (any may be NULL) point into cfg (borrowed);
+ * an index out of range yields NULLs. */
 size_t config_count(const struct config *cfg);
 void config_entry(const struct config *cfg, size_t index, const char **name, const char **value,
                   bool *from_default);

@@ -1,0 +1,329 @@
+/*
+ * config_schema.c - every configuration variable mcpgw knows (DESIGN §5), in one table.
+ *
+ * Order matters: validation reports problems in this order, and show-config and the docs list
+ * variables in it, so related settings stay together and the ones an operator must set come
+ * first.
+ */
+#include "config_internal.h"
+
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+#include "urlform.h"
+
+#define PORT_RANGE .min = 0, .max = 65535
+#define POSITIVE .min = 1, .max = LLONG_MAX
+
+/* ---- when a variable is required ---- */
+
+static bool always(const struct config *cfg)
+{
+    (void)cfg;
+    return true;
+}
+
+/* GitHub is the identity provider unless local users are configured. */
+static bool without_local_users(const struct config *cfg)
+{
+    return !config_has(cfg, "LOCAL_USERS_FILE");
+}
+
+static bool when_hs256(const struct config *cfg)
+{
+    return strcmp(config_get(cfg, "JWT_ALGORITHM", "RS256"), "HS256") == 0;
+}
+
+/* Let's Encrypt needs an account e-mail when HTTPS is on and no certificate is given. */
+static bool when_acme(const struct config *cfg)
+{
+    return config_get_int(cfg, "HTTPS_PORT", 443) != 0 && !config_has(cfg, "TLS_CERT_FILE");
+}
+
+static bool with_tls_key(const struct config *cfg)
+{
+    return config_has(cfg, "TLS_KEY_FILE");
+}
+
+static bool with_tls_cert(const struct config *cfg)
+{
+    return config_has(cfg, "TLS_CERT_FILE");
+}
+
+/* ---- rules beyond the type ---- */
+
+static const char *check_base_domain(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    if (strstr(value, "://") || strpbrk(value, "/?#@ \t"))
+        return "must be a bare host name like gateway.example.com (no scheme, path or spaces)";
+    return NULL;
+}
+
+static const char *check_email(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    const char *at = strchr(value, '@');
+    if (!at || at == value || !at[1] || strchr(at + 1, '@') || strpbrk(value, " \t"))
+        return "is not an e-mail address";
+    return NULL;
+}
+
+static const char *check_jwt_secret(const struct config *cfg, const char *value)
+{
+    /* HMAC keys shorter than the hash output make HS256 tokens guessable offline. */
+    if (when_hs256(cfg) && strlen(value) < 32)
+        return "must be at least 32 characters";
+    return NULL;
+}
+
+static const char *check_http_url(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    struct url_parts url;
+    if (url_split(value, strlen(value), &url) != GW_OK ||
+        !(strview_eq_nocase(url.scheme, "http") || strview_eq_nocase(url.scheme, "https")))
+        return "must be an http:// or https:// URL";
+    if (url.has_query || url.has_fragment)
+        return "must not have a query or fragment";
+    return NULL;
+}
+
+static const char *check_redis_url(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    static const char *const form =
+        "must look like redis://[user][:password@]host[:port][/db] or unix:///path";
+    struct url_parts url;
+    if (url_split(value, strlen(value), &url) != GW_OK || url.has_query || url.has_fragment)
+        return form;
+    if (strview_eq_nocase(url.scheme, "unix"))
+        return url.path.len > 1 && url.path.ptr[0] == '/' && url.host.len == 0 ? NULL : form;
+    if (!strview_eq_nocase(url.scheme, "redis") && !strview_eq_nocase(url.scheme, "rediss"))
+        return form;
+    if (!url.has_authority || url.host.len == 0)
+        return form;
+    /* The path is empty, "/", or "/<database number>". */
+    if (url.path.len > 1) {
+        if (url.path.len > 6)
+            return form;
+        for (size_t i = 1; i < url.path.len; i++)
+            if (url.path.ptr[i] < '0' || url.path.ptr[i] > '9')
+                return form;
+    }
+    return NULL;
+}
+
+static bool is_protocol_date(const char *s, size_t len)
+{
+    if (len != 10 || s[4] != '-' || s[7] != '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return false;
+    return true;
+}
+
+static const char *check_protocol_versions(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    for (const char *c = value;;) {
+        size_t len = strcspn(c, ",");
+        const char *item = c;
+        size_t item_len = len;
+        while (item_len && (*item == ' ' || *item == '\t'))
+            item++, item_len--;
+        while (item_len && (item[item_len - 1] == ' ' || item[item_len - 1] == '\t'))
+            item_len--;
+        if (!is_protocol_date(item, item_len))
+            return "must be a comma list of dates like 2025-06-18";
+        if (!c[len])
+            return NULL;
+        c += len + 1;
+    }
+}
+
+static const char *check_protocol_version(const struct config *cfg, const char *value)
+{
+    if (!is_protocol_date(value, strlen(value)))
+        return "must be a date like 2025-06-18";
+    size_t count;
+    char **supported = config_get_list(cfg, "MCP_PROTOCOL_VERSIONS_SUPPORTED", &count);
+    bool found = false;
+    for (size_t i = 0; i < count; i++)
+        found = found || strcmp(supported[i], value) == 0;
+    config_list_free(supported, count);
+    return found ? NULL : "must be one of MCP_PROTOCOL_VERSIONS_SUPPORTED";
+}
+
+/* ---- the table ---- */
+
+static const struct config_var schema[] = {
+    /* What an operator must provide. */
+    {.name = "BASE_DOMAIN", .type = CONFIG_STRING, .required = always, .check = check_base_domain,
+     .doc = "Public domain; services live at auth.DOMAIN, mcp-fetch.DOMAIN, ..."},
+    {.name = "GITHUB_CLIENT_ID", .type = CONFIG_STRING, .required = without_local_users,
+     .doc = "Client ID of the GitHub OAuth app (not needed with LOCAL_USERS_FILE)"},
+    {.name = "GITHUB_CLIENT_SECRET", .type = CONFIG_STRING, .secret = true,
+     .required = without_local_users,
+     .doc = "Client secret of the GitHub OAuth app (not needed with LOCAL_USERS_FILE)"},
+
+    /* Identity. */
+    {.name = "GITHUB_BASE_URL", .type = CONFIG_URL, .default_value = "https://github.com",
+     .check = check_http_url, .doc = "GitHub web URL (GitHub Enterprise Server: your host)"},
+    {.name = "GITHUB_API_URL", .type = CONFIG_URL, .default_value = "https://api.github.com",
+     .check = check_http_url, .doc = "GitHub API URL (GitHub Enterprise Server: https://HOST/api/v3)"},
+    {.name = "ALLOWED_GITHUB_USERS", .type = CONFIG_LIST,
+     .doc = "GitHub logins allowed to log in, comma-separated, or * for anyone"},
+    {.name = "ALLOWED_GITHUB_ORGS", .type = CONFIG_LIST,
+     .doc = "GitHub organisations whose members may log in, comma-separated"},
+    {.name = "LOCAL_USERS_FILE", .type = CONFIG_STRING,
+     .doc = "File of local users with argon2id/bcrypt hashes (instead of or besides GitHub)"},
+
+    /* Tokens. */
+    {.name = "JWT_ALGORITHM", .type = CONFIG_ENUM, .default_value = "RS256",
+     .choices = "RS256|ES256|HS256", .doc = "Signing algorithm of issued tokens"},
+    {.name = "GATEWAY_JWT_SECRET", .type = CONFIG_STRING, .secret = true, .required = when_hs256,
+     .check = check_jwt_secret, .doc = "HMAC key for HS256 tokens, at least 32 characters"},
+    {.name = "JWT_PRIVATE_KEY_B64", .type = CONFIG_STRING, .secret = true,
+     .doc = "Base64 PEM private key for RS256/ES256 (generated into DATA_DIR when unset)"},
+    {.name = "ACCESS_TOKEN_LIFETIME", .type = CONFIG_INT, .default_value = "86400", POSITIVE,
+     .doc = "Access token lifetime, seconds"},
+    {.name = "REFRESH_TOKEN_LIFETIME", .type = CONFIG_INT, .default_value = "2592000", POSITIVE,
+     .doc = "Refresh token lifetime, seconds"},
+    {.name = "SESSION_TIMEOUT", .type = CONFIG_INT, .default_value = "3600", POSITIVE,
+     .doc = "Login/consent session lifetime, seconds"},
+    {.name = "CLIENT_LIFETIME", .type = CONFIG_INT, .default_value = "7776000", .min = 0,
+     .max = LLONG_MAX, .doc = "Lifetime of dynamically registered clients, seconds (0: never expire)"},
+
+    /* The edge. */
+    {.name = "ROUTING", .type = CONFIG_ENUM, .default_value = "subdomain", .choices = "subdomain|path",
+     .doc = "subdomain: SVC.BASE_DOMAIN/mcp; path: one origin, ORIGIN/SVC/mcp"},
+    {.name = "HTTP_PORT", .type = CONFIG_INT, .default_value = "80", PORT_RANGE,
+     .doc = "Router plain HTTP port"},
+    {.name = "HTTPS_PORT", .type = CONFIG_INT, .default_value = "443", PORT_RANGE,
+     .doc = "Router TLS port (0: no TLS)"},
+    {.name = "ADMIN_PORT", .type = CONFIG_INT, .default_value = "8080", PORT_RANGE,
+     .doc = "Router metrics and ping port"},
+    {.name = "AUTH_PORT", .type = CONFIG_INT, .default_value = "8000", PORT_RANGE,
+     .doc = "Authorization server port"},
+    {.name = "ACME_EMAIL", .type = CONFIG_STRING, .required = when_acme, .check = check_email,
+     .doc = "Let's Encrypt account e-mail (needed for HTTPS without TLS_CERT_FILE)"},
+    {.name = "TLS_CERT_FILE", .type = CONFIG_STRING, .required = with_tls_key,
+     .doc = "PEM certificate chain to serve instead of ACME certificates"},
+    {.name = "TLS_KEY_FILE", .type = CONFIG_STRING, .required = with_tls_cert,
+     .doc = "PEM private key of TLS_CERT_FILE"},
+    {.name = "MCP_CORS_ORIGINS", .type = CONFIG_LIST, .default_value = "*",
+     .doc = "Origins allowed by CORS on MCP endpoints, comma-separated, or *"},
+    {.name = "RATE_LIMIT_MCP", .type = CONFIG_RATE, .default_value = "200/minute",
+     .doc = "Requests per client to MCP endpoints (N/second|minute|hour|day)"},
+    {.name = "BIND_ADDRESS", .type = CONFIG_STRING,
+     .doc = "Address services listen on (default 0.0.0.0, all IPv4 interfaces)"},
+    {.name = "REQUEST_TIMEOUT", .type = CONFIG_INT, POSITIVE,
+     .doc = "Seconds a client has to send a whole request (default: the server's)"},
+    {.name = "KEEPALIVE_TIMEOUT", .type = CONFIG_INT, POSITIVE,
+     .doc = "Seconds an idle keep-alive connection is kept open (default: the server's)"},
+    {.name = "WORKERS", .type = CONFIG_INT, .default_value = "0", .min = 0, .max = 1024,
+     .doc = "Worker threads per service (0: one per CPU core)"},
+    {.name = "SHUTDOWN_TIMEOUT", .type = CONFIG_INT, .default_value = "10", .min = 0, .max = 3600,
+     .doc = "Seconds to drain connections on shutdown"},
+    {.name = "MAX_BODY_SIZE", .type = CONFIG_INT, .default_value = "1048576", .min = 1,
+     .max = 1073741824, .doc = "Largest request body accepted, bytes"},
+    {.name = "MAX_HEADER_SIZE", .type = CONFIG_INT, .default_value = "16384", .min = 1024,
+     .max = 1048576, .doc = "Largest request head (request line and headers), bytes"},
+
+    /* State. */
+    {.name = "REDIS_URL", .type = CONFIG_URL, .default_value = "redis://127.0.0.1:6379/0",
+     .check = check_redis_url, .doc = "Redis: redis://[user][:password@]host[:port][/db] or unix:///path"},
+    {.name = "REDIS_PASSWORD", .type = CONFIG_STRING, .secret = true,
+     .doc = "Redis password (when not in REDIS_URL)"},
+    {.name = "REDIS_KEY_PREFIX", .type = CONFIG_STRING, .default_value = "oauth:",
+     .doc = "Prefix of every Redis key"},
+
+    /* MCP. */
+    {.name = "MCP_PROTOCOL_VERSION", .type = CONFIG_STRING, .default_value = "2025-06-18",
+     .check = check_protocol_version, .doc = "MCP protocol version assumed when a client sends none"},
+    {.name = "MCP_PROTOCOL_VERSIONS_SUPPORTED", .type = CONFIG_LIST,
+     .default_value = "2026-07-28,2025-11-25,2025-06-18,2025-03-26", .check = check_protocol_versions,
+     .doc = "MCP protocol versions accepted, comma-separated"},
+    {.name = "MCP_FETCH_ENABLED", .type = CONFIG_BOOL, .default_value = "false",
+     .doc = "Run the mcp-fetch service"},
+    {.name = "MCP_FETCH_PORT", .type = CONFIG_INT, .default_value = "3000", PORT_RANGE,
+     .doc = "mcp-fetch port"},
+    {.name = "MCP_ECHO_ENABLED", .type = CONFIG_BOOL, .default_value = "true",
+     .doc = "Run the mcp-echo service"},
+    {.name = "MCP_ECHO_PORT", .type = CONFIG_INT, .default_value = "3001", PORT_RANGE,
+     .doc = "mcp-echo port"},
+
+    /* Operations. */
+    {.name = "LOG_LEVEL", .type = CONFIG_LOG_LEVEL, .default_value = "INFO",
+     .doc = "DEBUG, INFO, WARNING or ERROR"},
+    {.name = "DEBUG", .type = CONFIG_BOOL, .default_value = "false",
+     .doc = "Debug mode: debug endpoints and DEBUG logging"},
+    {.name = "DATA_DIR", .type = CONFIG_STRING, .default_value = "./data",
+     .doc = "Keys, Redis data and backups"},
+    {.name = "LOG_DIR", .type = CONFIG_STRING, .default_value = "./logs",
+     .doc = "One JSON log file per service"},
+    {.name = NULL},
+};
+
+/* Dynamic variables: <NAME> is one or more of A-Z, 0-9 and _. */
+static const struct config_var patterns[] = {
+    {.name = "RATE_LIMIT_<NAME>", .type = CONFIG_RATE,
+     .doc = "Rate limit of service NAME (N/second|minute|hour|day)"},
+    {.name = "MCP_<NAME>_ENABLED", .type = CONFIG_BOOL, .doc = "Run MCP service mcp-<name>"},
+    {.name = "MCP_<NAME>_PORT", .type = CONFIG_INT, PORT_RANGE, .doc = "Port of mcp-<name>"},
+    {.name = "MCP_<NAME>_URL", .type = CONFIG_URL, .check = check_http_url,
+     .doc = "Proxy mcp-<name> to this Streamable HTTP MCP server"},
+    {.name = "MCP_<NAME>_COMMAND", .type = CONFIG_STRING,
+     .doc = "Run this stdio MCP server as mcp-<name>"},
+    {.name = NULL},
+};
+
+const struct config_var *config_schema(void)
+{
+    return schema;
+}
+
+const struct config_var *config_schema_patterns(void)
+{
+    return patterns;
+}
+
+const struct config_var *config_schema_find(const char *name)
+{
+    for (const struct config_var *var = schema; var->name; var++)
+        if (strcmp(var->name, name) == 0)
+            return var;
+    return NULL;
+}
+
+/* Whether name is pattern with <NAME> replaced by one or more of A-Z, 0-9, _. */
+static bool matches_pattern(const char *name, const char *pattern)
+{
+    const char *hole = strstr(pattern, "<NAME>");
+    size_t prefix_len = (size_t)(hole - pattern);
+    const char *suffix = hole + strlen("<NAME>");
+    size_t suffix_len = strlen(suffix), name_len = strlen(name);
+    if (name_len <= prefix_len + suffix_len || strncmp(name, pattern, prefix_len) != 0 ||
+        strcmp(name + name_len - suffix_len, suffix) != 0)
+        return false;
+    for (size_t i = prefix_len; i < name_len - suffix_len; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+const struct config_var *config_schema_match(const char *name)
+{
+    const struct config_var *known = config_schema_find(name);
+    if (known)
+        return known;
+    for (const struct config_var *pattern = patterns; pattern->name; pattern++)
+        if (matches_pattern(name, pattern->name))
+            return pattern;
+    return NULL;
+}
