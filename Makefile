@@ -62,6 +62,13 @@ build/$(1)/tests/%: tests/unit/%.c build/$(1)/libmcpgw.a tests/unit/testutil.h
 	$$(CC) $$($(2)) -Itests/unit $$(shell pkg-config --cflags cmocka) -o $$@ $$< build/$(1)/libmcpgw.a \
 		$$(LDHARDEN) $(3) $$(LIBS) $$(shell pkg-config --libs cmocka)
 
+# end-to-end fixtures: small programs on the core library (tests/e2e/*.c)
+build/$(1)/tests/e2e_%: tests/e2e/%.c build/$(1)/libmcpgw.a
+	@mkdir -p $$(@D)
+	$$(CC) $$($(2)) -o $$@ $$< build/$(1)/libmcpgw.a $$(LDHARDEN) $(3) $$(LIBS)
+
+$(1)_FIXTURES := $$(patsubst tests/e2e/%.c,build/$(1)/tests/e2e_%,$$(wildcard tests/e2e/*.c))
+
 -include $$($(1)_OBJS:.o=.d) build/$(1)/src/main.d
 endef
 
@@ -77,8 +84,8 @@ mcpgw: build/release/mcpgw
 
 asan: build/asan/mcpgw
 
-units: $(release_UNITS)
-units-asan: $(asan_UNITS)
+units: $(release_UNITS) $(release_FIXTURES)
+units-asan: $(asan_UNITS) $(asan_FIXTURES)
 
 setup:
 	@scripts/setup

@@ -1,6 +1,59 @@
+/*
+ * main.c - the mcpgw entry point: finds the subcommand and hands over. Nothing else.
+ */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "ops/config_commands.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static int version_main(int argc, char **argv);
+static int help_main(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
+    {"show-config", show_config_main, "print the effective configuration with secrets masked"},
+    {"version", version_main, "print the version"},
+    {"help", help_main, "show this help"},
+};
+
+static int version_main(int argc, char **argv)
 {
-    puts("mcpgw " MCPGW_VERSION);
+    (void)argc;
+    (void)argv;
+    printf("mcpgw %s\n", MCPGW_VERSION);
     return 0;
+}
+
+static int help_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("mcpgw %s - an MCP OAuth gateway\n\n"
+           "Usage: mcpgw COMMAND [options]      (mcpgw COMMAND --help for details)\n\n"
+           "Commands:\n",
+           MCPGW_VERSION);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        printf("  %-16s %s\n", commands[i].name, commands[i].summary);
+    printf("\nConfiguration comes from ./.env (or --env-file) and the environment; see\n"
+           "`mcpgw show-config` and docs/configuration.md.\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return help_main(argc, argv);
+    if (strcmp(argv[1], "--version") == 0)
+        return version_main(argc, argv);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "mcpgw: unknown command '%s' (see mcpgw --help)\n", argv[1]);
+    return 2;
 }

@@ -1,0 +1,182 @@
+#include "role.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health.h"
+#include "log.h"
+
+struct config *role_load_config(const char *env_file)
+{
+    struct buf errors;
+    buf_init(&errors, 64 * 1024);
+    struct config *cfg = NULL;
+    if (config_load(env_file, &cfg, &errors) != GW_OK) {
+        fputs(buf_cstr(&errors), stderr);
+        buf_free(&errors);
+        return NULL;
+    }
+    buf_free(&errors);
+    return cfg;
+}
+
+static void print_role_help(const struct role *role)
+{
+    printf("Usage: mcpgw %s [options]\n\n%s\n\n", role->command, role->summary);
+    printf("Options:\n"
+           "  --port N          listen on port N (default: $%s, %d)\n"
+           "  --bind ADDR       listen address (default: 0.0.0.0)\n"
+           "  --workers N       worker threads (default: $WORKERS, or one per CPU)\n"
+           "  --env-file FILE   read configuration from FILE instead of ./.env\n"
+           "  --tls-cert FILE   serve HTTPS (TLS 1.2+) with this PEM certificate chain\n"
+           "  --tls-key FILE    ... and this PEM private key\n"
+           "  -h, --help        show this help\n",
+           role->port_variable, role->default_port);
+    if (role->extra_help)
+        printf("%s", role->extra_help);
+    printf("\nEndpoints: /health (JSON, 200 healthy / 503 unhealthy) and /metrics (Prometheus).\n"
+           "Signals: SIGTERM/SIGINT drain and stop; SIGUSR1 reopens the log file.\n");
+}
+
+static int parse_int_arg(const char *opt, const char *value, int min, int max, int *out)
+{
+    long long v;
+    if (!value || config_parse_int(value, &v) != GW_OK || v < min || v > max) {
+        fprintf(stderr, "ERROR: %s needs a number from %d to %d\n", opt, min, max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int role_main(const struct role *role, int argc, char **argv)
+{
+    struct role_context ctx = {0};
+    const char *env_file = NULL;
+    int port = -1, workers = -1;
+    const char *bind_addr = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            print_role_help(role);
+            return 0;
+        } else if (strcmp(a, "--port") == 0) {
+            if (parse_int_arg(a, next, 0, 65535, &port))
+                return 2;
+            i++;
+        } else if (strcmp(a, "--workers") == 0) {
+            if (parse_int_arg(a, next, 1, 64, &workers))
+                return 2;
+            i++;
+        } else if (strcmp(a, "--bind") == 0 && next) {
+            bind_addr = next;
+            i++;
+        } else if (strcmp(a, "--tls-cert") == 0 && next) {
+            tls_cert = next;
+            i++;
+        } else if (strcmp(a, "--tls-key") == 0 && next) {
+            tls_key = next;
+            i++;
+        } else if (strcmp(a, "--env-file") == 0 && next) {
+            env_file = next;
+            i++;
+        } else {
+            int used = role->parse_option ? role->parse_option(&ctx, argc, argv, i) : 0;
+            if (used < 0)
+                return 2;
+            if (used == 0) {
+                fprintf(stderr, "ERROR: unknown option %s (see mcpgw %s --help)\n", a, role->command);
+                return 2;
+            }
+            i += used - 1;
+        }
+    }
+
+    health_mark_start();
+    struct config *cfg = role_load_config(env_file);
+    if (!cfg)
+        return CONFIG_EXIT_CODE;
+    struct buf errors;
+    buf_init(&errors, 64 * 1024);
+    if (config_validate_for(cfg, role->required, &errors) != GW_OK) {
+        fputs(buf_cstr(&errors), stderr);
+        buf_free(&errors);
+        config_free(cfg);
+        return CONFIG_EXIT_CODE;
+    }
+
+    enum log_level level = LOG_INFO;
+    log_level_parse(config_get(cfg, "LOG_LEVEL", "INFO"), &level);
+    if (config_get_bool(cfg, "DEBUG", false))
+        level = LOG_DEBUG;
+    const char *log_dir = config_get(cfg, "LOG_DIR", NULL);
+    if (log_init(role->service, log_dir && *log_dir ? log_dir : NULL, level) != GW_OK)
+        fprintf(stderr, "WARNING: cannot open a log file in %s; logging to stderr only\n", log_dir);
+
+    ctx.cfg = cfg;
+    ctx.bind_addr = bind_addr ? bind_addr : config_get(cfg, "BIND_ADDRESS", "0.0.0.0");
+    ctx.port = port >= 0 ? port : (int)config_get_int(cfg, role->port_variable, role->default_port);
+    if (workers < 0)
+        workers = (int)config_get_int(cfg, "WORKERS", 0);
+
+    struct server_options so = {
+        .service = role->service,
+        .workers = workers,
+        .shutdown_timeout_ms = (int)config_get_int(cfg, "SHUTDOWN_TIMEOUT", 10) * 1000,
+        .worker_init = role->worker_init,
+        .worker_fini = role->worker_fini,
+        .worker_drain = role->worker_drain,
+        .hook_arg = &ctx,
+    };
+    ctx.server = server_create(&so);
+    int rc = 0;
+    if (role->setup && role->setup(&ctx, &errors) != GW_OK) {
+        fputs(buf_cstr(&errors), stderr);
+        log_write(LOG_ERROR, "Start-up failed", (struct log_field[]){log_str("error", buf_cstr(&errors))}, 1);
+        rc = 1;
+        goto out;
+    }
+    struct listener_options lo;
+    listener_options_defaults(&lo);
+    lo.bind_addr = ctx.bind_addr;
+    lo.port = ctx.port;
+    lo.tls_cert_file = tls_cert;
+    lo.tls_key_file = tls_key;
+    lo.handler = role->handler;
+    lo.handler_arg = &ctx;
+    lo.max_body_bytes = (size_t)config_get_int(cfg, "MAX_BODY_SIZE", (long long)lo.max_body_bytes);
+    lo.max_header_bytes = (size_t)config_get_int(cfg, "MAX_HEADER_SIZE", (long long)lo.max_header_bytes);
+    lo.request_timeout_ms = (int)config_get_int(cfg, "REQUEST_TIMEOUT", lo.request_timeout_ms / 1000) * 1000;
+    lo.keepalive_timeout_ms =
+        (int)config_get_int(cfg, "KEEPALIVE_TIMEOUT", lo.keepalive_timeout_ms / 1000) * 1000;
+    if (server_add_listener(ctx.server, &lo, &errors) != GW_OK) {
+        fputs(buf_cstr(&errors), stderr);
+        /* the same words in the JSON log, without the "ERROR: " prefix and newline */
+        char line[512];
+        snprintf(line, sizeof(line), "%s", buf_cstr(&errors) + (strncmp(buf_cstr(&errors), "ERROR: ", 7) ? 0 : 7));
+        line[strcspn(line, "\n")] = '\0';
+        log_write(LOG_ERROR, line, NULL, 0);
+        rc = 1;
+        goto teardown;
+    }
+    log_write(LOG_INFO, "Listening",
+              (struct log_field[]){log_str("address", ctx.bind_addr),
+                                   log_int("port", server_listener_port(ctx.server, 0)),
+                                   log_int("workers", server_worker_count(ctx.server)),
+                                   log_str("version", MCPGW_VERSION)},
+              4);
+    if (server_run(ctx.server) != GW_OK)
+        rc = 1;
+teardown:
+    if (role->teardown)
+        role->teardown(&ctx);
+out:
+    server_free(ctx.server);
+    buf_free(&errors);
+    config_free(cfg);
+    log_shutdown();
+    return rc;
+}
