@@ -172,7 +172,16 @@ static enum gw_err log_append_double(struct buf *b, double d)
 {
     if (!isfinite(d))
         return buf_append_str(b, "null");
-    char tmp[400]; /* %.3f of DBL_MAX is 309 digits + ".000" */
+    char tmp[64];
+    /* Beyond 1e15 the 3 decimals are noise, and an exponent keeps readers that parse
+     * integers into 64 bits (jansson) from refusing a 300-digit "integer". */
+    if (fabs(d) >= 1e15) {
+        char exact[40];
+        snprintf(exact, sizeof(exact), "%.15g", d);
+        if (strtod(exact, NULL) != d)
+            snprintf(exact, sizeof(exact), "%.17g", d);
+        return buf_append_str(b, exact);
+    }
     int n = snprintf(tmp, sizeof(tmp), "%.3f", d);
     if (n <= 0 || (size_t)n >= sizeof(tmp))
         return GW_ERR_INVALID;
@@ -264,9 +273,9 @@ static enum gw_err log_format_into(struct buf *b, enum log_level level, const ch
 
 /* The line did not fit in b: keep as much of the message as fits (binary search over its
  * length, since escaping can grow a byte up to six), then cut string fields, then drop them. */
-static void log_format_truncated(struct buf *b, enum log_level level, const char *service,
-                                 const char *message, size_t message_len, const struct log_field *fields,
-                                 int nfields)
+static enum gw_err log_format_truncated(struct buf *b, enum log_level level, const char *service,
+                                        const char *message, size_t message_len,
+                                        const struct log_field *fields, int nfields)
 {
     size_t value_cap = SIZE_MAX;
     buf_reset(b);
@@ -278,7 +287,7 @@ static void log_format_truncated(struct buf *b, enum log_level level, const char
     }
     buf_reset(b);
     if (log_format_into(b, level, service, message, message_len, fields, nfields, value_cap, true) == GW_OK)
-        return; /* cutting the fields was enough */
+        return GW_OK; /* cutting the fields was enough */
     size_t fits = 0, too_long = message_len;
     while (too_long - fits > 1) {
         size_t mid = fits + (too_long - fits) / 2;
@@ -289,13 +298,15 @@ static void log_format_truncated(struct buf *b, enum log_level level, const char
             too_long = mid;
     }
     buf_reset(b);
-    /* A service name under 64 bytes and no fields always fits, so this cannot fail. */
-    log_format_into(b, level, service, message, log_utf8_cut(message, fits), fields, nfields, value_cap,
-                    true);
+    /* With a service name under 64 bytes and no fields this always fits in LOG_LINE_MAX. */
+    return log_format_into(b, level, service, message, log_utf8_cut(message, fits), fields, nfields,
+                           value_cap, true);
 }
 
-int log_format_line(char *out, size_t outsz, enum log_level level, const char *service, const char *message,
-                    const struct log_field *fields, int nfields)
+/* Shared body of log_format_line and log_format_line_capped: format into a temporary buffer
+ * capped at outsz - 1, then copy with the NUL. */
+static int log_format_to_array(char *out, size_t outsz, enum log_level level, const char *service,
+                               const char *message, const struct log_field *fields, int nfields, bool cut)
 {
     if (!out || outsz == 0)
         return -1;
@@ -306,8 +317,11 @@ int log_format_line(char *out, size_t outsz, enum log_level level, const char *s
         message = "";
     struct buf b;
     buf_init(&b, outsz - 1);
+    size_t message_len = strlen(message);
     enum gw_err err =
-        log_format_into(&b, level, service, message, strlen(message), fields, nfields, SIZE_MAX, false);
+        log_format_into(&b, level, service, message, message_len, fields, nfields, SIZE_MAX, false);
+    if (err && cut)
+        err = log_format_truncated(&b, level, service, message, message_len, fields, nfields);
     int len = -1;
     if (!err && b.len <= INT_MAX) {
         memcpy(out, b.data, b.len + 1);
@@ -315,6 +329,18 @@ int log_format_line(char *out, size_t outsz, enum log_level level, const char *s
     }
     buf_free(&b);
     return len;
+}
+
+int log_format_line(char *out, size_t outsz, enum log_level level, const char *service, const char *message,
+                    const struct log_field *fields, int nfields)
+{
+    return log_format_to_array(out, outsz, level, service, message, fields, nfields, false);
+}
+
+int log_format_line_capped(char *out, size_t outsz, enum log_level level, const char *service,
+                           const char *message, const struct log_field *fields, int nfields)
+{
+    return log_format_to_array(out, outsz, level, service, message, fields, nfields, true);
 }
 
 /* ---- output ---------------------------------------------------------------------------- */
@@ -357,9 +383,12 @@ void log_write(enum log_level level, const char *message, const struct log_field
         message = "";
     struct buf *b = log_thread_buf();
     size_t message_len = strlen(message);
-    if (log_format_into(b, level, log_service_name, message, message_len, fields, nfields, SIZE_MAX, false))
-        log_format_truncated(b, level, log_service_name, message, message_len, fields, nfields);
-    log_emit(b->data, b->len);
+    enum gw_err err =
+        log_format_into(b, level, log_service_name, message, message_len, fields, nfields, SIZE_MAX, false);
+    if (err)
+        err = log_format_truncated(b, level, log_service_name, message, message_len, fields, nfields);
+    if (!err)
+        log_emit(b->data, b->len);
     errno = saved_errno;
 }
 

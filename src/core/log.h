@@ -68,5 +68,11 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * used by log_write and by tests. Returns the line length, or -1 if it did not fit. */
 int log_format_line(char *out, size_t outsz, enum log_level level, const char *service, const char *message,
                     const struct log_field *fields, int nfields);
+/* Like log_format_line, but a line that does not fit is cut instead of refused, as log_write
+ * does at 16 KiB: the message is shortened (at a character boundary), then string field values
+ * are cut to 256 bytes, then fields are dropped, and "truncated":true is added. Returns -1 only
+ * if even the bare line does not fit (outsz below about 400 bytes). */
+int log_format_line_capped(char *out, size_t outsz, enum log_level level, const char *service,
+                           const char *message, const struct log_field *fields, int nfields);
 
 #endif

@@ -166,11 +166,12 @@ static void test_format_numbers(void **state)
     (void)state;
     char line[1024];
     struct log_field fields[] = {
-        log_double("whole", 1500.0),    log_double("tiny", 0.0004),   log_double("neg", -2.5),
-        log_double("nan", 0.0 / 0.0),   log_double("inf", 1.0 / 0.0), log_double("third", 1.0 / 3.0),
-        log_double("negtiny", -0.0001),
+        log_double("whole", 1500.0),  log_double("tiny", 0.0004),     log_double("neg", -2.5),
+        log_double("nan", 0.0 / 0.0), log_double("inf", 1.0 / 0.0),   log_double("third", 1.0 / 3.0),
+        log_double("huge", 3.5e300),  log_double("negtiny", -0.0001),
     };
-    assert_true(log_format_line(line, sizeof(line), LOG_INFO, "auth", "m", fields, 7) > 0);
+    assert_true(log_format_line(line, sizeof(line), LOG_INFO, "auth", "m", fields, 8) > 0);
+    assert_non_null(strstr(line, "\"huge\":3.5e+300,"));
     assert_non_null(strstr(line, "\"whole\":1500,"));
     assert_non_null(strstr(line, "\"tiny\":0,"));
     assert_non_null(strstr(line, "\"neg\":-2.5,"));
@@ -188,6 +189,27 @@ static void test_format_too_small(void **state)
     assert_int_equal(log_format_line(line, sizeof(line), LOG_INFO, "auth", "a message", NULL, 0), -1);
     assert_string_equal(line, "");
     assert_int_equal(log_format_line(line, 0, LOG_INFO, "auth", "m", NULL, 0), -1);
+}
+
+static void test_format_capped(void **state)
+{
+    (void)state;
+    char line[600];
+    char message[2000];
+    memset(message, 'x', sizeof(message) - 1);
+    message[sizeof(message) - 1] = '\0';
+    struct log_field fields[] = {log_str("path", message), log_int("status", 200)};
+    assert_int_equal(log_format_line(line, sizeof(line), LOG_INFO, "auth", message, fields, 2), -1);
+    int n = log_format_line_capped(line, sizeof(line), LOG_INFO, "auth", message, fields, 2);
+    assert_true(n > 0 && n < (int)sizeof(line));
+    json_t *j = parse_line(line);
+    assert_true(json_is_true(json_object_get(j, "truncated")));
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
+    assert_int_equal(strlen(jstr(j, "path")), 256);
+    json_decref(j);
+    /* short lines are not marked */
+    assert_true(log_format_line_capped(line, sizeof(line), LOG_INFO, "auth", "short", NULL, 0) > 0);
+    assert_null(strstr(line, "truncated"));
 }
 
 static void test_null_strings(void **state)
@@ -618,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_format_fields_in_order),
         cmocka_unit_test(test_format_numbers),
         cmocka_unit_test(test_format_too_small),
+        cmocka_unit_test(test_format_capped),
         cmocka_unit_test(test_null_strings),
         cmocka_unit_test(test_reserved_keys_renamed),
         cmocka_unit_test(test_escape_control_and_quotes),
