@@ -1,0 +1,865 @@
+/*
+ * test_config.c - the .env syntax, precedence, schema, validation messages and masking.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+/* A configuration that passes validation; tests append the line under test. */
+#define VALID_BASE                                                                                 \
+    "BASE_DOMAIN=gateway.example.com\nGITHUB_CLIENT_ID=Iv1.abc\nGITHUB_CLIENT_SECRET=s3cr3t\n"     \
+    "ACME_EMAIL=ops@example.com\n"
+
+static struct config *load_ok(const char *text)
+{
+    struct buf errors;
+    buf_init(&errors, 1 << 20);
+    struct config *cfg = NULL;
+    enum gw_err err = config_load_text(text, strlen(text), false, &cfg, &errors);
+    if (err)
+        fprintf(stderr, "unexpected load errors:\n%s", buf_cstr(&errors));
+    assert_int_equal(err, GW_OK);
+    assert_non_null(cfg);
+    assert_int_equal(errors.len, 0);
+    buf_free(&errors);
+    return cfg;
+}
+
+/* The error text of a load that must fail. Caller frees. */
+static char *load_errors(const char *text, size_t len)
+{
+    struct buf errors;
+    buf_init(&errors, 1 << 20);
+    struct config *cfg = (struct config *)1;
+    assert_int_equal(config_load_text(text, len, false, &cfg, &errors), GW_ERR_CONFIG);
+    assert_null(cfg);
+    return buf_take(&errors);
+}
+
+/* The validation messages of a configuration that loads ("" when valid). Caller frees. */
+static char *validation_of(const char *text)
+{
+    struct config *cfg = load_ok(text);
+    struct buf errors;
+    buf_init(&errors, 1 << 20);
+    enum gw_err err = config_validate(cfg, &errors);
+    assert_int_equal(err, errors.len ? GW_ERR_CONFIG : GW_OK);
+    config_free(cfg);
+    return buf_take(&errors);
+}
+
+static void assert_value(const struct config *cfg, const char *name, const char *expected)
+{
+    const char *value = config_get(cfg, name, NULL);
+    assert_non_null(value);
+    assert_string_equal(value, expected);
+}
+
+static void assert_validation(const char *text, const char *expected)
+{
+    char *errors = validation_of(text);
+    assert_string_equal(errors, expected);
+    free(errors);
+}
+
+/* ---- .env syntax ---- */
+
+static void test_comments_blank_lines_export(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("# a comment\n\n   \n\t# indented comment\nexport A=1\n"
+                                 "export   B=two\r\nC=3\r\n  D = spaced  \nexport=5\n");
+    assert_value(cfg, "A", "1");
+    assert_value(cfg, "B", "two");
+    assert_value(cfg, "C", "3");
+    assert_value(cfg, "D", "spaced");
+    assert_value(cfg, "export", "5");
+    config_free(cfg);
+}
+
+static void test_unquoted_values(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("URL=https://x.example/a?b=c&d=e#frag\n"
+                                 "EQ=a=b=c\n"
+                                 "HASH=abc#def\n"
+                                 "COMMENTED=value   # trailing comment\n"
+                                 "ONLY_COMMENT= # nothing\n"
+                                 "EMPTY=\n"
+                                 "QUOTE_INSIDE=it's \"fine\"\n"
+                                 "BACKSLASH=C:\\path\\n\n"
+                                 "DOLLAR=cost $ 5 $\n");
+    assert_value(cfg, "URL", "https://x.example/a?b=c&d=e#frag");
+    assert_value(cfg, "EQ", "a=b=c");
+    assert_value(cfg, "HASH", "abc#def");
+    assert_value(cfg, "COMMENTED", "value");
+    assert_value(cfg, "ONLY_COMMENT", "");
+    assert_value(cfg, "EMPTY", "");
+    assert_value(cfg, "QUOTE_INSIDE", "it's \"fine\"");
+    assert_value(cfg, "BACKSLASH", "C:\\path\\n");
+    assert_value(cfg, "DOLLAR", "cost $ 5 $");
+    config_free(cfg);
+}
+
+static void test_single_quotes_are_literal(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("A=1\nS='$A ${A} \\n # not a comment'  # comment\nT=''\n"
+                                 "M='line1\nline2'\n");
+    assert_value(cfg, "S", "$A ${A} \\n # not a comment");
+    assert_value(cfg, "T", "");
+    assert_value(cfg, "M", "line1\nline2");
+    config_free(cfg);
+}
+
+static void test_double_quotes_escapes_and_expansion(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("NAME=world\n"
+                                 "D=\"a\\nb\\tc\\\"d\\\\e\\$f\\rg\"\n"
+                                 "X=\"hello ${NAME} $NAME \\q\" # comment\n"
+                                 "H=\"# not a comment\"\n"
+                                 "DEF=\"${MISSING:-fallback} ${NAME:-unused}\"\n");
+    assert_value(cfg, "D", "a\nb\tc\"d\\e$f\rg");
+    /* Only ${VAR} expands inside double quotes; unknown escapes stay as written. */
+    assert_value(cfg, "X", "hello world $NAME \\q");
+    assert_value(cfg, "H", "# not a comment");
+    assert_value(cfg, "DEF", "fallback world");
+    config_free(cfg);
+}
+
+static void test_multiline_pem_value(void **state)
+{
+    (void)state;
+    const char *text = "KEY=\"-----BEGIN PRIVATE KEY-----\r\nMIIEvQIBADANBg\r\n"
+                       "-----END PRIVATE KEY-----\"\r\nAFTER=1\nbroken line\n";
+    char *errors = load_errors(text, strlen(text));
+    /* The PEM spans lines 1-3, so the bad line is reported as line 5. */
+    assert_string_equal(errors, "ERROR: .env line 5: missing '=' (expected KEY=value)\n");
+    free(errors);
+
+    struct config *cfg = load_ok("KEY=\"-----BEGIN PRIVATE KEY-----\r\nMIIEvQIBADANBg\r\n"
+                                 "-----END PRIVATE KEY-----\"\r\nAFTER=1\n");
+    assert_value(cfg, "KEY", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----");
+    assert_value(cfg, "AFTER", "1");
+    config_free(cfg);
+}
+
+static void test_unquoted_expansion(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("BASE_DOMAIN=example.com\n"
+                                 "AUTH=https://auth.${BASE_DOMAIN}/x\n"
+                                 "BARE=$BASE_DOMAIN-suffix\n"
+                                 "UNKNOWN=[${NOT_DEFINED_ANYWHERE}][$NOT_DEFINED_EITHER]\n"
+                                 "DEFAULTED=${NOT_DEFINED:-dflt}\n"
+                                 "FROM_SCHEMA=${DATA_DIR}/users\n"
+                                 "LATER=${DEFINED_LATER}\nDEFINED_LATER=x\n");
+    assert_value(cfg, "AUTH", "https://auth.example.com/x");
+    assert_value(cfg, "BARE", "example.com-suffix");
+    assert_value(cfg, "UNKNOWN", "[][]");
+    assert_value(cfg, "DEFAULTED", "dflt");
+    assert_value(cfg, "FROM_SCHEMA", "./data/users");
+    assert_value(cfg, "LATER", "");
+    config_free(cfg);
+}
+
+static void test_duplicate_key_later_wins(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("A=1\nA=2\nHTTP_PORT=81\nHTTP_PORT=82\n");
+    assert_value(cfg, "A", "2");
+    assert_int_equal(config_get_int(cfg, "HTTP_PORT", 0), 82);
+    config_free(cfg);
+}
+
+static void test_syntax_errors_reported_per_line(void **state)
+{
+    (void)state;
+    const char *text = "GOOD=1\n"
+                       "no equals sign here\n"
+                       "1BAD=x\n"
+                       "BAD-NAME=x\n"
+                       "A='quoted' trailing\n"
+                       "B=${unterminated\n"
+                       "C=\"${1BAD}\"\n"
+                       "   = no name\n"
+                       "D='never closed\n"
+                       "E=1\n";
+    char *errors = load_errors(text, strlen(text));
+    assert_string_equal(errors,
+                        "ERROR: .env line 2: missing '=' (expected KEY=value)\n"
+                        "ERROR: .env line 3: invalid variable name \"1BAD\" (use letters, digits and "
+                        "_, not starting with a digit)\n"
+                        "ERROR: .env line 4: invalid variable name \"BAD-NAME\" (use letters, digits "
+                        "and _, not starting with a digit)\n"
+                        "ERROR: .env line 5: unexpected text after the closing quote\n"
+                        "ERROR: .env line 6: unterminated ${...} reference (missing '}')\n"
+                        "ERROR: .env line 7: invalid ${...} reference (expected ${NAME})\n"
+                        "ERROR: .env line 8: invalid variable name \"\" (use letters, digits and _, "
+                        "not starting with a digit)\n"
+                        "ERROR: .env line 9: unterminated single-quoted value\n");
+    free(errors);
+
+    const char *dq = "A=1\nB=\"open\nstill open\n";
+    errors = load_errors(dq, strlen(dq));
+    assert_string_equal(errors, "ERROR: .env line 2: unterminated double-quoted value\n");
+    free(errors);
+}
+
+static void test_nul_byte_and_size_caps(void **state)
+{
+    (void)state;
+    const char nul[] = "A=1\nB=x\0y\n";
+    char *errors = load_errors(nul, sizeof nul - 1);
+    assert_string_equal(errors, "ERROR: .env line 2: NUL byte in file\n");
+    free(errors);
+
+    size_t big = 1024 * 1024 + 1;
+    char *text = malloc(big);
+    memset(text, '#', big);
+    errors = load_errors(text, big);
+    assert_non_null(strstr(errors, "larger than"));
+    free(errors);
+    /* Exactly 1 MiB is accepted (a long comment). */
+    struct config *cfg = NULL;
+    assert_int_equal(config_load_text(text, big - 1, false, &cfg, NULL), GW_OK);
+    config_free(cfg);
+
+    /* One value over 64 KiB. */
+    memcpy(text, "V=", 2);
+    memset(text + 2, 'x', 70000);
+    errors = load_errors(text, 70002);
+    assert_string_equal(errors, "ERROR: .env line 1: value longer than 65536 bytes\n");
+    free(errors);
+    free(text);
+
+    /* Expansion cannot blow up: each line doubles A until the cap. */
+    struct buf bomb;
+    buf_init(&bomb, 1 << 20);
+    buf_append_str(&bomb, "A=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n");
+    for (int i = 0; i < 40; i++)
+        buf_append_str(&bomb, "A=${A}${A}\n");
+    errors = load_errors(bomb.data, bomb.len);
+    assert_non_null(strstr(errors, "value longer than 65536 bytes"));
+    free(errors);
+    buf_free(&bomb);
+}
+
+static void test_too_many_errors_stops(void **state)
+{
+    (void)state;
+    struct buf text;
+    buf_init(&text, 1 << 20);
+    for (int i = 0; i < 200; i++)
+        buf_append_str(&text, "junk\n");
+    char *errors = load_errors(text.data, text.len);
+    size_t lines = 0;
+    for (const char *c = errors; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 51);
+    assert_non_null(strstr(errors, "more than 50 errors, stopped reading"));
+    free(errors);
+    buf_free(&text);
+}
+
+static void test_byte_order_mark_skipped(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("\xEF\xBB\xBF" "A=1\n");
+    assert_value(cfg, "A", "1");
+    config_free(cfg);
+}
+
+/* ---- precedence and loading ---- */
+
+static void test_precedence_defaults_env_file_environment(void **state)
+{
+    (void)state;
+    setenv("AUTH_PORT", "9000", 1);
+    setenv("MCP_MEMORY_ENABLED", "true", 1);
+    setenv("RATE_LIMIT_AUTH", "5/second", 1);
+    setenv("CUSTOM_FROM_FILE", "from-environment", 1);
+    setenv("UNRELATED_THING", "x", 1);
+    setenv("EXPANSION_SOURCE", "env", 1);
+    unsetenv("HTTP_PORT");
+    unsetenv("ADMIN_PORT");
+    const char *text = "HTTP_PORT=8081\nAUTH_PORT=8001\nCUSTOM_FROM_FILE=file\n"
+                       "EXPANSION_SOURCE=file\nDERIVED=${EXPANSION_SOURCE}\n";
+    struct config *cfg = NULL;
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(config_load_text(text, strlen(text), true, &cfg, &errors), GW_OK);
+    assert_int_equal(config_get_int(cfg, "ADMIN_PORT", 0), 8080);  /* default */
+    assert_int_equal(config_get_int(cfg, "HTTP_PORT", 0), 8081);   /* .env over default */
+    assert_int_equal(config_get_int(cfg, "AUTH_PORT", 0), 9000);   /* environment over .env */
+    assert_value(cfg, "MCP_MEMORY_ENABLED", "true");               /* dynamic from environment */
+    assert_value(cfg, "RATE_LIMIT_AUTH", "5/second");
+    assert_value(cfg, "CUSTOM_FROM_FILE", "from-environment");
+    assert_value(cfg, "DERIVED", "env"); /* ${VAR} agrees with the final value */
+    assert_null(config_get(cfg, "UNRELATED_THING", NULL)); /* not configuration */
+    config_free(cfg);
+
+    /* Without use_environ, the environment is ignored entirely. */
+    cfg = load_ok(text);
+    assert_int_equal(config_get_int(cfg, "AUTH_PORT", 0), 8001);
+    assert_value(cfg, "DERIVED", "file");
+    assert_null(config_get(cfg, "MCP_MEMORY_ENABLED", NULL));
+    config_free(cfg);
+    buf_free(&errors);
+    unsetenv("AUTH_PORT");
+    unsetenv("MCP_MEMORY_ENABLED");
+    unsetenv("RATE_LIMIT_AUTH");
+    unsetenv("CUSTOM_FROM_FILE");
+    unsetenv("UNRELATED_THING");
+    unsetenv("EXPANSION_SOURCE");
+}
+
+static void test_load_from_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_config_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/custom.env", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("SESSION_TIMEOUT=99\n", f);
+    fclose(f);
+    unsetenv("SESSION_TIMEOUT");
+
+    struct config *cfg = NULL;
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(config_load(path, &cfg, &errors), GW_OK);
+    assert_int_equal(config_get_int(cfg, "SESSION_TIMEOUT", 0), 99);
+    config_free(cfg);
+
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/missing.env", dir);
+    assert_int_equal(config_load(missing, &cfg, &errors), GW_ERR_CONFIG);
+    assert_null(cfg);
+    assert_non_null(strstr(buf_cstr(&errors), "ERROR: Cannot read env file "));
+    assert_non_null(strstr(buf_cstr(&errors), "No such file or directory"));
+
+    /* No ./.env is fine: defaults and environment only. Then ./.env is read when present. */
+    char cwd[1024];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    buf_reset(&errors);
+    assert_int_equal(config_load(NULL, &cfg, &errors), GW_OK);
+    assert_int_equal(config_get_int(cfg, "SESSION_TIMEOUT", 0), 3600);
+    config_free(cfg);
+    f = fopen(".env", "w");
+    assert_non_null(f);
+    fputs("SESSION_TIMEOUT=7\n", f);
+    fclose(f);
+    assert_int_equal(config_load(NULL, &cfg, &errors), GW_OK);
+    assert_int_equal(config_get_int(cfg, "SESSION_TIMEOUT", 0), 7);
+    config_free(cfg);
+    f = fopen(".env", "w");
+    fputs("oops\n", f);
+    fclose(f);
+    buf_reset(&errors);
+    assert_int_equal(config_load(NULL, &cfg, &errors), GW_ERR_CONFIG);
+    assert_string_equal(buf_cstr(&errors), "ERROR: .env line 1: missing '=' (expected KEY=value)\n");
+    unlink(".env");
+    assert_int_equal(chdir(cwd), 0);
+    unlink(path);
+    rmdir(dir);
+    buf_free(&errors);
+}
+
+/* ---- validation ---- */
+
+static void test_required_on_empty_config(void **state)
+{
+    (void)state;
+    assert_validation("", "ERROR: Required variable BASE_DOMAIN not set\n"
+                          "ERROR: Required variable GITHUB_CLIENT_ID not set\n"
+                          "ERROR: Required variable GITHUB_CLIENT_SECRET not set\n"
+                          "ERROR: Required variable ACME_EMAIL not set\n");
+    assert_validation(VALID_BASE, "");
+    /* An empty value counts as not set. */
+    assert_validation("BASE_DOMAIN=\nGITHUB_CLIENT_ID=x\nGITHUB_CLIENT_SECRET=y\nACME_EMAIL=a@b.c\n",
+                      "ERROR: Required variable BASE_DOMAIN not set\n");
+}
+
+static void test_required_predicates(void **state)
+{
+    (void)state;
+    /* Local users replace GitHub; a certificate file replaces ACME but needs its key. */
+    assert_validation("BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/etc/users\nTLS_CERT_FILE=/c.pem\n",
+                      "ERROR: Required variable TLS_KEY_FILE not set\n");
+    assert_validation("BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/etc/users\nHTTPS_PORT=0\n", "");
+    assert_validation(VALID_BASE "TLS_KEY_FILE=/k.pem\n",
+                      "ERROR: Required variable TLS_CERT_FILE not set\n");
+    /* HS256 needs a secret of at least 32 characters, never shown. */
+    assert_validation(VALID_BASE "JWT_ALGORITHM=HS256\n",
+                      "ERROR: Required variable GATEWAY_JWT_SECRET not set\n");
+    assert_validation(VALID_BASE "JWT_ALGORITHM=HS256\nGATEWAY_JWT_SECRET=tooshort\n",
+                      "ERROR: Invalid value for GATEWAY_JWT_SECRET: must be at least 32 characters\n");
+    assert_validation(VALID_BASE "JWT_ALGORITHM=HS256\n"
+                                 "GATEWAY_JWT_SECRET=0123456789abcdef0123456789abcdef\n",
+                      "");
+    /* With RS256 the HMAC secret is unused, so its length does not matter. */
+    assert_validation(VALID_BASE "GATEWAY_JWT_SECRET=short\n", "");
+}
+
+static void test_type_errors(void **state)
+{
+    (void)state;
+    assert_validation(VALID_BASE "ACCESS_TOKEN_LIFETIME=abc\n",
+                      "ERROR: Invalid value for ACCESS_TOKEN_LIFETIME: \"abc\" is not an integer\n");
+    assert_validation(VALID_BASE "ACCESS_TOKEN_LIFETIME=0\n",
+                      "ERROR: Invalid value for ACCESS_TOKEN_LIFETIME: \"0\" must be at least 1\n");
+    assert_validation(VALID_BASE "HTTP_PORT=70000\nADMIN_PORT=-1\nHTTPS_PORT=0\n",
+                      "ERROR: Invalid value for HTTP_PORT: \"70000\" must be between 0 and 65535\n"
+                      "ERROR: Invalid value for ADMIN_PORT: \"-1\" must be between 0 and 65535\n");
+    assert_validation(VALID_BASE "AUTH_PORT=99999999999999999999\n",
+                      "ERROR: Invalid value for AUTH_PORT: \"99999999999999999999\" is not an integer\n");
+    assert_validation(VALID_BASE "DEBUG=maybe\n",
+                      "ERROR: Invalid value for DEBUG: \"maybe\" is not a boolean (use true or false)\n");
+    assert_validation(VALID_BASE "RATE_LIMIT_MCP=lots\n",
+                      "ERROR: Invalid value for RATE_LIMIT_MCP: \"lots\" must look like 200/minute\n");
+    assert_validation(VALID_BASE "JWT_ALGORITHM=RS512\n",
+                      "ERROR: Invalid value for JWT_ALGORITHM: \"RS512\" must be one of RS256, ES256, "
+                      "HS256\n");
+    assert_validation(VALID_BASE "ROUTING=host\n",
+                      "ERROR: Invalid value for ROUTING: \"host\" must be one of subdomain, path\n");
+    assert_validation(VALID_BASE "LOG_LEVEL=LOUD\n",
+                      "ERROR: Invalid value for LOG_LEVEL: \"LOUD\" must be one of DEBUG, INFO, WARNING, "
+                      "ERROR\n");
+    assert_validation(VALID_BASE "LOG_LEVEL=debug\nDEBUG=YES\n", "");
+    assert_validation(VALID_BASE "GITHUB_API_URL=not a url\n",
+                      "ERROR: Invalid value for GITHUB_API_URL: \"not a url\" is not an absolute URL "
+                      "(like https://example.com)\n");
+    assert_validation(VALID_BASE "GITHUB_BASE_URL=redis://github.example\n",
+                      "ERROR: Invalid value for GITHUB_BASE_URL: \"redis://github.example\" must be an "
+                      "http:// or https:// URL\n");
+    assert_validation(VALID_BASE "BASE_DOMAIN=https://example.com\n",
+                      "ERROR: Invalid value for BASE_DOMAIN: \"https://example.com\" must be a bare host "
+                      "name like gateway.example.com (no scheme, path or spaces)\n");
+    assert_validation(VALID_BASE "ACME_EMAIL=nobody\n",
+                      "ERROR: Invalid value for ACME_EMAIL: \"nobody\" is not an e-mail address\n");
+    assert_validation(VALID_BASE "MCP_PROTOCOL_VERSION=2024-01-01\n",
+                      "ERROR: Invalid value for MCP_PROTOCOL_VERSION: \"2024-01-01\" must be one of "
+                      "MCP_PROTOCOL_VERSIONS_SUPPORTED\n");
+    assert_validation(VALID_BASE "MCP_PROTOCOL_VERSIONS_SUPPORTED=2025-06-18, latest\n",
+                      "ERROR: Invalid value for MCP_PROTOCOL_VERSIONS_SUPPORTED: \"2025-06-18, latest\" "
+                      "must be a comma list of dates like 2025-06-18\n");
+    /* Control characters in a value stay on one error line. */
+    assert_validation(VALID_BASE "WORKERS=\"1\\n2\"\n",
+                      "ERROR: Invalid value for WORKERS: \"1\\x0a2\" is not an integer\n");
+}
+
+static void test_secrets_never_printed(void **state)
+{
+    (void)state;
+    char *errors = validation_of(VALID_BASE "GITHUB_CLIENT_SECRET=\n" "REDIS_PASSWORD=\n"
+                                            "MY_API_TOKEN=hunter2\nMCP_X_PASSWORD=hunter3\n");
+    assert_string_equal(errors, "ERROR: Required variable GITHUB_CLIENT_SECRET not set\n");
+    free(errors);
+    /* A URL's password is masked in errors; a malformed one is hidden altogether. */
+    errors = validation_of(VALID_BASE "REDIS_URL=redis://:hunter2@redis.local:6379/x\n");
+    assert_string_equal(errors, "ERROR: Invalid value for REDIS_URL: \"redis://:****@redis.local:6379/x\" "
+                                "must look like redis://[user][:password@]host[:port][/db] or "
+                                "unix:///path\n");
+    free(errors);
+    errors = validation_of(VALID_BASE "REDIS_URL=redis://:hun/ter2@redis.local\n");
+    assert_null(strstr(errors, "hun"));
+    assert_non_null(strstr(errors, "(value hidden: it may contain a password)"));
+    free(errors);
+    errors = validation_of(VALID_BASE "MCP_SECRET_PORT=1\nRATE_LIMIT_X_TOKEN=hunter2\n");
+    assert_null(strstr(errors, "hunter2"));
+    assert_string_equal(errors, "ERROR: Invalid value for RATE_LIMIT_X_TOKEN: (secret value hidden) must "
+                                "look like 200/minute\n");
+    free(errors);
+}
+
+static void test_redis_url_forms(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "redis://127.0.0.1:6379/0", "redis://localhost", "redis://:pw@host:1/15", "redis://user:pw@host",
+        "redis://[::1]:6379", "rediss://host:6380/2", "unix:///run/redis.sock", "redis://host/"};
+    static const char *const bad[] = {"http://host",  "redis://",         "redis://host:port",
+                                      "redis://h/db", "redis://h/0?x=1", "unix://host/sock",
+                                      "unix:///",     "redis://h:70000"};
+    char text[256];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(text, sizeof text, VALID_BASE "REDIS_URL=%s\n", good[i]);
+        char *errors = validation_of(text);
+        if (*errors)
+            fprintf(stderr, "%s: %s", good[i], errors);
+        assert_string_equal(errors, "");
+        free(errors);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, VALID_BASE "REDIS_URL=%s\n", bad[i]);
+        char *errors = validation_of(text);
+        if (!strstr(errors, "ERROR: Invalid value for REDIS_URL: "))
+            fprintf(stderr, "accepted %s\n", bad[i]);
+        assert_non_null(strstr(errors, "ERROR: Invalid value for REDIS_URL: "));
+        free(errors);
+    }
+}
+
+static void test_dynamic_variables_validated(void **state)
+{
+    (void)state;
+    assert_validation(VALID_BASE "RATE_LIMIT_FETCH=10/hour\nMCP_MEMORY_ENABLED=on\nMCP_MEMORY_PORT=3002\n"
+                                 "MCP_MEMORY_COMMAND=npx -y @modelcontextprotocol/server-memory\n"
+                                 "MCP_REMOTE_URL=http://10.0.0.5:8080\nUNKNOWN_THING=whatever\n",
+                      "");
+    assert_validation(VALID_BASE "RATE_LIMIT_FETCH=10/fortnight\nMCP_MEMORY_ENABLED=sure\n"
+                                 "MCP_MEMORY_PORT=65536\nMCP_REMOTE_URL=ftp://x\n",
+                      "ERROR: Invalid value for MCP_MEMORY_ENABLED: \"sure\" is not a boolean (use true or "
+                      "false)\n"
+                      "ERROR: Invalid value for MCP_MEMORY_PORT: \"65536\" must be between 0 and 65535\n"
+                      "ERROR: Invalid value for MCP_REMOTE_URL: \"ftp://x\" is not an absolute URL (like "
+                      "https://example.com)\n"
+                      "ERROR: Invalid value for RATE_LIMIT_FETCH: \"10/fortnight\" must look like "
+                      "200/minute\n");
+    assert_string_equal(config_schema_match("MCP_A_B_PORT")->name, "MCP_<NAME>_PORT");
+    assert_string_equal(config_schema_match("RATE_LIMIT_X")->name, "RATE_LIMIT_<NAME>");
+    assert_string_equal(config_schema_match("MCP_FETCH_PORT")->name, "MCP_FETCH_PORT");
+    assert_null(config_schema_match("MCP__PORT"));
+    assert_null(config_schema_match("MCP_lower_PORT"));
+    assert_null(config_schema_match("RATE_LIMIT_"));
+    assert_null(config_schema_match("PATH"));
+}
+
+static void test_validate_for_role(void **state)
+{
+    (void)state;
+    static const char *const echo_needs[] = {NULL};
+    static const char *const auth_needs[] = {"BASE_DOMAIN", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET",
+                                             "GATEWAY_JWT_SECRET", "SOMETHING_ELSE", NULL};
+    struct config *cfg = load_ok("MCP_ECHO_PORT=abc\nLOCAL_USERS_FILE=/u\n");
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(config_validate_for(cfg, echo_needs, &errors), GW_ERR_CONFIG);
+    assert_string_equal(buf_cstr(&errors),
+                        "ERROR: Invalid value for MCP_ECHO_PORT: \"abc\" is not an integer\n");
+    buf_reset(&errors);
+    /* GitHub app not needed with local users, the HMAC secret not with RS256. */
+    assert_int_equal(config_validate_for(cfg, auth_needs, &errors), GW_ERR_CONFIG);
+    assert_string_equal(buf_cstr(&errors), "ERROR: Required variable BASE_DOMAIN not set\n"
+                                           "ERROR: Invalid value for MCP_ECHO_PORT: \"abc\" is not an "
+                                           "integer\n"
+                                           "ERROR: Required variable SOMETHING_ELSE not set\n");
+    buf_reset(&errors);
+    assert_int_equal(config_validate_for(cfg, NULL, NULL), GW_ERR_CONFIG);
+    config_free(cfg);
+    cfg = load_ok("");
+    assert_int_equal(config_validate_for(cfg, echo_needs, &errors), GW_OK);
+    assert_int_equal(errors.len, 0);
+    config_free(cfg);
+    buf_free(&errors);
+}
+
+/* ---- schema ---- */
+
+static void test_schema_covers_design(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *default_value;
+        bool secret;
+    } expected[] = {
+        {"HTTP_PORT", "80", false},
+        {"HTTPS_PORT", "443", false},
+        {"ADMIN_PORT", "8080", false},
+        {"AUTH_PORT", "8000", false},
+        {"JWT_ALGORITHM", "RS256", false},
+        {"REDIS_URL", "redis://127.0.0.1:6379/0", false},
+        {"ACCESS_TOKEN_LIFETIME", "86400", false},
+        {"REFRESH_TOKEN_LIFETIME", "2592000", false},
+        {"SESSION_TIMEOUT", "3600", false},
+        {"CLIENT_LIFETIME", "7776000", false},
+        {"MCP_PROTOCOL_VERSION", "2025-06-18", false},
+        {"MCP_PROTOCOL_VERSIONS_SUPPORTED", "2026-07-28,2025-11-25,2025-06-18,2025-03-26", false},
+        {"LOG_LEVEL", "INFO", false},
+        {"DEBUG", "false", false},
+        {"DATA_DIR", "./data", false},
+        {"LOG_DIR", "./logs", false},
+        {"GITHUB_BASE_URL", "https://github.com", false},
+        {"GITHUB_API_URL", "https://api.github.com", false},
+        {"MCP_CORS_ORIGINS", "*", false},
+        {"RATE_LIMIT_MCP", "200/minute", false},
+        {"ROUTING", "subdomain", false},
+        {"WORKERS", "0", false},
+        {"TLS_CERT_FILE", NULL, false},
+        {"TLS_KEY_FILE", NULL, false},
+        {"SHUTDOWN_TIMEOUT", "10", false},
+        {"MAX_BODY_SIZE", "1048576", false},
+        {"MAX_HEADER_SIZE", "16384", false},
+        {"ALLOWED_GITHUB_USERS", NULL, false},
+        {"ALLOWED_GITHUB_ORGS", NULL, false},
+        {"LOCAL_USERS_FILE", NULL, false},
+        {"GATEWAY_JWT_SECRET", NULL, true},
+        {"JWT_PRIVATE_KEY_B64", NULL, true},
+        {"GITHUB_CLIENT_SECRET", NULL, true},
+        {"REDIS_PASSWORD", NULL, true},
+        {"GITHUB_CLIENT_ID", NULL, false},
+        {"BASE_DOMAIN", NULL, false},
+        {"ACME_EMAIL", NULL, false},
+        {"MCP_FETCH_ENABLED", "false", false},
+        {"MCP_ECHO_ENABLED", "true", false},
+        {"MCP_FETCH_PORT", "3000", false},
+        {"MCP_ECHO_PORT", "3001", false},
+        {"REDIS_KEY_PREFIX", "oauth:", false},
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        const struct config_var *var = config_schema_find(expected[i].name);
+        if (!var)
+            fprintf(stderr, "missing from schema: %s\n", expected[i].name);
+        assert_non_null(var);
+        if (expected[i].default_value)
+            assert_string_equal(var->default_value, expected[i].default_value);
+        else
+            assert_null(var->default_value);
+        assert_int_equal(var->secret, expected[i].secret);
+        assert_non_null(var->doc);
+        assert_true(strlen(var->doc) > 5);
+    }
+    /* Every default passes its own type check. */
+    assert_validation(VALID_BASE, "");
+    for (const struct config_var *var = config_schema(); var->name; var++) {
+        assert_ptr_equal(config_schema_find(var->name), var);
+        assert_non_null(var->doc);
+        if (var->type == CONFIG_ENUM)
+            assert_non_null(var->choices);
+    }
+    assert_null(config_schema_find("NOPE"));
+    assert_non_null(config_schema_patterns()[0].name);
+}
+
+/* ---- getters and value parsing ---- */
+
+static void test_getters(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("HTTP_PORT=\nADMIN_PORT=abc\nDEBUG=on\nMCP_ECHO_ENABLED=0\nCUSTOM=v\n");
+    assert_value(cfg, "CUSTOM", "v");
+    assert_string_equal(config_get(cfg, "REDIS_URL", NULL), "redis://127.0.0.1:6379/0");
+    assert_string_equal(config_get(cfg, "NOT_SET", "fb"), "fb");
+    assert_null(config_get(cfg, "BASE_DOMAIN", NULL));
+    assert_string_equal(config_get(cfg, "HTTP_PORT", "x"), ""); /* set, to empty */
+    assert_int_equal(config_get_int(cfg, "HTTP_PORT", 1), 80);   /* empty: the default */
+    assert_int_equal(config_get_int(cfg, "ADMIN_PORT", 1), 1);   /* unparsable: fallback */
+    assert_int_equal(config_get_int(cfg, "MCP_X_PORT", 4242), 4242);
+    assert_true(config_get_bool(cfg, "DEBUG", false));
+    assert_false(config_get_bool(cfg, "MCP_ECHO_ENABLED", true));
+    assert_false(config_get_bool(cfg, "MCP_FETCH_ENABLED", true));
+    assert_true(config_has(cfg, "CUSTOM"));
+    assert_true(config_has(cfg, "REDIS_URL"));
+    assert_false(config_has(cfg, "HTTP_PORT"));
+    assert_false(config_has(cfg, "BASE_DOMAIN"));
+    config_free(cfg);
+}
+
+static void test_list_parsing(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("ALLOWED_GITHUB_USERS= alice, bob ,,\tcarol\t, ,\nALLOWED_GITHUB_ORGS=\n"
+                                 "ONE=solo\n");
+    size_t count = 99;
+    char **list = config_get_list(cfg, "ALLOWED_GITHUB_USERS", &count);
+    assert_int_equal(count, 3);
+    assert_string_equal(list[0], "alice");
+    assert_string_equal(list[1], "bob");
+    assert_string_equal(list[2], "carol");
+    config_list_free(list, count);
+    list = config_get_list(cfg, "ALLOWED_GITHUB_ORGS", &count);
+    assert_int_equal(count, 0);
+    assert_null(list);
+    list = config_get_list(cfg, "NOT_SET", &count);
+    assert_int_equal(count, 0);
+    assert_null(list);
+    list = config_get_list(cfg, "ONE", &count);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0], "solo");
+    config_list_free(list, count);
+    list = config_get_list(cfg, "MCP_PROTOCOL_VERSIONS_SUPPORTED", &count);
+    assert_int_equal(count, 4);
+    assert_string_equal(list[3], "2025-03-26");
+    config_list_free(list, count);
+    config_list_free(NULL, 0);
+    config_free(cfg);
+}
+
+static void test_rate_parsing(void **state)
+{
+    (void)state;
+    long long limit = 0, period = 0;
+    assert_int_equal(config_parse_rate("200/minute", &limit, &period), GW_OK);
+    assert_int_equal(limit, 200);
+    assert_int_equal(period, 60);
+    assert_int_equal(config_parse_rate("5/second", &limit, &period), GW_OK);
+    assert_int_equal(period, 1);
+    assert_int_equal(config_parse_rate("1000/HOUR", &limit, &period), GW_OK);
+    assert_int_equal(limit, 1000);
+    assert_int_equal(period, 3600);
+    assert_int_equal(config_parse_rate("3/days", &limit, &period), GW_OK);
+    assert_int_equal(period, 86400);
+    static const char *const bad[] = {"",       "200",        "/minute",   "0/minute", "-1/minute",
+                                      "+5/minute", "abc/minute", "200/",     "200/week", "200/minute/x",
+                                      "200 /minute", "99999999999999999999/second"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(config_parse_rate(bad[i], &limit, &period), GW_ERR_INVALID);
+}
+
+static void test_int_and_bool_parsing(void **state)
+{
+    (void)state;
+    long long n = 0;
+    assert_int_equal(config_parse_int("42", &n), GW_OK);
+    assert_int_equal(n, 42);
+    assert_int_equal(config_parse_int("-7", &n), GW_OK);
+    assert_int_equal(n, -7);
+    assert_int_equal(config_parse_int("+8", &n), GW_OK);
+    assert_int_equal(n, 8);
+    static const char *const bad_ints[] = {"", " 1", "1 ", "1.5", "0x10", "abc", "-", "+-1",
+                                           "9223372036854775808"};
+    for (size_t i = 0; i < sizeof bad_ints / sizeof bad_ints[0]; i++)
+        assert_int_equal(config_parse_int(bad_ints[i], &n), GW_ERR_INVALID);
+
+    bool b = false;
+    static const char *const truthy[] = {"true", "TRUE", "1", "yes", "On"};
+    static const char *const falsy[] = {"false", "False", "0", "no", "OFF"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(config_parse_bool(truthy[i], &b), GW_OK);
+        assert_true(b);
+        assert_int_equal(config_parse_bool(falsy[i], &b), GW_OK);
+        assert_false(b);
+    }
+    assert_int_equal(config_parse_bool("", &b), GW_ERR_INVALID);
+    assert_int_equal(config_parse_bool("2", &b), GW_ERR_INVALID);
+    assert_int_equal(config_parse_bool("yep", &b), GW_ERR_INVALID);
+}
+
+/* ---- secrets and display ---- */
+
+static void test_secret_masking(void **state)
+{
+    (void)state;
+    assert_true(config_is_secret("GITHUB_CLIENT_SECRET"));
+    assert_true(config_is_secret("GATEWAY_JWT_SECRET"));
+    assert_true(config_is_secret("JWT_PRIVATE_KEY_B64"));
+    assert_true(config_is_secret("REDIS_PASSWORD"));
+    assert_true(config_is_secret("MCP_GITHUB_TOKEN"));
+    assert_true(config_is_secret("SOME_API_KEY"));
+    assert_true(config_is_secret("OTHER_KEY_B64"));
+    assert_false(config_is_secret("TLS_KEY_FILE"));
+    assert_false(config_is_secret("GITHUB_CLIENT_ID"));
+    assert_false(config_is_secret("REDIS_URL"));
+
+    char *shown = config_display_value("GITHUB_CLIENT_SECRET", "0123456789abcdef");
+    assert_string_equal(shown, "**** (16 chars)");
+    free(shown);
+    shown = config_display_value("REDIS_PASSWORD", "x");
+    assert_string_equal(shown, "**** (1 char)");
+    free(shown);
+    shown = config_display_value("REDIS_PASSWORD", "");
+    assert_string_equal(shown, "");
+    free(shown);
+    shown = config_display_value("REDIS_URL", "redis://default:hunter2@redis.local:6379/0");
+    assert_string_equal(shown, "redis://default:****@redis.local:6379/0");
+    free(shown);
+    shown = config_display_value("REDIS_URL", "redis://:p@ss@h/0");
+    assert_string_equal(shown, "redis://:****@h/0");
+    free(shown);
+    shown = config_display_value("REDIS_URL", "redis://user@h/0");
+    assert_string_equal(shown, "redis://user@h/0");
+    free(shown);
+    shown = config_display_value("GITHUB_API_URL", "https://api.github.com/x@y");
+    assert_string_equal(shown, "https://api.github.com/x@y");
+    free(shown);
+    shown = config_display_value("BASE_DOMAIN", "example.com");
+    assert_string_equal(shown, "example.com");
+    free(shown);
+    shown = config_display_value("X", NULL);
+    assert_string_equal(shown, "");
+    free(shown);
+}
+
+static void test_iteration_sorted_with_default_flags(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok("ZZZ_CUSTOM=1\nHTTP_PORT=81\nAAA_CUSTOM=2\n");
+    size_t n = config_count(cfg);
+    assert_true(n > 30);
+    const char *previous = "";
+    bool saw_http_port = false, saw_redis_url = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        bool from_default;
+        config_entry(cfg, i, &name, &value, &from_default);
+        assert_non_null(name);
+        assert_non_null(value);
+        assert_true(strcmp(previous, name) < 0);
+        previous = name;
+        if (strcmp(name, "HTTP_PORT") == 0) {
+            saw_http_port = true;
+            assert_false(from_default);
+            assert_string_equal(value, "81");
+        }
+        if (strcmp(name, "REDIS_URL") == 0) {
+            saw_redis_url = true;
+            assert_true(from_default);
+        }
+    }
+    assert_true(saw_http_port && saw_redis_url);
+    const char *name = "x", *value = "x";
+    bool from_default = true;
+    config_entry(cfg, n, &name, &value, &from_default);
+    assert_null(name);
+    assert_null(value);
+    assert_false(from_default);
+    config_entry(cfg, 0, &name, NULL, NULL);
+    assert_string_equal(name, "AAA_CUSTOM");
+    config_free(cfg);
+    config_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_comments_blank_lines_export),
+        cmocka_unit_test(test_unquoted_values),
+        cmocka_unit_test(test_single_quotes_are_literal),
+        cmocka_unit_test(test_double_quotes_escapes_and_expansion),
+        cmocka_unit_test(test_multiline_pem_value),
+        cmocka_unit_test(test_unquoted_expansion),
+        cmocka_unit_test(test_duplicate_key_later_wins),
+        cmocka_unit_test(test_syntax_errors_reported_per_line),
+        cmocka_unit_test(test_nul_byte_and_size_caps),
+        cmocka_unit_test(test_too_many_errors_stops),
+        cmocka_unit_test(test_byte_order_mark_skipped),
+        cmocka_unit_test(test_precedence_defaults_env_file_environment),
+        cmocka_unit_test(test_load_from_files),
+        cmocka_unit_test(test_required_on_empty_config),
+        cmocka_unit_test(test_required_predicates),
+        cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_secrets_never_printed),
+        cmocka_unit_test(test_redis_url_forms),
+        cmocka_unit_test(test_dynamic_variables_validated),
+        cmocka_unit_test(test_validate_for_role),
+        cmocka_unit_test(test_schema_covers_design),
+        cmocka_unit_test(test_getters),
+        cmocka_unit_test(test_list_parsing),
+        cmocka_unit_test(test_rate_parsing),
+        cmocka_unit_test(test_int_and_bool_parsing),
+        cmocka_unit_test(test_secret_masking),
+        cmocka_unit_test(test_iteration_sorted_with_default_flags),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
