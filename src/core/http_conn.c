@@ -546,6 +546,14 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     struct conn *c = arg;
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+        (c->state == CONN_IDLE || c->state == CONN_LINGER) &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        /* The client half-closed after its request: deliver the answer, then close. */
+        c->close_after = 1;
+        bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         if ((what & BEV_EVENT_TIMEOUT) && c->ex)
             log_write(LOG_WARNING, "Client stopped reading; closing connection",
