@@ -403,3 +403,10 @@ def test_cli_help_and_version():
     assert r.returncode == 0 and r.stdout.startswith("mcpgw ")
     r = subprocess.run([mcpgw_bin(), "no-such-command"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+def test_configuration_reference_doc_is_current():
+    r = subprocess.run([mcpgw_bin(), "show-config", "--reference"], capture_output=True, text=True)
+    assert r.returncode == 0
+    with open(os.path.join(ROOT, "docs", "configuration.md")) as f:
+        assert f.read() == r.stdout, "docs/configuration.md is stale: run ./mcpgw show-config --reference > docs/configuration.md"
