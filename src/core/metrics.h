@@ -46,5 +46,7 @@ enum gw_err metrics_render(struct buf *out);
 
 /* Forget every family (tests only; not thread-safe). */
 void metrics_reset_for_tests(void);
+/* Move the summaries' clock forward by `seconds` (tests only), to age the sliding window. */
+void metrics_advance_clock_for_tests(unsigned seconds);
 
 #endif
