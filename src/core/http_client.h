@@ -94,8 +94,8 @@ void http_client_free(struct http_client *client);
  * GW_OK and, when handle is not NULL, the transfer in *handle (valid until done is called or
  * the transfer is cancelled). Refused without a callback: GW_ERR_INVALID (no URL or done
  * callback, a bad method, a header name that is not a token, a header value with CR or LF,
- * or a header line over 64 KiB), GW_ERR_CLOSED (the
- * client is being freed), GW_ERR_IO (curl refused the options). */
+ * or a header line over 64 KiB), GW_ERR_CLOSED (the client is being freed), GW_ERR_IO (curl
+ * refused the options). */
 enum gw_err http_client_request(struct http_client *client, const struct http_client_request *req,
                                 http_client_done_fn done, void *arg, struct http_transfer **handle);
 
