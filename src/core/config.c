@@ -241,7 +241,7 @@ enum gw_err config_parse_rate(const char *text, long long *limit, long long *per
     static const struct {
         const char *unit;
         long long seconds;
-    } units[] = {{"second", 1}, {"seconds", 1}, {"minute", 60},   {"minutes", 60},
+    } units[] = {{"second", 1},  {"seconds", 1},  {"minute", 60}, {"minutes", 60},
                  {"hour", 3600}, {"hours", 3600}, {"day", 86400}, {"days", 86400}};
     const char *slash = strchr(text, '/');
     if (!slash || slash == text || slash - text > 18)
@@ -250,8 +250,7 @@ enum gw_err config_parse_rate(const char *text, long long *limit, long long *per
     memcpy(count_text, text, (size_t)(slash - text));
     count_text[slash - text] = '\0';
     long long count;
-    if (count_text[0] < '0' || count_text[0] > '9' || config_parse_int(count_text, &count) ||
-        count <= 0)
+    if (count_text[0] < '0' || count_text[0] > '9' || config_parse_int(count_text, &count) || count <= 0)
         return GW_ERR_INVALID;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcasecmp(slash + 1, units[i].unit) == 0) {
@@ -359,8 +358,7 @@ bool config_is_secret(const char *name)
     const struct config_var *var = config_schema_find(name);
     if (var && var->secret)
         return true;
-    static const char *const secret_suffixes[] = {"_SECRET", "_PASSWORD", "_TOKEN", "_KEY",
-                                                  "_KEY_B64"};
+    static const char *const secret_suffixes[] = {"_SECRET", "_PASSWORD", "_TOKEN", "_KEY", "_KEY_B64"};
     for (size_t i = 0; i < sizeof secret_suffixes / sizeof secret_suffixes[0]; i++)
         if (has_suffix(name, secret_suffixes[i]))
             return true;
@@ -473,8 +471,7 @@ static bool is_enum_choice(const char *choices, const char *value)
 }
 
 /* Why value is not of var's type, written into reason; false when it is fine. */
-static bool type_problem(const struct config_var *var, const char *value, char *reason,
-                         size_t reason_size)
+static bool type_problem(const struct config_var *var, const char *value, char *reason, size_t reason_size)
 {
     long long number, period;
     bool flag;
@@ -594,8 +591,8 @@ static enum gw_err validate(const struct config *cfg, bool all_required, const c
             continue;
         }
         bool considered = all_required || listed(required, var->name);
-        bool needed = all_required ? var->required && var->required(cfg)
-                                   : !var->required || var->required(cfg);
+        bool needed =
+            all_required ? var->required && var->required(cfg) : !var->required || var->required(cfg);
         if (considered && needed)
             problems += report_missing(errors, var->name);
     }
@@ -618,8 +615,7 @@ enum gw_err config_validate(const struct config *cfg, struct buf *errors)
     return validate(cfg, true, NULL, errors);
 }
 
-enum gw_err config_validate_for(const struct config *cfg, const char *const *required,
-                                struct buf *errors)
+enum gw_err config_validate_for(const struct config *cfg, const char *const *required, struct buf *errors)
 {
     return validate(cfg, false, required, errors);
 }

@@ -45,8 +45,8 @@ struct config_var {
     bool secret;               /* masked by show-config, never logged */
     /* Required when this predicate says so (NULL: never required). It sees the loaded config. */
     bool (*required)(const struct config *cfg);
-    const char *choices;       /* CONFIG_ENUM only: "RS256|ES256|HS256" */
-    const char *doc;           /* one line for --help and docs */
+    const char *choices; /* CONFIG_ENUM only: "RS256|ES256|HS256" */
+    const char *doc;     /* one line for --help and docs */
     /* CONFIG_INT only: inclusive range of accepted values; both 0 means any integer. */
     long long min, max;
     /* Extra rule after the type check (NULL: none). Returns NULL when value is fine, else a
@@ -90,8 +90,7 @@ enum gw_err config_validate(const struct config *cfg, struct buf *errors);
  * GitHub app): only names listed in required (NULL-terminated; NULL: none) can be reported
  * missing, each when its schema predicate says so, or always if it has none or is not in the
  * schema. Type and rule checks still cover every variable that is set. */
-enum gw_err config_validate_for(const struct config *cfg, const char *const *required,
-                                struct buf *errors);
+enum gw_err config_validate_for(const struct config *cfg, const char *const *required, struct buf *errors);
 
 /* Exit status for configuration errors (EX_CONFIG). */
 #define CONFIG_EXIT_CODE 78

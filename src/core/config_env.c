@@ -127,8 +127,7 @@ static const char *expansion_of(const struct env_parser *p, const char *name, si
 
 /* p->pos is just past a '$'; text[..end) is the region the value may use. Appends the
  * expansion (or a literal '$') to value. Returns false after reporting a syntax error. */
-static bool expand_dollar(struct env_parser *p, size_t end, bool allow_bare, struct buf *value,
-                          size_t line)
+static bool expand_dollar(struct env_parser *p, size_t end, bool allow_bare, struct buf *value, size_t line)
 {
     const char *t = p->text;
     if (p->pos < end && t[p->pos] == '{') {
@@ -224,13 +223,26 @@ static bool parse_double_quoted(struct env_parser *p, struct buf *value, size_t 
             char next = t[p->pos + 1];
             const char *replacement = NULL;
             switch (next) {
-            case 'n': replacement = "\n"; break;
-            case 't': replacement = "\t"; break;
-            case 'r': replacement = "\r"; break;
-            case '"': replacement = "\""; break;
-            case '\\': replacement = "\\"; break;
-            case '$': replacement = "$"; break;
-            default: break;
+            case 'n':
+                replacement = "\n";
+                break;
+            case 't':
+                replacement = "\t";
+                break;
+            case 'r':
+                replacement = "\r";
+                break;
+            case '"':
+                replacement = "\"";
+                break;
+            case '\\':
+                replacement = "\\";
+                break;
+            case '$':
+                replacement = "$";
+                break;
+            default:
+                break;
             }
             if (replacement) {
                 put(p, value, replacement, 1);
@@ -354,8 +366,7 @@ static void parse_entry(struct env_parser *p)
         if (p->value_overflow) {
             env_error(p, line, "value longer than %d bytes", CONFIG_VALUE_MAX);
         } else if (p->total_value_bytes + value.len > ENV_MAX_TOTAL_VALUE_BYTES) {
-            env_error(p, line, "values exceed %u bytes in total after expansion",
-                      ENV_MAX_TOTAL_VALUE_BYTES);
+            env_error(p, line, "values exceed %u bytes in total after expansion", ENV_MAX_TOTAL_VALUE_BYTES);
         } else {
             p->total_value_bytes += value.len;
             char *key = gw_strndup(t + key_start, key_len);
@@ -370,8 +381,8 @@ static void parse_entry(struct env_parser *p)
 size_t config_parse_env(struct config *cfg, const char *text, size_t len, bool use_environ,
                         struct buf *errors)
 {
-    struct env_parser p = {.text = text, .len = len, .line = 1, .cfg = cfg,
-                           .use_environ = use_environ, .errors = errors};
+    struct env_parser p = {
+        .text = text, .len = len, .line = 1, .cfg = cfg, .use_environ = use_environ, .errors = errors};
     if (len > CONFIG_ENV_FILE_MAX) {
         if (errors)
             buf_printf(errors, "ERROR: .env file is larger than %d bytes\n", CONFIG_ENV_FILE_MAX);

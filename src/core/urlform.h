@@ -90,7 +90,7 @@ struct url_parts {
     bool has_authority;      /* "//" followed the scheme */
     bool has_userinfo;
     bool has_password;
-    bool host_is_ipv6;       /* the host was written in [brackets] */
+    bool host_is_ipv6; /* the host was written in [brackets] */
     bool has_query;
     bool has_fragment;
 };

@@ -67,7 +67,8 @@ static void fuzz_decode_roundtrip(const char *text, size_t size)
             abort();
         char *again = NULL;
         size_t again_len = 0;
-        if (url_decode(encoded.data ? encoded.data : "", encoded.len, form_mode, &again, &again_len) != GW_OK ||
+        if (url_decode(encoded.data ? encoded.data : "", encoded.len, form_mode, &again, &again_len) !=
+                GW_OK ||
             again_len != decoded_len || memcmp(again, decoded, decoded_len) != 0)
             abort();
         free(again);
@@ -86,7 +87,7 @@ static void fuzz_split(const char *text, size_t size)
     }
     if (url.scheme.ptr != text || url.scheme.len == 0)
         abort();
-    const struct strview parts[] = {url.scheme, url.userinfo, url.user, url.password, url.host,
+    const struct strview parts[] = {url.scheme, url.userinfo, url.user,  url.password, url.host,
                                     url.port,   url.path,     url.query, url.fragment};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         check_view_inside(parts[i], text, size);

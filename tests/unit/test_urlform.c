@@ -33,8 +33,7 @@ static void assert_view(struct strview view, const char *expected)
         return;
     }
     if (view.len != strlen(expected) || memcmp(view.ptr, expected, view.len) != 0)
-        fprintf(stderr, "got \"%.*s\", expected \"%s\"\n", (int)view.len, view.ptr ? view.ptr : "",
-                expected);
+        fprintf(stderr, "got \"%.*s\", expected \"%s\"\n", (int)view.len, view.ptr ? view.ptr : "", expected);
     assert_true(strview_eq_cstr(view, expected));
 }
 
@@ -114,8 +113,9 @@ static void test_form_parse(void **state)
 {
     (void)state;
     struct form form;
-    const char body[] = "grant_type=authorization_code&code=abc%2F123&redirect_uri=https%3A%2F%2Fx.example%2Fcb"
-                        "&&scope=read+write&flag&empty=&=anon&code=again";
+    const char body[] =
+        "grant_type=authorization_code&code=abc%2F123&redirect_uri=https%3A%2F%2Fx.example%2Fcb"
+        "&&scope=read+write&flag&empty=&=anon&code=again";
     assert_int_equal(form_parse(body, sizeof body - 1, &form), GW_OK);
     assert_int_equal(form.count, 8);
     assert_string_equal(form.pairs[0].name, "grant_type");
