@@ -5,8 +5,10 @@
  * (DEBUG/INFO/WARNING/ERROR), `service`, `message`, then any fields the caller adds. Each line
  * goes to stderr and, when a log directory is configured, to <dir>/<service>.log. Writes are
  * single write(2) calls of whole lines, so lines from several threads never interleave.
- * Thread-safe. Values of fields named like secrets (token, secret, password, code,
- * authorization, ...) are replaced by "[REDACTED]".
+ * Thread-safe. Values of string fields named like secrets (token, secret, password, code,
+ * authorization, cookie, ...) are replaced by "[REDACTED]". Any input bytes give valid JSON
+ * and valid UTF-8 (invalid sequences become U+FFFD); lines over 16 KiB are cut and marked
+ * "truncated":true. See docs/internals/log.md.
  */
 #ifndef MCPGW_CORE_LOG_H
 #define MCPGW_CORE_LOG_H

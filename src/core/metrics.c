@@ -409,7 +409,7 @@ static void atomic_add_double(_Atomic uint64_t *target, double v)
 
 void metrics_add(struct metric_family *f, const char *const *label_values, double v)
 {
-    if (!f || isnan(v) || (f->type != METRIC_COUNTER && f->type != METRIC_GAUGE))
+    if (!f || !isfinite(v) || (f->type != METRIC_COUNTER && f->type != METRIC_GAUGE))
         return;
     if (f->type == METRIC_COUNTER && v < 0)
         return; /* counters only go up; a negative add is a caller bug, not data */

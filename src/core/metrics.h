@@ -23,12 +23,14 @@ struct metric_family;
 /* Register a family. name and help are copied. label_names: nlabels strings (copied).
  * buckets: for histograms, nbuckets ascending upper bounds (+Inf is implicit); NULL elsewhere.
  * Summaries expose quantiles 0.5, 0.9, 0.99 over a sliding 5-minute window plus _sum and _count.
- * Returns a family owned by the registry (never freed), or NULL if the name is invalid or taken. */
+ * Returns a family owned by the registry (never freed), or NULL if the name is invalid or taken;
+ * invalid includes what `promtool check metrics` rejects (counters not ending in _total, missing
+ * help, abbreviated or non-base units, le/quantile labels: see docs/internals/metrics.md). */
 struct metric_family *metrics_register(enum metric_type type, const char *name, const char *help,
                                        const char *const *label_names, size_t nlabels, const double *buckets,
                                        size_t nbuckets);
 
-/* Counters: add v >= 0. Gauges: add any v (inc/dec). */
+/* Counters: add v >= 0. Gauges: add any finite v (inc/dec). Other values are ignored. */
 void metrics_add(struct metric_family *f, const char *const *label_values, double v);
 /* Gauges only: set the value (process-wide, last writer wins). */
 void metrics_set(struct metric_family *f, const char *const *label_values, double v);

@@ -357,7 +357,8 @@ static void test_misuse_is_ignored(void **state)
     metrics_add(c, NULL, 1);   /* label values missing */
     metrics_add(c, auth, -1);  /* counters never go down */
     metrics_add(c, auth, NAN); /* not data */
-    metrics_set(c, auth, 5);   /* counters cannot be set */
+    metrics_add(c, auth, INFINITY);
+    metrics_set(c, auth, 5); /* counters cannot be set */
     metrics_observe(c, auth, 5);
     metrics_add(c, auth, 2);
     char *text = render_app();
