@@ -91,7 +91,8 @@ setup:
 	@scripts/setup
 
 # Fuzz targets: clang, libFuzzer, ASan+UBSan; each links the core sources compiled by clang.
-FUZZ_CFLAGS := $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+FUZZ_SANITIZERS := -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := $(CSTD) -g -O1 $(FUZZ_SANITIZERS) -fno-sanitize-recover=undefined \
 	-Isrc -I$(LLHTTP_INC) $(PKG_CFLAGS) -DMCPGW_VERSION='"$(VERSION)"' -DMCPGW_FUZZING
 FUZZ_CORE_OBJS := $(patsubst %.c,build/fuzz/%.o,$(wildcard src/core/*.c)) \
 	$(patsubst $(LLHTTP_DIR)/%.c,build/fuzz/llhttp/%.o,$(LLHTTP_SRCS))
@@ -99,11 +100,11 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRCS))
 
 build/fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(filter-out -fsanitize=fuzzer,address,undefined,$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	clang $(filter-out $(FUZZ_SANITIZERS),$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
 build/fuzz/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(@D)
-	clang $(filter-out -fsanitize=fuzzer,address,undefined,$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -Wno-unused-parameter -c $< -o $@
+	clang $(filter-out $(FUZZ_SANITIZERS),$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -Wno-unused-parameter -c $< -o $@
 
 build/fuzz/bin/%: tests/fuzz/%.c $(FUZZ_CORE_OBJS)
 	@mkdir -p $(@D)
