@@ -73,7 +73,7 @@ enum gw_err jsonrpc_parse(const char *body, size_t len, struct jsonrpc_batch *ou
 {
     memset(out, 0, sizeof(*out));
     json_error_t error;
-    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &error);
+    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
     if (!root) {
         if (why)
             buf_printf(why, "Parse error: %s (line %d, column %d)", error.text, error.line, error.column);

@@ -92,6 +92,8 @@ struct mcp_server *mcp_server_create(const struct mcp_server_options *options, c
     }
     /* Present from the start (0), so dashboards and alerts see the series before any traffic. */
     sessions_count_changed(0, server);
+    if (mcp_metrics()->sse_streams)
+        metrics_add(mcp_metrics()->sse_streams, (const char *const[]){server->opts.service}, 0);
     if (options->stateful) {
         struct mcp_session_hooks hooks = {
             .create = session_state_create,
