@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ static enum gw_err buf_reserve(struct buf *b, size_t extra)
     size_t n = b->alloc ? b->alloc : 64;
     while (n < need)
         n *= 2;
-    if (n > b->cap + 1)
+    if (b->cap < SIZE_MAX && n > b->cap + 1)
         n = b->cap + 1;
     b->data = gw_realloc(b->data, n);
     b->alloc = n;

@@ -80,6 +80,7 @@ struct conn {
     int remote_port;
     int tls;
     int close_after; /* close once the current response is written */
+    int peer_eof;    /* the client has half-closed */
     int in_dispatch; /* inside the read loop: finishing a response must not re-enter it */
     int limit_status; /* status chosen by a limit check inside a parser callback */
     const char *limit_reason;
@@ -525,6 +526,10 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+    if (c->state == CONN_LINGER && pending == 0 && c->peer_eof) {
+        conn_close(c);
+        return;
+    }
     if (c->state == CONN_LINGER && pending == 0) {
         /* Error answered: half-close and discard input briefly so the client sees the answer. */
         if (!c->tls)
@@ -551,6 +556,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
         /* The client half-closed after its request: deliver the answer, then close. */
         c->close_after = 1;
+        c->peer_eof = 1;
         bufferevent_disable(c->bev, EV_READ);
         return;
     }
