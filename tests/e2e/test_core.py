@@ -77,15 +77,16 @@ def test_health_reports_service_version_uptime(server):
 def test_metrics_pass_promtool_and_count_requests(server):
     port, _, _ = server()
     for _ in range(3):
-        http("GET", f"http://127.0.0.1:{port}/echo")
-    http("GET", f"http://127.0.0.1:{port}/nothing-here")
+        http("POST", f"http://127.0.0.1:{port}/echo", body=b"{}")
+    http("DELETE", f"http://127.0.0.1:{port}/nothing-here")
     status, headers, body = http("GET", f"http://127.0.0.1:{port}/metrics")
     assert status == 200
     assert headers["content-type"].startswith("text/plain; version=0.0.4")
     text = body.decode()
-    assert 'http_requests_total{service="coretest",method="GET",status="200"} 3' in text
-    assert 'http_requests_total{service="coretest",method="GET",status="404"} 1' in text
-    assert 'http_request_duration_seconds{service="coretest",method="GET",quantile="0.99"}' in text
+    assert 'http_requests_total{service="coretest",method="POST",status="200"} 3' in text
+    assert 'http_requests_total{service="coretest",method="DELETE",status="404"} 1' in text
+    assert 'http_request_duration_seconds{service="coretest",method="POST",quantile="0.99"}' in text
+    assert 'http_request_duration_seconds_count{service="coretest",method="POST"} 3' in text
     for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
                  "process_start_time_seconds"):
         assert f"\n{name} " in text or text.startswith(f"{name} "), name
