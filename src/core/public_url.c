@@ -1,0 +1,147 @@
+#include "public_url.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "buf.h"
+
+bool public_url_path_routing(const struct config *cfg)
+{
+    return strcmp(config_get(cfg, "ROUTING", "subdomain"), "path") == 0;
+}
+
+static const char *scheme_of(const struct config *cfg)
+{
+    const char *s = config_get(cfg, "PUBLIC_SCHEME", NULL);
+    if (s && *s)
+        return s;
+    return config_get_int(cfg, "HTTPS_PORT", 443) == 0 ? "http" : "https";
+}
+
+static long long port_of(const struct config *cfg, const char *scheme)
+{
+    if (config_has(cfg, "PUBLIC_PORT"))
+        return config_get_int(cfg, "PUBLIC_PORT", 0);
+    if (strcmp(scheme, "https") == 0)
+        return config_get_int(cfg, "HTTPS_PORT", 443);
+    return config_get_int(cfg, "HTTP_PORT", 80);
+}
+
+static char *lowercase(char *s)
+{
+    for (char *p = s; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return s;
+}
+
+/* SCHEME://HOST[:PORT] with host lower-cased and the default port left out. */
+static char *origin_for_host(const struct config *cfg, const char *host)
+{
+    const char *scheme = scheme_of(cfg);
+    long long port = port_of(cfg, scheme);
+    bool default_port = port == 0 || (strcmp(scheme, "https") == 0 && port == 443) ||
+                        (strcmp(scheme, "http") == 0 && port == 80);
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_printf(&b, "%s://", scheme);
+    size_t host_at = b.len;
+    buf_append_str(&b, host);
+    lowercase(b.data + host_at);
+    if (!default_port)
+        buf_printf(&b, ":%lld", port);
+    return buf_take(&b);
+}
+
+static char *path_origin(const struct config *cfg)
+{
+    const char *o = config_get(cfg, "PUBLIC_ORIGIN", NULL);
+    if (o && *o) {
+        char *copy = gw_strdup(o);
+        size_t n = strlen(copy);
+        while (n > 0 && copy[n - 1] == '/')
+            copy[--n] = '\0';
+        /* lower-case scheme and host (everything up to the first '/' after "://") */
+        char *host = strstr(copy, "://");
+        char *end = host ? strchr(host + 3, '/') : NULL;
+        for (char *p = copy; *p && (!end || p < end); p++)
+            *p = (char)tolower((unsigned char)*p);
+        return copy;
+    }
+    return origin_for_host(cfg, config_get(cfg, "BASE_DOMAIN", "localhost"));
+}
+
+char *public_url_service_host(const struct config *cfg, const char *service)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_printf(&b, "%s.%s", service, config_get(cfg, "BASE_DOMAIN", "localhost"));
+    return lowercase(buf_take(&b));
+}
+
+char *public_url_service_origin(const struct config *cfg, const char *service)
+{
+    if (public_url_path_routing(cfg))
+        return path_origin(cfg);
+    char *host = public_url_service_host(cfg, service);
+    char *origin = origin_for_host(cfg, host);
+    free(host);
+    return origin;
+}
+
+char *public_url_issuer(const struct config *cfg)
+{
+    return public_url_service_origin(cfg, "auth");
+}
+
+char *public_url_resource(const struct config *cfg, const char *service)
+{
+    char *origin = public_url_service_origin(cfg, service);
+    struct buf b;
+    buf_init(&b, 4096);
+    if (public_url_path_routing(cfg))
+        buf_printf(&b, "%s/%s/mcp", origin, service);
+    else
+        buf_printf(&b, "%s/mcp", origin);
+    free(origin);
+    return buf_take(&b);
+}
+
+char *public_url_resource_metadata(const struct config *cfg, const char *service)
+{
+    char *origin = public_url_service_origin(cfg, service);
+    struct buf b;
+    buf_init(&b, 4096);
+    if (public_url_path_routing(cfg))
+        buf_printf(&b, "%s/.well-known/oauth-protected-resource/%s/mcp", origin, service);
+    else
+        buf_printf(&b, "%s/.well-known/oauth-protected-resource/mcp", origin);
+    free(origin);
+    return buf_take(&b);
+}
+
+char *public_url_resource_metadata_document(const struct config *cfg, const char *service)
+{
+    char *resource = public_url_resource(cfg, service);
+    char *issuer = public_url_issuer(cfg);
+    json_t *scopes = json_array();
+    size_t n = 0;
+    char **list = config_get_list(cfg, "MCP_SCOPES", &n);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(scopes, json_string(list[i]));
+    config_list_free(list, n);
+    json_t *doc = json_pack("{s:s, s:[s], s:o, s:[s], s:s}", "resource", resource, "authorization_servers", issuer,
+                            "scopes_supported", scopes, "bearer_methods_supported", "header", "resource_name",
+                            service);
+    char *out = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    free(resource);
+    free(issuer);
+    if (!out)
+        gw_oom(0);
+    return out;
+}

@@ -1,0 +1,39 @@
+/*
+ * public_url.h - the public URLs of the gateway, derived in one place so that the authorization
+ * server and the router publish byte-identical strings (issuer, resource, metadata URLs).
+ *
+ * Subdomain routing (ROUTING=subdomain, the default):
+ *   issuer                  SCHEME://auth.BASE_DOMAIN[:PORT]
+ *   resource of SVC         SCHEME://SVC.BASE_DOMAIN[:PORT]/mcp
+ *   resource metadata URL   SCHEME://SVC.BASE_DOMAIN[:PORT]/.well-known/oauth-protected-resource/mcp
+ * Path routing (ROUTING=path): one ORIGIN (PUBLIC_ORIGIN, or SCHEME://BASE_DOMAIN[:PORT]):
+ *   issuer                  ORIGIN
+ *   resource of SVC         ORIGIN/SVC/mcp
+ *   resource metadata URL   ORIGIN/.well-known/oauth-protected-resource/SVC/mcp
+ * SCHEME is PUBLIC_SCHEME (default https, or http when HTTPS_PORT=0); PORT is PUBLIC_PORT
+ * (default the router's HTTPS_PORT or HTTP_PORT) and is left out when it is the scheme's default.
+ * Host names are lower-cased and nothing has a trailing slash (RFC 8707 canonical form).
+ *
+ * Every function returns a new string the caller frees with free().
+ */
+#ifndef MCPGW_CORE_PUBLIC_URL_H
+#define MCPGW_CORE_PUBLIC_URL_H
+
+#include <stdbool.h>
+#include "config.h"
+
+char *public_url_issuer(const struct config *cfg);
+/* SCHEME://HOST[:PORT] where the service is reached (subdomain) or the shared origin (path). */
+char *public_url_service_origin(const struct config *cfg, const char *service);
+/* The canonical MCP URL of a service: the `resource` of its tokens and of its metadata. */
+char *public_url_resource(const struct config *cfg, const char *service);
+/* The absolute URL of the service's RFC 9728 protected-resource metadata (path-inserted form). */
+char *public_url_resource_metadata(const struct config *cfg, const char *service);
+/* The RFC 9728 document itself: {"resource":..,"authorization_servers":[issuer],
+ * "scopes_supported":[..],"bearer_methods_supported":["header"],"resource_name":..}. */
+char *public_url_resource_metadata_document(const struct config *cfg, const char *service);
+/* The host name a service answers on in subdomain mode ("mcp-echo.example.com"). */
+char *public_url_service_host(const struct config *cfg, const char *service);
+bool public_url_path_routing(const struct config *cfg);
+
+#endif
