@@ -1,0 +1,58 @@
+/*
+ * token_check.h - bearer-token verification inside the router (no per-request hop to auth).
+ *
+ * One struct token_checker per worker thread (not thread-safe; lives on that worker's loop).
+ * It holds the verification keyset (auth's JWKS, fetched from AUTH_INTERNAL_URL at start and
+ * again, at most once per 10 s, when a token names an unknown kid; or the HS256 secret), a
+ * verified-token cache (core/jwt jwt_cache), and the set of revoked jti's kept current by polling
+ * Redis every 250 ms as docs/internals/tokens.md describes. token_check() is synchronous: it never
+ * waits on the network (a refresh it triggers completes in the background).
+ */
+#ifndef MCPGW_ROUTER_TOKEN_CHECK_H
+#define MCPGW_ROUTER_TOKEN_CHECK_H
+
+#include <stdbool.h>
+
+#include "core/config.h"
+#include "core/err.h"
+
+struct event_base;
+struct redis_client;
+struct token_checker;
+
+enum token_check_result {
+    TOKEN_OK = 0,
+    TOKEN_MISSING,            /* no Authorization: Bearer header -> 401 without error= */
+    TOKEN_INVALID,            /* malformed, bad signature, unknown kid, wrong issuer -> 401 invalid_token */
+    TOKEN_EXPIRED,            /* -> 401 invalid_token */
+    TOKEN_WRONG_AUDIENCE,     /* aud is not this service's resource -> 401 invalid_token */
+    TOKEN_REVOKED,            /* -> 401 invalid_token */
+    TOKEN_INSUFFICIENT_SCOPE, /* valid but lacks MCP_SCOPES -> 403 insufficient_scope */
+};
+
+/* Who the token speaks for. Strings live in `storage` owned by the struct (no frees needed). */
+struct token_identity {
+    char user_id[128];   /* sub */
+    char username[128];
+    char client_id[256];
+    char scope[512];
+    char jti[64];
+    long long exp;
+};
+
+/* Create the checker for this worker: fetches the JWKS and starts the revocation poll.
+ * redis is borrowed (the worker's client) and must outlive the checker. */
+enum gw_err token_checker_create(struct event_base *base, const struct config *cfg, struct redis_client *redis,
+                                 struct token_checker **out);
+void token_checker_free(struct token_checker *tc);
+
+/* Check the value of an Authorization header (may be NULL) for a request to the resource
+ * `expected_audience`. Fills *identity on TOKEN_OK. *reason gets a short static text for logs. */
+enum token_check_result token_check(struct token_checker *tc, const char *authorization,
+                                    const char *expected_audience, struct token_identity *identity,
+                                    const char **reason);
+
+/* Healthy when a keyset is loaded and the revocation poll is current (for /health). */
+bool token_checker_ready(const struct token_checker *tc);
+
+#endif
