@@ -122,9 +122,28 @@ static json_t *must(json_t *value)
     return value;
 }
 
+/* A JSON string of text even when text is not valid UTF-8 (error messages quote header values,
+ * which may hold any byte, and truncate names, which may cut a character): such bytes become
+ * '?' instead of making jansson refuse the string. */
+json_t *jsonrpc_lenient_string(const char *text)
+{
+    json_t *s = json_string(text);
+    if (s)
+        return s;
+    char *copy = gw_strdup(text);
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    s = must(json_string(copy));
+    free(copy);
+    return s;
+}
+
 json_t *jsonrpc_error_response(const json_t *id, int code, const char *message, json_t *data)
 {
-    json_t *err = must(json_pack("{s:i,s:s}", "code", code, "message", message ? message : ""));
+    json_t *err = must(json_object());
+    json_object_set_new(err, "code", json_integer(code));
+    json_object_set_new(err, "message", jsonrpc_lenient_string(message ? message : ""));
     if (data)
         json_object_set_new(err, "data", data);
     json_t *resp = must(json_object());

@@ -76,13 +76,18 @@ void jsonrpc_classify(json_t *value, struct jsonrpc_message *out);
 bool jsonrpc_id_valid(const json_t *id);
 
 /* {"jsonrpc":"2.0","id":id,"error":{"code":code,"message":message[,"data":data]}}.
- * id is copied (NULL gives "id":null, as JSON-RPC wants when the id could not be read);
- * data is stolen (may be NULL). Returns a new reference (caller decrefs). */
+ * message need not be valid UTF-8 (see jsonrpc_lenient_string); id is copied (NULL gives "id":null, as
+ * JSON-RPC wants when the id could not be read); data is stolen (may be NULL). Returns a new reference
+ * (caller decrefs). */
 json_t *jsonrpc_error_response(const json_t *id, int code, const char *message, json_t *data);
 /* {"jsonrpc":"2.0","id":id,"result":result}. id is copied, result is stolen. New reference. */
 json_t *jsonrpc_result_response(const json_t *id, json_t *result);
 /* {"jsonrpc":"2.0","method":method[,"params":params]}. params is stolen (may be NULL). */
 json_t *jsonrpc_notification(const char *method, json_t *params);
+
+/* A new JSON string of text (caller decrefs); bytes that would make it invalid UTF-8 become
+ * '?' (for text that quotes header values or truncated names). text must not be NULL. */
+json_t *jsonrpc_lenient_string(const char *text);
 
 /* Serialize compactly (one line: strings escape their newlines, so the text is safe as one
  * SSE data line). Caller frees with free(). Never NULL (aborts on out-of-memory). */

@@ -644,10 +644,9 @@ void mcp_call_progress(struct mcp_call *call, double progress, double total, con
 
 void mcp_call_return_text(struct mcp_call *call, const char *text, bool is_error)
 {
-    json_t *result = json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text", text ? text : "");
-    if (!result) /* text was not valid UTF-8: say so instead of failing the call silently */
-        result =
-            json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text", "(result was not valid UTF-8)");
+    /* Lenient: a header value or a truncated name inside text may not be valid UTF-8. */
+    json_t *item = json_pack("{s:s,s:o}", "type", "text", "text", jsonrpc_lenient_string(text ? text : ""));
+    json_t *result = json_pack("{s:[o]}", "content", item);
     if (is_error)
         json_object_set_new(result, "isError", json_true());
     mcp_call_return_result(call, result);

@@ -156,18 +156,18 @@ static const char *next_media_range(const char *p, char *type, size_t type_size,
     type[n] = '\0';
     *q = 1.0;
     while (*p && *p != ',') {
-        if (*p == ';') {
-            p = skip_space(p + 1);
-            if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-                char *end;
-                double v = strtod(p + 2, &end);
-                if (end != p + 2)
-                    *q = v;
-                p = end;
-                continue;
-            }
+        if (*p != ';') {
+            p++;
+            continue;
         }
-        p++;
+        p = skip_space(p + 1); /* may stop on the terminating NUL: never step past it */
+        if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            char *end;
+            double v = strtod(p + 2, &end);
+            if (end != p + 2)
+                *q = v;
+            p = end;
+        }
     }
     return *p == ',' ? p + 1 : p;
 }

@@ -222,8 +222,8 @@ static void respond_verdict(struct mcp_server *server, struct http_exchange *ex,
     json_t *data = NULL;
     const char *reason = "invalid_request";
     if (v->code == MCP_ERROR_UNSUPPORTED_PROTOCOL_VERSION) {
-        data = json_pack("{s:o,s:s}", "supported", mcp_versions_json(&server->versions), "requested",
-                         v->requested);
+        data = json_pack("{s:o,s:o}", "supported", mcp_versions_json(&server->versions), "requested",
+                         jsonrpc_lenient_string(v->requested));
         reason = "unsupported_protocol_version";
     } else if (v->code == MCP_ERROR_HEADER_MISMATCH) {
         reason = "header_mismatch";
@@ -459,10 +459,10 @@ static struct mcp_session *request_session(struct mcp_server *server, struct htt
 {
     const char *pv = http_header(ex, "MCP-Protocol-Version");
     if (pv && !mcp_versions_has(&server->versions, mcp_version_from_name(pv))) {
-        respond_rpc_error(
-            ex, 400, "unsupported_protocol_version", MCP_ERROR_UNSUPPORTED_PROTOCOL_VERSION,
-            "Unsupported protocol version", NULL,
-            json_pack("{s:o,s:s}", "supported", mcp_versions_json(&server->versions), "requested", pv));
+        respond_rpc_error(ex, 400, "unsupported_protocol_version", MCP_ERROR_UNSUPPORTED_PROTOCOL_VERSION,
+                          "Unsupported protocol version", NULL,
+                          json_pack("{s:o,s:o}", "supported", mcp_versions_json(&server->versions),
+                                    "requested", jsonrpc_lenient_string(pv)));
         return NULL;
     }
     const char *sid = http_header(ex, "Mcp-Session-Id");
