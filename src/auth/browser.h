@@ -1,0 +1,36 @@
+/*
+ * browser.h - the browser half of `mcpgw auth`: authorization request, consent, login (GitHub and
+ * local users), the GitHub callback and the authorization response.
+ *
+ * auth_main.c dispatches to these handlers:
+ *   GET       /authorize  -> authorize_handle   (validates the request, then consent or login)
+ *   GET|POST  /consent    -> consent_handle     (consent page; POST approves or denies, CSRF-checked)
+ *   GET|POST  /login      -> login_handle       (login chooser / local-user form; POST checks password)
+ *   GET       /callback   -> callback_handle    (GitHub redirect back: state, code exchange, user check)
+ * Each handler answers the exchange itself (synchronously or later via async Redis/HTTP callbacks)
+ * and never crashes on bad input: errors before the client's redirect URI is trusted render an
+ * escaped HTML page; later errors redirect to the client with error=, state and iss (RFC 9207).
+ *
+ * `mcpgw add-user NAME` -> add_user_main: reads a password from stdin (or the tty without echo) and
+ * appends `NAME:hash` to LOCAL_USERS_FILE. Returns a process exit status.
+ *
+ * browser_setup is called once by auth_setup (after auth_state is ready, before workers start):
+ * reads the GitHub/local-user configuration, derives the cookie key, logs start-up warnings
+ * (e.g. ALLOWED_GITHUB_USERS empty). Returns GW_OK or an error that stops start-up.
+ */
+#ifndef MCPGW_AUTH_BROWSER_H
+#define MCPGW_AUTH_BROWSER_H
+
+#include "core/err.h"
+#include "core/http.h"
+
+enum gw_err browser_setup(void);
+
+void authorize_handle(struct http_exchange *ex);
+void consent_handle(struct http_exchange *ex);
+void login_handle(struct http_exchange *ex);
+void callback_handle(struct http_exchange *ex);
+
+int add_user_main(int argc, char **argv);
+
+#endif
