@@ -346,8 +346,7 @@ void pkce_s256_challenge(const char *verifier, size_t len, char out[CRYPTO_SHA25
     crypto_sha256_b64url(verifier, len, out);
 }
 
-bool pkce_s256_matches(const char *verifier, size_t verifier_len, const char *challenge,
-                       size_t challenge_len)
+bool pkce_s256_matches(const char *verifier, size_t verifier_len, const char *challenge, size_t challenge_len)
 {
     if (!pkce_verifier_valid(verifier, verifier_len) || !challenge)
         return false;

@@ -60,14 +60,14 @@ static void test_base64url_vectors(void **state)
 static void test_base64url_strict(void **state)
 {
     (void)state;
-    assert_b64url_rejected("Zg==", 4);     /* padding */
-    assert_b64url_rejected("Zg=", 3);      /* padding */
-    assert_b64url_rejected("Z", 1);        /* 1 mod 4 */
-    assert_b64url_rejected("Zm9vY", 5);    /* 1 mod 4 */
-    assert_b64url_rejected("Zh", 2);       /* unused bits not zero: "Zg" is the only encoding of "f" */
-    assert_b64url_rejected("Zm9", 3);      /* "Zm8" is the only encoding of "fo" */
-    assert_b64url_rejected("Zm+v", 4);     /* standard alphabet */
-    assert_b64url_rejected("Zm/v", 4);     /* standard alphabet */
+    assert_b64url_rejected("Zg==", 4);      /* padding */
+    assert_b64url_rejected("Zg=", 3);       /* padding */
+    assert_b64url_rejected("Z", 1);         /* 1 mod 4 */
+    assert_b64url_rejected("Zm9vY", 5);     /* 1 mod 4 */
+    assert_b64url_rejected("Zh", 2);        /* unused bits not zero: "Zg" is the only encoding of "f" */
+    assert_b64url_rejected("Zm9", 3);       /* "Zm8" is the only encoding of "fo" */
+    assert_b64url_rejected("Zm+v", 4);      /* standard alphabet */
+    assert_b64url_rejected("Zm/v", 4);      /* standard alphabet */
     assert_b64url_rejected("Zm9v Zm9v", 9); /* whitespace */
     assert_b64url_rejected("Zm9v\n", 5);
     assert_b64url_rejected("Zm\0v", 4); /* embedded NUL */
@@ -255,7 +255,8 @@ static void test_pkce(void **state)
     const char *other = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl";
     assert_false(pkce_s256_matches(other, strlen(other), challenge, strlen(challenge)));
     assert_false(pkce_s256_matches(verifier, strlen(verifier), challenge, strlen(challenge) - 1));
-    assert_false(pkce_s256_matches(verifier, strlen(verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN", 43));
+    assert_false(
+        pkce_s256_matches(verifier, strlen(verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN", 43));
     assert_false(pkce_s256_matches(verifier, strlen(verifier), NULL, 0));
     /* "plain" (challenge == verifier) never matches under S256 */
     assert_false(pkce_s256_matches(verifier, strlen(verifier), verifier, strlen(verifier)));
