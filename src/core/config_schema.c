@@ -38,7 +38,8 @@ static bool when_hs256(const struct config *cfg)
 /* Let's Encrypt needs an account e-mail when HTTPS is on and no certificate is given. */
 static bool when_acme(const struct config *cfg)
 {
-    return config_get_int(cfg, "HTTPS_PORT", 443) != 0 && !config_has(cfg, "TLS_CERT_FILE");
+    return config_get_int(cfg, "HTTPS_PORT", 443) != 0 && !config_has(cfg, "TLS_CERT_FILE") &&
+           !config_has(cfg, "TLS_CERT_DIR");
 }
 
 static bool with_tls_key(const struct config *cfg)
@@ -289,6 +290,16 @@ static const struct config_var schema[] = {
      .type = CONFIG_STRING,
      .required = with_tls_cert,
      .doc = "PEM private key of TLS_CERT_FILE"},
+    {.name = "TLS_CERT_DIR",
+     .type = CONFIG_STRING,
+     .doc = "Directory of per-host certificates HOST.crt + HOST.key, chosen by SNI (SIGHUP reloads)"},
+    {.name = "ACME_CHALLENGE_DIR",
+     .type = CONFIG_STRING,
+     .doc = "Files served at /.well-known/acme-challenge/ on HTTP (default DATA_DIR/acme-challenge)"},
+    {.name = "AUTH_INTERNAL_URL",
+     .type = CONFIG_URL,
+     .check = check_http_url,
+     .doc = "Where the router fetches auth's /jwks (default http://127.0.0.1:AUTH_PORT)"},
     {.name = "MCP_CORS_ORIGINS",
      .type = CONFIG_LIST,
      .default_value = "*",
