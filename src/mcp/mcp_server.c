@@ -428,8 +428,12 @@ static void log_tool_call(const struct mcp_call *call, const char *status)
     f[n++] = log_str("status", status);
     f[n++] = log_double("duration_ms", (double)(server_now_usec() - call->start_usec) / 1000.0);
     f[n++] = log_str("protocol_version", mcp_version_name(post->version));
-    if (post->session)
-        f[n++] = log_str("session", mcp_session_id(post->session));
+    char session[9];
+    if (post->session) {
+        /* A prefix correlates log lines; the whole id is a credential-like handle. */
+        snprintf(session, sizeof(session), "%s", mcp_session_id(post->session));
+        f[n++] = log_str("session", session);
+    }
     const char *user = mcp_call_user(call);
     if (user)
         f[n++] = log_str("user", user);

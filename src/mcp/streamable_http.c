@@ -258,6 +258,14 @@ static bool legacy_context(struct mcp_server *server, struct http_exchange *ex,
                               "Server busy: too many sessions, try again later", init->id, NULL);
             return false;
         }
+        if (*session) {
+            char prefix[9];
+            snprintf(prefix, sizeof(prefix), "%s", mcp_session_id(*session));
+            log_write(LOG_INFO, "Session created",
+                      (struct log_field[]){log_str("session", prefix),
+                                           log_str("protocol_version", mcp_version_name(*version))},
+                      2);
+        }
         return true;
     }
     if (server->sessions) {
@@ -553,6 +561,7 @@ static void handle_delete(struct mcp_server *server, struct http_exchange *ex)
                           NULL);
         return;
     }
+    id[8] = '\0'; /* logs get a prefix only: the whole id is a credential-like handle */
     log_write(LOG_INFO, "Session ended by client", (struct log_field[]){log_str("session", id)}, 1);
     http_respond(ex, 204, NULL, NULL, 0);
 }
