@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/event.h>
+
 #include "core/alloc.h"
 #include "core/health.h"
 #include "core/log.h"
@@ -20,6 +22,7 @@
 #include "mcp/mcp_server.h"
 
 #define ECHO_MAX_MESSAGE (64 * 1024) /* what replayLastEcho keeps per session */
+#define ECHO_MAX_DELAY_MS 10000
 
 /* Set by --stateful before setup runs (parse_option has no other place to put it). */
 static bool stateful_option;
@@ -42,10 +45,47 @@ static void echo_session_destroy(void *state, void *arg)
     free(s);
 }
 
+/* An echo answered later (delay_ms): exercises the asynchronous side of the tool API, which
+ * timeouts, progress and client disconnects in front of slow tools depend on. */
+struct delayed_echo {
+    struct mcp_call *call;
+    struct event *timer;
+    char *message;
+};
+
+static void delayed_echo_free(struct delayed_echo *d)
+{
+    event_free(d->timer);
+    free(d->message);
+    free(d);
+}
+
+static void delayed_echo_fire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct delayed_echo *d = arg;
+    mcp_call_progress(d->call, 1, 1, "done");
+    mcp_call_return_text(d->call, d->message, false);
+    delayed_echo_free(d);
+}
+
+static void delayed_echo_cancel(struct mcp_call *call, void *arg)
+{
+    struct delayed_echo *d = arg;
+    mcp_call_return_text(call, "cancelled: the client went away", true);
+    delayed_echo_free(d);
+}
+
 static void tool_echo(struct mcp_call *call, const json_t *arguments, void *arg)
 {
     (void)arg;
     const char *message = json_string_value(json_object_get(arguments, "message"));
+    json_int_t delay_ms = json_integer_value(json_object_get(arguments, "delay_ms"));
+    if (delay_ms < 0 || delay_ms > ECHO_MAX_DELAY_MS) {
+        mcp_call_return_text(call, "delay_ms must be from 0 to 10000", true);
+        return;
+    }
     struct echo_session *s = mcp_call_session_state(call);
     if (s) {
         mcp_call_session_lock(call);
@@ -53,7 +93,18 @@ static void tool_echo(struct mcp_call *call, const json_t *arguments, void *arg)
         s->last_message = gw_strndup(message, ECHO_MAX_MESSAGE);
         mcp_call_session_unlock(call);
     }
-    mcp_call_return_text(call, message, false);
+    if (delay_ms == 0) {
+        mcp_call_return_text(call, message, false);
+        return;
+    }
+    struct delayed_echo *d = gw_calloc(1, sizeof(*d));
+    d->call = call;
+    d->message = gw_strdup(message);
+    d->timer = evtimer_new(mcp_call_base(call), delayed_echo_fire, d);
+    struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000};
+    evtimer_add(d->timer, &tv);
+    mcp_call_on_cancel(call, delayed_echo_cancel, d);
+    mcp_call_progress(call, 0, 1, "waiting");
 }
 
 static void tool_replay_last_echo(struct mcp_call *call, const json_t *arguments, void *arg)
@@ -106,9 +157,11 @@ static void tool_print_header(struct mcp_call *call, const json_t *arguments, vo
 }
 
 static const char *const echo_schema =
-    "{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\","
-    "\"description\":\"The message to echo "
-    "back\"}},\"required\":[\"message\"],\"additionalProperties\":false}";
+    "{\"type\":\"object\",\"properties\":{"
+    "\"message\":{\"type\":\"string\",\"description\":\"The message to echo back\"},"
+    "\"delay_ms\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10000,"
+    "\"description\":\"Answer after this many milliseconds (default 0; for timeout and streaming tests)\"}},"
+    "\"required\":[\"message\"],\"additionalProperties\":false}";
 static const char *const print_header_schema =
     "{\"type\":\"object\",\"properties\":{\"header_name\":{\"type\":\"string\","
     "\"description\":\"Name of the HTTP request header to show (case-insensitive)\"}},"

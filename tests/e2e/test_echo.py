@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, bare_env, free_port, http, mcpgw_bin, wait_for_http
+from conftest import ROOT, bare_env, free_port, http, mcpgw_bin, raw_request, wait_for_http
 
 NODE_DIR = os.path.join(ROOT, "tests", "e2e", "node")
 MODERN = "2026-07-28"
@@ -551,6 +551,54 @@ def test_client_disconnect_mid_stream_is_clean(stateful):
                 break
             time.sleep(0.05)
     assert stateful.proc.alive()
+
+
+# ---- asynchronous tool calls (echo's delay_ms) -------------------------------------------------
+
+
+def test_delayed_call_json_and_sse_progress(echo):
+    started = time.time()
+    status, _, body = echo.call("echo", {"message": "later", "delay_ms": 300})
+    assert status == 200 and text_of(body["result"]) == "later" and time.time() - started >= 0.29
+    status, headers, messages = echo.post({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                                           "params": {"name": "echo", "arguments": {"message": "p", "delay_ms": 200},
+                                                      "_meta": {"progressToken": "tok"}}})
+    assert status == 200 and headers["content-type"].startswith("text/event-stream")
+    progress = [m for m in messages if m.get("method") == "notifications/progress"]
+    assert [p["params"]["progress"] for p in progress] == [0, 1]
+    assert all(p["params"]["progressToken"] == "tok" for p in progress)
+    assert messages[-1]["id"] == 5 and text_of(messages[-1]["result"]) == "p"
+    _, _, body = echo.call("echo", {"message": "x", "delay_ms": 20000})
+    assert body["result"]["isError"] is True
+
+
+def test_delayed_batch_answers_when_all_are_done(echo):
+    status, _, body = echo.post([{"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                                  "params": {"name": "echo", "arguments": {"message": str(i), "delay_ms": 50 * i}}}
+                                 for i in (3, 1, 2)])
+    assert status == 200 and sorted(r["id"] for r in body) == [1, 2, 3]
+    assert all(text_of(r["result"]) == str(r["id"]) for r in body)
+
+
+def test_client_gone_during_delayed_call(echo):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"message": "bye", "delay_ms": 3000}}}).encode()
+    for accept in (b"application/json", b"text/event-stream"):
+        req = (b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: " + accept +
+               b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        raw_request(echo.port, req, timeout=0.3)  # gives up (and closes) long before the answer
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        _, _, text = http("GET", f"http://127.0.0.1:{echo.port}/metrics")
+        m = re.search(r'mcp_tool_calls_total\{service="mcp-echo",tool="echo",status="error"\} (\d+)', text.decode())
+        if m and int(m.group(1)) == 2:  # both calls were cancelled, not left running
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("cancelled calls were not finished")
+    assert 'mcp_sse_streams_active{service="mcp-echo"} 0' in text.decode()
+    _, _, reply = echo.call("echo", {"message": "still fine"})
+    assert text_of(reply["result"]) == "still fine"
 
 
 # ---- the official TypeScript SDK ---------------------------------------------------------------
