@@ -634,8 +634,19 @@ void http_conn_accept(struct worker_listener *wl, int fd, const struct sockaddr 
         strcpy(c->remote_addr, "unix");
     }
     struct event_base *base = wl->worker->base;
-    if (l->ssl_ctx) {
-        SSL *ssl = SSL_new(l->ssl_ctx);
+    if (l->ssl_ctx || l->opts.tls_context) {
+        SSL *ssl = NULL;
+        if (l->opts.tls_context) {
+            /* The role's current context (it may be swapped by a reload); the SSL keeps its own
+             * reference, so this connection keeps its certificates whatever happens later. */
+            SSL_CTX *ctx = l->opts.tls_context(l->opts.tls_context_arg);
+            if (ctx) {
+                ssl = SSL_new(ctx);
+                SSL_CTX_free(ctx);
+            }
+        } else {
+            ssl = SSL_new(l->ssl_ctx);
+        }
         if (!ssl) {
             close(fd);
             free(c);

@@ -438,6 +438,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         log_write(LOG_INFO, "Log files reopened", NULL, 0);
         return;
     }
+    if (sig == SIGHUP) {
+        if (srv->opts.reload) {
+            log_write(LOG_INFO, "SIGHUP: reloading", NULL, 0);
+            srv->opts.reload(srv->opts.hook_arg);
+        } else {
+            log_write(LOG_INFO, "SIGHUP ignored: nothing to reload", NULL, 0);
+        }
+        return;
+    }
     stop_cb(-1, 0, srv);
 }
 
@@ -452,16 +461,16 @@ enum gw_err server_run(struct server *srv)
     signal(SIGPIPE, SIG_IGN);
     srv->main_base = event_base_new();
     srv->stop_event = event_new(srv->main_base, -1, 0, stop_cb, srv);
-    struct event *sigs[3];
-    int signums[3] = {SIGTERM, SIGINT, SIGUSR1};
-    for (int i = 0; i < 3; i++) {
+    struct event *sigs[4];
+    int signums[4] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
+    for (int i = 0; i < 4; i++) {
         sigs[i] = evsignal_new(srv->main_base, signums[i], signal_cb, srv);
         evsignal_add(sigs[i], NULL);
     }
     /* Workers inherit a mask that blocks our signals, so only the main thread receives them. */
     sigset_t block, old;
     sigemptyset(&block);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         sigaddset(&block, signums[i]);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     enum gw_err result = GW_OK;
@@ -490,7 +499,7 @@ enum gw_err server_run(struct server *srv)
         event_base_free(ws->pub.base);
         ws->started = 0;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_free(srv->stop_event);
     event_base_free(srv->main_base);

@@ -10,7 +10,7 @@
  *
  * Signals (handled by server_run on the main thread): SIGTERM/SIGINT stop accepting, let
  * in-flight requests finish (up to shutdown_timeout_ms), then return; SIGUSR1 reopens log
- * files; SIGPIPE is ignored.
+ * files; SIGHUP runs the reload hook (server_options.reload); SIGPIPE is ignored.
  */
 #ifndef MCPGW_CORE_SERVER_H
 #define MCPGW_CORE_SERVER_H
@@ -42,6 +42,9 @@ struct server_options {
     void (*worker_fini)(struct worker *w, void *arg);
     /* Run on the worker thread when a graceful shutdown starts (close pools, streams, ...). */
     void (*worker_drain)(struct worker *w, void *arg);
+    /* Run on the main thread on SIGHUP (e.g. reload TLS certificates); NULL: SIGHUP is only
+     * logged. Workers keep serving meanwhile, so it must publish new state atomically. */
+    void (*reload)(void *arg);
     void *hook_arg;
 };
 
@@ -50,6 +53,13 @@ struct listener_options {
     int port;              /* 0: let the kernel choose (tests); see server_listener_port */
     const char *tls_cert_file; /* both set: TLS 1.2+ on this listener */
     const char *tls_key_file;
+    /* Instead of the pair above: called on the worker thread for every accepted connection;
+     * returns an SSL_CTX with a reference the caller takes over (SSL_CTX_up_ref'd: the server
+     * creates the connection's SSL from it and then drops that reference), or NULL to refuse
+     * the connection. Lets a role serve SNI certificates and swap them on reload while
+     * existing connections keep theirs. Must be thread-safe. */
+    struct ssl_ctx_st *(*tls_context)(void *arg);
+    void *tls_context_arg;
     http_handler_fn handler;
     void *handler_arg;
     size_t max_header_bytes;     /* request line + headers; over it: 431 */
