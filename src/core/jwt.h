@@ -160,7 +160,8 @@ char *jwt_keyset_to_jwks(const struct jwt_keyset *set);
  * jwt_keyset_free). Keys of kinds we do not use are skipped (see jwt_key_from_jwk); a
  * malformed document or key, duplicate kids, more than JWT_JWKS_MAX_KEYS keys or more than
  * JWT_JWKS_MAX_BYTES bytes are GW_ERR_INVALID; no usable key at all is GW_ERR_NOT_FOUND. On
- * failure *out is NULL and *why (if not NULL) is a static sentence.
+ * failure *out is NULL and *why (if not NULL) is a static sentence; on success *why is NULL, or
+ * says why the last skipped key was skipped (worth a debug log line).
  */
 enum gw_err jwt_keyset_from_jwks(const char *json, size_t len, struct jwt_keyset **out, const char **why);
 

@@ -89,6 +89,7 @@ enum gw_err jwt_keyset_from_jwks(const char *json, size_t len, struct jwt_keyset
     if (!why)
         why = &reason;
     *out = NULL;
+    *why = NULL;
     if (len > JWT_JWKS_MAX_BYTES) {
         *why = "the JWKS document is larger than 256 KiB";
         return GW_ERR_INVALID;
