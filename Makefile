@@ -94,7 +94,7 @@ setup:
 FUZZ_SANITIZERS := -fsanitize=fuzzer,address,undefined
 FUZZ_CFLAGS := $(CSTD) -g -O1 $(FUZZ_SANITIZERS) -fno-sanitize-recover=undefined \
 	-Isrc -I$(LLHTTP_INC) $(PKG_CFLAGS) -DMCPGW_VERSION='"$(VERSION)"' -DMCPGW_FUZZING
-FUZZ_CORE_OBJS := $(patsubst %.c,build/fuzz/%.o,$(wildcard src/core/*.c)) \
+FUZZ_CORE_OBJS := $(patsubst %.c,build/fuzz/%.o,$(SRCS)) \
 	$(patsubst $(LLHTTP_DIR)/%.c,build/fuzz/llhttp/%.o,$(LLHTTP_SRCS))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRCS))
 
@@ -106,7 +106,12 @@ build/fuzz/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(@D)
 	clang $(filter-out $(FUZZ_SANITIZERS),$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -Wno-unused-parameter -c $< -o $@
 
-build/fuzz/bin/%: tests/fuzz/%.c $(FUZZ_CORE_OBJS)
+# an archive, so each target pulls in only the objects it uses
+build/fuzz/libmcpgw.a: $(FUZZ_CORE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/bin/%: tests/fuzz/%.c build/fuzz/libmcpgw.a
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS)
 

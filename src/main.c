@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mcp/echo.h"
+#include "auth/auth_role.h"
 #include "ops/config_commands.h"
 
 struct command {
@@ -16,6 +18,8 @@ static int version_main(int argc, char **argv);
 static int help_main(int argc, char **argv);
 
 static const struct command commands[] = {
+    {"auth", auth_main, "OAuth 2.1 authorization server (auth, port 8000)"},
+    {"echo", echo_main, "MCP echo service, stateless or --stateful (mcp-echo, port 3001)"},
     {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
     {"show-config", show_config_main, "print the effective configuration with secrets masked"},
     {"version", version_main, "print the version"},

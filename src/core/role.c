@@ -133,10 +133,11 @@ int role_main(const struct role *role, int argc, char **argv)
     };
     ctx.server = server_create(&so);
     int rc = 0;
-    if (role->setup && role->setup(&ctx, &errors) != GW_OK) {
+    enum gw_err setup_err = role->setup ? role->setup(&ctx, &errors) : GW_OK;
+    if (setup_err != GW_OK) {
         fputs(buf_cstr(&errors), stderr);
         log_write(LOG_ERROR, "Start-up failed", (struct log_field[]){log_str("error", buf_cstr(&errors))}, 1);
-        rc = 1;
+        rc = setup_err == GW_ERR_CONFIG ? CONFIG_EXIT_CODE : 1;
         goto out;
     }
     struct listener_options lo;

@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/mcp/jsonrpc.c"
-#include "../../src/mcp/protocol.c"
+#include "mcp/jsonrpc.h"
+#include "mcp/protocol.h"
+
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
