@@ -1,0 +1,299 @@
+#include "gate.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "ratelimit.h"
+
+/* Distinct client ids and users that get their own label; the rest are counted as "other". */
+#define LABEL_CAP 100
+#define THREAD_CACHE 128
+
+static struct metric_family *unauthorized_metric;
+static struct metric_family *rate_limited_metric;
+static struct metric_family *by_client_metric;
+static struct metric_family *by_user_metric;
+
+void gate_metrics_register(void)
+{
+    unauthorized_metric = metrics_register(METRIC_COUNTER, "router_unauthorized_requests_total",
+                                           "MCP requests refused by the token check, by service and reason",
+                                           (const char *[]){"service", "reason"}, 2, NULL, 0);
+    rate_limited_metric =
+        metrics_register(METRIC_COUNTER, "router_rate_limit_hits_total",
+                         "Requests refused with 429, by limit (mcp, register, token, authorize)",
+                         (const char *[]){"limit"}, 1, NULL, 0);
+    by_client_metric = metrics_register(METRIC_COUNTER, "router_requests_by_client_total",
+                                        "Authorized MCP requests by OAuth client (first 100 clients; "
+                                        "the rest as other)",
+                                        (const char *[]){"service", "client_id"}, 2, NULL, 0);
+    by_user_metric = metrics_register(METRIC_COUNTER, "router_requests_by_user_total",
+                                      "Authorized MCP requests by user (first 100 users; the rest as other)",
+                                      (const char *[]){"service", "user"}, 2, NULL, 0);
+}
+
+/* ---- label cardinality cap ---- */
+
+/* Admitted values are kept for the life of the process (at most LABEL_CAP strings each); each
+ * thread caches what it has seen so the common case takes no lock. */
+struct label_cap {
+    pthread_mutex_t lock;
+    char *values[LABEL_CAP];
+    size_t count;
+};
+
+static struct label_cap client_labels = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct label_cap user_labels = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct label_cache {
+    const char *values[THREAD_CACHE];
+    size_t count;
+};
+static _Thread_local struct label_cache client_cache, user_cache;
+
+static const char *label_for(struct label_cap *cap, struct label_cache *cache, const char *value)
+{
+    if (!value || !*value)
+        return "none";
+    for (size_t i = 0; i < cache->count; i++)
+        if (strcmp(cache->values[i], value) == 0)
+            return cache->values[i];
+    const char *found = NULL;
+    pthread_mutex_lock(&cap->lock);
+    for (size_t i = 0; i < cap->count && !found; i++)
+        if (strcmp(cap->values[i], value) == 0)
+            found = cap->values[i];
+    if (!found && cap->count < LABEL_CAP) {
+        cap->values[cap->count] = gw_strdup(value);
+        found = cap->values[cap->count++];
+    }
+    pthread_mutex_unlock(&cap->lock);
+    if (!found)
+        return "other";
+    if (cache->count < THREAD_CACHE)
+        cache->values[cache->count++] = found;
+    return found;
+}
+
+/* ---- limits ---- */
+
+static enum gw_err load_rate(const struct config *cfg, const char *name, long long *limit, long long *period,
+                             struct buf *errors)
+{
+    const char *text = config_get(cfg, name, NULL);
+    *limit = 0;
+    *period = 1;
+    if (!text || !*text || strcmp(text, "0") == 0)
+        return GW_OK;
+    if (config_parse_rate(text, limit, period) != GW_OK || *limit <= 0 || *period <= 0) {
+        buf_printf(errors, "ERROR: %s must look like 200/minute (N/second|minute|hour|day)\n", name);
+        return GW_ERR_CONFIG;
+    }
+    return GW_OK;
+}
+
+enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *l, struct buf *errors)
+{
+    enum gw_err err = load_rate(cfg, "RATE_LIMIT_MCP", &l->mcp_limit, &l->mcp_period, errors);
+    if (!err)
+        err = load_rate(cfg, "RATE_LIMIT_REGISTER", &l->register_limit, &l->register_period, errors);
+    if (!err)
+        err = load_rate(cfg, "RATE_LIMIT_TOKEN", &l->token_limit, &l->token_period, errors);
+    if (!err)
+        err = load_rate(cfg, "RATE_LIMIT_AUTHORIZE", &l->authorize_limit, &l->authorize_period, errors);
+    size_t n = 0, used = 0;
+    char **scopes = config_get_list(cfg, "MCP_SCOPES", &n);
+    l->required_scope[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(l->required_scope + used, sizeof(l->required_scope) - used, "%s%s", i ? " " : "",
+                         scopes[i]);
+        if (w < 0 || (size_t)w >= sizeof(l->required_scope) - used)
+            break;
+        used += (size_t)w;
+    }
+    config_list_free(scopes, n);
+    return err;
+}
+
+/* ---- refusals ---- */
+
+static void refuse_token(struct http_exchange *ex, const struct router_service *svc, enum token_check_result result,
+                         const char *reason, const char *required_scope)
+{
+    char challenge[2048];
+    const char *error = "invalid_token";
+    if (result == TOKEN_MISSING) {
+        snprintf(challenge, sizeof(challenge), "Bearer resource_metadata=\"%s\"", svc->metadata_url);
+        error = "unauthorized";
+    } else if (result == TOKEN_INSUFFICIENT_SCOPE) {
+        snprintf(challenge, sizeof(challenge),
+                 "Bearer resource_metadata=\"%s\", error=\"insufficient_scope\", scope=\"%s\"", svc->metadata_url,
+                 required_scope);
+        error = "insufficient_scope";
+    } else {
+        snprintf(challenge, sizeof(challenge), "Bearer resource_metadata=\"%s\", error=\"invalid_token\"",
+                 svc->metadata_url);
+    }
+    metrics_add(unauthorized_metric, (const char *[]){svc->name, result == TOKEN_MISSING ? "missing" : error}, 1);
+    http_exchange_set_error(ex, result == TOKEN_MISSING ? "missing_token" : (reason ? reason : error));
+    http_response_header(ex, "WWW-Authenticate", challenge);
+    if (result == TOKEN_INSUFFICIENT_SCOPE)
+        http_respond_error(ex, 403, error, "The access token does not grant the scope this resource needs");
+    else if (result == TOKEN_MISSING)
+        http_respond_error(ex, 401, error, "Authentication required: send an OAuth 2.1 bearer token");
+    else
+        http_respond_error(ex, 401, error, "The access token is invalid, expired, revoked or for another resource");
+}
+
+static void add_rate_headers(struct http_exchange *ex, const struct rate_limit_decision *d, long long period)
+{
+    char v[64];
+    snprintf(v, sizeof(v), "%lld", d->limit);
+    http_response_header(ex, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%lld", d->remaining < 0 ? 0 : d->remaining);
+    http_response_header(ex, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%lld", d->reset_seconds < 0 ? 0 : d->reset_seconds);
+    http_response_header(ex, "RateLimit-Reset", v);
+    snprintf(v, sizeof(v), "%lld;w=%lld", d->limit, period);
+    http_response_header(ex, "RateLimit-Policy", v);
+}
+
+/* ---- the asynchronous limit step ---- */
+
+struct gate_pending {
+    struct http_exchange *ex; /* NULL once the client left */
+    const struct router_service *svc;
+    struct token_identity identity;
+    bool has_identity;
+    const char *limit_name; /* "mcp", "register", ... */
+    long long period;
+    gate_next_fn next;
+    void *arg;
+};
+
+static void pending_client_left(struct http_exchange *ex, void *arg)
+{
+    (void)ex;
+    struct gate_pending *p = arg;
+    p->ex = NULL; /* the decision callback frees p */
+}
+
+static void on_decision(const struct rate_limit_decision *d, void *arg)
+{
+    struct gate_pending *p = arg;
+    struct http_exchange *ex = p->ex;
+    if (!ex) {
+        free(p);
+        return;
+    }
+    http_exchange_on_close(ex, NULL, NULL);
+    add_rate_headers(ex, d, p->period);
+    if (!d->allowed) {
+        char retry[32];
+        snprintf(retry, sizeof(retry), "%lld", d->retry_after > 0 ? d->retry_after : 1);
+        http_response_header(ex, "Retry-After", retry);
+        metrics_add(rate_limited_metric, (const char *[]){p->limit_name}, 1);
+        log_write(LOG_WARNING, "Request refused: rate limit exceeded",
+                  (struct log_field[]){log_str("limit", p->limit_name), log_str("service", p->svc->name),
+                                       log_str("user", p->has_identity ? p->identity.user_id : ""),
+                                       log_str("client_id", p->has_identity ? p->identity.client_id : ""),
+                                       log_str("remote_addr", http_request(ex)->remote_addr),
+                                       log_str("request_id", http_request(ex)->request_id),
+                                       log_bool("local", d->local)},
+                  7);
+        http_exchange_set_error(ex, "rate_limited");
+        char description[128];
+        snprintf(description, sizeof(description), "Rate limit exceeded; retry after %s seconds", retry);
+        http_respond_error(ex, 429, "rate_limit_exceeded", description);
+    } else {
+        p->next(ex, p->svc, p->has_identity ? &p->identity : NULL, p->arg);
+    }
+    free(p);
+}
+
+static void limit_then(struct http_exchange *ex, const struct router_service *svc,
+                       const struct token_identity *identity, struct rate_limiter *rl, const char *limit_name,
+                       const char *key, long long limit, long long period, gate_next_fn next, void *arg)
+{
+    if (!rl || limit <= 0) {
+        next(ex, svc, identity, arg);
+        return;
+    }
+    struct gate_pending *p = gw_calloc(1, sizeof(*p));
+    p->ex = ex;
+    p->svc = svc;
+    if (identity) {
+        p->identity = *identity;
+        p->has_identity = true;
+    }
+    p->limit_name = limit_name;
+    p->period = period;
+    p->next = next;
+    p->arg = arg;
+    http_exchange_on_close(ex, pending_client_left, p);
+    if (rate_limit_check(rl, key, limit, period, on_decision, p) != GW_OK) {
+        /* the limiter could not count: let the request through rather than fail it */
+        http_exchange_on_close(ex, NULL, NULL);
+        free(p);
+        next(ex, svc, identity, arg);
+    }
+}
+
+void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct token_checker *tc,
+              struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next, void *arg)
+{
+    if (!tc) {
+        http_response_header(ex, "Retry-After", "5");
+        http_respond_error(ex, 503, "temporarily_unavailable", "The token check is not ready");
+        return;
+    }
+    if (http_header_count(ex, "Authorization") > 1) {
+        http_respond_error(ex, 400, "invalid_request", "More than one Authorization header");
+        return;
+    }
+    struct token_identity identity;
+    memset(&identity, 0, sizeof(identity));
+    const char *reason = NULL;
+    enum token_check_result result =
+        token_check(tc, http_header(ex, "Authorization"), svc->resource, &identity, &reason);
+    if (result != TOKEN_OK) {
+        refuse_token(ex, svc, result, reason, limits->required_scope);
+        return;
+    }
+    http_exchange_set_identity(ex, identity.username[0] ? identity.username : identity.user_id,
+                               identity.client_id);
+    metrics_add(by_client_metric,
+                (const char *[]){svc->name, label_for(&client_labels, &client_cache, identity.client_id)}, 1);
+    metrics_add(by_user_metric, (const char *[]){svc->name, label_for(&user_labels, &user_cache, identity.user_id)},
+                1);
+    char key[512];
+    snprintf(key, sizeof(key), "mcp:%s:%s", identity.user_id, identity.client_id);
+    limit_then(ex, svc, &identity, rl, "mcp", key, limits->mcp_limit, limits->mcp_period, next, arg);
+}
+
+void gate_auth_endpoint(struct http_exchange *ex, const struct router_service *auth, const char *which,
+                        struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next, void *arg)
+{
+    long long limit = 0, period = 1;
+    const char *name = "register";
+    if (strcmp(which, "REGISTER") == 0) {
+        limit = limits->register_limit;
+        period = limits->register_period;
+    } else if (strcmp(which, "TOKEN") == 0) {
+        limit = limits->token_limit;
+        period = limits->token_period;
+        name = "token";
+    } else {
+        limit = limits->authorize_limit;
+        period = limits->authorize_period;
+        name = "authorize";
+    }
+    char key[256];
+    snprintf(key, sizeof(key), "ip:%s:%s", name, http_request(ex)->remote_addr);
+    limit_then(ex, auth, NULL, rl, name, key, limit, period, next, arg);
+}

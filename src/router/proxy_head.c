@@ -1,0 +1,162 @@
+#include "proxy_head.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* RFC 9110 §7.6.1 and RFC 9112: fields that describe one connection, never forwarded. */
+static const char *const hop_by_hop[] = {
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+    "proxy-authenticate", "proxy-authorization", NULL,
+};
+
+/* Request fields the router replaces or must not pass on (identity and forwarding facts come from
+ * the router, never from the client). */
+static const char *const request_replaced[] = {
+    "host", "content-length", "expect", "authorization", "x-client-id", "x-forwarded-for",
+    "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip",
+    "x-request-id", NULL,
+};
+
+static bool name_in(const char *name, size_t len, const char *const *list)
+{
+    for (const char *const *p = list; *p; p++)
+        if (strlen(*p) == len && strncasecmp(name, *p, len) == 0)
+            return true;
+    return false;
+}
+
+bool proxy_connection_lists(const char *connection, const char *name, size_t name_len)
+{
+    if (!connection)
+        return false;
+    const char *p = connection;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        size_t len = (size_t)(p - start);
+        if (len && len == name_len && strncasecmp(start, name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* RFC 9110 token characters: what a field name may be made of. */
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool valid_name(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!is_tchar((unsigned char)*s))
+            return false;
+    return true;
+}
+
+/* A value we can put on the wire: visible ASCII, space, tab and obs-text; no CR, LF, NUL. */
+static bool valid_value(const char *s)
+{
+    if (!s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool valid_target(const char *s)
+{
+    if (!s || *s != '/')
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static enum gw_err add_field(struct buf *out, const char *name, const char *value)
+{
+    if (!value || !*value || !valid_value(value))
+        return GW_OK; /* nothing safe to say: say nothing */
+    enum gw_err err = buf_append_str(out, name);
+    if (!err)
+        err = buf_append(out, ": ", 2);
+    if (!err)
+        err = buf_append_str(out, value);
+    if (!err)
+        err = buf_append(out, "\r\n", 2);
+    return err;
+}
+
+enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct buf *out)
+{
+    if (!valid_name(in->method) || !valid_target(in->target) || !in->upstream_authority ||
+        !valid_value(in->upstream_authority) || !*in->upstream_authority)
+        return GW_ERR_INVALID;
+    const char *connection = NULL;
+    for (size_t i = 0; i < in->nheaders; i++)
+        if (in->headers[i].name && strcasecmp(in->headers[i].name, "connection") == 0)
+            connection = in->headers[i].value;
+
+    enum gw_err err = buf_printf(out, "%s %s HTTP/1.1\r\n", in->method, in->target);
+    if (!err)
+        err = add_field(out, "Host", in->upstream_authority);
+    for (size_t i = 0; !err && i < in->nheaders; i++) {
+        const char *name = in->headers[i].name, *value = in->headers[i].value;
+        if (!valid_name(name) || !valid_value(value))
+            continue;
+        size_t len = strlen(name);
+        if (name_in(name, len, hop_by_hop) || name_in(name, len, request_replaced) ||
+            strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len))
+            continue;
+        err = buf_append_str(out, name);
+        if (!err)
+            err = buf_append(out, ": ", 2);
+        if (!err)
+            err = buf_append_str(out, value);
+        if (!err)
+            err = buf_append(out, "\r\n", 2);
+    }
+    if (!err)
+        err = add_field(out, "X-User-Id", in->user_id);
+    if (!err)
+        err = add_field(out, "X-User-Name", in->username);
+    if (!err)
+        err = add_field(out, "X-Client-Id", in->client_id);
+    if (!err)
+        err = add_field(out, "X-Request-Id", in->request_id);
+    if (!err)
+        err = add_field(out, "X-Forwarded-For", in->client_addr);
+    if (!err)
+        err = add_field(out, "X-Forwarded-Proto", in->scheme);
+    if (!err)
+        err = add_field(out, "X-Forwarded-Host", in->client_host);
+    bool body_method = strcmp(in->method, "POST") == 0 || strcmp(in->method, "PUT") == 0 ||
+                       strcmp(in->method, "PATCH") == 0;
+    if (!err && (in->body_len > 0 || body_method))
+        err = buf_printf(out, "Content-Length: %zu\r\n", in->body_len);
+    if (!err)
+        err = buf_append(out, "\r\n", 2);
+    return err;
+}
+
+bool proxy_response_header_relayed(const char *name, size_t name_len, const char *connection)
+{
+    if (name_in(name, name_len, hop_by_hop) || proxy_connection_lists(connection, name, name_len))
+        return false;
+    /* The router's own framing and identity; the core adds Date and X-Request-Id. */
+    static const char *const own[] = {"content-length", "date", "x-request-id", NULL};
+    return !name_in(name, name_len, own);
+}

@@ -1,0 +1,321 @@
+/*
+ * router_main.c - the router role: start-up, listeners, per-worker clients, request dispatch.
+ */
+#include "router_role.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/health.h"
+#include "core/log.h"
+#include "core/redis.h"
+#include "core/role.h"
+#include "cors.h"
+#include "gate.h"
+#include "ratelimit.h"
+#include "routes.h"
+#include "token_check.h"
+#include "upstream.h"
+
+/* Process-wide, read-only once the workers run. */
+struct router_state {
+    struct route_table *routes;
+    struct cors_policy *cors;
+    struct gate_limits limits;
+    struct upstream_settings upstream;
+    const struct config *cfg;
+};
+
+/* One per worker thread. */
+struct router_worker {
+    struct router_state *state;
+    struct redis_client *redis;
+    struct token_checker *tokens;
+    struct rate_limiter *limiter;
+    struct upstream_pool *pool;
+};
+
+static struct router_worker *current_worker(void)
+{
+    struct worker *w = worker_current();
+    return w ? w->role_data : NULL;
+}
+
+/* ---- forwarding steps (gate_next_fn) ---- */
+
+static void forward_mcp(struct http_exchange *ex, const struct router_service *svc,
+                        const struct token_identity *identity, void *arg)
+{
+    struct router_worker *rw = arg;
+    const struct http_request *r = http_request(ex);
+    size_t n = strlen(svc->mcp_path) + strlen(r->query) + 2;
+    char *target = http_exchange_alloc(ex, n);
+    snprintf(target, n, "%s%s%s", svc->mcp_path, *r->query ? "?" : "", r->query);
+    struct upstream_identity who = {0};
+    if (identity) {
+        who.user_id = identity->user_id;
+        who.username = identity->username;
+        who.client_id = identity->client_id;
+    }
+    upstream_forward(rw->pool, ex, svc, target, identity ? &who : NULL, true);
+}
+
+static void forward_unchanged(struct http_exchange *ex, const struct router_service *svc,
+                              const struct token_identity *identity, void *arg)
+{
+    (void)identity;
+    struct router_worker *rw = arg;
+    upstream_forward(rw->pool, ex, svc, http_request(ex)->target, NULL, false);
+}
+
+/* ---- the main listeners ---- */
+
+static void serve_resource_metadata(struct http_exchange *ex, const struct router_service *svc)
+{
+    if (cors_handle_public(ex))
+        return;
+    const char *method = http_request(ex)->method;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        http_response_header(ex, "Allow", "GET, HEAD, OPTIONS");
+        http_respond_error(ex, 405, "method_not_allowed", "Use GET");
+        return;
+    }
+    http_response_header(ex, "Cache-Control", "public, max-age=3600");
+    http_respond_json(ex, 200, svc->metadata_document);
+}
+
+static void router_handle(struct http_exchange *ex, void *arg)
+{
+    struct role_context *ctx = arg;
+    struct router_state *st = ctx->state;
+    struct router_worker *rw = current_worker();
+    const struct http_request *r = http_request(ex);
+    if (http_header_count(ex, "Host") > 1) {
+        http_respond_error(ex, 400, "invalid_request", "Exactly one Host header is required");
+        return;
+    }
+    struct route_match m = route_resolve(st->routes, http_header(ex, "Host"), r->path);
+    switch (m.kind) {
+    case ROUTE_AUTH:
+        if (m.auth_limit)
+            gate_auth_endpoint(ex, m.service, m.auth_limit, rw->limiter, &st->limits, forward_unchanged, rw);
+        else
+            forward_unchanged(ex, m.service, NULL, rw);
+        return;
+    case ROUTE_RESOURCE_METADATA:
+        serve_resource_metadata(ex, m.service);
+        return;
+    case ROUTE_SERVICE_HEALTH: {
+        if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+            http_response_header(ex, "Allow", "GET, HEAD");
+            http_respond_error(ex, 405, "method_not_allowed", "Use GET");
+            return;
+        }
+        upstream_forward(rw->pool, ex, m.service, "/health", NULL, false);
+        return;
+    }
+    case ROUTE_MCP:
+        if (cors_handle_mcp(st->cors, ex))
+            return;
+        gate_mcp(ex, m.service, rw->tokens, rw->limiter, &st->limits, forward_mcp, rw);
+        return;
+    case ROUTE_NOT_FOUND:
+    default:
+        http_respond_error(ex, 404, "not_found", "No route for this host and path");
+        return;
+    }
+}
+
+/* ---- the admin listener ---- */
+
+static void admin_handle(struct http_exchange *ex, void *arg)
+{
+    (void)arg;
+    const struct http_request *r = http_request(ex);
+    if (strcmp(r->path, "/ping") == 0) {
+        http_respond(ex, 200, "text/plain; charset=utf-8", "OK", 2);
+        return;
+    }
+    if (health_route(ex))
+        return;
+    http_respond_error(ex, 404, "not_found", "The admin endpoints are /metrics, /ping and /health");
+}
+
+/* ---- health checks (run on the worker serving /health) ---- */
+
+static bool redis_check(void *arg, struct buf *detail)
+{
+    (void)arg;
+    struct router_worker *rw = current_worker();
+    if (!rw || !rw->redis)
+        return false;
+    if (!redis_client_healthy(rw->redis)) {
+        const char *e = redis_client_last_error(rw->redis);
+        buf_append_str(detail, e ? e : "not connected");
+        return false;
+    }
+    return true;
+}
+
+static bool tokens_check(void *arg, struct buf *detail)
+{
+    (void)arg;
+    struct router_worker *rw = current_worker();
+    if (!rw || !rw->tokens || !token_checker_ready(rw->tokens)) {
+        buf_append_str(detail, "no verification keys loaded yet, or revocations not current");
+        return false;
+    }
+    return true;
+}
+
+/* ---- the role ---- */
+
+static enum gw_err add_listener(struct role_context *ctx, int port, const char *cert, const char *key,
+                                http_handler_fn handler, bool long_streams, struct buf *errors)
+{
+    struct listener_options lo;
+    listener_options_defaults(&lo);
+    lo.bind_addr = ctx->bind_addr;
+    lo.port = port;
+    lo.tls_cert_file = cert;
+    lo.tls_key_file = key;
+    lo.handler = handler;
+    lo.handler_arg = ctx;
+    if (long_streams) {
+        const struct config *cfg = ctx->cfg;
+        lo.max_body_bytes = (size_t)config_get_int(cfg, "MAX_BODY_SIZE", (long long)lo.max_body_bytes);
+        lo.max_header_bytes = (size_t)config_get_int(cfg, "MAX_HEADER_SIZE", (long long)lo.max_header_bytes);
+    }
+    enum gw_err err = server_add_listener(ctx->server, &lo, errors);
+    if (!err) {
+        size_t index = 0;
+        while (server_listener_port(ctx->server, index + 1) > 0)
+            index++;
+        log_write(LOG_INFO, handler == admin_handle ? "Admin listener" : "TLS listener",
+                  (struct log_field[]){log_str("address", ctx->bind_addr),
+                                       log_int("port", server_listener_port(ctx->server, index))},
+                  2);
+    }
+    return err;
+}
+
+static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
+{
+    const struct config *cfg = ctx->cfg;
+    struct router_state *st = gw_calloc(1, sizeof(*st));
+    st->cfg = cfg;
+    ctx->state = st;
+    enum gw_err err = route_table_create(cfg, &st->routes, errors);
+    if (!err)
+        err = gate_limits_load(cfg, &st->limits, errors);
+    if (err)
+        return err;
+    st->cors = cors_policy_create(cfg);
+    st->upstream.connect_timeout_ms = (int)config_get_int(cfg, "UPSTREAM_CONNECT_TIMEOUT", 5) * 1000;
+    st->upstream.response_timeout_ms = (int)config_get_int(cfg, "UPSTREAM_TIMEOUT", 60) * 1000;
+    st->upstream.stream_idle_timeout_ms = (int)config_get_int(cfg, "UPSTREAM_STREAM_TIMEOUT", 3600) * 1000;
+    st->upstream.idle_keepalive_ms = 30 * 1000;
+    st->upstream.max_idle_per_service = (int)config_get_int(cfg, "UPSTREAM_KEEPALIVE", 64);
+
+    upstream_metrics_register();
+    gate_metrics_register();
+    health_add_check("redis", redis_check, NULL, false);
+    health_add_check("tokens", tokens_check, NULL, true);
+
+    for (size_t i = 0; i < st->routes->nservices; i++) {
+        const struct router_service *s = &st->routes->services[i];
+        log_write(LOG_INFO, "Route",
+                  (struct log_field[]){log_str("service", s->name),
+                                       log_str("host", st->routes->path_mode ? "(path mode)" : s->host),
+                                       log_str("upstream", s->upstream_authority),
+                                       log_str("resource", i ? s->resource : "")},
+                  4);
+    }
+
+    int admin_port = (int)config_get_int(cfg, "ADMIN_PORT", 8080);
+    err = add_listener(ctx, admin_port, NULL, NULL, admin_handle, false, errors);
+    if (err)
+        return err;
+    int https_port = (int)config_get_int(cfg, "HTTPS_PORT", 443);
+    const char *cert = config_get(cfg, "TLS_CERT_FILE", NULL), *key = config_get(cfg, "TLS_KEY_FILE", NULL);
+    if (https_port > 0 && cert && *cert && key && *key)
+        err = add_listener(ctx, https_port, cert, key, router_handle, true, errors);
+    return err;
+}
+
+static void router_teardown(struct role_context *ctx)
+{
+    struct router_state *st = ctx->state;
+    if (!st)
+        return;
+    route_table_free(st->routes);
+    cors_policy_free(st->cors);
+    free(st);
+    ctx->state = NULL;
+}
+
+static void router_worker_init(struct worker *w, void *arg)
+{
+    struct role_context *ctx = arg;
+    struct router_state *st = ctx->state;
+    const struct config *cfg = ctx->cfg;
+    struct router_worker *rw = gw_calloc(1, sizeof(*rw));
+    rw->state = st;
+    w->role_data = rw;
+    if (redis_client_create(w->base, config_get(cfg, "REDIS_URL", "redis://127.0.0.1:6379/0"),
+                            config_get(cfg, "REDIS_PASSWORD", NULL), &rw->redis) != GW_OK)
+        rw->redis = NULL;
+    if (token_checker_create(w->base, cfg, rw->redis, &rw->tokens) != GW_OK) {
+        rw->tokens = NULL;
+        log_write(LOG_ERROR, "Token checker could not start; MCP requests get 503",
+                  (struct log_field[]){log_int("worker", w->index)}, 1);
+    }
+    if (rw->redis) {
+        char prefix[256];
+        snprintf(prefix, sizeof(prefix), "%sratelimit:", config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"));
+        if (rate_limiter_create(w->base, rw->redis, prefix, &rw->limiter) != GW_OK)
+            rw->limiter = NULL;
+    }
+    rw->pool = upstream_pool_create(w->base, st->routes, &st->upstream);
+}
+
+static void router_worker_fini(struct worker *w, void *arg)
+{
+    (void)arg;
+    struct router_worker *rw = w->role_data;
+    if (!rw)
+        return;
+    upstream_pool_free(rw->pool);
+    rate_limiter_free(rw->limiter);
+    token_checker_free(rw->tokens);
+    redis_client_free(rw->redis);
+    free(rw);
+    w->role_data = NULL;
+}
+
+static const char *const router_required[] = {"BASE_DOMAIN", "GATEWAY_JWT_SECRET", NULL};
+
+static const struct role router_role = {
+    .service = "router",
+    .command = "router",
+    .summary = "The edge (the guide's traefik): routing, token check, rate limits, CORS, MCP streaming proxy",
+    .port_variable = "HTTP_PORT",
+    .default_port = 80,
+    .extra_help = "\nListeners: HTTP_PORT (this --port), HTTPS_PORT with TLS_CERT_FILE/TLS_KEY_FILE, ADMIN_PORT\n"
+                  "(/metrics, /ping, /health). Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
+                  "SVC.BASE_DOMAIN/mcp -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
+                  "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",
+    .required = router_required,
+    .setup = router_setup,
+    .teardown = router_teardown,
+    .handler = router_handle,
+    .worker_init = router_worker_init,
+    .worker_fini = router_worker_fini,
+};
+
+int router_main(int argc, char **argv)
+{
+    return role_main(&router_role, argc, argv);
+}
