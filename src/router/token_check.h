@@ -6,7 +6,10 @@
  * again, at most once per 10 s, when a token names an unknown kid; or the HS256 secret), a
  * verified-token cache (core/jwt jwt_cache), and the set of revoked jti's kept current by polling
  * Redis every 250 ms as docs/internals/tokens.md describes. token_check() is synchronous: it never
- * waits on the network (a refresh it triggers completes in the background).
+ * waits on the network (a refresh it triggers completes in the background, so the request that
+ * named an unknown kid fails and later ones succeed). While Redis is unreachable no revocation
+ * can be recorded either, so tokens are still accepted and token_checker_ready() says false.
+ * Tokens are never logged.
  */
 #ifndef MCPGW_ROUTER_TOKEN_CHECK_H
 #define MCPGW_ROUTER_TOKEN_CHECK_H
@@ -30,7 +33,7 @@ enum token_check_result {
     TOKEN_INSUFFICIENT_SCOPE, /* valid but lacks MCP_SCOPES -> 403 insufficient_scope */
 };
 
-/* Who the token speaks for. Strings live in `storage` owned by the struct (no frees needed). */
+/* Who the token speaks for. Fixed-size strings inside the struct (no frees needed). */
 struct token_identity {
     char user_id[128];   /* sub */
     char username[128];
@@ -54,5 +57,16 @@ enum token_check_result token_check(struct token_checker *tc, const char *author
 
 /* Healthy when a keyset is loaded and the revocation poll is current (for /health). */
 bool token_checker_ready(const struct token_checker *tc);
+/* One line for /health's detail: what is loaded, or what is missing. Appends to detail. */
+void token_checker_health_detail(const struct token_checker *tc, struct buf *detail);
+/* JWKS documents successfully loaded so far (start-up and refreshes). For tests. */
+unsigned long long token_checker_jwks_fetches(const struct token_checker *tc);
+
+/* Register router_token_checks_total{result} and router_jwks_refreshes_total{result}. Call once
+ * at start-up before the workers; token_checker_create also does it (idempotent). */
+void token_check_register_metrics(void);
+/* "ok", "missing", "invalid", "expired", "wrong_audience", "revoked", "insufficient_scope":
+ * static, for metric labels and logs. */
+const char *token_check_result_name(enum token_check_result result);
 
 #endif

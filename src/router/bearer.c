@@ -1,0 +1,107 @@
+/*
+ * bearer.c - Authorization header parsing, claims -> identity, scope matching (see bearer.h).
+ */
+#include "router/bearer.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "core/jwt.h"
+
+static bool is_b64token_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~' || c == '+' || c == '/';
+}
+
+enum bearer_parse_result bearer_parse(const char *header, const char **token, size_t *len)
+{
+    if (!header)
+        return BEARER_ABSENT;
+    const char *p = header;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0')
+        return BEARER_ABSENT;
+    if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\0'))
+        return BEARER_ABSENT; /* another scheme: the client sent no bearer token */
+    p += 6;
+    while (*p == ' ')
+        p++;
+    const char *start = p;
+    while (is_b64token_char((unsigned char)*p))
+        p++;
+    while (*p == '=')
+        p++;
+    size_t n = (size_t)(p - start);
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '\0' || n == 0 || n > JWT_MAX_TOKEN_LEN || *start == '=')
+        return BEARER_MALFORMED;
+    *token = start;
+    *len = n;
+    return BEARER_OK;
+}
+
+/* Copy the string claim `name` into out[cap]; absent is "" unless required. */
+static bool copy_claim(const json_t *claims, const char *name, char *out, size_t cap, bool required)
+{
+    const json_t *v = json_object_get(claims, name);
+    if (!v) {
+        out[0] = '\0';
+        return !required;
+    }
+    if (!json_is_string(v))
+        return false;
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (n >= cap || memchr(s, '\0', n) != NULL)
+        return false;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return !required || n > 0;
+}
+
+bool bearer_identity_from_claims(const json_t *claims, struct token_identity *identity)
+{
+    memset(identity, 0, sizeof(*identity));
+    const json_t *exp = json_object_get(claims, "exp");
+    bool ok = json_is_object(claims) && json_is_integer(exp) &&
+              copy_claim(claims, "sub", identity->user_id, sizeof(identity->user_id), true) &&
+              copy_claim(claims, "jti", identity->jti, sizeof(identity->jti), true) &&
+              copy_claim(claims, "username", identity->username, sizeof(identity->username), false) &&
+              copy_claim(claims, "client_id", identity->client_id, sizeof(identity->client_id), false) &&
+              copy_claim(claims, "scope", identity->scope, sizeof(identity->scope), false);
+    if (!ok) {
+        memset(identity, 0, sizeof(*identity));
+        return false;
+    }
+    identity->exp = (long long)json_integer_value(exp);
+    return true;
+}
+
+static bool scope_listed(const char *granted, const char *scope)
+{
+    size_t want = strlen(scope);
+    if (want == 0)
+        return true;
+    const char *p = granted;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *start = p;
+        while (*p && *p != ' ')
+            p++;
+        if ((size_t)(p - start) == want && memcmp(start, scope, want) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool bearer_scopes_satisfied(const char *granted, char *const *required, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!scope_listed(granted ? granted : "", required[i]))
+            return false;
+    return true;
+}

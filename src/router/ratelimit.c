@@ -1,0 +1,369 @@
+/*
+ * ratelimit.c - GCRA rate limits shared through Redis, with a per-worker local fallback
+ * (see ratelimit.h).
+ *
+ * GCRA keeps one number per key: the theoretical arrival time (TAT) of the next request. With
+ * T = period / limit (the emission interval) and a burst tolerance of one whole period, a
+ * request at `now` is allowed when max(TAT, now) + T - period <= now, and then moves TAT by T.
+ * So `limit` requests fit in any period, the (limit+1)-th is refused, and capacity comes back
+ * one request per T. The script reads Redis's own clock (TIME) so routers on machines with
+ * different clocks agree, and every key it writes carries a TTL of the time until it is idle.
+ */
+#include "router/ratelimit.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/redis.h"
+
+/* KEYS[1] the counter; ARGV[1] limit, ARGV[2] period in ms.
+ * Returns {allowed, remaining, reset_ms, retry_after_ms}. TAT is stored in ms with 3 decimals
+ * (a 13-digit number: exact in Lua's doubles and in its string conversion). */
+static const char gcra_script[] =
+    "local limit = tonumber(ARGV[1])\n"
+    "local period = tonumber(ARGV[2])\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
+    "local interval = period / limit\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
+    "if tat < now then tat = now end\n"
+    "local new_tat = tat + interval\n"
+    "local allow_at = new_tat - period\n"
+    "if allow_at > now then\n"
+    "  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))\n"
+    "return {1, math.floor((now + period - new_tat) / interval), math.ceil(new_tat - now), 0}\n";
+
+#define LOCAL_BUCKETS 4096
+#define LOCAL_MAX_ENTRIES 100000 /* a flood of distinct keys must not grow memory without bound */
+
+/* ---- metrics ---- */
+
+static struct metric_family *checks_metric;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void register_metrics_once(void)
+{
+    checks_metric = metrics_register(METRIC_COUNTER, "router_rate_limit_checks_total",
+                                     "Rate-limit decisions by result (allowed, limited) and backend (redis, local)",
+                                     (const char *[]){"result", "backend"}, 2, NULL, 0);
+}
+
+void rate_limit_register_metrics(void)
+{
+    pthread_once(&metrics_once, register_metrics_once);
+}
+
+/* ---- local GCRA (Redis unavailable) ---- */
+
+struct local_entry {
+    struct local_entry *next;
+    double tat_ms;
+    char key[];
+};
+
+struct pending_check;
+
+struct rate_limiter {
+    struct event_base *base;
+    struct redis_client *redis; /* borrowed */
+    char *key_prefix;           /* REDIS_KEY_PREFIX "ratelimit:" */
+    char sha[41];
+    struct pending_check *pending; /* Redis checks in flight (doubly linked) */
+    struct local_entry *buckets[LOCAL_BUCKETS];
+    size_t local_entries;
+    bool outage;           /* deciding locally; the WARNING was logged */
+    long long local_decisions;
+};
+
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static size_t bucket_of(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+    return (size_t)(h % LOCAL_BUCKETS);
+}
+
+static void local_purge(struct rate_limiter *rl, double now, bool everything)
+{
+    for (size_t b = 0; b < LOCAL_BUCKETS; b++) {
+        struct local_entry **pp = &rl->buckets[b];
+        while (*pp) {
+            struct local_entry *e = *pp;
+            if (everything || e->tat_ms <= now) { /* idle: same as absent */
+                *pp = e->next;
+                free(e);
+                rl->local_entries--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+static void local_decide(struct rate_limiter *rl, const char *key, long long limit, long long period_s,
+                         struct rate_limit_decision *d)
+{
+    double now = wall_ms(), period = (double)period_s * 1000.0, interval = period / (double)limit;
+    size_t b = bucket_of(key);
+    struct local_entry *e = rl->buckets[b];
+    while (e && strcmp(e->key, key) != 0)
+        e = e->next;
+    if (!e) {
+        if (rl->local_entries >= LOCAL_MAX_ENTRIES) {
+            local_purge(rl, now, false);
+            if (rl->local_entries >= LOCAL_MAX_ENTRIES)
+                local_purge(rl, now, true);
+        }
+        size_t n = strlen(key) + 1;
+        e = gw_malloc(sizeof(*e) + n);
+        memcpy(e->key, key, n);
+        e->tat_ms = now;
+        e->next = rl->buckets[b];
+        rl->buckets[b] = e;
+        rl->local_entries++;
+    }
+    double tat = e->tat_ms < now ? now : e->tat_ms;
+    double new_tat = tat + interval, allow_at = new_tat - period;
+    d->limit = limit;
+    d->local = true;
+    if (allow_at > now) {
+        d->allowed = false;
+        d->remaining = 0;
+        d->reset_seconds = (long long)ceil((tat - now) / 1000.0);
+        d->retry_after = (long long)ceil((allow_at - now) / 1000.0);
+    } else {
+        e->tat_ms = new_tat;
+        d->allowed = true;
+        d->remaining = (long long)floor((now + period - new_tat) / interval);
+        d->reset_seconds = (long long)ceil((new_tat - now) / 1000.0);
+        d->retry_after = 0;
+    }
+    if (d->retry_after < 1 && !d->allowed)
+        d->retry_after = 1;
+}
+
+/* ---- Redis ---- */
+
+struct pending_check {
+    struct pending_check *prev, *next;
+    struct rate_limiter *rl; /* NULL when the limiter was freed: the callback is dropped */
+    rate_limit_fn cb;
+    void *arg;
+    long long limit, period;
+    bool retried; /* NOSCRIPT was answered once with a full EVAL */
+    char key[];   /* the caller's key, without prefix */
+};
+
+static void unlink_pending(struct rate_limiter *rl, struct pending_check *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        rl->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+}
+
+static void deliver(struct rate_limiter *rl, const struct rate_limit_decision *d, rate_limit_fn cb, void *arg)
+{
+    if (d->local) {
+        rl->local_decisions++;
+        if (!rl->outage) {
+            rl->outage = true;
+            log_write(LOG_WARNING, "Redis unavailable: rate limits are counted locally per worker until it is back",
+                      (struct log_field[]){log_str("redis", redis_client_address(rl->redis))}, 1);
+        }
+    } else if (rl->outage) {
+        rl->outage = false;
+        log_write(LOG_INFO, "Redis available again: rate limits are shared",
+                  (struct log_field[]){log_str("redis", redis_client_address(rl->redis))}, 1);
+    }
+    metrics_add(checks_metric, (const char *[]){d->allowed ? "allowed" : "limited", d->local ? "local" : "redis"},
+                1);
+    cb(d, arg);
+}
+
+static enum gw_err send_check(struct rate_limiter *rl, struct pending_check *p, bool full_script);
+
+static bool parse_reply(const struct redisReply *r, struct rate_limit_decision *d, long long limit)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        return false;
+    for (size_t i = 0; i < 4; i++)
+        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+            return false;
+    d->allowed = r->element[0]->integer == 1;
+    d->limit = limit;
+    d->remaining = r->element[1]->integer < 0 ? 0 : r->element[1]->integer;
+    d->reset_seconds = (r->element[2]->integer + 999) / 1000;
+    d->retry_after = d->allowed ? 0 : (r->element[3]->integer + 999) / 1000;
+    if (!d->allowed && d->retry_after < 1)
+        d->retry_after = 1;
+    d->local = false;
+    return true;
+}
+
+static void on_reply(const struct redis_result *result, void *arg)
+{
+    struct pending_check *p = arg;
+    struct rate_limiter *rl = p->rl;
+    if (!rl) {
+        free(p);
+        return;
+    }
+    if (result->err == GW_ERR_PROTOCOL && result->error && strncmp(result->error, "NOSCRIPT", 8) == 0 &&
+        !p->retried) {
+        /* Redis restarted or SCRIPT FLUSH: EVAL the text once, which caches it again. */
+        p->retried = true;
+        if (send_check(rl, p, true) == GW_OK)
+            return;
+    }
+    unlink_pending(rl, p);
+    struct rate_limit_decision d = {0};
+    if (result->err != GW_OK || !parse_reply(result->reply, &d, p->limit)) {
+        if (result->err == GW_ERR_PROTOCOL)
+            log_write(LOG_ERROR, "Rate limit script failed",
+                      (struct log_field[]){log_str("error", result->error ? result->error : "bad reply")}, 1);
+        local_decide(rl, p->key, p->limit, p->period, &d);
+    }
+    rate_limit_fn cb = p->cb;
+    void *cb_arg = p->arg;
+    free(p);
+    deliver(rl, &d, cb, cb_arg);
+}
+
+static enum gw_err send_check(struct rate_limiter *rl, struct pending_check *p, bool full_script)
+{
+    char limit[24], period_ms[24];
+    snprintf(limit, sizeof(limit), "%lld", p->limit);
+    snprintf(period_ms, sizeof(period_ms), "%lld", p->period * 1000);
+    size_t klen = strlen(rl->key_prefix) + strlen(p->key) + 1;
+    char *key = gw_malloc(klen);
+    snprintf(key, klen, "%s%s", rl->key_prefix, p->key);
+    const char *argv[] = {full_script ? "EVAL" : "EVALSHA", full_script ? gcra_script : rl->sha, "1", key, limit,
+                          period_ms};
+    enum gw_err err = redis_command_argv(rl->redis, on_reply, p, 6, argv, NULL);
+    free(key);
+    return err;
+}
+
+static void on_script_loaded(const struct redis_result *result, void *arg)
+{
+    (void)arg;
+    if (result->err == GW_ERR_PROTOCOL)
+        log_write(LOG_ERROR, "Rate limit script refused by Redis",
+                  (struct log_field[]){log_str("error", result->error ? result->error : "")}, 1);
+}
+
+/* ---- public ---- */
+
+enum gw_err rate_limiter_create(struct event_base *base, struct redis_client *redis, const char *key_prefix,
+                                struct rate_limiter **out)
+{
+    rate_limit_register_metrics();
+    struct rate_limiter *rl = gw_calloc(1, sizeof(*rl));
+    rl->base = base;
+    rl->redis = redis;
+    const char *prefix = key_prefix ? key_prefix : "";
+    size_t n = strlen(prefix) + sizeof("ratelimit:");
+    rl->key_prefix = gw_malloc(n);
+    snprintf(rl->key_prefix, n, "%sratelimit:", prefix);
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)gcra_script, strlen(gcra_script), digest);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(rl->sha + 2 * i, 3, "%02x", digest[i]);
+    /* Load once now; if Redis is not up yet (or restarts), the first EVALSHA's NOSCRIPT
+     * answer makes on_reply send the whole script instead. */
+    if (redis)
+        redis_command(redis, on_script_loaded, NULL, "SCRIPT LOAD %s", gcra_script);
+    *out = rl;
+    return GW_OK;
+}
+
+void rate_limiter_free(struct rate_limiter *rl)
+{
+    if (!rl)
+        return;
+    for (struct pending_check *p = rl->pending; p; p = p->next)
+        p->rl = NULL; /* their Redis callbacks free them */
+    local_purge(rl, 0, true);
+    free(rl->key_prefix);
+    free(rl);
+}
+
+enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long limit, long long period_seconds,
+                             rate_limit_fn cb, void *arg)
+{
+    if (!key || !cb || limit <= 0 || period_seconds <= 0)
+        return GW_ERR_INVALID;
+    size_t n = strlen(key) + 1;
+    struct pending_check *p = gw_calloc(1, sizeof(*p) + n);
+    memcpy(p->key, key, n);
+    p->rl = rl;
+    p->cb = cb;
+    p->arg = arg;
+    p->limit = limit;
+    p->period = period_seconds;
+    if (rl->redis && send_check(rl, p, false) == GW_OK) {
+        p->next = rl->pending;
+        if (rl->pending)
+            rl->pending->prev = p;
+        rl->pending = p;
+        return GW_OK;
+    }
+    free(p);
+    struct rate_limit_decision d = {0};
+    local_decide(rl, key, limit, period_seconds, &d);
+    deliver(rl, &d, cb, arg);
+    return GW_OK;
+}
+
+bool rate_limiter_health_detail(const struct rate_limiter *rl, struct buf *detail)
+{
+    if (rl->outage) {
+        buf_printf(detail, "Redis unavailable: rate limits counted locally per worker (%lld local decisions)",
+                   rl->local_decisions);
+        return false;
+    }
+    buf_printf(detail, "shared through Redis");
+    return true;
+}
+
+bool rate_limiter_local(const struct rate_limiter *rl)
+{
+    return rl->outage;
+}
+
+void rate_limit_set_headers(struct http_exchange *ex, const struct rate_limit_decision *d)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "%lld", d->limit);
+    http_response_header(ex, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%lld", d->remaining);
+    http_response_header(ex, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%lld", d->reset_seconds);
+    http_response_header(ex, "RateLimit-Reset", v);
+    if (!d->allowed) {
+        snprintf(v, sizeof(v), "%lld", d->retry_after);
+        http_response_header(ex, "Retry-After", v);
+    }
+}
