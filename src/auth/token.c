@@ -1,0 +1,271 @@
+/*
+ * token.c - POST /token (RFC 6749 §3.2, OAuth 2.1): the authorization_code grant (single use,
+ * bound to client, redirect URI, PKCE S256 verifier and resource) and the refresh_token grant
+ * (rotation with a grace window for concurrent refreshes; reuse after it revokes the family).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/client_store.h"
+#include "auth/endpoints.h"
+#include "auth/token_store.h"
+#include "core/alloc.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/public_url.h"
+#include "core/redis.h"
+#include "core/urlform.h"
+
+struct token_request {
+    struct http_exchange *ex;
+    const char *grant_type, *code, *redirect_uri, *code_verifier, *refresh_token, *scope, *resource;
+    /* the authenticated client (copied from struct auth_client) */
+    const char *client_id;
+    bool client_refresh, mark_used;
+};
+
+static const char *arena_dup(struct http_exchange *ex, const char *s)
+{
+    return s ? http_exchange_strdup(ex, s) : NULL;
+}
+
+static void fail(struct token_request *tr, int status, const char *error, const char *description, const char *reason)
+{
+    auth_count_failure(reason);
+    log_write(LOG_INFO, "Token request refused",
+              (struct log_field[]){log_str("error", error), log_str("reason", reason),
+                                   log_str("client_id", tr->client_id ? tr->client_id : ""),
+                                   log_str("grant_type", tr->grant_type ? tr->grant_type : "")},
+              4);
+    auth_respond_oauth_error(tr->ex, status, error, description);
+}
+
+/* Whether every scope in requested is in granted (space-separated lists). */
+static bool scope_subset(const char *requested, const char *granted)
+{
+    char *copy = gw_strdup(requested);
+    bool ok = true;
+    for (char *save = NULL, *tok = strtok_r(copy, " ", &save); tok && ok; tok = strtok_r(NULL, " ", &save)) {
+        bool found = false;
+        size_t n = strlen(tok);
+        for (const char *g = granted; g && *g && !found;) {
+            size_t m = strcspn(g, " ");
+            found = m == n && strncmp(g, tok, n) == 0;
+            g += m;
+            while (*g == ' ')
+                g++;
+        }
+        ok = found;
+    }
+    free(copy);
+    return ok;
+}
+
+/* The resource of a code record without one: the request's resource if it names one of our
+ * services, else the only/first enabled service. NULL when nothing fits. */
+static const char *default_resource(struct token_request *tr)
+{
+    const struct auth_state *st = auth_state();
+    const char *found = NULL;
+    for (size_t i = 0; i < st->nservices && !found; i++) {
+        char *r = public_url_resource(st->cfg, st->services[i]);
+        if (!tr->resource || strcmp(r, tr->resource) == 0)
+            found = http_exchange_strdup(tr->ex, r);
+        free(r);
+    }
+    return found;
+}
+
+/* ---- authorization_code ---- */
+
+static void code_consumed(const struct redis_result *result, void *arg)
+{
+    struct token_request *tr = arg;
+    if (auth_redis_failed(tr->ex, result))
+        return;
+    if (result->reply->type != REDIS_REPLY_STRING) {
+        fail(tr, 400, "invalid_grant", "The authorization code is invalid, expired or already used", "invalid_code");
+        return;
+    }
+    json_error_t jerr;
+    json_t *rec = json_loadb(result->reply->str, result->reply->len, 0, &jerr);
+    const char *client_id = json_string_value(json_object_get(rec, "client_id"));
+    const char *redirect_uri = json_string_value(json_object_get(rec, "redirect_uri"));
+    const char *challenge = json_string_value(json_object_get(rec, "code_challenge"));
+    const char *resource = json_string_value(json_object_get(rec, "resource"));
+    const char *sub = json_string_value(json_object_get(rec, "sub"));
+    if (!client_id || !redirect_uri || !challenge || !sub) {
+        fail(tr, 400, "invalid_grant", "The authorization code is invalid", "invalid_code");
+    } else if (strcmp(client_id, tr->client_id) != 0) {
+        fail(tr, 400, "invalid_grant", "The authorization code was issued to another client", "code_wrong_client");
+    } else if (strcmp(redirect_uri, tr->redirect_uri) != 0) {
+        fail(tr, 400, "invalid_grant", "redirect_uri does not match the authorization request", "redirect_uri_mismatch");
+    } else if (!pkce_s256_matches(tr->code_verifier, strlen(tr->code_verifier), challenge, strlen(challenge))) {
+        fail(tr, 400, "invalid_grant", "PKCE verification failed", "pkce_failed");
+    } else if (resource && tr->resource && strcmp(resource, tr->resource) != 0) {
+        fail(tr, 400, "invalid_target", "resource does not match the authorization request", "resource_mismatch");
+    } else {
+        if (!resource)
+            resource = default_resource(tr);
+        if (!resource) {
+            fail(tr, 400, "invalid_target", "Unknown resource", "unknown_resource");
+        } else {
+            struct token_grant g = {
+                .grant_type = "authorization_code",
+                .client_id = tr->client_id,
+                .sub = sub,
+                .username = json_string_value(json_object_get(rec, "username")),
+                .email = json_string_value(json_object_get(rec, "email")),
+                .scope = json_string_value(json_object_get(rec, "scope")),
+                .resource = resource,
+                .with_refresh = tr->client_refresh,
+                .mark_client_used = tr->mark_used,
+            };
+            http_exchange_set_identity(tr->ex, g.username, tr->client_id);
+            token_issue(tr->ex, &g);
+        }
+    }
+    json_decref(rec);
+}
+
+static void authorization_code_grant(struct token_request *tr)
+{
+    if (!tr->code || !*tr->code) {
+        fail(tr, 400, "invalid_request", "code is required", "missing_code");
+        return;
+    }
+    if (!tr->code_verifier) {
+        fail(tr, 400, "invalid_request", "code_verifier is required (PKCE)", "pkce_missing");
+        return;
+    }
+    if (!pkce_verifier_valid(tr->code_verifier, strlen(tr->code_verifier))) {
+        fail(tr, 400, "invalid_grant", "code_verifier is malformed", "pkce_failed");
+        return;
+    }
+    if (!tr->redirect_uri) {
+        fail(tr, 400, "invalid_request", "redirect_uri is required", "missing_redirect_uri");
+        return;
+    }
+    char hash[CRYPTO_SHA256_B64URL_LEN + 1];
+    crypto_sha256_b64url(tr->code, strlen(tr->code), hash);
+    const char *argv[] = {"GETDEL", auth_key(tr->ex, "code:", hash)};
+    auth_redis(tr->ex, code_consumed, tr, 2, argv);
+}
+
+/* ---- refresh_token ---- */
+
+static void refresh_checked(struct http_exchange *ex, enum refresh_outcome outcome, json_t *rec, void *arg)
+{
+    (void)ex;
+    struct token_request *tr = arg;
+    switch (outcome) {
+    case REFRESH_INVALID:
+        fail(tr, 400, "invalid_grant", "The refresh token is invalid or expired", "invalid_refresh_token");
+        return;
+    case REFRESH_WRONG_CLIENT:
+        fail(tr, 400, "invalid_grant", "The refresh token was issued to another client", "refresh_wrong_client");
+        return;
+    case REFRESH_REUSED:
+        log_write(LOG_WARNING, "Refresh token reuse detected; token family revoked",
+                  (struct log_field[]){log_str("client_id", tr->client_id)}, 1);
+        fail(tr, 400, "invalid_grant", "The refresh token was already used", "refresh_token_reuse");
+        return;
+    case REFRESH_OK:
+    case REFRESH_GRACE:
+        break;
+    }
+    const char *granted = json_string_value(json_object_get(rec, "scope"));
+    const char *resource = json_string_value(json_object_get(rec, "resource"));
+    if (tr->scope && !scope_subset(tr->scope, granted ? granted : "")) {
+        fail(tr, 400, "invalid_scope", "scope exceeds the original grant", "scope_exceeded");
+        return;
+    }
+    if (tr->resource && (!resource || strcmp(tr->resource, resource) != 0)) {
+        fail(tr, 400, "invalid_target", "resource does not match the original grant", "resource_mismatch");
+        return;
+    }
+    struct token_grant g = {
+        .grant_type = "refresh_token",
+        .client_id = tr->client_id,
+        .sub = json_string_value(json_object_get(rec, "sub")),
+        .username = json_string_value(json_object_get(rec, "username")),
+        .email = json_string_value(json_object_get(rec, "email")),
+        .scope = tr->scope ? tr->scope : granted,
+        .resource = resource,
+        .family = json_string_value(json_object_get(rec, "family")),
+        .with_refresh = true,
+    };
+    if (!g.sub || !g.resource || !g.family) {
+        fail(tr, 400, "invalid_grant", "The refresh token is invalid", "invalid_refresh_token");
+        return;
+    }
+    http_exchange_set_identity(tr->ex, g.username, tr->client_id);
+    token_issue(tr->ex, &g);
+}
+
+/* ---- the endpoint ---- */
+
+static void client_ok(struct http_exchange *ex, struct auth_client *client, void *arg)
+{
+    (void)ex;
+    struct token_request *tr = arg;
+    tr->client_id = arena_dup(tr->ex, client->client_id);
+    tr->client_refresh = client->grant_refresh;
+    tr->mark_used = !client->used && !client->is_static && !client->is_cimd;
+    auth_client_free(client);
+    if (strcmp(tr->grant_type, "authorization_code") == 0) {
+        authorization_code_grant(tr);
+    } else if (!tr->client_refresh) {
+        fail(tr, 400, "unauthorized_client", "This client may not use refresh tokens", "grant_not_allowed");
+    } else if (!tr->refresh_token || !*tr->refresh_token) {
+        fail(tr, 400, "invalid_request", "refresh_token is required", "missing_refresh_token");
+    } else {
+        token_refresh_consume(tr->ex, tr->refresh_token, tr->client_id, refresh_checked, tr);
+    }
+}
+
+void token_handle(struct http_exchange *ex)
+{
+    const struct http_request *req = http_request(ex);
+    struct token_request *tr = http_exchange_alloc(ex, sizeof(*tr));
+    memset(tr, 0, sizeof(*tr));
+    tr->ex = ex;
+    const char *ctype = http_header(ex, "Content-Type");
+    if (!ctype || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
+        fail(tr, 400, "invalid_request", "The body must be application/x-www-form-urlencoded", "bad_request");
+        return;
+    }
+    struct form form = {0};
+    if (form_parse(req->body, req->body_len, &form) != GW_OK) {
+        fail(tr, 400, "invalid_request", "Malformed form body", "bad_request");
+        return;
+    }
+    const char *repeated = form_first_repeated(&form);
+    if (repeated) {
+        bool resource = strcmp(repeated, "resource") == 0;
+        form_free(&form);
+        fail(tr, 400, resource ? "invalid_target" : "invalid_request", "A parameter is repeated", "bad_request");
+        return;
+    }
+    tr->grant_type = arena_dup(ex, form_get(&form, "grant_type"));
+    tr->code = arena_dup(ex, form_get(&form, "code"));
+    tr->redirect_uri = arena_dup(ex, form_get(&form, "redirect_uri"));
+    tr->code_verifier = arena_dup(ex, form_get(&form, "code_verifier"));
+    tr->refresh_token = arena_dup(ex, form_get(&form, "refresh_token"));
+    tr->scope = arena_dup(ex, form_get(&form, "scope"));
+    tr->resource = arena_dup(ex, form_get(&form, "resource"));
+    if (!tr->grant_type) {
+        form_free(&form);
+        fail(tr, 400, "invalid_request", "grant_type is required", "bad_request");
+        return;
+    }
+    if (strcmp(tr->grant_type, "authorization_code") != 0 && strcmp(tr->grant_type, "refresh_token") != 0) {
+        form_free(&form);
+        fail(tr, 400, "unsupported_grant_type", "Supported grant types: authorization_code, refresh_token",
+             "unsupported_grant_type");
+        return;
+    }
+    client_authenticate(ex, &form, false, client_ok, tr);
+    form_free(&form);
+}

@@ -1,0 +1,669 @@
+"""
+End-to-end tests of the non-browser half of `mcpgw auth`: discovery metadata, JWKS, dynamic
+client registration (RFC 7591/7592) with its abuse controls, the token endpoint (codes seeded
+into Redis in the docs/internals/tokens.md format), refresh rotation and replay, revocation,
+introspection, /verify (ForwardAuth) against forged and stale tokens, and a Redis outage.
+
+Real redis-server and mcpgw processes on loopback ports; codes are written with redis-cli.
+"""
+import base64
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import Process, bare_env, free_port, http, mcpgw_bin, wait_for_http
+
+from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+DOMAIN = "example.test"
+ISSUER = f"https://auth.{DOMAIN}"
+ECHO_RESOURCE = f"https://mcp-echo.{DOMAIN}/mcp"
+FETCH_RESOURCE = f"https://mcp-fetch.{DOMAIN}/mcp"
+PREFIX = "oauth:"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON_CT = {"Content-Type": "application/json"}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sha256_b64url(text):
+    return b64url(hashlib.sha256(text.encode()).digest())
+
+
+def jwt_parts(token):
+    h, p, _ = token.split(".")
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(p))
+
+
+class Auth:
+    """A running `mcpgw auth` with its own redis-server."""
+
+    def __init__(self, procs, workdir, redis_server, extra_env=None):
+        self.procs = procs
+        self.workdir = workdir
+        self.redis_port, self.redis_password = redis_server
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env_lines = {
+            "BASE_DOMAIN": DOMAIN,
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "REDIS_PASSWORD": self.redis_password,
+            "DATA_DIR": os.path.join(workdir, "data"),
+            "LOG_DIR": os.path.join(workdir, "logs"),
+            "AUTH_PORT": str(self.port),
+            "WORKERS": "2",
+            "MCP_ECHO_ENABLED": "true",
+            "MCP_FETCH_ENABLED": "true",
+            "DEBUG": "true",
+        }
+        env_lines.update(extra_env or {})
+        with open(os.path.join(workdir, ".env"), "w") as f:
+            for k, v in env_lines.items():
+                f.write(f"{k}='{v}'\n")
+        self.start()
+
+    def start(self):
+        self.proc = self.procs.start([mcpgw_bin(), "auth"], env=bare_env(), name=f"auth-{self.port}")
+        wait_for_http(self.url + "/health", proc=self.proc)
+
+    def stop(self):
+        self.proc.stop()
+
+    def redis(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "-a", self.redis_password, "--no-auth-warning",
+                              *args], capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def post_form(self, path, fields, headers=None):
+        h = dict(FORM)
+        h.update(headers or {})
+        status, rh, body = http("POST", self.url + path, urllib.parse.urlencode(fields).encode(), h)
+        return status, rh, (json.loads(body) if body else None)
+
+    def register(self, metadata, headers=None):
+        h = dict(JSON_CT)
+        h.update(headers or {})
+        data = metadata if isinstance(metadata, bytes) else json.dumps(metadata).encode()
+        status, rh, body = http("POST", self.url + "/register", data, h)
+        return status, rh, (json.loads(body) if body else None)
+
+    def seed_code(self, client_id, redirect_uri, verifier, resource=ECHO_RESOURCE, scope="mcp",
+                  sub="github:4242", username="octocat"):
+        """Store an authorization code exactly as auth_code_store does (tokens.md)."""
+        code = secrets.token_urlsafe(32)
+        challenge = b64url(hashlib.sha256(verifier.encode()).digest())
+        record = {"client_id": client_id, "redirect_uri": redirect_uri, "code_challenge": challenge,
+                  "resource": resource, "scope": scope, "sub": sub, "username": username,
+                  "email": "octocat@example.test", "created_at": int(time.time())}
+        self.redis("SET", PREFIX + "code:" + sha256_b64url(code), json.dumps(record), "EX", "600")
+        return code
+
+    def private_key(self):
+        with open(os.path.join(self.workdir, "data", "keys", "jwt-rs256.pem"), "rb") as f:
+            return serialization.load_pem_private_key(f.read(), None)
+
+    def kid(self):
+        _, _, body = http("GET", self.url + "/jwks")
+        return json.loads(body)["keys"][0]["kid"]
+
+    def sign(self, claims, header=None):
+        """An RS256 token signed with the server's own key (to test claim checks)."""
+        h = {"alg": "RS256", "typ": "JWT", "kid": self.kid()}
+        h.update(header or {})
+        signing_input = (b64url(json.dumps(h).encode()) + "." + b64url(json.dumps(claims).encode())).encode()
+        sig = self.private_key().sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return signing_input.decode() + "." + b64url(sig)
+
+    def verify(self, token, host=f"mcp-echo.{DOMAIN}", uri="/mcp"):
+        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": host, "X-Forwarded-Uri": uri}
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        return http("GET", self.url + "/verify", None, headers)
+
+
+@pytest.fixture
+def auth(procs, workdir, redis_server):
+    return Auth(procs, workdir, redis_server)
+
+
+def public_client(auth, redirect="http://127.0.0.1:33418/callback", name="pytest"):
+    status, _, body = auth.register({"client_name": name, "redirect_uris": [redirect],
+                                     "token_endpoint_auth_method": "none"})
+    assert status == 201, body
+    return body
+
+
+def code_tokens(auth, client, redirect="http://127.0.0.1:33418/callback", extra=None):
+    verifier = secrets.token_urlsafe(48)
+    code = auth.seed_code(client["client_id"], redirect, verifier)
+    fields = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+              "code_verifier": verifier, "client_id": client["client_id"], "resource": ECHO_RESOURCE}
+    fields.update(extra or {})
+    status, headers, body = auth.post_form("/token", fields)
+    assert status == 200, body
+    assert headers.get("cache-control") == "no-store"
+    return body
+
+
+# ---- metadata ----
+
+def test_authorization_server_metadata_fields_and_cors(auth):
+    status, headers, body = http("GET", auth.url + "/.well-known/oauth-authorization-server")
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "*"
+    doc = json.loads(body)
+    assert doc["issuer"] == ISSUER
+    for name, path in [("authorization_endpoint", "/authorize"), ("token_endpoint", "/token"),
+                       ("registration_endpoint", "/register"), ("revocation_endpoint", "/revoke"),
+                       ("introspection_endpoint", "/introspect"), ("jwks_uri", "/jwks")]:
+        assert doc[name] == ISSUER + path
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert set(doc["grant_types_supported"]) == {"authorization_code", "refresh_token"}
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_post", "client_secret_basic"}
+    assert doc["scopes_supported"] == ["mcp"]
+    assert doc["authorization_response_iss_parameter_supported"] is True
+    assert doc["client_id_metadata_document_supported"] is True
+    status, _, oidc = http("GET", auth.url + "/.well-known/openid-configuration")
+    assert status == 200 and json.loads(oidc)["issuer"] == ISSUER
+
+    status, headers, _ = http("OPTIONS", auth.url + "/.well-known/oauth-authorization-server", None,
+                              {"Origin": "https://inspector.example", "Access-Control-Request-Method": "GET",
+                               "Access-Control-Request-Headers": "mcp-protocol-version"})
+    assert status == 204
+    assert headers["access-control-allow-origin"] == "*"
+    assert "mcp-protocol-version" in headers["access-control-allow-headers"].lower()
+    status, _, _ = http("POST", auth.url + "/.well-known/oauth-authorization-server", b"x")
+    assert status == 405
+
+
+def test_protected_resource_metadata_per_service(auth):
+    for host, resource, svc in [(f"mcp-echo.{DOMAIN}", ECHO_RESOURCE, "mcp-echo"),
+                                (f"mcp-fetch.{DOMAIN}", FETCH_RESOURCE, "mcp-fetch")]:
+        for path in ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"]:
+            status, headers, body = http("GET", auth.url + path, None, {"Host": host})
+            assert status == 200, (path, body)
+            doc = json.loads(body)
+            assert doc["resource"] == resource
+            assert doc["authorization_servers"] == [ISSUER]
+            assert doc["scopes_supported"] == ["mcp"]
+            assert headers["access-control-allow-origin"] == "*"
+        # path-routing style: the service named in the path
+        status, _, body = http("GET", auth.url + f"/.well-known/oauth-protected-resource/{svc}/mcp")
+        assert status == 200 and json.loads(body)["resource"] == resource
+    status, _, _ = http("GET", auth.url + "/.well-known/oauth-protected-resource/nothing-here")
+    assert status == 404
+
+
+def test_jwks_publishes_the_signing_key_and_it_survives_a_restart(auth):
+    status, headers, body = http("GET", auth.url + "/jwks")
+    assert status == 200 and headers["access-control-allow-origin"] == "*"
+    keys = json.loads(body)["keys"]
+    assert len(keys) == 1 and keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256"
+    assert "d" not in keys[0] and "p" not in keys[0]
+    kid = keys[0]["kid"]
+    mode = os.stat(os.path.join(auth.workdir, "data", "keys", "jwt-rs256.pem")).st_mode & 0o777
+    assert mode == 0o600
+    auth.stop()
+    auth.start()
+    assert auth.kid() == kid
+
+
+# ---- registration ----
+
+def test_register_public_and_confidential_clients(auth):
+    status, headers, body = auth.register({"client_name": "Claude", "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+                                           "token_endpoint_auth_method": "none", "application_type": "web",
+                                           "some_future_field": {"x": 1}})
+    assert status == 201, body
+    assert headers["cache-control"] == "no-store"
+    assert body["redirect_uris"] == ["https://claude.ai/api/mcp/auth_callback"]
+    assert body["token_endpoint_auth_method"] == "none"
+    assert "authorization_code" in body["grant_types"]
+    assert isinstance(body["client_id_issued_at"], int) and isinstance(body["client_secret_expires_at"], int)
+    assert "client_secret" not in body
+    assert body["registration_access_token"]
+    assert body["registration_client_uri"] == f"{ISSUER}/register/{body['client_id']}"
+    assert "secret_hash" not in body and "registration_token_hash" not in body
+
+    status, _, conf = auth.register({"redirect_uris": ["https://chatgpt.com/connector/oauth/abc"],
+                                     "token_endpoint_auth_method": "client_secret_post"})
+    assert status == 201 and conf["client_secret"] and conf["client_id"] != body["client_id"]
+    # secrets are stored only as hashes
+    stored = auth.redis("GET", PREFIX + "client:" + conf["client_id"])
+    assert conf["client_secret"] not in stored and conf["registration_access_token"] not in stored
+    assert json.loads(stored)["secret_hash"] == sha256_b64url(conf["client_secret"])
+    # never-used clients expire sooner than CLIENT_LIFETIME
+    ttl = int(auth.redis("TTL", PREFIX + "client:" + conf["client_id"]))
+    assert 0 < ttl <= 86400
+
+
+@pytest.mark.parametrize("uris,error", [
+    (["http://evil.example/cb"], "invalid_redirect_uri"),
+    (["https://app.example/cb#frag"], "invalid_redirect_uri"),
+    (["javascript:alert(1)"], "invalid_redirect_uri"),
+    (["https://user:pw@app.example/cb"], "invalid_redirect_uri"),
+    (["/relative/cb"], "invalid_redirect_uri"),
+    ([], "invalid_redirect_uri"),
+    ([f"https://app.example/{i}" for i in range(11)], "invalid_redirect_uri"),
+    (["https://app.example/" + "a" * 2100], "invalid_redirect_uri"),
+    ("https://app.example/cb", "invalid_redirect_uri"),
+])
+def test_register_rejects_bad_redirect_uris(auth, uris, error):
+    status, _, body = auth.register({"redirect_uris": uris})
+    assert status == 400 and body["error"] == error
+
+
+def test_register_accepts_loopback_and_private_use_schemes(auth):
+    status, _, body = auth.register({"redirect_uris": ["http://localhost/callback", "http://127.0.0.1/cb",
+                                                       "http://[::1]/cb", "cursor://anysphere.cursor-retrieval/oauth"],
+                                     "token_endpoint_auth_method": "none"})
+    assert status == 201, body
+    assert len(body["redirect_uris"]) == 4
+
+
+def test_register_rejects_bad_bodies(auth):
+    assert auth.register(b"{not json")[0] == 400
+    assert auth.register(b"[1,2]")[2]["error"] == "invalid_client_metadata"
+    status, _, body = auth.register({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]})
+    assert status == 400 and body["error"] == "invalid_client_metadata"
+    status, _, body = auth.register({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"})
+    assert status == 400 and body["error"] == "invalid_client_metadata"
+    status, _, _ = http("POST", auth.url + "/register", json.dumps({"redirect_uris": ["https://a.example/cb"]}).encode(),
+                        {"Content-Type": "text/plain"})
+    assert status == 400
+    big = json.dumps({"redirect_uris": ["https://a.example/cb"], "client_name": "x" * 40000}).encode()
+    status, _, body = auth.register(big)
+    assert status == 413 and body["error"] == "invalid_client_metadata"
+
+
+def test_identical_public_registration_returns_the_same_client(auth):
+    meta = {"client_name": "Claude Code", "redirect_uris": ["http://localhost:5555/callback"],
+            "token_endpoint_auth_method": "none"}
+    first = auth.register(meta)[2]
+    status, _, second = auth.register(meta)
+    assert status == 201 and second["client_id"] == first["client_id"]
+    # the newest registration token manages it, the old one no longer does
+    status, _, _ = http("GET", second["registration_client_uri"].replace(ISSUER, auth.url), None,
+                        {"Authorization": "Bearer " + second["registration_access_token"]})
+    assert status == 200
+    other = auth.register(dict(meta, client_name="Other"))[2]
+    assert other["client_id"] != first["client_id"]
+    # confidential clients always get a new client
+    conf = dict(meta, token_endpoint_auth_method="client_secret_basic")
+    assert auth.register(conf)[2]["client_id"] != auth.register(conf)[2]["client_id"]
+
+
+def test_client_management_rfc7592(auth):
+    a = public_client(auth, name="a")
+    b = public_client(auth, redirect="http://127.0.0.1:1/b", name="b")
+    uri = auth.url + "/register/" + a["client_id"]
+    bearer = {"Authorization": "Bearer " + a["registration_access_token"]}
+    status, _, body = http("GET", uri, None, bearer)
+    assert status == 200 and json.loads(body)["client_id"] == a["client_id"]
+    # another client's token: 403; a made-up one: 401; none: 401
+    assert http("GET", uri, None, {"Authorization": "Bearer " + b["registration_access_token"]})[0] == 403
+    assert http("GET", uri, None, {"Authorization": "Bearer made-up"})[0] == 401
+    assert http("GET", uri)[0] == 401
+    # PUT replaces the metadata
+    new = {"client_id": a["client_id"], "redirect_uris": ["http://127.0.0.1/new"], "client_name": "renamed",
+           "token_endpoint_auth_method": "none"}
+    status, _, body = http("PUT", uri, json.dumps(new).encode(), dict(JSON_CT, **bearer))
+    assert status == 200, body
+    body = json.loads(body)
+    assert body["redirect_uris"] == ["http://127.0.0.1/new"] and body["client_name"] == "renamed"
+    bad = dict(new, redirect_uris=["http://evil.example/"])
+    assert http("PUT", uri, json.dumps(bad).encode(), dict(JSON_CT, **bearer))[0] == 400
+    # DELETE removes it: its tokens stop working and the token endpoint says invalid_client
+    assert http("DELETE", uri, None, bearer)[0] == 204
+    assert http("GET", uri, None, bearer)[0] == 401
+    status, _, body = auth.post_form("/token", {"grant_type": "refresh_token", "refresh_token": "x",
+                                                "client_id": a["client_id"]})
+    assert status == 401 and body["error"] == "invalid_client"
+
+
+def test_registration_rate_limit_per_ip_and_global_cap(procs, workdir, redis_server):
+    auth = Auth(procs, workdir, redis_server, {"REGISTRATION_RATE_LIMIT": "3", "REGISTRATION_MAX_CLIENTS": "100"})
+    for i in range(3):
+        assert auth.register({"redirect_uris": [f"https://a.example/{i}"]})[0] == 201
+    status, headers, body = auth.register({"redirect_uris": ["https://a.example/x"]})
+    assert status == 429 and body["error"] == "too_many_requests" and int(headers["retry-after"]) > 0
+    auth.stop()
+    auth.redis("FLUSHALL")
+    auth2 = Auth(procs, workdir, redis_server, {"REGISTRATION_RATE_LIMIT": "0", "REGISTRATION_MAX_CLIENTS": "2"})
+    assert auth2.register({"redirect_uris": ["https://a.example/1"]})[0] == 201
+    assert auth2.register({"redirect_uris": ["https://a.example/2"]})[0] == 201
+    status, _, body = auth2.register({"redirect_uris": ["https://a.example/3"]})
+    assert status == 503 and body["error"] == "temporarily_unavailable"
+    _, _, metrics = http("GET", auth2.url + "/metrics")
+    assert 'auth_client_registrations_total{result="capacity"} 1' in metrics.decode()
+
+
+# ---- token endpoint ----
+
+def test_authorization_code_flow_issues_audience_bound_jwt(auth):
+    client = public_client(auth)
+    tokens = code_tokens(auth, client)
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] > 0 and tokens["refresh_token"]
+    header, claims = jwt_parts(tokens["access_token"])
+    assert header["alg"] == "RS256" and header["kid"] == auth.kid() and header["typ"] == "JWT"
+    assert claims["iss"] == ISSUER and claims["aud"] == ECHO_RESOURCE and claims["sub"] == "github:4242"
+    assert claims["client_id"] == client["client_id"] and claims["scope"] == "mcp"
+    assert claims["username"] == "octocat" and claims["email"] == "octocat@example.test"
+    assert claims["exp"] > claims["iat"] and len(b64url_decode(claims["jti"])) == 16
+    record = json.loads(auth.redis("GET", PREFIX + "token:" + claims["jti"]))
+    assert record["client_id"] == client["client_id"] and record["resource"] == ECHO_RESOURCE
+    assert int(auth.redis("TTL", PREFIX + "token:" + claims["jti"])) > 0
+    assert auth.redis("ZSCORE", PREFIX + "user_tokens:github:4242", claims["jti"]) == str(claims["exp"])
+    # the refresh token is stored only as a hash
+    assert auth.redis("EXISTS", PREFIX + "refresh:" + sha256_b64url(tokens["refresh_token"])) == "1"
+    # a used client is kept for CLIENT_LIFETIME
+    assert json.loads(auth.redis("GET", PREFIX + "client:" + client["client_id"]))["used"] is True
+    status, _, _ = auth.verify(tokens["access_token"])
+    assert status == 200
+    _, _, metrics = http("GET", auth.url + "/metrics")
+    assert 'auth_tokens_issued_total{grant_type="authorization_code"} 1' in metrics.decode()
+
+
+def test_pkce_missing_plain_and_wrong_verifier(auth):
+    client = public_client(auth)
+    redirect = "http://127.0.0.1:33418/callback"
+    verifier = secrets.token_urlsafe(48)
+    base = {"grant_type": "authorization_code", "redirect_uri": redirect, "client_id": client["client_id"]}
+    code = auth.seed_code(client["client_id"], redirect, verifier)
+    status, _, body = auth.post_form("/token", dict(base, code=code))
+    assert status == 400 and body["error"] == "invalid_request"
+    # "plain": sending the challenge itself as the verifier does not pass S256
+    challenge = b64url(hashlib.sha256(verifier.encode()).digest())
+    status, _, body = auth.post_form("/token", dict(base, code=code, code_verifier=challenge))
+    assert status == 400 and body["error"] == "invalid_grant"
+    # the failed attempt consumed the code: single use even on failure
+    status, _, body = auth.post_form("/token", dict(base, code=code, code_verifier=verifier))
+    assert status == 400 and body["error"] == "invalid_grant"
+    code = auth.seed_code(client["client_id"], redirect, verifier)
+    status, _, body = auth.post_form("/token", dict(base, code=code, code_verifier=secrets.token_urlsafe(48)))
+    assert status == 400 and body["error"] == "invalid_grant"
+
+
+def test_code_replay_other_client_redirect_and_resource_mismatch(auth):
+    a = public_client(auth, name="a")
+    b = public_client(auth, name="b", redirect="http://127.0.0.1:9/b")
+    redirect = "http://127.0.0.1:33418/callback"
+    verifier = secrets.token_urlsafe(48)
+    code = auth.seed_code(a["client_id"], redirect, verifier)
+    fields = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "code_verifier": verifier,
+              "client_id": a["client_id"]}
+    assert auth.post_form("/token", fields)[0] == 200
+    status, _, body = auth.post_form("/token", fields)
+    assert status == 400 and body["error"] == "invalid_grant"
+    code = auth.seed_code(a["client_id"], redirect, verifier)
+    status, _, body = auth.post_form("/token", dict(fields, code=code, client_id=b["client_id"]))
+    assert status == 400 and body["error"] == "invalid_grant"
+    code = auth.seed_code(a["client_id"], redirect, verifier)
+    status, _, body = auth.post_form("/token", dict(fields, code=code, redirect_uri=redirect + "x"))
+    assert status == 400 and body["error"] == "invalid_grant"
+    code = auth.seed_code(a["client_id"], redirect, verifier)
+    status, _, body = auth.post_form("/token", dict(fields, code=code, resource=FETCH_RESOURCE))
+    assert status == 400 and body["error"] == "invalid_target"
+    status, _, body = auth.post_form("/token", dict(fields, code=code, resource=FETCH_RESOURCE))
+    assert status == 400 and body["error"] == "invalid_grant"  # consumed
+
+
+def test_token_endpoint_client_authentication(auth):
+    status, _, conf = auth.register({"redirect_uris": ["https://app.example/cb"],
+                                     "token_endpoint_auth_method": "client_secret_basic"})
+    assert status == 201
+    redirect = "https://app.example/cb"
+    verifier = secrets.token_urlsafe(48)
+    fields = {"grant_type": "authorization_code", "redirect_uri": redirect, "code_verifier": verifier}
+    basic = "Basic " + base64.b64encode(f"{conf['client_id']}:{conf['client_secret']}".encode()).decode()
+    # client_secret_basic
+    status, _, body = auth.post_form("/token", dict(fields, code=auth.seed_code(conf["client_id"], redirect, verifier)),
+                                     {"Authorization": basic})
+    assert status == 200, body
+    # client_secret_post
+    status, _, body = auth.post_form("/token", dict(fields, code=auth.seed_code(conf["client_id"], redirect, verifier),
+                                                    client_id=conf["client_id"], client_secret=conf["client_secret"]))
+    assert status == 200, body
+    # wrong secret, no secret, unknown client: 401 invalid_client
+    wrong = "Basic " + base64.b64encode(f"{conf['client_id']}:nope".encode()).decode()
+    status, headers, body = auth.post_form("/token", dict(fields, code="x"), {"Authorization": wrong})
+    assert status == 401 and body["error"] == "invalid_client" and "basic" in headers["www-authenticate"].lower()
+    status, _, body = auth.post_form("/token", dict(fields, code="x", client_id=conf["client_id"]))
+    assert status == 401 and body["error"] == "invalid_client"
+    status, _, body = auth.post_form("/token", dict(fields, code="x", client_id="no-such-client"))
+    assert status == 401 and body["error"] == "invalid_client"
+    # bad requests
+    status, _, body = auth.post_form("/token", {"grant_type": "password", "client_id": conf["client_id"]})
+    assert status == 400 and body["error"] == "unsupported_grant_type"
+    status, _, body = auth.post_form("/token", {"client_id": conf["client_id"]})
+    assert status == 400 and body["error"] == "invalid_request"
+    status, _, body = http("POST", auth.url + "/token", b"grant_type=authorization_code&grant_type=refresh_token", FORM)
+    assert status == 400 and json.loads(body)["error"] == "invalid_request"
+    status, _, body = http("POST", auth.url + "/token", b'{"grant_type":"authorization_code"}', JSON_CT)
+    assert status == 400
+    _, _, metrics = http("GET", auth.url + "/metrics")
+    assert 'auth_failures_total{reason="unknown_client"}' in metrics.decode()
+
+
+# ---- refresh ----
+
+def test_refresh_rotation_grace_window_and_family_revocation(auth):
+    client = public_client(auth)
+    first = code_tokens(auth, client)
+    refresh = {"grant_type": "refresh_token", "client_id": client["client_id"]}
+    status, _, second = auth.post_form("/token", dict(refresh, refresh_token=first["refresh_token"]))
+    assert status == 200, second
+    assert second["refresh_token"] != first["refresh_token"]
+    assert jwt_parts(second["access_token"])[1]["aud"] == ECHO_RESOURCE
+    # concurrent refresh with the old token inside the grace window: still answered
+    status, _, parallel = auth.post_form("/token", dict(refresh, refresh_token=first["refresh_token"]))
+    assert status == 200, parallel
+    # another client may not use it
+    other = public_client(auth, name="other", redirect="http://127.0.0.1:7/o")
+    status, _, body = auth.post_form("/token", {"grant_type": "refresh_token", "client_id": other["client_id"],
+                                                "refresh_token": second["refresh_token"]})
+    assert status == 400 and body["error"] == "invalid_grant"
+    # scope may only shrink
+    status, _, body = auth.post_form("/token", dict(refresh, refresh_token=second["refresh_token"], scope="mcp admin"))
+    assert status == 400 and body["error"] == "invalid_scope"
+    # move the first token's rotation out of the grace window, then replay it
+    key = PREFIX + "refresh:" + sha256_b64url(first["refresh_token"])
+    rec = json.loads(auth.redis("GET", key))
+    rec["replaced_at"] -= 3600
+    auth.redis("SET", key, json.dumps(rec), "KEEPTTL")
+    assert auth.verify(second["access_token"])[0] == 200
+    status, _, body = auth.post_form("/token", dict(refresh, refresh_token=first["refresh_token"]))
+    assert status == 400 and body["error"] == "invalid_grant"
+    # the whole family is gone: newer refresh tokens and access tokens
+    status, _, body = auth.post_form("/token", dict(refresh, refresh_token=second["refresh_token"]))
+    assert status == 400 and body["error"] == "invalid_grant"
+    status, headers, _ = auth.verify(second["access_token"])
+    assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
+    assert auth.verify(parallel["access_token"])[0] == 401
+    jti = jwt_parts(second["access_token"])[1]["jti"]
+    assert auth.redis("ZSCORE", PREFIX + "revocations", jti) != ""
+    assert "Refresh token reuse detected" in auth.proc.stderr()
+
+
+# ---- revoke and introspect ----
+
+def test_revoke_and_introspect(auth):
+    client = public_client(auth)
+    tokens = code_tokens(auth, client)
+    status, _, conf = auth.register({"redirect_uris": ["https://rs.example/cb"],
+                                     "token_endpoint_auth_method": "client_secret_post"})
+    creds = {"client_id": conf["client_id"], "client_secret": conf["client_secret"]}
+    status, _, body = auth.post_form("/introspect", dict(creds, token=tokens["access_token"]))
+    assert status == 200 and body["active"] is True and body["client_id"] == client["client_id"]
+    assert body["aud"] == ECHO_RESOURCE and body["sub"] == "github:4242"
+    status, _, body = auth.post_form("/introspect", dict(creds, token=tokens["refresh_token"]))
+    assert status == 200 and body["active"] is True and body["token_type"] == "refresh_token"
+    # public clients cannot introspect; a wrong secret cannot either
+    assert auth.post_form("/introspect", {"client_id": client["client_id"], "token": tokens["access_token"]})[0] == 401
+    assert auth.post_form("/introspect", dict(creds, client_secret="bad", token=tokens["access_token"]))[0] == 401
+    # another client's revocation is ignored (still 200)
+    status, _, _ = auth.post_form("/revoke", dict(creds, token=tokens["access_token"]))
+    assert status == 200
+    assert auth.verify(tokens["access_token"])[0] == 200
+    status, _, _ = auth.post_form("/revoke", {"client_id": client["client_id"], "token": tokens["access_token"]})
+    assert status == 200
+    jti = jwt_parts(tokens["access_token"])[1]["jti"]
+    assert auth.redis("EXISTS", PREFIX + "revoked:" + jti) == "1"
+    assert auth.redis("EXISTS", PREFIX + "token:" + jti) == "0"
+    assert auth.redis("ZSCORE", PREFIX + "revocations", jti) != ""
+    assert auth.post_form("/introspect", dict(creds, token=tokens["access_token"]))[2] == {"active": False}
+    assert auth.verify(tokens["access_token"])[0] == 401
+    # revoking the refresh token ends the grant
+    assert auth.post_form("/revoke", {"client_id": client["client_id"], "token": tokens["refresh_token"]})[0] == 200
+    assert auth.post_form("/introspect", dict(creds, token=tokens["refresh_token"]))[2] == {"active": False}
+    status, _, body = auth.post_form("/token", {"grant_type": "refresh_token", "client_id": client["client_id"],
+                                                "refresh_token": tokens["refresh_token"]})
+    assert status == 400 and body["error"] == "invalid_grant"
+    # unknown tokens: 200 (RFC 7009 §2.2); missing token: 400
+    assert auth.post_form("/revoke", {"client_id": client["client_id"], "token": "garbage"})[0] == 200
+    assert auth.post_form("/revoke", {"client_id": client["client_id"]})[0] == 400
+
+
+# ---- /verify ----
+
+def test_verify_without_token_points_at_resource_metadata(auth):
+    status, headers, _ = auth.verify(None)
+    assert status == 401
+    assert headers["www-authenticate"] == \
+        f'Bearer resource_metadata="https://mcp-echo.{DOMAIN}/.well-known/oauth-protected-resource/mcp"'
+    status, headers, _ = auth.verify("abc.def.ghi")
+    assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
+    assert "resource_metadata=" in headers["www-authenticate"]
+
+
+def test_verify_success_headers_and_wrong_audience(auth):
+    client = public_client(auth)
+    tokens = code_tokens(auth, client)
+    status, headers, _ = auth.verify(tokens["access_token"])
+    assert status == 200
+    assert headers["x-user-id"] == "github:4242" and headers["x-user-name"] == "octocat"
+    assert headers["x-client-id"] == client["client_id"]
+    status, headers, _ = auth.verify(tokens["access_token"], host=f"mcp-fetch.{DOMAIN}")
+    assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
+    assert f"mcp-fetch.{DOMAIN}/.well-known/oauth-protected-resource/mcp" in headers["www-authenticate"]
+    status, _, _ = auth.verify(tokens["access_token"], host="elsewhere.example")
+    assert status == 401
+
+
+def forged_claims(**overrides):
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "github:1", "aud": ECHO_RESOURCE, "iat": now, "nbf": now, "exp": now + 600,
+              "jti": b64url(os.urandom(16)), "client_id": "c", "scope": "mcp", "username": "mallory"}
+    claims.update(overrides)
+    return claims
+
+
+def test_verify_refuses_forged_and_stale_tokens(auth):
+    # our own key, right claims: accepted (shows the harness signs correctly)
+    assert auth.verify(auth.sign(forged_claims()))[0] == 200
+    # alg=none
+    unsigned = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode()) + "." + \
+        b64url(json.dumps(forged_claims()).encode()) + "."
+    assert auth.verify(unsigned)[0] == 401
+    # HS256 "signed" with the RSA public key (algorithm confusion)
+    pub_pem = auth.private_key().public_key().public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = {"alg": "HS256", "typ": "JWT", "kid": auth.kid()}
+    signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(forged_claims()).encode())).encode()
+    mac = hmac.HMAC(pub_pem, hashes.SHA256())
+    mac.update(signing_input)
+    assert auth.verify(signing_input.decode() + "." + b64url(mac.finalize()))[0] == 401
+    now = int(time.time())
+    status, headers, _ = auth.verify(auth.sign(forged_claims(exp=now - 3600, iat=now - 7200, nbf=now - 7200)))
+    assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
+    assert auth.verify(auth.sign(forged_claims(nbf=now + 3600, iat=now + 3600, exp=now + 7200)))[0] == 401
+    assert auth.verify(auth.sign(forged_claims(aud=FETCH_RESOURCE)))[0] == 401
+    assert auth.verify(auth.sign(forged_claims(iss="https://evil.example")))[0] == 401
+    # tampered payload
+    good = auth.sign(forged_claims())
+    h, p, s = good.split(".")
+    tampered = h + "." + b64url(json.dumps(forged_claims(sub="github:0")).encode()) + "." + s
+    assert auth.verify(tampered)[0] == 401
+    # revoked through Redis (as the operator commands and the router see it)
+    claims = forged_claims()
+    token = auth.sign(claims)
+    assert auth.verify(token)[0] == 200
+    auth.redis("SET", PREFIX + "revoked:" + claims["jti"], "1", "EX", "600")
+    assert auth.verify(token)[0] == 401
+    _, _, metrics = http("GET", auth.url + "/metrics")
+    assert 'auth_failures_total{reason="expired"}' in metrics.decode()
+
+
+# ---- debug ----
+
+def test_debug_endpoints_show_no_secrets(auth):
+    client = public_client(auth)
+    tokens = code_tokens(auth, client)
+    status, _, body = http("GET", auth.url + "/debug")
+    assert status == 200 and json.loads(body)["issuer"] == ISSUER
+    jti = jwt_parts(tokens["access_token"])[1]["jti"]
+    status, _, body = http("GET", auth.url + "/debug/token/" + jti)
+    assert status == 200
+    doc = json.loads(body)
+    assert doc["record"]["client_id"] == client["client_id"] and doc["revoked"] is False
+    assert tokens["access_token"] not in body.decode() and tokens["refresh_token"] not in body.decode()
+
+
+def test_debug_endpoints_absent_without_debug(procs, workdir, redis_server):
+    auth = Auth(procs, workdir, redis_server, {"DEBUG": "false"})
+    assert http("GET", auth.url + "/debug")[0] == 404
+
+
+# ---- Redis outage ----
+
+def test_redis_outage_gives_503_and_recovers(procs, workdir, redis_server):
+    auth = Auth(procs, workdir, redis_server)
+    client = public_client(auth)
+    # stop the redis-server fixture's process by its PID (found through its port)
+    pid = int(auth.redis("INFO", "server").split("process_id:")[1].split()[0])
+    os.kill(pid, 15)
+    deadline = time.time() + 10
+    while time.time() < deadline and http("GET", auth.url + "/health")[0] != 503:
+        time.sleep(0.1)
+    status, _, body = http("GET", auth.url + "/health")
+    assert status == 503 and json.loads(body)["checks"]["redis"]["status"] != "healthy"
+    status, headers, body = auth.post_form("/token", {"grant_type": "refresh_token", "refresh_token": "x",
+                                                      "client_id": client["client_id"]})
+    assert status == 503 and body["error"] == "temporarily_unavailable"
+    status, _, body = auth.register({"redirect_uris": ["https://a.example/cb"]})
+    assert status == 503
+    status, _, _ = auth.verify(auth.sign(forged_claims()))
+    assert status == 503
+    assert "Could not connect to Redis" in auth.proc.stderr()
+    # Redis comes back on the same port: the service recovers by itself
+    redis = Process(["redis-server", "--port", str(auth.redis_port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--requirepass", auth.redis_password,
+                     "--dir", os.path.join(workdir, "redis")], bare_env(), workdir, "redis-again")
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and http("GET", auth.url + "/health")[0] != 200:
+            time.sleep(0.1)
+        assert http("GET", auth.url + "/health")[0] == 200, (auth.proc.stderr()[-3000:], redis.stderr()[-2000:])
+        # every worker reconnects on its own schedule (jittered backoff): retry until all did
+        statuses = []
+        while time.time() < deadline and statuses[-4:] != [201] * 4:
+            statuses.append(auth.register({"redirect_uris": ["https://a.example/cb"]})[0])
+            time.sleep(0.05)
+        assert statuses[-4:] == [201] * 4, statuses
+    finally:
+        redis.stop()
