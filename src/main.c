@@ -7,6 +7,7 @@
 #include "mcp/echo.h"
 #include "auth/auth_role.h"
 #include "ops/config_commands.h"
+#include "router/router_role.h"
 
 struct command {
     const char *name;
@@ -20,6 +21,7 @@ static int help_main(int argc, char **argv);
 static const struct command commands[] = {
     {"auth", auth_main, "OAuth 2.1 authorization server (auth, port 8000)"},
     {"echo", echo_main, "MCP echo service, stateless or --stateful (mcp-echo, port 3001)"},
+    {"router", router_main, "the edge: routing, token check, rate limits, MCP streaming proxy (traefik, ports 80/443/8080)"},
     {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
     {"show-config", show_config_main, "print the effective configuration with secrets masked"},
     {"version", version_main, "print the version"},

@@ -163,11 +163,23 @@ static bool tokens_check(void *arg, struct buf *detail)
 {
     (void)arg;
     struct router_worker *rw = current_worker();
-    if (!rw || !rw->tokens || !token_checker_ready(rw->tokens)) {
-        buf_append_str(detail, "no verification keys loaded yet, or revocations not current");
+    if (!rw || !rw->tokens) {
+        buf_append_str(detail, "the token checker did not start");
         return false;
     }
-    return true;
+    token_checker_health_detail(rw->tokens, detail);
+    return token_checker_ready(rw->tokens);
+}
+
+static bool rate_limit_health(void *arg, struct buf *detail)
+{
+    (void)arg;
+    struct router_worker *rw = current_worker();
+    if (!rw || !rw->limiter) {
+        buf_append_str(detail, "no rate limiter");
+        return false;
+    }
+    return rate_limiter_health_detail(rw->limiter, detail);
 }
 
 /* ---- the role ---- */
@@ -223,6 +235,7 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
     gate_metrics_register();
     health_add_check("redis", redis_check, NULL, false);
     health_add_check("tokens", tokens_check, NULL, true);
+    health_add_check("rate_limits", rate_limit_health, NULL, false);
 
     for (size_t i = 0; i < st->routes->nservices; i++) {
         const struct router_service *s = &st->routes->services[i];
@@ -272,12 +285,10 @@ static void router_worker_init(struct worker *w, void *arg)
         log_write(LOG_ERROR, "Token checker could not start; MCP requests get 503",
                   (struct log_field[]){log_int("worker", w->index)}, 1);
     }
-    if (rw->redis) {
-        char prefix[256];
-        snprintf(prefix, sizeof(prefix), "%sratelimit:", config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"));
-        if (rate_limiter_create(w->base, rw->redis, prefix, &rw->limiter) != GW_OK)
-            rw->limiter = NULL;
-    }
+    /* without Redis the limiter counts locally (limits then apply per worker) */
+    if (rate_limiter_create(w->base, rw->redis, config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"), &rw->limiter) !=
+        GW_OK)
+        rw->limiter = NULL;
     rw->pool = upstream_pool_create(w->base, st->routes, &st->upstream);
 }
 

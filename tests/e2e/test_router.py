@@ -1,0 +1,478 @@
+"""
+End-to-end tests of `mcpgw router`: the real router binary in front of the real `mcpgw echo` and
+a small Python upstream (which records what it is sent and can stream SSE step by step), with a
+real redis-server. Tokens are HS256 JWTs minted here with GATEWAY_JWT_SECRET, so no auth process
+is needed; the authorization server's port is left closed (its routes answer 502).
+"""
+import base64
+import hashlib
+import http.client as httpclient
+import hmac
+import json
+import os
+import socket
+import socketserver
+import threading
+import time
+
+import pytest
+
+from conftest import bare_env, free_port, http, mcpgw_bin, wait_for_http
+
+SECRET = "router-e2e-secret-0123456789abcdef0123"
+DOMAIN = "example.test"
+ACCEPT = "application/json, text/event-stream"
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint(aud, iss, sub="github:4242", username="octocat", client_id="client-abc", scope="mcp",
+         exp_in=3600, secret=SECRET, kid=None):
+    now = int(time.time())
+    if kid is None:
+        kid = b64(hmac.new(secret.encode(), b"mcpgw HS256 key id v1", hashlib.sha256).digest()[:16])
+    head = {"alg": "HS256", "typ": "JWT", "kid": kid}
+    claims = {"iss": iss, "sub": sub, "aud": aud, "exp": now + exp_in, "iat": now, "nbf": now - 1,
+              "jti": b64(os.urandom(16)), "client_id": client_id, "scope": scope, "username": username}
+    signing_input = b64(json.dumps(head).encode()) + "." + b64(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64(sig)
+
+
+# ---- a Python upstream that records requests and streams on command ----
+
+class Upstream:
+    """HTTP/1.1 server on a free port. /mcp POST answers the request's headers as JSON; GET /mcp
+    streams SSE events, one per release() call; /slow never answers; /health answers 200."""
+
+    def __init__(self):
+        self.requests = []
+        self.release_event = threading.Semaphore(0)
+        self.stream_closed = threading.Event()
+        self.stream_started = threading.Event()
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    method, target, _ = line.decode().split(" ", 2)
+                    headers = []
+                    while True:
+                        h = self.rfile.readline().decode()
+                        if h in ("\r\n", "\n", ""):
+                            break
+                        name, value = h.split(":", 1)
+                        headers.append((name.strip(), value.strip()))
+                    length = int(next((v for n, v in headers if n.lower() == "content-length"), "0"))
+                    body = self.rfile.read(length) if length else b""
+                    outer.requests.append({"method": method, "target": target, "headers": headers, "body": body,
+                                           "peer": self.client_address})
+                    if not outer.respond(self, method, target, headers, body):
+                        return
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def respond(self, h, method, target, headers, body):
+        w = h.wfile
+        if target.startswith("/slow"):
+            time.sleep(5)
+            return False
+        if target.startswith("/mcp") and method == "GET":
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                    b"Transfer-Encoding: chunked\r\nMcp-Session-Id: s-1\r\n\r\n")
+            w.flush()
+            self.stream_started.set()
+            for i in range(3):
+                if not self.release_event.acquire(timeout=20):
+                    break
+                event = f"id: {i}\ndata: {{\"n\": {i}}}\n\n".encode()
+                try:
+                    w.write(b"%x\r\n%s\r\n" % (len(event), event))
+                    w.flush()
+                except OSError:
+                    self.stream_closed.set()
+                    return False
+            # wait to see whether the router hangs up (client left) or wants the end of the stream
+            h.connection.settimeout(20)
+            try:
+                if self.ended_by_test:
+                    w.write(b"0\r\n\r\n")
+                    w.flush()
+                    return True
+                data = h.connection.recv(1)
+                if not data:
+                    self.stream_closed.set()
+            except OSError:
+                self.stream_closed.set()
+            return False
+        payload = json.dumps({"method": method, "target": target, "headers": headers,
+                              "body": body.decode("utf-8", "replace")}).encode()
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n"
+                b"Connection: keep-alive, X-Secret-Hop\r\nX-Secret-Hop: 1\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(payload), payload))
+        w.flush()
+        return True
+
+    ended_by_test = False
+
+    def release(self):
+        self.release_event.release()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---- the stack ----
+
+class Stack:
+    def __init__(self, router, http_port, admin_port, path_mode):
+        self.router = router
+        self.port = http_port
+        self.admin_port = admin_port
+        self.path_mode = path_mode
+        self.origin = f"http://{DOMAIN}:{http_port}"
+
+    def host(self, svc):
+        return f"{svc}.{DOMAIN}:{self.port}"
+
+    def resource(self, svc):
+        return f"{self.origin}/{svc}/mcp" if self.path_mode else f"http://{svc}.{DOMAIN}:{self.port}/mcp"
+
+    def metadata_url(self, svc):
+        if self.path_mode:
+            return f"{self.origin}/.well-known/oauth-protected-resource/{svc}/mcp"
+        return f"http://{svc}.{DOMAIN}:{self.port}/.well-known/oauth-protected-resource/mcp"
+
+    def issuer(self):
+        return self.origin if self.path_mode else f"http://auth.{DOMAIN}:{self.port}"
+
+    def token(self, svc, **kw):
+        kw.setdefault("aud", self.resource(svc))
+        return mint(iss=self.issuer(), **kw)
+
+    def request(self, method, svc, path="/mcp", body=None, headers=None, token=None, timeout=10):
+        h = {"Host": f"127.0.0.1:{self.port}" if self.path_mode else self.host(svc)}
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        h.update(headers or {})
+        url_path = f"/{svc}{path}" if self.path_mode and not path.startswith("/.well-known") else path
+        data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        return http(method, f"http://127.0.0.1:{self.port}{url_path}", data, h, timeout=timeout)
+
+    def mcp_post(self, svc, body, token=None, headers=None):
+        h = {"Content-Type": "application/json", "Accept": ACCEPT}
+        h.update(headers or {})
+        return self.request("POST", svc, "/mcp", body, h, token)
+
+
+@pytest.fixture
+def upstream():
+    u = Upstream()
+    yield u
+    u.close()
+
+
+def start_stack(procs, redis_server, upstream, path_mode=False, **extra):
+    redis_port, redis_password = redis_server
+    echo_port, http_port, admin_port, auth_port = free_port(), free_port(), free_port(), free_port()
+    echo = procs.start([mcpgw_bin(), "echo", "--port", str(echo_port), "--workers", "1"],
+                       bare_env(LOG_DIR="", MCP_CORS_ORIGINS="*"), name="echo")
+    wait_for_http(f"http://127.0.0.1:{echo_port}/health", proc=echo)
+    env = dict(BASE_DOMAIN=DOMAIN, HTTP_PORT=http_port, HTTPS_PORT=0, ADMIN_PORT=admin_port,
+               AUTH_PORT=auth_port, MCP_ECHO_ENABLED="true", MCP_ECHO_PORT=echo_port,
+               MCP_TEST_URL=f"http://127.0.0.1:{upstream.port}", JWT_ALGORITHM="HS256",
+               GATEWAY_JWT_SECRET=SECRET, REDIS_URL=f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
+               LOG_DIR="", WORKERS=2, MCP_CORS_ORIGINS="https://app.example.org",
+               ROUTING="path" if path_mode else "subdomain")
+    env.update(extra)
+    router = procs.start([mcpgw_bin(), "router"], bare_env(**env), name="router")
+    deadline = time.time() + 15
+    while True:  # healthy once the token checker has its key and the revocation list
+        status = wait_for_http(f"http://127.0.0.1:{admin_port}/health", proc=router)
+        if status == 200 or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    return Stack(router, http_port, admin_port, path_mode)
+
+
+def header_map(recorded):
+    out = {}
+    for name, value in recorded["headers"]:
+        out.setdefault(name.lower(), []).append(value)
+    return out
+
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+
+
+# ---- routing and the token check ----
+
+@pytest.mark.parametrize("path_mode", [False, True], ids=["subdomain", "path"])
+def test_mcp_through_router_with_token(procs, redis_server, upstream, path_mode):
+    s = start_stack(procs, redis_server, upstream, path_mode)
+    status, headers, body = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-echo"))
+    assert status == 200, body
+    assert json.loads(body)["result"]["serverInfo"]
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "printHeader", "arguments": {"header_name": "X-User-Id"}}}
+    status, _, body = s.mcp_post("mcp-echo", call, token=s.token("mcp-echo"))
+    assert status == 200
+    assert json.loads(body)["result"]["content"][0]["text"] == "github:4242"
+    # the resource metadata, answered by the router itself
+    status, headers, body = s.request("GET", "mcp-echo", "/.well-known/oauth-protected-resource"
+                                      + ("/mcp-echo/mcp" if path_mode else "/mcp"))
+    assert status == 200
+    doc = json.loads(body)
+    assert doc["resource"] == s.resource("mcp-echo")
+    assert doc["authorization_servers"] == [s.issuer()]
+    # a token for another service's resource is refused
+    status, headers, _ = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-test"))
+    assert status == 401
+    assert 'error="invalid_token"' in headers["www-authenticate"]
+    # unknown service: 404 JSON (subdomain) / auth's territory (path: auth is down -> 502)
+    status, headers, body = s.request("GET", "mcp-nothing", "/mcp")
+    if path_mode:
+        assert status == 502 and json.loads(body)["error"] == "upstream_unavailable"
+    else:
+        assert status == 404 and json.loads(body)["error"] == "not_found"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_401_shape_on_every_method(procs, redis_server, upstream, method):
+    s = start_stack(procs, redis_server, upstream)
+    expected = f'Bearer resource_metadata="{s.metadata_url("mcp-echo")}"'
+    status, headers, body = s.request(method, "mcp-echo", "/mcp", b"{}" if method == "POST" else None,
+                                      {"Content-Type": "application/json", "Accept": ACCEPT})
+    assert status == 401
+    assert headers["www-authenticate"] == expected
+    assert json.loads(body)["error"]
+    for bad in ("garbage", s.token("mcp-echo", exp_in=-600), s.token("mcp-echo", secret="x" * 40)):
+        status, headers, _ = s.request(method, "mcp-echo", "/mcp", b"{}" if method == "POST" else None,
+                                       {"Content-Type": "application/json", "Accept": ACCEPT}, token=bad)
+        assert status == 401
+        assert headers["www-authenticate"] == expected + ', error="invalid_token"'
+    # missing scope -> 403 insufficient_scope
+    status, headers, _ = s.request(method, "mcp-echo", "/mcp", None, {"Accept": ACCEPT},
+                                   token=s.token("mcp-echo", scope="other"))
+    assert status == 403
+    assert 'error="insufficient_scope"' in headers["www-authenticate"]
+    assert 'scope="mcp"' in headers["www-authenticate"]
+
+
+def test_metadata_and_health_need_no_token(procs, redis_server, upstream):
+    s = start_stack(procs, redis_server, upstream)
+    status, _, body = s.request("GET", "mcp-echo", "/health")
+    assert status == 200 and json.loads(body)["service"] == "mcp-echo"
+    status, _, body = s.request("GET", "mcp-echo", "/.well-known/oauth-protected-resource")
+    assert status == 200 and json.loads(body)["resource"] == s.resource("mcp-echo")
+    # AS metadata goes to auth on any host; auth is not running here -> 502 JSON, not 401
+    status, _, body = s.request("GET", "mcp-echo", "/.well-known/oauth-authorization-server")
+    assert status == 502 and json.loads(body)["error"] == "upstream_unavailable"
+    assert "Upstream auth unavailable" in s.router.stderr()
+    # unknown path on a service host
+    status, _, body = s.request("GET", "mcp-echo", "/elsewhere")
+    assert status == 404
+    # the Host header is matched case-insensitively, port ignored
+    status, _, _ = http("GET", f"http://127.0.0.1:{s.port}/health", headers={"Host": f"MCP-Echo.{DOMAIN.upper()}"})
+    assert status == 200
+    # admin port
+    status, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/ping")
+    assert status == 200 and body == b"OK"
+    status, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
+    text = body.decode()
+    assert 'router_upstream_requests_total{service="mcp-echo",status="200"}' in text
+    assert 'router_upstream_errors_total{service="auth",reason="connect_failed"}' in text
+
+
+# ---- what the upstream sees ----
+
+def test_upstream_sees_identity_not_token(procs, redis_server, upstream):
+    s = start_stack(procs, redis_server, upstream)
+    token = s.token("mcp-test", username="octocat", client_id="client-abc")
+    # http.client, not urllib: urllib replaces the Connection header with "close"
+    conn = httpclient.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    conn.request("POST", "/mcp", json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode(),
+                 headers={"Host": s.host("mcp-test"), "Authorization": f"Bearer {token}",
+                          "Content-Type": "application/json", "Accept": ACCEPT,
+                          "X-User-Id": "admin", "X-User-Name": "root", "x-user-role": "admin",
+                          "X-Forwarded-For": "6.6.6.6", "Mcp-Session-Id": "sess-1",
+                          "MCP-Protocol-Version": "2025-06-18", "Last-Event-ID": "ev-9",
+                          "Mcp-Method": "ping", "Mcp-Name": "n", "Mcp-Param-Foo": "bar",
+                          "Connection": "keep-alive, X-Drop-Me", "X-Drop-Me": "1",
+                          "X-Request-Id": "req-12345"})
+    r = conn.getresponse()
+    status, headers, body = r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    conn.close()
+    assert status == 200, body
+    seen = json.loads(body)
+    h = {}
+    for name, value in seen["headers"]:
+        h.setdefault(name.lower(), []).append(value)
+    assert "authorization" not in h
+    assert h["x-user-id"] == ["github:4242"]
+    assert h["x-user-name"] == ["octocat"]
+    assert h["x-client-id"] == ["client-abc"]
+    assert "x-user-role" not in h
+    assert h["x-forwarded-for"] == ["127.0.0.1"]
+    assert h["x-forwarded-proto"] == ["http"]
+    assert h["x-forwarded-host"] == [s.host("mcp-test")]
+    assert h["x-request-id"] == ["req-12345"]
+    for name, value in (("mcp-session-id", "sess-1"), ("mcp-protocol-version", "2025-06-18"),
+                        ("last-event-id", "ev-9"), ("mcp-method", "ping"), ("mcp-name", "n"),
+                        ("mcp-param-foo", "bar")):
+        assert h[name] == [value]
+    assert "x-drop-me" not in h and "connection" not in h
+    assert h["host"] == [f"127.0.0.1:{upstream.port}"]
+    assert seen["target"] == "/mcp"
+    # response: hop-by-hop fields named by the upstream's Connection are not relayed; CORS is the router's
+    assert "x-secret-hop" not in headers
+    assert "access-control-allow-origin" not in headers
+    assert headers["x-request-id"] == "req-12345"
+
+
+def test_keepalive_pool_reuses_upstream_connections(procs, redis_server, upstream):
+    s = start_stack(procs, redis_server, upstream, WORKERS=1)
+    token = s.token("mcp-test")
+    for _ in range(5):
+        status, _, _ = s.mcp_post("mcp-test", {"jsonrpc": "2.0", "id": 1, "method": "ping"}, token=token)
+        assert status == 200
+    assert len(upstream.requests) == 5
+    # one worker, one request at a time: one pooled upstream connection carries all five
+    assert len({r["peer"] for r in upstream.requests}) == 1
+
+
+# ---- streaming ----
+
+def open_sse(s, svc, token, extra=b""):
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+    sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {s.host(svc)}\r\nAccept: text/event-stream\r\n"
+                 f"Authorization: Bearer {token}\r\n".encode() + extra + b"\r\n")
+    return sock
+
+
+def read_until(sock, buf, marker):
+    while marker not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before {marker!r}; got {buf!r}")
+        buf += chunk
+    return buf
+
+
+def test_sse_events_relayed_one_by_one(procs, redis_server, upstream):
+    s = start_stack(procs, redis_server, upstream)
+    sock = open_sse(s, "mcp-test", s.token("mcp-test"))
+    buf = read_until(sock, b"", b"\r\n\r\n")
+    head = buf.split(b"\r\n\r\n", 1)[0].decode().lower()
+    assert head.startswith("http/1.1 200")
+    assert "content-type: text/event-stream" in head
+    assert "x-accel-buffering: no" in head
+    assert "mcp-session-id: s-1" in head
+    # each event reaches the client before the upstream sends the next one
+    for i in range(3):
+        upstream.release()
+        buf = read_until(sock, buf, f'data: {{"n": {i}}}'.encode())
+        assert f'data: {{"n": {i + 1}}}'.encode() not in buf
+    upstream.ended_by_test = True
+    sock.close()
+
+
+def test_client_disconnect_cancels_upstream(procs, redis_server, upstream):
+    s = start_stack(procs, redis_server, upstream)
+    sock = open_sse(s, "mcp-test", s.token("mcp-test"))
+    upstream.release()
+    read_until(sock, b"", b'data: {"n": 0}')
+    sock.close()
+    upstream.release()
+    upstream.release()
+    assert upstream.stream_closed.wait(15), "the router did not close the upstream connection"
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        _, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
+        if 'router_active_streams{service="mcp-test"} 0' in body.decode():
+            break
+        time.sleep(0.1)
+    assert 'router_active_streams{service="mcp-test"} 0' in body.decode()
+
+
+# ---- failures ----
+
+def test_upstream_down_is_502_and_slow_is_504(procs, redis_server, upstream):
+    dead_port = free_port()
+    s = start_stack(procs, redis_server, upstream, UPSTREAM_TIMEOUT=1,
+                    MCP_DEAD_URL=f"http://127.0.0.1:{dead_port}",
+                    MCP_SLOW_URL=f"http://127.0.0.1:{upstream.port}/slow")
+    status, headers, body = s.mcp_post("mcp-dead", INIT, token=s.token("mcp-dead"))
+    assert status == 502
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(body)["error"] == "upstream_unavailable"
+    status, headers, body = s.mcp_post("mcp-slow", INIT, token=s.token("mcp-slow"))
+    assert status == 504
+    assert json.loads(body)["error"] == "upstream_timeout"
+    log = s.router.stderr()
+    assert "Upstream mcp-dead unavailable" in log
+    assert "Upstream mcp-slow timed out" in log
+
+
+# ---- CORS and Origin ----
+
+def test_cors_preflight_and_origin(procs, redis_server, upstream):
+    s = start_stack(procs, redis_server, upstream)
+    status, headers, _ = s.request("OPTIONS", "mcp-echo", "/mcp", None,
+                                   {"Origin": "https://app.example.org", "Access-Control-Request-Method": "POST",
+                                    "Access-Control-Request-Headers": "authorization, content-type"})
+    assert status == 204
+    assert headers["access-control-allow-origin"] == "https://app.example.org"
+    assert "POST" in headers["access-control-allow-methods"]
+    assert "authorization" in headers["access-control-allow-headers"].lower()
+    # allowed origin on a real request: exposed headers for browser clients
+    status, headers, _ = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-echo"),
+                                    headers={"Origin": "https://app.example.org"})
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "https://app.example.org"
+    exposed = headers["access-control-expose-headers"].lower()
+    assert "mcp-session-id" in exposed and "www-authenticate" in exposed
+    # a 401 also carries CORS headers, so a browser can read WWW-Authenticate
+    status, headers, _ = s.mcp_post("mcp-echo", INIT, headers={"Origin": "https://app.example.org"})
+    assert status == 401 and headers["access-control-allow-origin"] == "https://app.example.org"
+    # a foreign origin is refused even with a valid token, and its preflight too
+    status, _, body = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-echo"), headers={"Origin": "https://evil.example"})
+    assert status == 403 and json.loads(body)["error"] == "origin_not_allowed"
+    status, _, _ = s.request("OPTIONS", "mcp-echo", "/mcp", None,
+                             {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert status == 403
+
+
+# ---- rate limits ----
+
+def test_rate_limit_trips(procs, redis_server, upstream):
+    s = start_stack(procs, redis_server, upstream, RATE_LIMIT_MCP="3/minute")
+    token = s.token("mcp-echo", client_id="client-rl")
+    statuses = []
+    for _ in range(6):
+        status, headers, body = s.mcp_post("mcp-echo", INIT, token=token)
+        statuses.append(status)
+        if status == 429:
+            assert int(headers["retry-after"]) >= 1
+            assert headers["ratelimit-limit"] == "3"
+            assert headers["ratelimit-remaining"] == "0"
+            assert json.loads(body)["error"] == "rate_limit_exceeded"
+    assert statuses[:3] == [200, 200, 200]
+    assert 429 in statuses
+    # another client of the same user has its own budget
+    status, _, _ = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-echo", client_id="client-other"))
+    assert status == 200
+    assert "rate limit" in s.router.stderr()
