@@ -51,19 +51,32 @@ EVP_MAC *crypto_hmac_algorithm(void)
 static const char b64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static const char b64std_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Value of c in the alphabet, or -1. The last two symbols are the only difference. */
-static int b64_value(unsigned char c, bool url)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (url)
-        return c == '-' ? 62 : c == '_' ? 63 : -1;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
+/* Symbol values by byte, -1 for bytes outside the alphabet: one load per character instead of a
+ * chain of range tests (decoding is on the token hot path). */
+static const signed char b64url_values[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, 52, 53, 54, 55,
+    56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+    13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63, -1, 26, 27, 28, 29, 30, 31, 32,
+    33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+static const signed char b64std_values[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63, 52, 53, 54, 55,
+    56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+    13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1, -1, 26, 27, 28, 29, 30, 31, 32,
+    33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 static bool is_b64_space(unsigned char c)
 {
@@ -125,62 +138,68 @@ char *base64_encode_alloc(const void *data, size_t len)
 }
 
 /*
- * One strict decoder for both alphabets. First pass: count symbols, find padding (only at
- * the end, at most two, and only where allowed), reject anything else; second pass: decode.
- * Unused low bits of the last symbol must be zero so that each byte string has one encoding.
+ * One strict decoder for both alphabets, in a single pass. Padding only at the end, at most two,
+ * and only where allowed; whitespace only where allowed; the unused low bits of the last symbol
+ * must be zero so that each byte string has one encoding. An input that is both malformed and
+ * too long for cap is GW_ERR_INVALID: validity is judged on the whole input first.
  */
 static enum gw_err decode_with(const char *in, size_t len, bool url, bool allow_pad, bool allow_space,
                                unsigned char *out, size_t cap, size_t *out_len)
 {
-    size_t symbols = 0, pads = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (allow_space && is_b64_space(c))
-            continue;
-        if (c == '=' && allow_pad) {
-            pads++;
-            continue;
-        }
-        if (pads || b64_value(c, url) < 0)
-            return GW_ERR_INVALID; /* a symbol after padding, or not in the alphabet */
-        symbols++;
-    }
-    if (pads > 2 || symbols % 4 == 1 || (pads && (symbols + pads) % 4 != 0))
-        return GW_ERR_INVALID;
-    size_t need = symbols / 4 * 3 + (symbols % 4 ? symbols % 4 - 1 : 0);
-    if (need > cap)
-        return GW_ERR_TOO_LARGE;
-
+    const signed char *values = url ? b64url_values : b64std_values;
+    size_t symbols = 0, pads = 0, o = 0;
+    bool too_large = false;
     uint32_t acc = 0;
-    size_t n = 0, o = 0;
-    int last = 0;
+    int n = 0, last = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (c == '=' || (allow_space && is_b64_space(c)))
-            continue;
-        last = b64_value(c, url);
-        acc = acc << 6 | (uint32_t)last;
-        if (++n == 4) {
-            out[o++] = (unsigned char)(acc >> 16);
-            out[o++] = (unsigned char)(acc >> 8);
-            out[o++] = (unsigned char)acc;
-            acc = 0;
-            n = 0;
+        int v = values[c];
+        if (v >= 0) {
+            if (pads)
+                return GW_ERR_INVALID; /* a symbol after padding */
+            last = v;
+            acc = acc << 6 | (uint32_t)v;
+            symbols++;
+            if (++n == 4) {
+                if (o + 3 > cap) {
+                    too_large = true;
+                } else {
+                    out[o++] = (unsigned char)(acc >> 16);
+                    out[o++] = (unsigned char)(acc >> 8);
+                    out[o++] = (unsigned char)acc;
+                }
+                acc = 0;
+                n = 0;
+            }
+        } else if (c == '=' && allow_pad) {
+            pads++;
+        } else if (!(allow_space && is_b64_space(c))) {
+            return GW_ERR_INVALID;
         }
     }
+    if (pads > 2 || n == 1 || (pads && (symbols + pads) % 4 != 0))
+        return GW_ERR_INVALID;
+    if ((n == 2 && (last & 0x0f)) || (n == 3 && (last & 0x03)))
+        return GW_ERR_INVALID;
+    if (too_large || (n && o + (size_t)n - 1 > cap))
+        return GW_ERR_TOO_LARGE;
     if (n == 2) {
-        if (last & 0x0f)
-            return GW_ERR_INVALID;
         out[o++] = (unsigned char)(acc >> 4);
     } else if (n == 3) {
-        if (last & 0x03)
-            return GW_ERR_INVALID;
         out[o++] = (unsigned char)(acc >> 10);
         out[o++] = (unsigned char)(acc >> 2);
     }
     if (out_len)
         *out_len = o;
     return GW_OK;
+}
+
+bool base64url_valid_chars(const char *in, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (b64url_values[(unsigned char)in[i]] < 0)
+            return false;
+    return true;
 }
 
 enum gw_err base64url_decode_into(const char *in, size_t len, unsigned char *out, size_t out_cap,

@@ -39,6 +39,9 @@ char *base64url_encode_alloc(const void *data, size_t len);
  * the caller frees with free() (NUL-terminated for convenience; the NUL is not counted in
  * *out_len); on failure *out is NULL and the result is GW_ERR_INVALID. */
 enum gw_err base64url_decode(const char *in, size_t len, unsigned char **out, size_t *out_len);
+/* true when every byte of in[0..len) is in the base64url alphabet (a quick shape check; the
+ * decoder checks length and unused bits as well). */
+bool base64url_valid_chars(const char *in, size_t len);
 /* The same into a caller's buffer of out_cap bytes: GW_ERR_TOO_LARGE if it does not fit.
  * Useful for fixed-size values (signatures, EC coordinates) without an allocation. */
 enum gw_err base64url_decode_into(const char *in, size_t len, unsigned char *out, size_t out_cap,

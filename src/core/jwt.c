@@ -73,11 +73,6 @@ struct compact {
     size_t signing_input_len; /* "header.payload" */
 };
 
-static bool is_b64url_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
 /* Exactly three parts separated by two dots, only base64url characters, header and payload
  * not empty, within the size cap. Anything else (JWE's five parts, whitespace, padding) is not
  * a token we read. */
@@ -85,28 +80,21 @@ static bool split_compact(const char *token, size_t len, struct compact *c)
 {
     if (!token || len == 0 || len > JWT_MAX_TOKEN_LEN)
         return false;
-    const char *dots[2];
-    int ndots = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)token[i];
-        if (ch == '.') {
-            if (ndots == 2)
-                return false;
-            dots[ndots++] = token + i;
-        } else if (!is_b64url_char(ch)) {
-            return false;
-        }
-    }
-    if (ndots != 2)
+    const char *end = token + len;
+    const char *dot1 = memchr(token, '.', len);
+    const char *dot2 = dot1 ? memchr(dot1 + 1, '.', (size_t)(end - dot1 - 1)) : NULL;
+    if (!dot2 || memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1)))
         return false;
     c->header = token;
-    c->header_len = (size_t)(dots[0] - token);
-    c->payload = dots[0] + 1;
-    c->payload_len = (size_t)(dots[1] - c->payload);
-    c->signature = dots[1] + 1;
-    c->signature_len = (size_t)(token + len - c->signature);
-    c->signing_input_len = (size_t)(dots[1] - token);
-    return c->header_len > 0 && c->payload_len > 0;
+    c->header_len = (size_t)(dot1 - token);
+    c->payload = dot1 + 1;
+    c->payload_len = (size_t)(dot2 - c->payload);
+    c->signature = dot2 + 1;
+    c->signature_len = (size_t)(end - c->signature);
+    c->signing_input_len = (size_t)(dot2 - token);
+    return c->header_len > 0 && c->payload_len > 0 && base64url_valid_chars(c->header, c->header_len) &&
+           base64url_valid_chars(c->payload, c->payload_len) &&
+           base64url_valid_chars(c->signature, c->signature_len);
 }
 
 /* Decode one base64url part holding a JSON object; NULL if it is anything else. Duplicate
@@ -114,13 +102,13 @@ static bool split_compact(const char *token, size_t len, struct compact *c)
  * happens to keep. */
 static json_t *decode_json_part(const char *part, size_t len)
 {
-    unsigned char *raw = NULL;
+    /* On the stack: a part of a token within the size cap always fits (about 6 KiB). */
+    unsigned char raw[JWT_MAX_TOKEN_LEN / 4 * 3 + 3];
     size_t raw_len = 0;
-    if (base64url_decode(part, len, &raw, &raw_len))
+    if (base64url_decode_into(part, len, raw, sizeof raw, &raw_len))
         return NULL;
     json_error_t jerr;
     json_t *obj = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, &jerr);
-    free(raw);
     if (obj && !json_is_object(obj)) {
         json_decref(obj);
         return NULL;

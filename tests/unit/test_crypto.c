@@ -81,6 +81,24 @@ static void test_base64url_strict(void **state)
     assert_memory_equal(buf, "foobar", 6);
     assert_int_equal(base64url_decode_into("Zm9vYmFy", 8, buf, 5, &n), GW_ERR_TOO_LARGE);
     assert_int_equal(base64url_decode_into("Zm9v!", 5, buf, 6, &n), GW_ERR_INVALID);
+    /* malformed wins over too long: validity is judged on the whole input */
+    assert_int_equal(base64url_decode_into("Zm9vYmFyZ", 9, buf, 3, &n), GW_ERR_INVALID);
+    assert_int_equal(base64url_decode_into("Zm9vYmFyZh", 10, buf, 3, &n), GW_ERR_INVALID);
+    assert_int_equal(base64url_decode_into("Zm9vYmFyZg", 10, buf, 6, &n), GW_ERR_TOO_LARGE);
+    unsigned char seven[7];
+    assert_int_equal(base64url_decode_into("Zm9vYmFyZg", 10, seven, 7, &n), GW_OK); /* exact fit */
+    assert_int_equal(n, 7);
+    assert_memory_equal(seven, "foobarf", 7);
+    assert_int_equal(base64url_decode_into("Zm9vYmFyZm8", 11, seven, 7, &n), GW_ERR_TOO_LARGE);
+
+    /* the quick alphabet check */
+    assert_true(base64url_valid_chars("", 0));
+    assert_true(base64url_valid_chars("AZaz09-_", 8));
+    assert_false(base64url_valid_chars("AZaz09-_=", 9));
+    assert_false(base64url_valid_chars("a+b", 3));
+    assert_false(base64url_valid_chars("a.b", 3));
+    assert_false(base64url_valid_chars("a\0b", 3));
+    assert_false(base64url_valid_chars("\xff", 1));
 }
 
 static void test_base64url_random_roundtrip(void **state)
