@@ -129,6 +129,7 @@ int role_main(const struct role *role, int argc, char **argv)
         .worker_init = role->worker_init,
         .worker_fini = role->worker_fini,
         .worker_drain = role->worker_drain,
+        .reload = role->reload,
         .hook_arg = &ctx,
     };
     ctx.server = server_create(&so);

@@ -41,6 +41,9 @@ struct role {
     void (*worker_init)(struct worker *w, void *ctx);
     void (*worker_fini)(struct worker *w, void *ctx);
     void (*worker_drain)(struct worker *w, void *ctx);
+    /* On SIGHUP, on the main thread while workers serve (e.g. reload TLS certificates); may be
+     * NULL. Receives the role_context. See server_options.reload. */
+    void (*reload)(void *ctx);
 };
 
 int role_main(const struct role *role, int argc, char **argv);

@@ -358,8 +358,8 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct token_checker *tc = arg;
-    if (tc->poll_in_flight)
-        return;
+    if (tc->poll_in_flight || !tc->redis)
+        return; /* without a Redis client there is nothing to poll (the checker stays not ready) */
     struct poll_request *pr = gw_calloc(1, sizeof(*pr));
     pr->tc = tc;
     pr->initial = !tc->revocations_loaded;
