@@ -6,6 +6,7 @@
 
 #include "mcp/echo.h"
 #include "auth/auth_role.h"
+#include "auth/browser.h"
 #include "ops/config_commands.h"
 #include "router/router_role.h"
 
@@ -19,6 +20,7 @@ static int version_main(int argc, char **argv);
 static int help_main(int argc, char **argv);
 
 static const struct command commands[] = {
+    {"add-user", add_user_main, "add a local user to LOCAL_USERS_FILE (password from the terminal or stdin)"},
     {"auth", auth_main, "OAuth 2.1 authorization server (auth, port 8000)"},
     {"echo", echo_main, "MCP echo service, stateless or --stateful (mcp-echo, port 3001)"},
     {"router", router_main, "the edge: routing, token check, rate limits, MCP streaming proxy (traefik, ports 80/443/8080)"},

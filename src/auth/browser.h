@@ -14,9 +14,12 @@
  * `mcpgw add-user NAME` -> add_user_main: reads a password from stdin (or the tty without echo) and
  * appends `NAME:hash` to LOCAL_USERS_FILE. Returns a process exit status.
  *
- * browser_setup is called once by auth_setup (after auth_state is ready, before workers start):
- * reads the GitHub/local-user configuration, derives the cookie key, logs start-up warnings
- * (e.g. ALLOWED_GITHUB_USERS empty). Returns GW_OK or an error that stops start-up.
+ * browser_setup is called once by auth_setup after auth_state() is set (it reads auth_state()->cfg
+ * and ->issuer), before workers start: reads the GitHub/local-user configuration (GitHub needs
+ * GITHUB_CLIENT_ID+SECRET, local users LOCAL_USERS_FILE; at least one), derives the cookie key,
+ * logs start-up warnings (e.g. ALLOWED_GITHUB_USERS empty) and errors ("ERROR: ..." lines).
+ * Returns GW_OK, or GW_ERR_CONFIG/GW_ERR_IO: start-up should stop with exit code 78.
+ * browser_teardown releases it (auth_teardown).
  */
 #ifndef MCPGW_AUTH_BROWSER_H
 #define MCPGW_AUTH_BROWSER_H
@@ -25,6 +28,8 @@
 #include "core/http.h"
 
 enum gw_err browser_setup(void);
+/* Releases what browser_setup allocated (call from auth_teardown). */
+void browser_teardown(void);
 
 void authorize_handle(struct http_exchange *ex);
 void consent_handle(struct http_exchange *ex);

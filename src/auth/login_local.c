@@ -1,0 +1,265 @@
+/*
+ * login_local.c - GET/POST /login: the login page (GitHub button and/or the local-user form)
+ * and the local-user check: CSRF-protected, rate-limited per client address, the same generic
+ * error for an unknown name and a wrong password, and the same work for both (a dummy hash is
+ * checked for unknown names). bcrypt runs on a helper thread so the worker's event loop never
+ * waits for it.
+ */
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "auth/browser.h"
+#include "auth/browser_internal.h"
+#include "auth/local_users.h"
+#include "auth/pages.h"
+#include "core/alloc.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/urlform.h"
+
+struct login_ctx {
+    struct http_exchange *ex;
+    struct session session;
+    const char *req_id;
+    const char *action; /* POST: "github" or "local" */
+    const char *username;
+    char *password; /* heap, wiped and freed after the check */
+    struct pending_auth pending;
+    /* password check on a helper thread */
+    struct event *done_event;
+    bool password_ok;
+};
+
+void login_show(struct http_exchange *ex, const struct pending_auth *p, const struct session *s, int status,
+                const char *message)
+{
+    const struct browser_config *cfg = browser_config();
+    char csrf[CSRF_TOKEN_LEN + 1];
+    csrf_token(s->sid, "login", p->id, csrf);
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    (void)buf_append_str(&b, "<div class=\"box\">");
+    if (message) {
+        (void)buf_append_str(&b, "<p role=\"alert\"><strong>");
+        (void)html_escape(&b, message);
+        (void)buf_append_str(&b, "</strong></p>");
+    }
+    (void)buf_append_str(&b, "<p>Sign in to continue to <strong>");
+    (void)html_escape(&b, p->client_name && p->client_name[0] ? p->client_name : p->client_id);
+    (void)buf_append_str(&b, "</strong>.</p>");
+    if (cfg->github) {
+        (void)buf_append_str(&b, "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"req\" value=\"");
+        (void)html_escape(&b, p->id);
+        (void)buf_append_str(&b, "\"><input type=\"hidden\" name=\"csrf\" value=\"");
+        (void)html_escape(&b, csrf);
+        (void)buf_append_str(&b, "\"><button type=\"submit\" name=\"action\" value=\"github\" id=\"github\">"
+                                 "Sign in with GitHub</button></form>");
+    }
+    if (cfg->local) {
+        if (cfg->github)
+            (void)buf_append_str(&b, "<p>or with a local account:</p>");
+        (void)buf_append_str(&b, "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"req\" value=\"");
+        (void)html_escape(&b, p->id);
+        (void)buf_append_str(&b, "\"><input type=\"hidden\" name=\"csrf\" value=\"");
+        (void)html_escape(&b, csrf);
+        (void)buf_append_str(&b, "\"><input type=\"hidden\" name=\"action\" value=\"local\">"
+                                 "<label>User name <input type=\"text\" name=\"username\" id=\"username\" "
+                                 "autocomplete=\"username\" required></label>"
+                                 "<label>Password <input type=\"password\" name=\"password\" id=\"password\" "
+                                 "autocomplete=\"current-password\" required></label>"
+                                 "<button type=\"submit\" id=\"signin\">Sign in</button></form>");
+    }
+    (void)buf_append_str(&b, "</div>");
+    page_respond(ex, status, "Sign in", buf_cstr(&b));
+    buf_free(&b);
+}
+
+/* ---- the password check on a helper thread ---- */
+
+static void *check_password_thread(void *arg)
+{
+    struct login_ctx *c = arg;
+    char *hash = local_users_find_in_file(browser_config()->local_users_file, c->username);
+    c->password_ok = local_password_verify(hash, c->password);
+    free(hash);
+    event_active(c->done_event, 0, 0);
+    return NULL;
+}
+
+static void password_checked(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct login_ctx *c = arg;
+    struct http_exchange *ex = c->ex;
+    event_free(c->done_event);
+    c->done_event = NULL;
+    crypto_wipe(c->password, strlen(c->password));
+    free(c->password);
+    c->password = NULL;
+    if (!c->password_ok) {
+        browser_count_login("local", "invalid_credentials");
+        log_write(LOG_WARNING, "Local login failed",
+                  (struct log_field[]){log_str("user", c->username), log_str("reason", "invalid_credentials"),
+                                       log_str("remote_addr", http_request(ex)->remote_addr)},
+                  3);
+        http_exchange_set_error(ex, "invalid_credentials");
+        login_show(ex, &c->pending, &c->session, 401, "Invalid user name or password.");
+        return;
+    }
+    browser_count_login("local", "success");
+    log_write(LOG_INFO, "Local user logged in", (struct log_field[]){log_str("user", c->username)}, 1);
+    struct session user = c->session;
+    size_t n = strlen(c->username) + sizeof "local:";
+    char *sub = http_exchange_alloc(ex, n);
+    snprintf(sub, n, "local:%s", c->username);
+    user.sub = sub;
+    user.username = (char *)c->username;
+    user.email = NULL;
+    user.login_exp = auth_now() + browser_config()->session_timeout;
+    browser_complete(ex, &c->pending, &user, true);
+}
+
+static void start_password_check(struct login_ctx *c)
+{
+    c->done_event = event_new(http_exchange_base(c->ex), -1, 0, password_checked, c);
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    bool started = c->done_event && pthread_create(&thread, &attr, check_password_thread, c) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        if (c->done_event)
+            event_free(c->done_event);
+        c->done_event = NULL;
+        crypto_wipe(c->password, strlen(c->password));
+        free(c->password);
+        c->password = NULL;
+        page_error(c->ex, 500, "Internal error", "The password check could not start.");
+    }
+}
+
+static void rate_counted(const struct redis_result *result, void *arg)
+{
+    struct login_ctx *c = arg;
+    if (browser_redis_failed(c->ex, result)) {
+        crypto_wipe(c->password, strlen(c->password));
+        free(c->password);
+        c->password = NULL;
+        return;
+    }
+    long long count = result->reply->type == REDIS_REPLY_INTEGER ? result->reply->integer : 0;
+    if (count == 1) {
+        const char *argv[] = {"EXPIRE", browser_key(c->ex, "ratelimit:login:", http_request(c->ex)->remote_addr),
+                              "300"};
+        browser_redis_background(3, argv);
+    }
+    if (count > LOGIN_RATE_LIMIT) {
+        crypto_wipe(c->password, strlen(c->password));
+        free(c->password);
+        c->password = NULL;
+        browser_count_login("local", "rate_limited");
+        log_write(LOG_WARNING, "Local login rate limit hit",
+                  (struct log_field[]){log_str("remote_addr", http_request(c->ex)->remote_addr)}, 1);
+        http_exchange_set_error(c->ex, "rate_limited");
+        http_response_header(c->ex, "Retry-After", "300");
+        page_error(c->ex, 429, "Too many attempts", "Too many sign-in attempts. Wait a few minutes and try again.");
+        return;
+    }
+    start_password_check(c);
+}
+
+static void pending_loaded(const struct redis_result *result, void *arg)
+{
+    struct login_ctx *c = arg;
+    struct http_exchange *ex = c->ex;
+    if (browser_redis_failed(ex, result))
+        return;
+    const redisReply *r = result->reply;
+    if (r->type != REDIS_REPLY_STRING || pending_from_json(ex, r->str, r->len, &c->pending, NULL) != GW_OK ||
+        !c->pending.id || !c->pending.approved) {
+        http_exchange_set_error(ex, "request_expired");
+        page_error(ex, 400, "Request expired",
+                   "This sign-in request has expired or was already used. Start again from the application.");
+        return;
+    }
+    if (strcmp(c->pending.sid, c->session.sid) != 0) {
+        http_exchange_set_error(ex, "session_mismatch");
+        page_error(ex, 403, "Wrong browser session",
+                   "This sign-in request was started in another browser session. Start again from the application.");
+        return;
+    }
+    if (!c->action) {
+        login_show(ex, &c->pending, &c->session, 200, NULL);
+        return;
+    }
+    if (strcmp(c->action, "github") == 0) {
+        github_login_start(ex, &c->pending, &c->session, false);
+        return;
+    }
+    const char *password = browser_param(ex, http_request(ex)->body, http_request(ex)->body_len, "password");
+    if (!c->username || !local_user_name_valid(c->username) || !password || !password[0] ||
+        strlen(password) > LOCAL_PASSWORD_MAX) {
+        http_exchange_set_error(ex, "invalid_credentials");
+        login_show(ex, &c->pending, &c->session, 401, "Invalid user name or password.");
+        return;
+    }
+    c->password = gw_strdup(password);
+    crypto_wipe((char *)password, strlen(password));
+    const char *argv[] = {"INCR", browser_key(ex, "ratelimit:login:", http_request(ex)->remote_addr)};
+    if (!browser_redis(ex, rate_counted, c, 2, argv)) {
+        crypto_wipe(c->password, strlen(c->password));
+        free(c->password);
+        c->password = NULL;
+    }
+}
+
+void login_handle(struct http_exchange *ex)
+{
+    const struct http_request *req = http_request(ex);
+    bool post = strcmp(req->method, "POST") == 0;
+    if (!post && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        http_response_header(ex, "Allow", "GET, POST");
+        page_error(ex, 405, "Method not allowed", "Use GET or POST for /login.");
+        return;
+    }
+    struct login_ctx *c = http_exchange_alloc(ex, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->ex = ex;
+    if (!browser_session(ex, &c->session)) {
+        http_exchange_set_error(ex, "session_missing");
+        page_error(ex, 400, "Session expired",
+                   "Your login session has expired or your browser does not accept cookies. Start again from the "
+                   "application.");
+        return;
+    }
+    const char *src = post ? req->body : req->query;
+    size_t len = post ? req->body_len : strlen(req->query);
+    c->req_id = browser_param(ex, src, len, "req");
+    if (!c->req_id || !c->req_id[0] || strlen(c->req_id) > 64) {
+        page_error(ex, 400, "Request expired", "This sign-in request is missing. Start again from the application.");
+        return;
+    }
+    if (post) {
+        const char *csrf = browser_param(ex, src, len, "csrf");
+        c->action = browser_param(ex, src, len, "action");
+        c->username = browser_param(ex, src, len, "username");
+        if (!csrf_valid(c->session.sid, "login", c->req_id, csrf)) {
+            http_exchange_set_error(ex, "csrf");
+            page_error(ex, 403, "Forbidden", "The form has expired or did not come from this server. Start again.");
+            return;
+        }
+        const struct browser_config *cfg = browser_config();
+        if (!c->action || !((strcmp(c->action, "github") == 0 && cfg->github) ||
+                            (strcmp(c->action, "local") == 0 && cfg->local))) {
+            page_error(ex, 400, "Invalid form", "Choose a way to sign in.");
+            return;
+        }
+    }
+    const char *argv[] = {"GET", browser_key(ex, "authreq:", c->req_id)};
+    (void)browser_redis(ex, pending_loaded, c, 2, argv);
+}
