@@ -58,8 +58,8 @@ static void client_found(enum gw_err err, struct auth_client *client, const char
     ca->cb(ca->ex, client, ca->arg);
 }
 
-void client_authenticate(struct http_exchange *ex, const struct form *form, bool require_secret, client_auth_fn cb,
-                         void *arg)
+void client_authenticate(struct http_exchange *ex, const char *client_id, const char *client_secret,
+                         bool require_secret, client_auth_fn cb, void *arg)
 {
     struct client_auth *ca = http_exchange_alloc(ex, sizeof(*ca));
     memset(ca, 0, sizeof(*ca));
@@ -67,11 +67,9 @@ void client_authenticate(struct http_exchange *ex, const struct form *form, bool
     ca->cb = cb;
     ca->arg = arg;
     ca->require_secret = require_secret;
-    const char *client_id = form_get(form, "client_id");
-    const char *post_secret = form_get(form, "client_secret");
+    const char *post_secret = client_secret;
     const char *authz = http_header(ex, "Authorization");
-    if (form_is_repeated(form, "client_id") || form_is_repeated(form, "client_secret") ||
-        http_header_count(ex, "Authorization") > 1) {
+    if (http_header_count(ex, "Authorization") > 1) {
         auth_respond_oauth_error(ex, 400, "invalid_request", "Repeated client credentials");
         return;
     }

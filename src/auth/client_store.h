@@ -49,11 +49,11 @@ bool auth_client_secret_ok(const struct auth_client *client, const char *secret,
  * client_id alone for public clients (none). On success cb runs with the client (cb owns it).
  * On failure the exchange is answered here: 400 invalid_request (malformed or two methods),
  * 401 invalid_client (unknown client, wrong or missing secret; require_secret refuses public
- * clients), 503 when Redis is down. form is borrowed for the call.
+ * clients), 503 when Redis is down. client_id and client_secret are the form parameters (NULL
+ * when absent), borrowed for the call; the Authorization header is read here.
  */
-struct form;
 typedef void (*client_auth_fn)(struct http_exchange *ex, struct auth_client *client, void *arg);
-void client_authenticate(struct http_exchange *ex, const struct form *form, bool require_secret, client_auth_fn cb,
-                         void *arg);
+void client_authenticate(struct http_exchange *ex, const char *client_id, const char *client_secret,
+                         bool require_secret, client_auth_fn cb, void *arg);
 
 #endif

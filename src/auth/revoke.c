@@ -110,7 +110,8 @@ void revoke_handle(struct http_exchange *ex)
     struct token_op *op = parse_token_form(ex, &form);
     if (!op)
         return;
-    client_authenticate(ex, &form, false, revoke_client_ok, op);
+    client_authenticate(ex, form_get(&form, "client_id"), form_get(&form, "client_secret"), false, revoke_client_ok,
+                        op);
     form_free(&form);
 }
 
@@ -198,6 +199,7 @@ void introspect_handle(struct http_exchange *ex)
     struct token_op *op = parse_token_form(ex, &form);
     if (!op)
         return;
-    client_authenticate(ex, &form, true, introspect_client_ok, op);
+    client_authenticate(ex, form_get(&form, "client_id"), form_get(&form, "client_secret"), true,
+                        introspect_client_ok, op);
     form_free(&form);
 }

@@ -9,6 +9,7 @@
 
 #include "auth/client_store.h"
 #include "auth/endpoints.h"
+#include "auth/token_params.h"
 #include "auth/token_store.h"
 #include "core/alloc.h"
 #include "core/crypto.h"
@@ -131,22 +132,6 @@ static void code_consumed(const struct redis_result *result, void *arg)
 
 static void authorization_code_grant(struct token_request *tr)
 {
-    if (!tr->code || !*tr->code) {
-        fail(tr, 400, "invalid_request", "code is required", "missing_code");
-        return;
-    }
-    if (!tr->code_verifier) {
-        fail(tr, 400, "invalid_request", "code_verifier is required (PKCE)", "pkce_missing");
-        return;
-    }
-    if (!pkce_verifier_valid(tr->code_verifier, strlen(tr->code_verifier))) {
-        fail(tr, 400, "invalid_grant", "code_verifier is malformed", "pkce_failed");
-        return;
-    }
-    if (!tr->redirect_uri) {
-        fail(tr, 400, "invalid_request", "redirect_uri is required", "missing_redirect_uri");
-        return;
-    }
     char hash[CRYPTO_SHA256_B64URL_LEN + 1];
     crypto_sha256_b64url(tr->code, strlen(tr->code), hash);
     const char *argv[] = {"GETDEL", auth_key(tr->ex, "code:", hash)};
@@ -218,8 +203,6 @@ static void client_ok(struct http_exchange *ex, struct auth_client *client, void
         authorization_code_grant(tr);
     } else if (!tr->client_refresh) {
         fail(tr, 400, "unauthorized_client", "This client may not use refresh tokens", "grant_not_allowed");
-    } else if (!tr->refresh_token || !*tr->refresh_token) {
-        fail(tr, 400, "invalid_request", "refresh_token is required", "missing_refresh_token");
     } else {
         token_refresh_consume(tr->ex, tr->refresh_token, tr->client_id, refresh_checked, tr);
     }
@@ -231,41 +214,22 @@ void token_handle(struct http_exchange *ex)
     struct token_request *tr = http_exchange_alloc(ex, sizeof(*tr));
     memset(tr, 0, sizeof(*tr));
     tr->ex = ex;
-    const char *ctype = http_header(ex, "Content-Type");
-    if (!ctype || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
-        fail(tr, 400, "invalid_request", "The body must be application/x-www-form-urlencoded", "bad_request");
+    struct token_params p;
+    const char *error, *description;
+    if (token_params_parse(http_header(ex, "Content-Type"), req->body, req->body_len, &p, &error, &description)) {
+        const char *reason = strcmp(error, "unsupported_grant_type") == 0 ? "unsupported_grant_type"
+                             : strstr(description, "PKCE") || strstr(description, "code_verifier") ? "pkce_failed"
+                                                                                                   : "bad_request";
+        fail(tr, 400, error, description, reason);
         return;
     }
-    struct form form = {0};
-    if (form_parse(req->body, req->body_len, &form) != GW_OK) {
-        fail(tr, 400, "invalid_request", "Malformed form body", "bad_request");
-        return;
-    }
-    const char *repeated = form_first_repeated(&form);
-    if (repeated) {
-        bool resource = strcmp(repeated, "resource") == 0;
-        form_free(&form);
-        fail(tr, 400, resource ? "invalid_target" : "invalid_request", "A parameter is repeated", "bad_request");
-        return;
-    }
-    tr->grant_type = arena_dup(ex, form_get(&form, "grant_type"));
-    tr->code = arena_dup(ex, form_get(&form, "code"));
-    tr->redirect_uri = arena_dup(ex, form_get(&form, "redirect_uri"));
-    tr->code_verifier = arena_dup(ex, form_get(&form, "code_verifier"));
-    tr->refresh_token = arena_dup(ex, form_get(&form, "refresh_token"));
-    tr->scope = arena_dup(ex, form_get(&form, "scope"));
-    tr->resource = arena_dup(ex, form_get(&form, "resource"));
-    if (!tr->grant_type) {
-        form_free(&form);
-        fail(tr, 400, "invalid_request", "grant_type is required", "bad_request");
-        return;
-    }
-    if (strcmp(tr->grant_type, "authorization_code") != 0 && strcmp(tr->grant_type, "refresh_token") != 0) {
-        form_free(&form);
-        fail(tr, 400, "unsupported_grant_type", "Supported grant types: authorization_code, refresh_token",
-             "unsupported_grant_type");
-        return;
-    }
-    client_authenticate(ex, &form, false, client_ok, tr);
-    form_free(&form);
+    tr->grant_type = arena_dup(ex, p.grant_type);
+    tr->code = arena_dup(ex, p.code);
+    tr->redirect_uri = arena_dup(ex, p.redirect_uri);
+    tr->code_verifier = arena_dup(ex, p.code_verifier);
+    tr->refresh_token = arena_dup(ex, p.refresh_token);
+    tr->scope = arena_dup(ex, p.scope);
+    tr->resource = arena_dup(ex, p.resource);
+    client_authenticate(ex, p.client_id, p.client_secret, false, client_ok, tr);
+    token_params_free(&p);
 }
