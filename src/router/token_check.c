@@ -489,7 +489,10 @@ enum token_check_result token_check(struct token_checker *tc, const char *author
     case BEARER_OK: break;
     }
     if (!tc->keys) {
-        start_jwks_fetch(tc);
+        /* Auth was not reachable yet: fetch now, unless a retry is already waiting out its
+         * backoff (requests must not turn into a stream of fetches against a down auth). */
+        if (!evtimer_pending(tc->jwks_retry_timer, NULL))
+            start_jwks_fetch(tc);
         return finish(TOKEN_INVALID, reason, "signing keys not loaded yet");
     }
     struct jwt_verify_options opts = {

@@ -2,7 +2,8 @@
  * test_token_check.c - the router's token check against a real redis-server (revocations) and
  * an in-process evhttp server playing auth's /jwks: valid, wrong audience, expired, not yet
  * valid, alg=none, garbage, unknown kid -> refresh -> success (and the 10 s refresh limit),
- * revoked -> refused (live poll and start-up load), insufficient scope, HS256 without a fetch.
+ * revoked -> refused (live poll and start-up load), insufficient scope, HS256 without a fetch,
+ * auth not answering at start (keys arrive by retry), Redis down (accepted, not ready).
  */
 #include "redis_fixture.h"
 
@@ -35,6 +36,7 @@ static struct {
     pthread_mutex_t lock;
     char *jwks; /* current document; guarded by lock */
     atomic_int requests;
+    atomic_bool failing; /* answer 503 (auth not ready) */
 } auth;
 
 static void set_jwks(char *doc)
@@ -50,6 +52,11 @@ static void handle_jwks(struct evhttp_request *req, void *arg)
     (void)arg;
     atomic_fetch_add(&auth.requests, 1);
     struct evbuffer *out = evbuffer_new();
+    if (atomic_load(&auth.failing)) {
+        evhttp_send_reply(req, 503, "Unavailable", out);
+        evbuffer_free(out);
+        return;
+    }
     pthread_mutex_lock(&auth.lock);
     evbuffer_add(out, auth.jwks, strlen(auth.jwks));
     pthread_mutex_unlock(&auth.lock);
@@ -451,6 +458,35 @@ static void test_redis_down(void **state)
     ctx_close(&c);
 }
 
+/* auth not answering at start: requests fail without hammering it, keys arrive by retry. */
+static void test_keys_arrive_after_auth_starts(void **state)
+{
+    (void)state;
+    reset_jwks();
+    atomic_store(&auth.failing, true);
+    struct ctx c;
+    char url[64];
+    fixture_redis_url(url, sizeof(url));
+    fixture_loop_init(&c.loop);
+    assert_int_equal(redis_client_create(c.loop.base, url, NULL, &c.redis), GW_OK);
+    assert_true(fixture_run_until(&c.loop, redis_up, c.redis, 5));
+    assert_int_equal(token_checker_create(c.loop.base, cfg_rs, c.redis, &c.tc), GW_OK);
+    fixture_run_for(&c.loop, 0.2);
+    assert_false(token_checker_ready(c.tc));
+    struct token_identity id;
+    char *token = make_token(key_a, audience, 300, 0, "mcp", "jti-late");
+    int before = atomic_load(&auth.requests);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(check(&c, token, audience, &id), TOKEN_INVALID);
+    fixture_run_for(&c.loop, 0.1);
+    assert_true(atomic_load(&auth.requests) - before <= 1); /* not one fetch per request */
+    atomic_store(&auth.failing, false);
+    assert_true(fixture_run_until(&c.loop, checker_ready, c.tc, 15));
+    assert_int_equal(check(&c, token, audience, &id), TOKEN_OK);
+    free(token);
+    ctx_close(&c);
+}
+
 static void test_bearer_parse(void **state)
 {
     (void)state;
@@ -482,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_revoked_live),
         cmocka_unit_test(test_revoked_before_start),
         cmocka_unit_test(test_hs256_without_fetch),
+        cmocka_unit_test(test_keys_arrive_after_auth_starts),
         cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
