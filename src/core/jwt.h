@@ -61,7 +61,8 @@ struct jwt_key;
  * JWT_RSA_MIN_BITS) or JWT_ALG_ES256 (an EC key on P-256); another key type is an error, so
  * JWT_ALGORITHM and the key cannot silently disagree. On success *out is a new key the caller
  * releases with jwt_key_free. On failure *out is NULL, the result is GW_ERR_INVALID (or
- * GW_ERR_CONFIG when key and alg disagree) and *why (if why is not NULL) points at a static
+ * GW_ERR_CONFIG when key and alg disagree, or the key is too short or on the wrong curve for
+ * alg) and *why (if why is not NULL) points at a static
  * sentence for the operator, never containing key material.
  */
 enum gw_err jwt_key_from_pem(const char *pem, size_t len, enum jwt_alg alg, struct jwt_key **out,
