@@ -57,7 +57,7 @@ build/$(1)/libmcpgw.a: $$($(1)_OBJS) $$($(1)_LLHTTP_OBJS)
 build/$(1)/mcpgw: build/$(1)/src/main.o build/$(1)/libmcpgw.a
 	$$(CC) $$(LDHARDEN) $(3) -o $$@ $$^ $$(LIBS)
 
-build/$(1)/tests/%: tests/unit/%.c build/$(1)/libmcpgw.a tests/unit/testutil.h
+build/$(1)/tests/%: tests/unit/%.c build/$(1)/libmcpgw.a $$(wildcard tests/unit/*.h tests/support/*.h)
 	@mkdir -p $$(@D)
 	$$(CC) $$($(2)) -Itests/unit $$(shell pkg-config --cflags cmocka) -o $$@ $$< build/$(1)/libmcpgw.a \
 		$$(LDHARDEN) $(3) $$(LIBS) $$(shell pkg-config --libs cmocka)
