@@ -381,9 +381,11 @@ static void client_loaded(const struct redis_result *result, void *arg)
         put_client(m);
     } else {
         manage_answered(m);
-        const char *argv[] = {"DEL", auth_key(ex, "client:", m->client_id), auth_key(ex, "regtoken:", m->token_hash)};
-        auth_redis(ex, deleted, m, 3, argv);
-        /* The clients sorted set entry goes with the next prune (its score is the expiry). */
+        const char *argv[] = {"EVAL",
+                              "redis.call('ZREM', KEYS[3], ARGV[1]) return redis.call('DEL', KEYS[1], KEYS[2])", "3",
+                              auth_key(ex, "client:", m->client_id), auth_key(ex, "regtoken:", m->token_hash),
+                              auth_key(ex, "clients", ""), m->client_id};
+        auth_redis(ex, deleted, m, 7, argv);
     }
 }
 

@@ -667,3 +667,47 @@ def test_redis_outage_gives_503_and_recovers(procs, workdir, redis_server):
         assert statuses[-4:] == [201] * 4, statuses
     finally:
         redis.stop()
+
+
+# ---- static clients, metadata documents, settings from the environment ----
+
+def test_static_client_and_settings_from_environment(procs, workdir, redis_server):
+    secret = "static-secret-value"
+    static = json.dumps([{"client_id": "ops-tool", "client_secret_hash": sha256_b64url(secret),
+                          "redirect_uris": ["https://ops.example/cb"], "client_name": "Ops"},
+                         {"client_id": "cli", "redirect_uris": ["http://127.0.0.1/cb"]}])
+    auth = Auth(procs, workdir, redis_server, {"AUTH_STATIC_CLIENTS": static})
+    # the environment overrides .env (the variables are in the schema)
+    auth.stop()
+    auth.proc = procs.start([mcpgw_bin(), "auth"], env=bare_env(REGISTRATION_MAX_CLIENTS="1",
+                                                               AUTH_STATIC_CLIENTS=static),
+                            name="auth-env")
+    wait_for_http(auth.url + "/health", proc=auth.proc)
+    assert auth.register({"redirect_uris": ["https://a.example/1"]})[0] == 201
+    assert auth.register({"redirect_uris": ["https://a.example/2"]})[0] == 503
+    verifier = secrets.token_urlsafe(48)
+    code = auth.seed_code("ops-tool", "https://ops.example/cb", verifier)
+    fields = {"grant_type": "authorization_code", "code": code, "redirect_uri": "https://ops.example/cb",
+              "code_verifier": verifier}
+    wrong = "Basic " + base64.b64encode(b"ops-tool:nope").decode()
+    assert auth.post_form("/token", fields, {"Authorization": wrong})[0] == 401
+    right = "Basic " + base64.b64encode(f"ops-tool:{secret}".encode()).decode()
+    status, _, body = auth.post_form("/token", fields, {"Authorization": right})
+    assert status == 200, body
+    assert jwt_parts(body["access_token"])[1]["client_id"] == "ops-tool"
+    # a public static client with a loopback redirect on another port
+    code = auth.seed_code("cli", "http://127.0.0.1:4567/cb", verifier)
+    status, _, body = auth.post_form("/token", dict(fields, code=code, redirect_uri="http://127.0.0.1:4567/cb",
+                                                    client_id="cli"))
+    assert status == 200, body
+
+
+def test_client_id_metadata_document_on_a_private_address_is_refused(auth):
+    for client_id in ["https://127.0.0.1:9/oauth/client.json", "https://[::1]:9/client.json",
+                      "https://169.254.169.254/latest/meta-data"]:
+        status, _, body = auth.post_form("/revoke", {"client_id": client_id, "token": "x"})
+        assert status == 401 and body["error"] == "invalid_client"
+        assert "private address" in body["error_description"]
+    # not a metadata URL (no path): an ordinary unknown client
+    status, _, body = auth.post_form("/revoke", {"client_id": "https://client.example", "token": "x"})
+    assert status == 401 and body["error"] == "invalid_client"
