@@ -8,6 +8,8 @@
 #include "auth/auth_role.h"
 #include "auth/browser.h"
 #include "ops/config_commands.h"
+#include "ops/ops_commands.h"
+#include "ops/supervisor.h"
 #include "router/router_role.h"
 
 struct command {
@@ -26,6 +28,15 @@ static const struct command commands[] = {
     {"router", router_main, "the edge: routing, token check, rate limits, MCP streaming proxy (traefik, ports 80/443/8080)"},
     {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
     {"show-config", show_config_main, "print the effective configuration with secrets masked"},
+    {"up", up_main, "start the whole stack and supervise it (-d: in the background)"},
+    {"down", down_main, "stop every service (or one: down SERVICE)"},
+    {"restart", restart_main, "restart one service, or all with .env re-read"},
+    {"emergency-restart", emergency_restart_main, "kill -9 everything, clear stale pid files, start fresh"},
+    {"ps", ps_main, "service status: state, pid, uptime, health, restarts"},
+    {"status", ps_main, "same as ps"},
+    {"health-check", health_check_main, "every service's /health as a table; exit 1 if any is unhealthy"},
+    {"logs", logs_main, "JSON log lines of one or all services (-f, --tail N)"},
+    {"stats", stats_main, "CPU, memory, disk I/O, open fds per service (--json)"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},
 };

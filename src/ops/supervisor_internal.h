@@ -1,0 +1,65 @@
+/*
+ * supervisor_internal.h - the supervisor's state, shared by supervisor.c (start-up, daemon)
+ * and supervisor_loop.c (children, health, control requests). Not for other modules.
+ */
+#ifndef MCPGW_OPS_SUPERVISOR_INTERNAL_H
+#define MCPGW_OPS_SUPERVISOR_INTERNAL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "service_table.h"
+
+enum child_state {
+    CHILD_STOPPED, /* not started yet, or stopped by the supervisor on the way down */
+    CHILD_RUNNING,
+    CHILD_BACKOFF, /* exited; waits for its next start */
+    CHILD_HELD     /* stopped by the operator (`mcpgw down SVC`) until `mcpgw restart SVC` */
+};
+
+struct child {
+    struct service_spec *spec; /* borrowed from the supervisor's table */
+    pid_t pid;
+    enum child_state state;
+    long long started_ms; /* monotonic */
+    const char *health;   /* "starting", "healthy", "unhealthy", "-" (static) */
+    char detail[512];
+    int failed_checks;  /* consecutive */
+    int restarts;       /* automatic restarts since `up` */
+    int crash_streak;   /* exits without a healthy period in between: the backoff exponent */
+    long long next_start_ms;
+    int last_exit;      /* wait status text source: exit code, or -signal */
+    int log_pipe;       /* redis: read end of its stdout, -1 otherwise */
+    struct buf log_pending;
+    int log_fd;         /* redis: LOG_DIR/redis.log, -1 otherwise */
+};
+
+struct supervisor {
+    struct config *cfg;
+    const char *env_file;
+    struct service_table table;
+    struct child *children;
+    size_t nchildren;
+    char *run_dir;
+    char *log_dir;
+    char socket_path[256];
+    int listen_fd;
+    int signal_pipe[2];
+    bool foreground;
+    bool stopping;
+    bool announced; /* the "all healthy" banner was printed */
+    int health_interval_ms;
+    int health_retries;
+    int shutdown_timeout_ms;
+    long long next_health_ms;
+};
+
+/* supervisor_loop.c */
+void supervisor_children_init(struct supervisor *sv);
+void supervisor_start_all(struct supervisor *sv);
+void supervisor_stop_all(struct supervisor *sv);
+int supervisor_run(struct supervisor *sv); /* until down/SIGTERM; returns the exit code */
+
+#endif
