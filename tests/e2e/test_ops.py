@@ -386,3 +386,44 @@ def test_detached_up_emergency_restart_down(stack):
             stack.wait(lambda: not pid_alive(pid), f"pid {pid} gone", timeout=10)
     finally:
         stack.kill_leftovers()
+
+
+def just_binary():
+    """`just` from PATH, from JUST, or from tests/e2e/node (npm rust-just); None when absent."""
+    candidates = [os.environ.get("JUST"), shutil.which("just"),
+                  os.path.join(os.path.dirname(__file__), "node", "node_modules", ".bin", "just")]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+def test_justfile_maps_guide_commands(procs, stack):
+    just = just_binary()
+    if not just:
+        pytest.skip("just is not installed (npm: rust-just)")
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    env = bare_env(MCPGW=os.path.abspath(mcpgw_bin()))
+    env["PATH"] = os.path.dirname(just) + ":" + env["PATH"]
+
+    def j(*args):
+        return subprocess.run([just, "--justfile", os.path.join(root, "justfile"), "--working-directory", stack.dir,
+                               *args], env=env, capture_output=True, text=True, timeout=120)
+
+    listed = j("--summary").stdout.split()
+    out = subprocess.run([mcpgw_bin(), "--help"], capture_output=True, text=True).stdout
+    commands = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()]
+    missing = [c for c in commands if c not in listed and c not in ("help",)]
+    assert not missing, f"justfile lacks recipes for: {missing}"
+
+    r = j("ps")
+    assert r.returncode != 0 and "not running" in r.stderr
+    stack.start_foreground(procs)
+    r = j("ps")
+    assert r.returncode == 0, r.stderr
+    assert "mcp-echo" in r.stdout
+    r = j("health-check")
+    assert r.returncode == 0 and "All " in r.stdout
+    r = j("logs", "mcp-echo", "--tail", "1")
+    assert r.returncode == 0
+    assert [json.loads(line)["service"] for line in r.stdout.splitlines()] == ["mcp-echo"]
+    if have_command("router"):
+        r = j("logs", "traefik", "--tail", "1")
+        assert json.loads(r.stdout)["service"] == "router"
