@@ -6,6 +6,7 @@
  * the redirect URI matched (exact, or RFC 8252 §7.3 loopback port); only then are the other
  * errors sent to the client's redirect URI with error, state and iss.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,7 +143,9 @@ static void client_found(enum gw_err err, struct auth_client *client, const char
     c->pending.id = http_exchange_strdup(ex, id);
     free(id);
     char *json = pending_to_json(&c->pending, NULL);
-    const char *argv[] = {"SET", browser_key(ex, "authreq:", c->pending.id), json, "EX", "600"};
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", PENDING_TTL);
+    const char *argv[] = {"SET", browser_key(ex, "authreq:", c->pending.id), json, "EX", ttl};
     bool sent = browser_redis(ex, pending_saved, c, 5, argv);
     free(json);
     (void)sent;

@@ -3,6 +3,7 @@
  * pending-request record, Redis and session helpers, and the final authorization response.
  */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -354,14 +355,13 @@ void browser_complete(struct http_exchange *ex, const struct pending_auth *p, co
     c->user = *user;
     c->set_cookie = set_cookie;
     http_exchange_set_identity(ex, user->username, p->client_id);
-    /* Remember the approval for this user and client (scope as approved). */
-    const char *remember[] = {"SET", browser_key(ex, "consent:", user->sub), p->scope ? p->scope : "", "EX",
-                              "2592000"};
-    char *consent_key = browser_key(ex, "consent:", user->sub);
-    size_t n = strlen(consent_key) + 1 + strlen(p->client_id) + 1;
-    char *key = http_exchange_alloc(ex, n);
-    snprintf(key, n, "%s:%s", consent_key, p->client_id);
-    remember[1] = key;
+    /* Remember the approval for this user and client (the scope approved). */
+    size_t n = strlen(user->sub) + 1 + strlen(p->client_id) + 1;
+    char *id = http_exchange_alloc(ex, n);
+    snprintf(id, n, "%s:%s", user->sub, p->client_id);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", CONSENT_REMEMBER_TTL);
+    const char *remember[] = {"SET", browser_key(ex, "consent:", id), p->scope ? p->scope : "", "EX", ttl};
     browser_redis_background(5, remember);
     struct auth_code_grant grant = {
         .client_id = p->client_id,

@@ -6,6 +6,7 @@
  * ALLOWED_GITHUB_USERS / ALLOWED_GITHUB_ORGS. GitHub down or slow ends in an error page within
  * the request deadlines, never a hang.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,6 +4,7 @@
  * app for every client, and GitHub remembers having approved it, so without this page any
  * registered client could obtain a code for a signed-in GitHub user silently.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

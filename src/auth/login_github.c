@@ -2,6 +2,7 @@
  * login_github.c - sending the browser to GitHub: the upstream state (state:{state}, created only
  * now, after consent, single use, 600 s) and PKCE S256 towards GitHub. callback.c finishes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +77,9 @@ void github_login_start(struct http_exchange *ex, const struct pending_auth *p, 
     struct pending_auth copy = *p;
     copy.approved = true;
     char *json = pending_to_json(&copy, verifier);
-    const char *argv[] = {"SET", browser_key(ex, "state:", state), json, "EX", "600"};
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", PENDING_TTL);
+    const char *argv[] = {"SET", browser_key(ex, "state:", state), json, "EX", ttl};
     (void)browser_redis(ex, state_saved, c, 5, argv);
     crypto_wipe(json, strlen(json));
     free(json);

@@ -7,6 +7,7 @@
  */
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,8 +155,10 @@ static void rate_counted(const struct redis_result *result, void *arg)
     }
     long long count = result->reply->type == REDIS_REPLY_INTEGER ? result->reply->integer : 0;
     if (count == 1) {
+        char window[24];
+        snprintf(window, sizeof window, "%d", LOGIN_RATE_WINDOW);
         const char *argv[] = {"EXPIRE", browser_key(c->ex, "ratelimit:login:", http_request(c->ex)->remote_addr),
-                              "300"};
+                              window};
         browser_redis_background(3, argv);
     }
     if (count > LOGIN_RATE_LIMIT) {
@@ -166,7 +169,9 @@ static void rate_counted(const struct redis_result *result, void *arg)
         log_write(LOG_WARNING, "Local login rate limit hit",
                   (struct log_field[]){log_str("remote_addr", http_request(c->ex)->remote_addr)}, 1);
         http_exchange_set_error(c->ex, "rate_limited");
-        http_response_header(c->ex, "Retry-After", "300");
+        char retry[24];
+        snprintf(retry, sizeof retry, "%d", LOGIN_RATE_WINDOW);
+        http_response_header(c->ex, "Retry-After", retry);
         page_error(c->ex, 429, "Too many attempts", "Too many sign-in attempts. Wait a few minutes and try again.");
         return;
     }
