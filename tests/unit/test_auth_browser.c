@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth/authorize_params.h"
@@ -16,6 +17,7 @@
 #include "auth/pages.h"
 #include "auth/session.h"
 #include "core/buf.h"
+#include "core/config.h"
 
 static const char *const scopes[] = {"mcp", "mcp:admin"};
 #define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
@@ -85,6 +87,46 @@ static void test_session_round_trip(void **state)
     assert_string_equal(session_cookie_name(), "mcpgw_session");
     assert_int_equal(session_decode(value, strlen(value), 1000, &d), GW_ERR_INVALID);
     free(value);
+}
+
+static void test_session_key_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mcpgw_session_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char text[256];
+    snprintf(text, sizeof text, "DATA_DIR=%s/data\n", dir);
+    struct config *cfg = NULL;
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
+    assert_true(session_cookie_secure());
+    struct session s = {.sid = "AAAAAAAAAAAAAAAAAAAAAA"};
+    char *value = session_encode(&s);
+    /* A restart reads the same key: the cookie still verifies. */
+    assert_int_equal(session_setup(cfg, "http://127.0.0.1:8000"), GW_OK);
+    assert_false(session_cookie_secure());
+    struct session d;
+    assert_int_equal(session_decode(value, strlen(value), 0, &d), GW_OK);
+    assert_string_equal(d.sid, s.sid);
+    session_clear(&d);
+    char path[512];
+    snprintf(path, sizeof path, "%s/data/session.key", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 32);
+    /* With GATEWAY_JWT_SECRET the key comes from the secret instead. */
+    config_free(cfg);
+    snprintf(text, sizeof text, "DATA_DIR=%s/data\nGATEWAY_JWT_SECRET=0123456789abcdef0123456789abcdef\n", dir);
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
+    assert_int_equal(session_decode(value, strlen(value), 0, &d), GW_ERR_INVALID);
+    config_free(cfg);
+    free(value);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/data", dir);
+    rmdir(path);
+    rmdir(dir);
 }
 
 static void test_cookie_find(void **state)
@@ -363,7 +405,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_html_escape),          cmocka_unit_test(test_session_round_trip),
-        cmocka_unit_test(test_cookie_find),          cmocka_unit_test(test_csrf),
+        cmocka_unit_test(test_session_key_file), cmocka_unit_test(test_cookie_find),          cmocka_unit_test(test_csrf),
         cmocka_unit_test(test_authorize_valid),      cmocka_unit_test(test_authorize_page_errors),
         cmocka_unit_test(test_authorize_redirect_errors), cmocka_unit_test(test_scope_subset),
         cmocka_unit_test(test_github_policy),        cmocka_unit_test(test_github_parse),
