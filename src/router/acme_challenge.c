@@ -137,13 +137,19 @@ static bool host_name_part(const char *host, char *name, size_t cap)
 
 bool https_redirect_location(const struct http_exchange *ex, int https_port, char *out, size_t cap)
 {
-    const char *host = http_header(ex, "Host");
+    return https_location_for(http_header(ex, "Host"), http_request(ex)->target, https_port, out, cap);
+}
+
+bool https_location_for(const char *host, const char *target, int https_port, char *out, size_t cap)
+{
     char name[256];
     if (!host || !host_name_part(host, name, sizeof(name)))
         return false;
-    const char *target = http_request(ex)->target;
     if (!target || target[0] != '/')
         target = "/"; /* absolute-form or asterisk-form: send them to the root */
+    for (const char *p = target; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return false; /* the parser refuses these already; never put them in a header */
     int n = https_port == 443 || https_port <= 0
                 ? snprintf(out, cap, "https://%s%s", name, target)
                 : snprintf(out, cap, "https://%s:%d%s", name, https_port, target);

@@ -34,10 +34,13 @@ bool acme_challenge_route(struct http_exchange *ex, const char *dir);
 /*
  * Write into out (cap bytes) the https:// URL for this request: the Host header's name (its
  * port dropped) with https_port unless 443, and the request-target unchanged. false (out
- * unusable) when the Host header is missing or not a plain host name / IP literal, or the URL
- * does not fit.
+ * unusable) when the Host header is missing or not a plain host name / IP literal, the
+ * target holds a control character or space, or the URL does not fit.
  */
 bool https_redirect_location(const struct http_exchange *ex, int https_port, char *out, size_t cap);
+
+/* The same from a Host value and a request-target (either may be NULL), for tests and fuzzing. */
+bool https_location_for(const char *host, const char *target, int https_port, char *out, size_t cap);
 
 /* Answer the request with 308 Permanent Redirect to https_redirect_location (308 keeps the
  * method and body), or 400 invalid_request when the Host header is unusable. */

@@ -156,6 +156,17 @@ static void test_redirects(void **state)
     expect_status("GET / HTTP/1.1\r\nHost: evil.com/x\r\nConnection: close\r\n\r\n", "HTTP/1.1 400");
     expect_status("GET / HTTP/1.1\r\nHost: a:b\r\nConnection: close\r\n\r\n", "HTTP/1.1 400");
     expect_status("GET / HTTP/1.1\r\nHost: @evil\r\nConnection: close\r\n\r\n", "HTTP/1.1 400");
+    char loc[256];
+    assert_true(https_location_for("a.example:80", "/p?q", 443, loc, sizeof(loc)));
+    assert_string_equal(loc, "https://a.example/p?q");
+    assert_true(https_location_for("a.example", "http://other/x", 8443, loc, sizeof(loc)));
+    assert_string_equal(loc, "https://a.example:8443/");
+    assert_false(https_location_for("a.example", "/x y", 443, loc, sizeof(loc)));
+    assert_false(https_location_for("a.example", "/x\r\nSet-Cookie: a", 443, loc, sizeof(loc)));
+    assert_false(https_location_for(NULL, "/", 443, loc, sizeof(loc)));
+    assert_false(https_location_for("a.example:", "/", 443, loc, sizeof(loc)));
+    assert_false(https_location_for("[::1", "/", 443, loc, sizeof(loc)));
+    assert_false(https_location_for("a.example", "/long", 443, loc, 12));
 }
 
 static void test_directory_from_config(void **state)

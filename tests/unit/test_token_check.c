@@ -405,12 +405,39 @@ static void test_revoked_before_start(void **state)
     struct ctx c;
     ctx_open(&c, cfg_rs);
     revoke_jti(&c, "jti-revoked-earlier");
+    /* Many more, so the local set has to grow (and rehash) while loading. */
+    enum { MANY = 300 };
+    static char members[MANY][32];
+    const char *argv[2 + 2 * MANY];
+    argv[0] = "ZADD";
+    argv[1] = "tc:revocations";
+    long long score = (long long)time(NULL) * 1000;
+    static char score_text[32];
+    snprintf(score_text, sizeof(score_text), "%lld", score);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(members[i], sizeof(members[i]), "bulk-%d", i);
+        argv[2 + 2 * i] = score_text;
+        argv[3 + 2 * i] = members[i];
+    }
+    struct done_flag f = {0};
+    assert_int_equal(redis_command_argv(c.redis, on_redis_done, &f, 2 + 2 * MANY, argv, NULL), GW_OK);
+    assert_true(fixture_run_until(&c.loop, flag_set, &f, 5));
+    assert_int_equal(f.err, GW_OK);
     ctx_close(&c);
     /* A fresh checker loads the whole list at start. */
     ctx_open(&c, cfg_rs);
     struct token_identity id;
     char *token = make_token(key_a, audience, 300, 0, "mcp", "jti-revoked-earlier");
     assert_int_equal(check(&c, token, audience, &id), TOKEN_REVOKED);
+    free(token);
+    const char *bulk[] = {"bulk-0", "bulk-150", "bulk-299"};
+    for (size_t i = 0; i < 3; i++) {
+        token = make_token(key_a, audience, 300, 0, "mcp", bulk[i]);
+        assert_int_equal(check(&c, token, audience, &id), TOKEN_REVOKED);
+        free(token);
+    }
+    token = make_token(key_a, audience, 300, 0, "mcp", "bulk-300");
+    assert_int_equal(check(&c, token, audience, &id), TOKEN_OK);
     free(token);
     ctx_close(&c);
 }
