@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "auth/auth.h"
+#include "auth/browser.h"
 #include "auth/client_store.h"
 #include "auth/endpoints.h"
 #include "core/alloc.h"
@@ -209,6 +210,16 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
     }
     state = s;
     ctx->state = s;
+    err = browser_setup();
+    if (err) {
+        buf_append_str(errors, "ERROR: the browser login could not be set up (see the lines above)\n");
+        browser_teardown();
+        client_store_teardown();
+        state = NULL;
+        ctx->state = NULL;
+        free_state(s);
+        return err;
+    }
     auth_metrics_register();
     health_add_check("redis", redis_check, NULL, true);
     log_write(LOG_INFO, "Authorization server ready",
@@ -220,6 +231,7 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
 
 static void auth_teardown(struct role_context *ctx)
 {
+    browser_teardown();
     client_store_teardown();
     free_state(state);
     state = NULL;
@@ -287,6 +299,14 @@ static void auth_handle(struct http_exchange *ex, void *arg)
     } else if (strcmp(path, "/verify") == 0) {
         method_is(req, "GET") || method_is(req, "POST") || method_is(req, "HEAD") ? verify_handle(ex)
                                                                                     : method_not_allowed(ex, "GET, POST");
+    } else if (strcmp(path, "/authorize") == 0) {
+        method_is(req, "GET") || method_is(req, "HEAD") ? authorize_handle(ex) : method_not_allowed(ex, "GET");
+    } else if (strcmp(path, "/consent") == 0) {
+        method_is(req, "GET") || method_is(req, "POST") ? consent_handle(ex) : method_not_allowed(ex, "GET, POST");
+    } else if (strcmp(path, "/login") == 0) {
+        method_is(req, "GET") || method_is(req, "POST") ? login_handle(ex) : method_not_allowed(ex, "GET, POST");
+    } else if (strcmp(path, "/callback") == 0) {
+        method_is(req, "GET") ? callback_handle(ex) : method_not_allowed(ex, "GET");
     } else if (strcmp(path, "/debug") == 0 || strncmp(path, "/debug/", 7) == 0) {
         debug_handle(ex);
     } else {
@@ -294,7 +314,8 @@ static void auth_handle(struct http_exchange *ex, void *arg)
     }
 }
 
-static const char *const required_vars[] = {"BASE_DOMAIN", NULL};
+static const char *const required_vars[] = {"BASE_DOMAIN", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET",
+                                            "GATEWAY_JWT_SECRET", NULL};
 
 static const struct role auth_role = {
     .service = "auth",
