@@ -163,7 +163,7 @@ void auth_count_client_request(const char *client_id)
 }
 
 /* The active-token gauge: worker 0 trims and counts the active_tokens sorted set (jti scored by
- * exp) every 15 s; one cheap round trip, no key scan. */
+ * exp) every 5 s; one cheap round trip, no key scan. */
 static struct event *active_timer;
 
 static void active_count_done(const struct redis_result *result, void *arg)
@@ -199,7 +199,7 @@ void auth_metrics_worker_start(struct auth_worker *w)
     if (w->worker->index != 0 || !w->redis)
         return;
     active_timer = event_new(w->worker->base, -1, EV_PERSIST, active_tick, w);
-    struct timeval tv = {15, 0};
+    struct timeval tv = {5, 0};
     event_add(active_timer, &tv);
     struct timeval soon = {1, 0};
     event_base_once(w->worker->base, -1, EV_TIMEOUT, active_tick, w, &soon);

@@ -733,3 +733,57 @@ def test_missing_github_app_is_a_configuration_error(workdir):
                          timeout=30)
     assert out.returncode == 78
     assert "ERROR: Required variable GITHUB_CLIENT_ID not set" in out.stderr + out.stdout
+
+
+def test_active_tokens_gauge_and_client_request_metrics(auth):
+    client = public_client(auth)
+    tokens = code_tokens(auth, client)
+    deadline = time.time() + 20
+    text = ""
+    while time.time() < deadline:
+        text = http("GET", auth.url + "/metrics")[2].decode()
+        if "auth_active_tokens 1" in text:
+            break
+        time.sleep(0.2)
+    assert "auth_active_tokens 1" in text
+    assert f'auth_client_requests_total{{client_id="{client["client_id"]}"}} 1' in text
+    assert 'auth_client_registrations_total{result="created"} 1' in text
+    # revocation takes the token out of the active set
+    auth.post_form("/revoke", {"client_id": client["client_id"], "token": tokens["access_token"]})
+    assert auth.redis("ZCARD", PREFIX + "active_tokens") == "0"
+    status = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+def test_stalled_redis_answers_503_instead_of_hanging(procs, workdir, redis_server):
+    auth = Auth(procs, workdir, redis_server)
+    client = public_client(auth)
+    pid = int(auth.redis("INFO", "server").split("process_id:")[1].split()[0])
+    os.kill(pid, 19)  # SIGSTOP: connected but silent
+    try:
+        status, _, body = auth.post_form("/token", {"grant_type": "refresh_token", "refresh_token": "x",
+                                                    "client_id": client["client_id"]})
+        assert status == 503 and body["error"] == "temporarily_unavailable"
+    finally:
+        os.kill(pid, 18)  # SIGCONT
+    assert "Could not connect to Redis" in auth.proc.stderr()
+
+
+@pytest.mark.parametrize("alg", ["HS256", "ES256"])
+def test_other_signing_algorithms(procs, workdir, redis_server, alg):
+    extra = {"JWT_ALGORITHM": alg}
+    if alg == "HS256":
+        extra["GATEWAY_JWT_SECRET"] = "an-hs256-secret-that-is-long-enough-0123456789"
+    auth = Auth(procs, workdir, redis_server, extra)
+    keys = json.loads(http("GET", auth.url + "/jwks")[2])["keys"]
+    if alg == "HS256":
+        assert keys == []  # a shared secret is never published
+    else:
+        assert len(keys) == 1 and keys[0]["kty"] == "EC" and keys[0]["crv"] == "P-256"
+        assert os.path.exists(os.path.join(workdir, "data", "keys", "jwt-es256.pem"))
+    client = public_client(auth)
+    tokens = code_tokens(auth, client)
+    assert jwt_parts(tokens["access_token"])[0]["alg"] == alg
+    assert auth.verify(tokens["access_token"])[0] == 200
+    meta = json.loads(http("GET", auth.url + "/.well-known/oauth-authorization-server")[2])
+    assert meta["issuer"] == ISSUER
