@@ -25,24 +25,30 @@
 #include "core/metrics.h"
 #include "core/redis.h"
 
-/* KEYS[1] the counter; ARGV[1] limit, ARGV[2] period in ms.
- * Returns {allowed, remaining, reset_ms, retry_after_ms}. TAT is stored in ms with 3 decimals
- * (a 13-digit number: exact in Lua's doubles and in its string conversion). */
+/* KEYS[1] the counter; ARGV[1] limit, ARGV[2] period in ms, ARGV[3] n requests to count at once.
+ * Admits the first k <= n that fit. Returns {k, remaining, reset_ms, retry_after_ms}: remaining
+ * after those k, time until the counter is idle, and when the next request would fit. TAT is
+ * stored in ms with 3 decimals (a 13-digit number: exact in Lua's doubles and their string form).
+ * The 1e-6 keeps float rounding of period/limit from refusing the limit-th request. */
 static const char gcra_script[] =
     "local limit = tonumber(ARGV[1])\n"
     "local period = tonumber(ARGV[2])\n"
+    "local n = tonumber(ARGV[3])\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
     "local interval = period / limit\n"
     "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
     "if tat < now then tat = now end\n"
-    "local new_tat = tat + interval\n"
-    "local allow_at = new_tat - period\n"
-    "if allow_at > now then\n"
-    "  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}\n"
+    "local k = math.floor((now + period - tat) / interval + 1e-6)\n"
+    "if k > n then k = n end\n"
+    "if k < 0 then k = 0 end\n"
+    "if k > 0 then\n"
+    "  tat = tat + k * interval\n"
+    "  redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))\n"
     "end\n"
-    "redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))\n"
-    "return {1, math.floor((now + period - new_tat) / interval), math.ceil(new_tat - now), 0}\n";
+    "local remaining = math.floor((now + period - tat) / interval + 1e-6)\n"
+    "if remaining < 0 then remaining = 0 end\n"
+    "return {k, remaining, math.ceil(tat - now), math.max(0, math.ceil(tat + interval - period - now))}\n";
 
 #define LOCAL_BUCKETS 4096
 #define LOCAL_MAX_ENTRIES 100000 /* a flood of distinct keys must not grow memory without bound */
@@ -72,14 +78,16 @@ struct local_entry {
     char key[];
 };
 
-struct pending_check;
+struct key_batch;
+
+#define BATCH_BUCKETS 1024
 
 struct rate_limiter {
     struct event_base *base;
     struct redis_client *redis; /* borrowed */
     char *key_prefix;           /* REDIS_KEY_PREFIX "ratelimit:" */
     char sha[41];
-    struct pending_check *pending; /* Redis checks in flight (doubly linked) */
+    struct key_batch *batches[BATCH_BUCKETS]; /* keys with checks waiting or in flight */
     struct local_entry *buckets[LOCAL_BUCKETS];
     size_t local_entries;
     bool outage;           /* deciding locally; the WARNING was logged */
@@ -160,27 +168,53 @@ static void local_decide(struct rate_limiter *rl, const char *key, long long lim
         d->retry_after = 1;
 }
 
-/* ---- Redis ---- */
+/* ---- Redis, one command in flight per key ----
+ *
+ * Checks of one key (with the same limit and period) that arrive while a command for that key is
+ * in flight wait and go together in the next command, which counts all of them at once. So under
+ * load a worker sends at most one command per key per Redis round trip instead of one per
+ * request, and the decisions are the same as one by one: the first k that fit are admitted. */
 
-struct pending_check {
-    struct pending_check *prev, *next;
-    struct rate_limiter *rl; /* NULL when the limiter was freed: the callback is dropped */
+struct waiter {
+    struct waiter *next;
     rate_limit_fn cb;
     void *arg;
+};
+
+struct key_batch {
+    struct key_batch *next;  /* hash chain */
+    struct rate_limiter *rl; /* NULL once the limiter was freed while a command was in flight */
     long long limit, period;
+    struct waiter *waiting, **waiting_tail; /* arrived since the command in flight was sent */
+    size_t nwaiting;
+    struct waiter *sent; /* counted by the command in flight */
+    size_t nsent;
+    bool in_flight;
     bool retried; /* NOSCRIPT was answered once with a full EVAL */
     char key[];   /* the caller's key, without prefix */
 };
 
-static void unlink_pending(struct rate_limiter *rl, struct pending_check *p)
+static size_t batch_bucket(const char *key, long long limit, long long period)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        rl->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->prev = p->next = NULL;
+    return (bucket_of(key) ^ (size_t)(limit * 31 + period)) % BATCH_BUCKETS;
+}
+
+static struct key_batch **batch_slot(struct rate_limiter *rl, const char *key, long long limit, long long period)
+{
+    struct key_batch **pp = &rl->batches[batch_bucket(key, limit, period)];
+    while (*pp && ((*pp)->limit != limit || (*pp)->period != period || strcmp((*pp)->key, key) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void batch_unlink_free(struct rate_limiter *rl, struct key_batch *b)
+{
+    if (rl) {
+        struct key_batch **pp = batch_slot(rl, b->key, b->limit, b->period);
+        if (*pp == b)
+            *pp = b->next;
+    }
+    free(b);
 }
 
 static void deliver(struct rate_limiter *rl, const struct rate_limit_decision *d, rate_limit_fn cb, void *arg)
@@ -190,7 +224,8 @@ static void deliver(struct rate_limiter *rl, const struct rate_limit_decision *d
         if (!rl->outage) {
             rl->outage = true;
             log_write(LOG_WARNING, "Redis unavailable: rate limits are counted locally per worker until it is back",
-                      (struct log_field[]){log_str("redis", redis_client_address(rl->redis))}, 1);
+                      (struct log_field[]){log_str("redis", rl->redis ? redis_client_address(rl->redis) : "none")},
+                      1);
         }
     } else if (rl->outage) {
         rl->outage = false;
@@ -202,68 +237,133 @@ static void deliver(struct rate_limiter *rl, const struct rate_limit_decision *d
     cb(d, arg);
 }
 
-static enum gw_err send_check(struct rate_limiter *rl, struct pending_check *p, bool full_script);
+/* Decide every waiter of list locally, freeing the list. */
+static void decide_locally(struct rate_limiter *rl, const char *key, long long limit, long long period,
+                           struct waiter *list)
+{
+    while (list) {
+        struct waiter *w = list;
+        list = w->next;
+        struct rate_limit_decision d = {0};
+        local_decide(rl, key, limit, period, &d);
+        rate_limit_fn cb = w->cb;
+        void *arg = w->arg;
+        free(w);
+        deliver(rl, &d, cb, arg);
+    }
+}
 
-static bool parse_reply(const struct redisReply *r, struct rate_limit_decision *d, long long limit)
+static void on_reply(const struct redis_result *result, void *arg);
+
+static enum gw_err send_batch_command(struct key_batch *b, bool full_script)
+{
+    struct rate_limiter *rl = b->rl;
+    char limit[24], period_ms[24], count[24];
+    snprintf(limit, sizeof(limit), "%lld", b->limit);
+    snprintf(period_ms, sizeof(period_ms), "%lld", b->period * 1000);
+    snprintf(count, sizeof(count), "%zu", b->nsent);
+    size_t klen = strlen(rl->key_prefix) + strlen(b->key) + 1;
+    char *key = gw_malloc(klen);
+    snprintf(key, klen, "%s%s", rl->key_prefix, b->key);
+    const char *argv[] = {full_script ? "EVAL" : "EVALSHA", full_script ? gcra_script : rl->sha, "1", key, limit,
+                          period_ms, count};
+    enum gw_err err = redis_command_argv(rl->redis, on_reply, b, 7, argv, NULL);
+    free(key);
+    return err;
+}
+
+/* Send what is waiting. When Redis refuses at once, decide locally now. Returns false when b
+ * was freed. */
+static bool batch_flush(struct key_batch *b)
+{
+    struct rate_limiter *rl = b->rl;
+    while (!b->in_flight && b->waiting) {
+        b->sent = b->waiting;
+        b->nsent = b->nwaiting;
+        b->waiting = NULL;
+        b->waiting_tail = &b->waiting;
+        b->nwaiting = 0;
+        b->retried = false;
+        if (rl->redis && send_batch_command(b, false) == GW_OK) {
+            b->in_flight = true;
+            return true;
+        }
+        struct waiter *list = b->sent;
+        b->sent = NULL;
+        b->nsent = 0;
+        b->in_flight = true; /* callbacks below that check this key again only queue */
+        decide_locally(rl, b->key, b->limit, b->period, list);
+        b->in_flight = false;
+    }
+    if (!b->in_flight) {
+        batch_unlink_free(rl, b);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_reply(const struct redisReply *r, long long out[4])
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
         return false;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 4; i++) {
         if (r->element[i]->type != REDIS_REPLY_INTEGER)
             return false;
-    d->allowed = r->element[0]->integer == 1;
-    d->limit = limit;
-    d->remaining = r->element[1]->integer < 0 ? 0 : r->element[1]->integer;
-    d->reset_seconds = (r->element[2]->integer + 999) / 1000;
-    d->retry_after = d->allowed ? 0 : (r->element[3]->integer + 999) / 1000;
-    if (!d->allowed && d->retry_after < 1)
-        d->retry_after = 1;
-    d->local = false;
+        out[i] = r->element[i]->integer;
+    }
     return true;
 }
 
 static void on_reply(const struct redis_result *result, void *arg)
 {
-    struct pending_check *p = arg;
-    struct rate_limiter *rl = p->rl;
-    if (!rl) {
-        free(p);
+    struct key_batch *b = arg;
+    struct rate_limiter *rl = b->rl;
+    if (!rl) { /* the limiter is gone: drop the waiters */
+        for (struct waiter *w = b->sent, *next; w; w = next) {
+            next = w->next;
+            free(w);
+        }
+        free(b);
         return;
     }
     if (result->err == GW_ERR_PROTOCOL && result->error && strncmp(result->error, "NOSCRIPT", 8) == 0 &&
-        !p->retried) {
+        !b->retried) {
         /* Redis restarted or SCRIPT FLUSH: EVAL the text once, which caches it again. */
-        p->retried = true;
-        if (send_check(rl, p, true) == GW_OK)
+        b->retried = true;
+        if (send_batch_command(b, true) == GW_OK)
             return;
     }
-    unlink_pending(rl, p);
-    struct rate_limit_decision d = {0};
-    if (result->err != GW_OK || !parse_reply(result->reply, &d, p->limit)) {
+    struct waiter *list = b->sent;
+    b->sent = NULL;
+    b->nsent = 0;
+    long long v[4];
+    if (result->err != GW_OK || !parse_reply(result->reply, v)) {
         if (result->err == GW_ERR_PROTOCOL)
             log_write(LOG_ERROR, "Rate limit script failed",
                       (struct log_field[]){log_str("error", result->error ? result->error : "bad reply")}, 1);
-        local_decide(rl, p->key, p->limit, p->period, &d);
+        decide_locally(rl, b->key, b->limit, b->period, list);
+    } else {
+        long long admitted = v[0], i = 0;
+        while (list) {
+            struct waiter *w = list;
+            list = w->next;
+            struct rate_limit_decision d = {.limit = b->limit, .local = false};
+            d.allowed = i < admitted;
+            /* the i-th admitted one saw the remaining count after itself */
+            d.remaining = d.allowed ? v[1] + (admitted - 1 - i) : 0;
+            d.reset_seconds = (v[2] + 999) / 1000;
+            d.retry_after = d.allowed ? 0 : (v[3] + 999) / 1000;
+            if (!d.allowed && d.retry_after < 1)
+                d.retry_after = 1;
+            i++;
+            rate_limit_fn cb = w->cb;
+            void *cb_arg = w->arg;
+            free(w);
+            deliver(rl, &d, cb, cb_arg); /* may queue more checks of this key on b */
+        }
     }
-    rate_limit_fn cb = p->cb;
-    void *cb_arg = p->arg;
-    free(p);
-    deliver(rl, &d, cb, cb_arg);
-}
-
-static enum gw_err send_check(struct rate_limiter *rl, struct pending_check *p, bool full_script)
-{
-    char limit[24], period_ms[24];
-    snprintf(limit, sizeof(limit), "%lld", p->limit);
-    snprintf(period_ms, sizeof(period_ms), "%lld", p->period * 1000);
-    size_t klen = strlen(rl->key_prefix) + strlen(p->key) + 1;
-    char *key = gw_malloc(klen);
-    snprintf(key, klen, "%s%s", rl->key_prefix, p->key);
-    const char *argv[] = {full_script ? "EVAL" : "EVALSHA", full_script ? gcra_script : rl->sha, "1", key, limit,
-                          period_ms};
-    enum gw_err err = redis_command_argv(rl->redis, on_reply, p, 6, argv, NULL);
-    free(key);
-    return err;
+    b->in_flight = false;
+    batch_flush(b);
 }
 
 static void on_script_loaded(const struct redis_result *result, void *arg)
@@ -303,8 +403,22 @@ void rate_limiter_free(struct rate_limiter *rl)
 {
     if (!rl)
         return;
-    for (struct pending_check *p = rl->pending; p; p = p->next)
-        p->rl = NULL; /* their Redis callbacks free them */
+    for (size_t i = 0; i < BATCH_BUCKETS; i++) {
+        struct key_batch *b = rl->batches[i];
+        while (b) {
+            struct key_batch *next = b->next;
+            for (struct waiter *w = b->waiting, *wn; w; w = wn) {
+                wn = w->next;
+                free(w);
+            }
+            b->waiting = NULL;
+            if (b->in_flight)
+                b->rl = NULL; /* its Redis callback frees it */
+            else
+                free(b);
+            b = next;
+        }
+    }
     local_purge(rl, 0, true);
     free(rl->key_prefix);
     free(rl);
@@ -315,25 +429,26 @@ enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long
 {
     if (!key || !cb || limit <= 0 || period_seconds <= 0)
         return GW_ERR_INVALID;
-    size_t n = strlen(key) + 1;
-    struct pending_check *p = gw_calloc(1, sizeof(*p) + n);
-    memcpy(p->key, key, n);
-    p->rl = rl;
-    p->cb = cb;
-    p->arg = arg;
-    p->limit = limit;
-    p->period = period_seconds;
-    if (rl->redis && send_check(rl, p, false) == GW_OK) {
-        p->next = rl->pending;
-        if (rl->pending)
-            rl->pending->prev = p;
-        rl->pending = p;
-        return GW_OK;
+    struct key_batch **slot = batch_slot(rl, key, limit, period_seconds);
+    struct key_batch *b = *slot;
+    if (!b) {
+        size_t n = strlen(key) + 1;
+        b = gw_calloc(1, sizeof(*b) + n);
+        memcpy(b->key, key, n);
+        b->rl = rl;
+        b->limit = limit;
+        b->period = period_seconds;
+        b->waiting_tail = &b->waiting;
+        *slot = b;
     }
-    free(p);
-    struct rate_limit_decision d = {0};
-    local_decide(rl, key, limit, period_seconds, &d);
-    deliver(rl, &d, cb, arg);
+    struct waiter *w = gw_calloc(1, sizeof(*w));
+    w->cb = cb;
+    w->arg = arg;
+    *b->waiting_tail = w;
+    b->waiting_tail = &w->next;
+    b->nwaiting++;
+    if (!b->in_flight)
+        batch_flush(b);
     return GW_OK;
 }
 

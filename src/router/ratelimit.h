@@ -38,16 +38,19 @@ typedef void (*rate_limit_fn)(const struct rate_limit_decision *decision, void *
  * the script text once more. Always GW_OK; caller frees with rate_limiter_free. */
 enum gw_err rate_limiter_create(struct event_base *base, struct redis_client *redis, const char *key_prefix,
                                 struct rate_limiter **out);
-/* Free on the worker thread. Checks still waiting for Redis are dropped: their callbacks never
- * run (free the limiter only after the exchanges that asked are gone). NULL is ignored. */
+/* Free on the worker thread, never from inside a rate_limit_fn. Checks still waiting for Redis
+ * are dropped: their callbacks never run (free the limiter only after the exchanges that asked
+ * are gone). NULL is ignored. */
 void rate_limiter_free(struct rate_limiter *rl);
 
 /* Count one request against `key` (e.g. "mcp:<user>:<client>"; copied) with `limit` requests
  * per `period_seconds` (from config_parse_rate): the (limit+1)-th request within a period is
  * refused, and capacity returns at limit/period. cb runs exactly once, on this worker's loop
  * (possibly before this returns: when Redis is unavailable the decision is local and
- * immediate; a Redis error or timeout later also falls back to a local decision). The decision
- * is borrowed for the duration of cb. GW_ERR_INVALID (no callback) for a NULL key or cb, or a
+ * immediate; a Redis error or timeout later also falls back to a local decision). Checks of one
+ * key that arrive while a command for it is in flight are counted together by the next command
+ * (one command per key per round trip under load), with the same outcome as one by one: the
+ * earliest ones are admitted. The decision is borrowed for the duration of cb. GW_ERR_INVALID (no callback) for a NULL key or cb, or a
  * limit or period <= 0. */
 enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long limit, long long period_seconds,
                              rate_limit_fn cb, void *arg);

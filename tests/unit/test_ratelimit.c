@@ -1,7 +1,8 @@
 /*
  * test_ratelimit.c - the shared GCRA limiter against a real redis-server: the limit trips at
  * N+1 with a sane Retry-After, capacity comes back after the period, two limiters (two routers)
- * share one count, keys carry a TTL, NOSCRIPT after SCRIPT FLUSH is survived, and while Redis is
+ * share one count, keys carry a TTL, NOSCRIPT after SCRIPT FLUSH is survived, concurrent checks of
+ * one key share one Redis command with the same outcome as one by one, and while Redis is
  * stopped each limiter counts locally and says so.
  */
 #include "redis_fixture.h"
@@ -216,6 +217,53 @@ static void test_ttl_and_noscript(void **state)
     ctx_close(&c);
 }
 
+static bool all_done(void *arg)
+{
+    struct outcome *o = arg;
+    for (int i = 0; i < 10; i++)
+        if (!o[i].done)
+            return false;
+    return true;
+}
+
+/* Ten checks of one key at once: one Redis command goes out, the other nine wait and are counted
+ * together by the next; the outcome is the same as one by one. */
+static void test_concurrent_checks_coalesce(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c);
+    fixture_run_for(&c.loop, 0.05); /* let SCRIPT LOAD finish */
+    char key[96];
+    snprintf(key, sizeof(key), "%s", fresh_key("mcp:burst"));
+    struct outcome o[10] = {0};
+    size_t before = redis_client_in_flight(c.redis_a);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(rate_limit_check(c.rl_a, key, 5, 60, on_decision, &o[i]), GW_OK);
+    assert_int_equal(redis_client_in_flight(c.redis_a) - before, 1);
+    assert_true(fixture_run_until(&c.loop, all_done, o, 5));
+    int allowed = 0;
+    bool seen_remaining[5] = {false};
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_false(o[i].d.local);
+        if (o[i].d.allowed) {
+            allowed++;
+            assert_true(o[i].d.remaining >= 0 && o[i].d.remaining < 5);
+            seen_remaining[o[i].d.remaining] = true;
+        } else {
+            assert_true(o[i].d.retry_after >= 1 && o[i].d.retry_after <= 12);
+        }
+    }
+    assert_int_equal(allowed, 5);
+    for (int i = 0; i < 5; i++)
+        assert_true(seen_remaining[i]);
+    /* The first five in arrival order were the admitted ones. */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(o[i].d.allowed, i < 5);
+    ctx_close(&c);
+}
+
 static void test_local_fallback(void **state)
 {
     (void)state;
@@ -277,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_resets_after_period),
         cmocka_unit_test(test_shared_between_limiters),
         cmocka_unit_test(test_ttl_and_noscript),
+        cmocka_unit_test(test_concurrent_checks_coalesce),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_local_fallback),
     };
