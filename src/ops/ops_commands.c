@@ -142,7 +142,7 @@ int ps_main(int argc, char **argv)
         return CONFIG_EXIT_CODE;
     config_free(cfg);
     enum gw_err err;
-    json_t *reply = call(sock, json_pack("{s:s}", "cmd", "status"), 5000, &err);
+    json_t *reply = call(sock, json_pack("{s:s}", "cmd", "status"), 30000, &err);
     if (!reply) {
         if (json)
             printf("{\"supervisor\":\"down\",\"services\":[]}\n");
@@ -183,7 +183,7 @@ int ops_wait_healthy(const char *socket_path, pid_t pid, int timeout_s)
     bool all = false;
     while (time(NULL) < deadline) {
         enum gw_err err;
-        json_t *reply = call(socket_path, json_pack("{s:s}", "cmd", "status"), 5000, &err);
+        json_t *reply = call(socket_path, json_pack("{s:s}", "cmd", "status"), 30000, &err);
         if (reply) {
             json_decref(last);
             last = reply;
@@ -434,8 +434,9 @@ int restart_main(int argc, char **argv)
         const char *e = json_string_value(json_object_get(reply, "error"));
         fprintf(stderr, "%s%s%s", strncmp(e ? e : "", "ERROR", 5) ? "ERROR: " : "", e ? e : "failed",
                 e && *e && e[strlen(e) - 1] == '\n' ? "" : "\n");
+        int rc = json_is_true(json_object_get(reply, "config_error")) ? CONFIG_EXIT_CODE : 1;
         json_decref(reply);
-        return e && strstr(e, "Required variable") ? CONFIG_EXIT_CODE : 1;
+        return rc;
     }
     printf("Restarted:");
     size_t i;

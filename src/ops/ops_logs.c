@@ -416,7 +416,7 @@ int stats_main(int argc, char **argv)
         return CONFIG_EXIT_CODE;
     config_free(cfg);
     json_t *req = json_pack("{s:s}", "cmd", "status"), *reply = NULL;
-    enum gw_err err = control_call(sock, req, 5000, &reply);
+    enum gw_err err = control_call(sock, req, 30000, &reply);
     json_decref(req);
     if (err != GW_OK) {
         json_decref(reply);

@@ -37,11 +37,18 @@ const char *service_self_exe(void)
     return path;
 }
 
+static char *help;
+
+void service_set_help_text(const char *help_text)
+{
+    free(help);
+    help = gw_strdup(help_text);
+}
+
 bool service_have_command(const char *command)
 {
     /* The command table lives in main.c (not linked into tests); asking the binary itself is
      * the one answer that matches what a child start would find. */
-    static char *help;
     if (!help) {
         char cmd[4200];
         snprintf(cmd, sizeof(cmd), "'%s' --help 2>/dev/null", service_self_exe());

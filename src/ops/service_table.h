@@ -47,6 +47,8 @@ const char *service_self_exe(void);
 
 /* Whether this build of mcpgw has subcommand `command` (runs `self --help` once and caches). */
 bool service_have_command(const char *command);
+/* Tests: use help_text (copied) as the `--help` output instead of running the binary. */
+void service_set_help_text(const char *help_text);
 
 /* The canonical service name: "traefik" -> "router", anything else unchanged. Static or name. */
 const char *service_canonical_name(const char *name);

@@ -16,7 +16,8 @@ enum child_state {
     CHILD_STOPPED, /* not started yet, or stopped by the supervisor on the way down */
     CHILD_RUNNING,
     CHILD_BACKOFF, /* exited; waits for its next start */
-    CHILD_HELD     /* stopped by the operator (`mcpgw down SVC`) until `mcpgw restart SVC` */
+    CHILD_HELD,    /* stopped by the operator (`mcpgw down SVC`) until `mcpgw restart SVC` */
+    CHILD_STOPPING /* unhealthy: sent SIGTERM, SIGKILL at stop_deadline_ms; then restarted */
 };
 
 struct child {
@@ -30,6 +31,7 @@ struct child {
     int restarts;       /* automatic restarts since `up` */
     int crash_streak;   /* exits without a healthy period in between: the backoff exponent */
     long long next_start_ms;
+    long long stop_deadline_ms;
     int last_exit;      /* wait status text source: exit code, or -signal */
     int log_pipe;       /* redis: read end of its stdout, -1 otherwise */
     struct buf log_pending;

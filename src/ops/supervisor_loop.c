@@ -336,6 +336,13 @@ static void reap(struct supervisor *sv)
             pid_file_remove(sv, c->spec->name);
             if (c->log_pipe >= 0)
                 redis_log_drain(c);
+            if (c->state == CHILD_STOPPING) {
+                /* the unhealthy service we stopped: start it again after the backoff */
+                c->state = CHILD_BACKOFF;
+                c->health = "-";
+                c->next_start_ms = now_ms() + backoff_ms(c->crash_streak);
+                break;
+            }
             if (sv->stopping || c->state != CHILD_RUNNING)
                 break;
             c->crash_streak++;
@@ -353,6 +360,20 @@ static void reap(struct supervisor *sv)
                                            log_int("restart_in_ms", delay)},
                       4);
             break;
+        }
+    }
+}
+
+static void kill_overdue(struct supervisor *sv)
+{
+    long long now = now_ms();
+    for (size_t i = 0; i < sv->nchildren; i++) {
+        struct child *c = &sv->children[i];
+        if (c->state == CHILD_STOPPING && c->pid > 0 && now >= c->stop_deadline_ms) {
+            log_write(LOG_WARNING, "Service ignored SIGTERM; sending SIGKILL",
+                      (struct log_field[]){log_str("svc", c->spec->name), log_int("pid", c->pid)}, 2);
+            kill(c->pid, SIGKILL);
+            c->stop_deadline_ms = now + 60000;
         }
     }
 }
@@ -446,9 +467,12 @@ static void health_round(struct supervisor *sv)
             (c->spec->kind == SERVICE_REDIS || !redis_is_down(sv))) {
             log_write(LOG_ERROR, "Service unhealthy too long; restarting it",
                       (struct log_field[]){log_str("svc", c->spec->name), log_int("failed_checks", c->failed_checks)}, 2);
-            child_stop(sv, c, CHILD_BACKOFF);
+            /* Without blocking the loop: SIGTERM now, SIGKILL at the deadline (kill_overdue),
+             * the restart when reap() sees it gone. */
+            kill(c->pid, SIGTERM);
+            c->state = CHILD_STOPPING;
             c->crash_streak++;
-            c->next_start_ms = now_ms() + backoff_ms(c->crash_streak);
+            c->stop_deadline_ms = now_ms() + sv->shutdown_timeout_ms + 2000;
         }
     }
     buf_free(&detail);
@@ -459,7 +483,7 @@ static void health_round(struct supervisor *sv)
 
 static json_t *service_json(const struct supervisor *sv, const struct child *c)
 {
-    static const char *const states[] = {"stopped", "running", "restarting", "stopped"};
+    static const char *const states[] = {"stopped", "running", "restarting", "stopped", "stopping"};
     const struct service_spec *s = c->spec;
     char url[512];
     if (s->kind == SERVICE_REDIS)
@@ -505,7 +529,7 @@ static json_t *restart_all(struct supervisor *sv)
     buf_init(&errors, 256 * 1024);
     if (config_load(sv->env_file, &cfg, &errors) != GW_OK || config_validate(cfg, &errors) != GW_OK) {
         config_free(cfg);
-        json_t *r = json_pack("{s:b, s:s}", "ok", 0, "error", buf_cstr(&errors));
+        json_t *r = json_pack("{s:b, s:s, s:b}", "ok", 0, "error", buf_cstr(&errors), "config_error", 1);
         buf_free(&errors);
         return r;
     }
@@ -633,6 +657,7 @@ int supervisor_run(struct supervisor *sv)
             serve_control(sv);
         if (sv->stopping)
             break;
+        kill_overdue(sv);
         start_due(sv);
         if (now_ms() >= sv->next_health_ms) {
             health_round(sv);

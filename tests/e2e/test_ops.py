@@ -427,3 +427,46 @@ def test_justfile_maps_guide_commands(procs, stack):
     if have_command("router"):
         r = j("logs", "traefik", "--tail", "1")
         assert json.loads(r.stdout)["service"] == "router"
+
+
+def test_hung_service_is_restarted_after_failed_checks(procs, stack):
+    """A process that stops answering (SIGSTOP) fails HEALTH_CHECK_RETRIES checks, then is replaced."""
+    stack.start_foreground(procs)
+    echo = stack.service("mcp-echo")
+    os.kill(echo["pid"], signal.SIGSTOP)
+    try:
+        stack.wait(lambda: stack.service("mcp-echo")["health"] == "unhealthy", "mcp-echo unhealthy")
+        again = stack.wait(lambda: (lambda s: s if s["pid"] not in (0, echo["pid"]) and s["health"] == "healthy"
+                                    else None)(stack.service("mcp-echo")), "mcp-echo replaced", timeout=90)
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(echo["pid"], signal.SIGCONT)
+    assert again["restarts"] == 1
+    assert not pid_alive(echo["pid"])
+    log = stack.run("logs", "supervisor").stdout
+    assert "Service unhealthy too long; restarting it" in log
+
+
+def test_restart_all_rereads_env_and_refuses_a_broken_one(procs, stack):
+    stack.start_foreground(procs)
+    before = {s["name"]: s["pid"] for s in stack.status()["services"]}
+
+    # a broken .env: refused with the guide's line, nothing restarted
+    stack.write_env(drop=("BASE_DOMAIN",))
+    r = stack.run("restart")
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert "ERROR: Required variable BASE_DOMAIN not set" in r.stderr
+    assert {s["name"]: s["pid"] for s in stack.status()["services"]} == before
+
+    # the guide: change a setting in .env, then `restart`
+    stack.env["LOG_LEVEL"] = "DEBUG"
+    stack.write_env()
+    r = stack.run("restart")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("Restarted: " + " ".join(stack.expected_services()))
+    after = {s["name"]: s["pid"] for s in stack.status()["services"]}
+    assert set(after) == set(before)
+    assert all(after[n] != before[n] for n in before)
+    assert stack.all_healthy()
+    # a manual restart is not an automatic one
+    assert all(s["restarts"] == 0 for s in stack.status()["services"])
