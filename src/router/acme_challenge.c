@@ -32,7 +32,8 @@ bool acme_challenge_token_ok(const char *token, size_t len)
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = token[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_'))
             return false;
     }
     return true;

@@ -60,9 +60,10 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void register_metrics_once(void)
 {
-    checks_metric = metrics_register(METRIC_COUNTER, "router_rate_limit_checks_total",
-                                     "Rate-limit decisions by result (allowed, limited) and backend (redis, local)",
-                                     (const char *[]){"result", "backend"}, 2, NULL, 0);
+    checks_metric =
+        metrics_register(METRIC_COUNTER, "router_rate_limit_checks_total",
+                         "Rate-limit decisions by result (allowed, limited) and backend (redis, local)",
+                         (const char *[]){"result", "backend"}, 2, NULL, 0);
 }
 
 void rate_limit_register_metrics(void)
@@ -90,7 +91,7 @@ struct rate_limiter {
     struct key_batch *batches[BATCH_BUCKETS]; /* keys with checks waiting or in flight */
     struct local_entry *buckets[LOCAL_BUCKETS];
     size_t local_entries;
-    bool outage;           /* deciding locally; the WARNING was logged */
+    bool outage; /* deciding locally; the WARNING was logged */
     long long local_decisions;
 };
 
@@ -199,7 +200,8 @@ static size_t batch_bucket(const char *key, long long limit, long long period)
     return (bucket_of(key) ^ (size_t)(limit * 31 + period)) % BATCH_BUCKETS;
 }
 
-static struct key_batch **batch_slot(struct rate_limiter *rl, const char *key, long long limit, long long period)
+static struct key_batch **batch_slot(struct rate_limiter *rl, const char *key, long long limit,
+                                     long long period)
 {
     struct key_batch **pp = &rl->batches[batch_bucket(key, limit, period)];
     while (*pp && ((*pp)->limit != limit || (*pp)->period != period || strcmp((*pp)->key, key) != 0))
@@ -223,17 +225,18 @@ static void deliver(struct rate_limiter *rl, const struct rate_limit_decision *d
         rl->local_decisions++;
         if (!rl->outage) {
             rl->outage = true;
-            log_write(LOG_WARNING, "Redis unavailable: rate limits are counted locally per worker until it is back",
-                      (struct log_field[]){log_str("redis", rl->redis ? redis_client_address(rl->redis) : "none")},
-                      1);
+            log_write(
+                LOG_WARNING, "Redis unavailable: rate limits are counted locally per worker until it is back",
+                (struct log_field[]){log_str("redis", rl->redis ? redis_client_address(rl->redis) : "none")},
+                1);
         }
     } else if (rl->outage) {
         rl->outage = false;
         log_write(LOG_INFO, "Redis available again: rate limits are shared",
                   (struct log_field[]){log_str("redis", redis_client_address(rl->redis))}, 1);
     }
-    metrics_add(checks_metric, (const char *[]){d->allowed ? "allowed" : "limited", d->local ? "local" : "redis"},
-                1);
+    metrics_add(checks_metric,
+                (const char *[]){d->allowed ? "allowed" : "limited", d->local ? "local" : "redis"}, 1);
     cb(d, arg);
 }
 
@@ -265,8 +268,13 @@ static enum gw_err send_batch_command(struct key_batch *b, bool full_script)
     size_t klen = strlen(rl->key_prefix) + strlen(b->key) + 1;
     char *key = gw_malloc(klen);
     snprintf(key, klen, "%s%s", rl->key_prefix, b->key);
-    const char *argv[] = {full_script ? "EVAL" : "EVALSHA", full_script ? gcra_script : rl->sha, "1", key, limit,
-                          period_ms, count};
+    const char *argv[] = {full_script ? "EVAL" : "EVALSHA",
+                          full_script ? gcra_script : rl->sha,
+                          "1",
+                          key,
+                          limit,
+                          period_ms,
+                          count};
     enum gw_err err = redis_command_argv(rl->redis, on_reply, b, 7, argv, NULL);
     free(key);
     return err;
@@ -424,8 +432,8 @@ void rate_limiter_free(struct rate_limiter *rl)
     free(rl);
 }
 
-enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long limit, long long period_seconds,
-                             rate_limit_fn cb, void *arg)
+enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long limit,
+                             long long period_seconds, rate_limit_fn cb, void *arg)
 {
     if (!key || !cb || limit <= 0 || period_seconds <= 0)
         return GW_ERR_INVALID;

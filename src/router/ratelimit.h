@@ -22,11 +22,11 @@ struct rate_limiter;
 
 struct rate_limit_decision {
     bool allowed;
-    long long limit;          /* requests per period */
-    long long remaining;      /* for RateLimit-Remaining */
-    long long reset_seconds;  /* for RateLimit-Reset */
-    long long retry_after;    /* seconds, when !allowed */
-    bool local;               /* decided without Redis */
+    long long limit;         /* requests per period */
+    long long remaining;     /* for RateLimit-Remaining */
+    long long reset_seconds; /* for RateLimit-Reset */
+    long long retry_after;   /* seconds, when !allowed */
+    bool local;              /* decided without Redis */
 };
 
 typedef void (*rate_limit_fn)(const struct rate_limit_decision *decision, void *arg);
@@ -50,10 +50,10 @@ void rate_limiter_free(struct rate_limiter *rl);
  * immediate; a Redis error or timeout later also falls back to a local decision). Checks of one
  * key that arrive while a command for it is in flight are counted together by the next command
  * (one command per key per round trip under load), with the same outcome as one by one: the
- * earliest ones are admitted. The decision is borrowed for the duration of cb. GW_ERR_INVALID (no callback) for a NULL key or cb, or a
- * limit or period <= 0. */
-enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long limit, long long period_seconds,
-                             rate_limit_fn cb, void *arg);
+ * earliest ones are admitted. The decision is borrowed for the duration of cb. GW_ERR_INVALID (no callback)
+ * for a NULL key or cb, or a limit or period <= 0. */
+enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long limit,
+                             long long period_seconds, rate_limit_fn cb, void *arg);
 
 /* For /health: true while limits are shared through Redis; false while this worker counts
  * locally (a WARNING is logged once per outage, an INFO line when Redis is back). Appends a

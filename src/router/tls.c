@@ -35,7 +35,7 @@ struct host_cert {
 };
 
 struct cert_set {
-    SSL_CTX *default_ctx; /* borrowed back-pointer: the set lives inside it */
+    SSL_CTX *default_ctx;    /* borrowed back-pointer: the set lives inside it */
     struct host_cert *hosts; /* sorted by host */
     size_t nhosts;
 };
@@ -146,7 +146,8 @@ static bool host_name_ok(const char *h, size_t len)
 static int sni_callback(SSL *ssl, int *alert, void *arg);
 
 /* Every <host>.crt in dir with its key; appended to *hosts. false on any problem. */
-static bool load_dir(const char *dir, struct host_cert **hosts, size_t *nhosts, struct buf *errors, bool *io_error)
+static bool load_dir(const char *dir, struct host_cert **hosts, size_t *nhosts, struct buf *errors,
+                     bool *io_error)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -324,7 +325,8 @@ enum gw_err tls_server_create_from(const char *cert_file, const char *key_file, 
 
 enum gw_err tls_server_create(const struct config *cfg, struct tls_server **out, struct buf *errors)
 {
-    return tls_server_create_from(config_get(cfg, "TLS_CERT_FILE", NULL), config_get(cfg, "TLS_KEY_FILE", NULL),
+    return tls_server_create_from(config_get(cfg, "TLS_CERT_FILE", NULL),
+                                  config_get(cfg, "TLS_KEY_FILE", NULL),
                                   config_get(cfg, "TLS_CERT_DIR", NULL), out, errors);
 }
 
@@ -350,7 +352,8 @@ enum gw_err tls_server_reload(struct tls_server *ts, struct buf *errors)
     ts->nhosts = nhosts;
     pthread_mutex_unlock(&ts->lock);
     SSL_CTX_free(old); /* open connections hold their own references */
-    log_write(LOG_INFO, "TLS certificates reloaded", (struct log_field[]){log_int("hosts", (long long)nhosts)}, 1);
+    log_write(LOG_INFO, "TLS certificates reloaded",
+              (struct log_field[]){log_int("hosts", (long long)nhosts)}, 1);
     return GW_OK;
 }
 

@@ -25,12 +25,12 @@
 #include "core/redis.h"
 #include "router/bearer.h"
 
-#define JWKS_MIN_INTERVAL_USEC (10LL * 1000000)   /* unknown-kid refreshes: at most one per 10 s */
-#define JWKS_RETRY_FIRST_MS 500                   /* no keys yet: retry soon, backing off ... */
-#define JWKS_RETRY_MAX_MS 10000                   /* ... up to 10 s */
-#define REVOCATION_POLL_MS 250                    /* tokens.md: one small round trip per 250 ms */
-#define REVOCATION_OVERLAP_MS 5000                /* re-read the last 5 s: tolerate clock skew between auths */
-#define POLL_STALE_USEC (3LL * 1000000)           /* no successful poll for 3 s: not ready */
+#define JWKS_MIN_INTERVAL_USEC (10LL * 1000000) /* unknown-kid refreshes: at most one per 10 s */
+#define JWKS_RETRY_FIRST_MS 500                 /* no keys yet: retry soon, backing off ... */
+#define JWKS_RETRY_MAX_MS 10000                 /* ... up to 10 s */
+#define REVOCATION_POLL_MS 250                  /* tokens.md: one small round trip per 250 ms */
+#define REVOCATION_OVERLAP_MS 5000              /* re-read the last 5 s: tolerate clock skew between auths */
+#define POLL_STALE_USEC (3LL * 1000000)         /* no successful poll for 3 s: not ready */
 #define LEEWAY_SECONDS 30
 #define CACHE_ENTRIES 4096
 
@@ -42,8 +42,8 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 static void register_metrics_once(void)
 {
     checks_metric = metrics_register(METRIC_COUNTER, "router_token_checks_total",
-                                     "Bearer token checks by the router, by result", (const char *[]){"result"}, 1,
-                                     NULL, 0);
+                                     "Bearer token checks by the router, by result",
+                                     (const char *[]){"result"}, 1, NULL, 0);
     jwks_metric = metrics_register(METRIC_COUNTER, "router_jwks_refreshes_total",
                                    "JWKS fetches from the authorization server, by result",
                                    (const char *[]){"result"}, 1, NULL, 0);
@@ -57,13 +57,20 @@ void token_check_register_metrics(void)
 const char *token_check_result_name(enum token_check_result result)
 {
     switch (result) {
-    case TOKEN_OK: return "ok";
-    case TOKEN_MISSING: return "missing";
-    case TOKEN_INVALID: return "invalid";
-    case TOKEN_EXPIRED: return "expired";
-    case TOKEN_WRONG_AUDIENCE: return "wrong_audience";
-    case TOKEN_REVOKED: return "revoked";
-    case TOKEN_INSUFFICIENT_SCOPE: return "insufficient_scope";
+    case TOKEN_OK:
+        return "ok";
+    case TOKEN_MISSING:
+        return "missing";
+    case TOKEN_INVALID:
+        return "invalid";
+    case TOKEN_EXPIRED:
+        return "expired";
+    case TOKEN_WRONG_AUDIENCE:
+        return "wrong_audience";
+    case TOKEN_REVOKED:
+        return "revoked";
+    case TOKEN_INSUFFICIENT_SCOPE:
+        return "insufficient_scope";
     }
     return "invalid";
 }
@@ -71,8 +78,8 @@ const char *token_check_result_name(enum token_check_result result)
 /* ---- the local set of revoked jti's: open addressing, rebuilt when it fills up ---- */
 
 struct revoked_entry {
-    char *jti;             /* NULL: empty slot */
-    long long expires_at;  /* Unix seconds after which the token is dead anyway */
+    char *jti;            /* NULL: empty slot */
+    long long expires_at; /* Unix seconds after which the token is dead anyway */
 };
 
 struct revoked_set {
@@ -240,10 +247,11 @@ static void jwks_done(struct http_client_response *response, void *arg)
     struct token_checker *tc = arg;
     tc->jwks_transfer = NULL;
     if (response->err != GW_OK || response->status != 200) {
-        log_write(LOG_WARNING, "JWKS fetch failed",
-                  (struct log_field[]){log_str("url", tc->jwks_url), log_int("status", response->status),
-                                       log_str("error", response->err != GW_OK ? response->error : "HTTP status")},
-                  3);
+        log_write(
+            LOG_WARNING, "JWKS fetch failed",
+            (struct log_field[]){log_str("url", tc->jwks_url), log_int("status", response->status),
+                                 log_str("error", response->err != GW_OK ? response->error : "HTTP status")},
+            3);
         count_jwks("error");
         schedule_jwks_retry(tc);
         return;
@@ -253,13 +261,15 @@ static void jwks_done(struct http_client_response *response, void *arg)
     enum gw_err err = jwt_keyset_from_jwks(response->body.data, response->body.len, &fresh, &why);
     if (err != GW_OK) {
         log_write(LOG_WARNING, "JWKS rejected",
-                  (struct log_field[]){log_str("url", tc->jwks_url), log_str("error", why ? why : "invalid")}, 2);
+                  (struct log_field[]){log_str("url", tc->jwks_url), log_str("error", why ? why : "invalid")},
+                  2);
         count_jwks("invalid");
         schedule_jwks_retry(tc);
         return;
     }
     log_write(LOG_INFO, "JWKS loaded",
-              (struct log_field[]){log_str("url", tc->jwks_url), log_int("keys", (long long)jwt_keyset_count(fresh))},
+              (struct log_field[]){log_str("url", tc->jwks_url),
+                                   log_int("keys", (long long)jwt_keyset_count(fresh))},
               2);
     install_keys(tc, fresh);
     tc->jwks_retry_ms = 0;
@@ -316,7 +326,8 @@ static void absorb_revocations(struct token_checker *tc, const struct redisReply
     long long now = (long long)time(NULL);
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
         const struct redisReply *jti = reply->element[i], *score = reply->element[i + 1];
-        if (jti->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING || jti->len == 0 || jti->len > 255)
+        if (jti->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING || jti->len == 0 ||
+            jti->len > 255)
             continue;
         long long revoked_ms = strtoll(score->str, NULL, 10);
         if (revoked_ms > tc->revocations_last_ms)
@@ -370,8 +381,8 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
         char from[32];
         long long start = tc->revocations_last_ms - REVOCATION_OVERLAP_MS;
         snprintf(from, sizeof(from), "%lld", start > 0 ? start : 0);
-        err = redis_command(tc->redis, poll_done, pr, "ZRANGEBYSCORE %s %s +inf WITHSCORES", tc->revocations_key,
-                            from);
+        err = redis_command(tc->redis, poll_done, pr, "ZRANGEBYSCORE %s %s +inf WITHSCORES",
+                            tc->revocations_key, from);
     }
     if (err != GW_OK) { /* Redis down: auth cannot revoke either; try again next tick */
         free(pr);
@@ -383,8 +394,8 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ---- */
 
-enum gw_err token_checker_create(struct event_base *base, const struct config *cfg, struct redis_client *redis,
-                                 struct token_checker **out)
+enum gw_err token_checker_create(struct event_base *base, const struct config *cfg,
+                                 struct redis_client *redis, struct token_checker **out)
 {
     *out = NULL;
     token_check_register_metrics();
@@ -408,7 +419,8 @@ enum gw_err token_checker_create(struct event_base *base, const struct config *c
         struct jwt_key *key = NULL;
         const char *why = NULL;
         if (jwt_key_from_secret(secret, strlen(secret), &key, &why) != GW_OK) {
-            log_write(LOG_ERROR, "GATEWAY_JWT_SECRET unusable", (struct log_field[]){log_str("error", why)}, 1);
+            log_write(LOG_ERROR, "GATEWAY_JWT_SECRET unusable", (struct log_field[]){log_str("error", why)},
+                      1);
             token_checker_free(tc);
             return GW_ERR_CONFIG;
         }
@@ -419,7 +431,8 @@ enum gw_err token_checker_create(struct event_base *base, const struct config *c
         const char *base_url = config_get(cfg, "AUTH_INTERNAL_URL", NULL);
         char fallback[64];
         if (!base_url || !*base_url) {
-            snprintf(fallback, sizeof(fallback), "http://127.0.0.1:%lld", config_get_int(cfg, "AUTH_PORT", 8000));
+            snprintf(fallback, sizeof(fallback), "http://127.0.0.1:%lld",
+                     config_get_int(cfg, "AUTH_PORT", 8000));
             base_url = fallback;
         }
         size_t len = strlen(base_url);
@@ -484,9 +497,12 @@ enum token_check_result token_check(struct token_checker *tc, const char *author
     const char *token = NULL;
     size_t len = 0;
     switch (bearer_parse(authorization, &token, &len)) {
-    case BEARER_ABSENT: return finish(TOKEN_MISSING, reason, "no bearer token");
-    case BEARER_MALFORMED: return finish(TOKEN_INVALID, reason, "malformed Authorization header");
-    case BEARER_OK: break;
+    case BEARER_ABSENT:
+        return finish(TOKEN_MISSING, reason, "no bearer token");
+    case BEARER_MALFORMED:
+        return finish(TOKEN_INVALID, reason, "malformed Authorization header");
+    case BEARER_OK:
+        break;
     }
     if (!tc->keys) {
         /* Auth was not reachable yet: fetch now, unless a retry is already waiting out its
@@ -500,13 +516,17 @@ enum token_check_result token_check(struct token_checker *tc, const char *author
     json_t *claims = NULL;
     enum jwt_result jr = jwt_verify_cached(tc->cache, tc->keys, token, len, &opts, &claims);
     switch (jr) {
-    case JWT_OK: break;
-    case JWT_EXPIRED: return finish(TOKEN_EXPIRED, reason, jwt_strerror(jr));
-    case JWT_WRONG_AUDIENCE: return finish(TOKEN_WRONG_AUDIENCE, reason, jwt_strerror(jr));
+    case JWT_OK:
+        break;
+    case JWT_EXPIRED:
+        return finish(TOKEN_EXPIRED, reason, jwt_strerror(jr));
+    case JWT_WRONG_AUDIENCE:
+        return finish(TOKEN_WRONG_AUDIENCE, reason, jwt_strerror(jr));
     case JWT_UNKNOWN_KID:
         maybe_refresh_for_unknown_kid(tc);
         return finish(TOKEN_INVALID, reason, jwt_strerror(jr));
-    default: return finish(TOKEN_INVALID, reason, jwt_strerror(jr));
+    default:
+        return finish(TOKEN_INVALID, reason, jwt_strerror(jr));
     }
     bool usable = bearer_identity_from_claims(claims, identity);
     json_decref(claims);

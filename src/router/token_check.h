@@ -35,7 +35,7 @@ enum token_check_result {
 
 /* Who the token speaks for. Fixed-size strings inside the struct (no frees needed). */
 struct token_identity {
-    char user_id[128];   /* sub */
+    char user_id[128]; /* sub */
     char username[128];
     char client_id[256];
     char scope[512];
@@ -45,8 +45,8 @@ struct token_identity {
 
 /* Create the checker for this worker: fetches the JWKS and starts the revocation poll.
  * redis is borrowed (the worker's client) and must outlive the checker. */
-enum gw_err token_checker_create(struct event_base *base, const struct config *cfg, struct redis_client *redis,
-                                 struct token_checker **out);
+enum gw_err token_checker_create(struct event_base *base, const struct config *cfg,
+                                 struct redis_client *redis, struct token_checker **out);
 void token_checker_free(struct token_checker *tc);
 
 /* Check the value of an Authorization header (may be NULL) for a request to the resource

@@ -38,7 +38,8 @@ FIXTURE_HELPER int fixture_free_port(void)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sin);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
         close(fd);
         return -1;
     }
@@ -160,7 +161,8 @@ FIXTURE_HELPER double fixture_now(void)
 
 /* Run the loop until pred(arg) is true or `seconds` pass (a generous bound, not a timing
  * assertion). Returns the predicate's last value. */
-FIXTURE_HELPER bool fixture_run_until(struct fixture_loop *loop, bool (*pred)(void *), void *arg, double seconds)
+FIXTURE_HELPER bool fixture_run_until(struct fixture_loop *loop, bool (*pred)(void *), void *arg,
+                                      double seconds)
 {
     double deadline = fixture_now() + seconds;
     while (!pred(arg) && fixture_now() < deadline)

@@ -109,8 +109,9 @@ static void test_serves_challenge(void **state)
     assert_memory_equal(resp, "HTTP/1.1 200", 12);
     assert_non_null(strstr(resp, "\r\n\r\ntok-EN_123.thumbprint"));
     free(resp);
-    expect_status("HEAD /.well-known/acme-challenge/tok-EN_123 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-                  "HTTP/1.1 200");
+    expect_status(
+        "HEAD /.well-known/acme-challenge/tok-EN_123 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 200");
 }
 
 static void test_refuses_unsafe(void **state)
@@ -142,11 +143,13 @@ static void test_refuses_unsafe(void **state)
 static void test_redirects(void **state)
 {
     (void)state;
-    char *resp = exchange("GET /mcp?x=1&y=2 HTTP/1.1\r\nHost: mcp-echo.example.com:8080\r\nConnection: close\r\n\r\n");
+    char *resp =
+        exchange("GET /mcp?x=1&y=2 HTTP/1.1\r\nHost: mcp-echo.example.com:8080\r\nConnection: close\r\n\r\n");
     assert_memory_equal(resp, "HTTP/1.1 308", 12);
     assert_non_null(strstr(resp, "\r\nLocation: https://mcp-echo.example.com:8443/mcp?x=1&y=2\r\n"));
     free(resp);
-    resp = exchange("POST /token HTTP/1.1\r\nHost: [::1]:80\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    resp =
+        exchange("POST /token HTTP/1.1\r\nHost: [::1]:80\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     assert_memory_equal(resp, "HTTP/1.1 308", 12);
     assert_non_null(strstr(resp, "\r\nLocation: https://[::1]:8443/token\r\n"));
     free(resp);

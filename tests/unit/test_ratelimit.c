@@ -79,8 +79,8 @@ static void ctx_close(struct ctx *c)
     fixture_loop_free(&c->loop);
 }
 
-static struct rate_limit_decision hit(struct ctx *c, struct rate_limiter *rl, const char *key, long long limit,
-                                      long long period)
+static struct rate_limit_decision hit(struct ctx *c, struct rate_limiter *rl, const char *key,
+                                      long long limit, long long period)
 {
     struct outcome o = {0};
     assert_int_equal(rate_limit_check(rl, key, limit, period, on_decision, &o), GW_OK);

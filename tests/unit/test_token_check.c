@@ -96,9 +96,9 @@ static char *make_token(const struct jwt_key *key, const char *aud, long long ex
 {
     long long now = (long long)time(NULL);
     json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "iss", issuer, "sub",
-                               "github:42", "aud", aud, "exp", (json_int_t)(now + exp_in), "iat", (json_int_t)now,
-                               "nbf", (json_int_t)(now + nbf_in), "jti", jti, "client_id", "client-1", "scope",
-                               scope, "username", "octocat");
+                               "github:42", "aud", aud, "exp", (json_int_t)(now + exp_in), "iat",
+                               (json_int_t)now, "nbf", (json_int_t)(now + nbf_in), "jti", jti, "client_id",
+                               "client-1", "scope", scope, "username", "octocat");
     char *token = NULL;
     assert_int_equal(jwt_sign(key, claims, &token), GW_OK);
     json_decref(claims);
@@ -134,7 +134,8 @@ static int group_setup(void **state)
     if (fixture_redis_start() != 0)
         return -1;
     if (jwt_key_generate(JWT_ALG_RS256, &key_a) || jwt_key_generate(JWT_ALG_ES256, &key_b) ||
-        jwt_key_generate(JWT_ALG_ES256, &key_c) || jwt_key_from_secret(HS_SECRET, strlen(HS_SECRET), &hs_key, NULL))
+        jwt_key_generate(JWT_ALG_ES256, &key_c) ||
+        jwt_key_from_secret(HS_SECRET, strlen(HS_SECRET), &hs_key, NULL))
         return -1;
     pthread_mutex_init(&auth.lock, NULL);
     auth.jwks = jwks_of(key_a, NULL);
@@ -236,7 +237,8 @@ static void revoke_jti(struct ctx *c, const char *jti)
     char score[32];
     snprintf(score, sizeof(score), "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     struct done_flag f = {0};
-    assert_int_equal(redis_command(c->redis, on_redis_done, &f, "ZADD tc:revocations %s %s", score, jti), GW_OK);
+    assert_int_equal(redis_command(c->redis, on_redis_done, &f, "ZADD tc:revocations %s %s", score, jti),
+                     GW_OK);
     assert_true(fixture_run_until(&c->loop, flag_set, &f, 5));
     assert_int_equal(f.err, GW_OK);
 }
@@ -319,9 +321,10 @@ static void test_malformed_and_alg_none(void **state)
     /* alg=none with auth's kid and valid claims. */
     char header[200], payload[400];
     snprintf(header, sizeof(header), "{\"alg\":\"none\",\"typ\":\"JWT\",\"kid\":\"%s\"}", jwt_key_kid(key_a));
-    snprintf(payload, sizeof(payload),
-             "{\"iss\":\"%s\",\"sub\":\"github:1\",\"aud\":\"%s\",\"exp\":%lld,\"jti\":\"n\",\"scope\":\"mcp\"}",
-             issuer, audience, (long long)time(NULL) + 300);
+    snprintf(
+        payload, sizeof(payload),
+        "{\"iss\":\"%s\",\"sub\":\"github:1\",\"aud\":\"%s\",\"exp\":%lld,\"jti\":\"n\",\"scope\":\"mcp\"}",
+        issuer, audience, (long long)time(NULL) + 300);
     char *h = base64url_encode_alloc(header, strlen(header));
     char *p = base64url_encode_alloc(payload, strlen(payload));
     char token[1024];
