@@ -279,12 +279,36 @@ static void method_not_allowed(struct http_exchange *ex, const char *allow)
     http_respond_error(ex, 405, "invalid_request", "Method not allowed");
 }
 
+/* Browser-based MCP clients (the MCP Inspector, web apps) register and exchange codes with
+ * fetch(): the JSON endpoints are CORS-open (no cookies are involved; credentials travel in
+ * the body or Authorization). Answers preflights; returns true when it did. */
+static bool api_cors(struct http_exchange *ex)
+{
+    static const char *const paths[] = {"/token", "/register", "/revoke", "/introspect"};
+    const char *path = http_request(ex)->path;
+    bool api = strncmp(path, "/register/", 10) == 0;
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]) && !api; i++)
+        api = strcmp(path, paths[i]) == 0;
+    if (!api)
+        return false;
+    http_response_header(ex, "Access-Control-Allow-Origin", "*");
+    if (strcmp(http_request(ex)->method, "OPTIONS") != 0)
+        return false;
+    http_response_header(ex, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+    http_response_header(ex, "Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version");
+    http_response_header(ex, "Access-Control-Max-Age", "86400");
+    http_respond(ex, 204, NULL, NULL, 0);
+    return true;
+}
+
 static void auth_handle(struct http_exchange *ex, void *arg)
 {
     (void)arg;
     const struct http_request *req = http_request(ex);
     const char *path = req->path;
     if (health_route(ex) || metadata_route(ex))
+        return;
+    if (api_cors(ex))
         return;
     if (strcmp(path, "/token") == 0) {
         method_is(req, "POST") ? token_handle(ex) : method_not_allowed(ex, "POST");

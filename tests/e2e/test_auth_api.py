@@ -192,6 +192,15 @@ def test_authorization_server_metadata_fields_and_cors(auth):
     assert "mcp-protocol-version" in headers["access-control-allow-headers"].lower()
     status, _, _ = http("POST", auth.url + "/.well-known/oauth-authorization-server", b"x")
     assert status == 405
+    # browser-based clients register and exchange codes with fetch()
+    for path in ["/register", "/token", "/revoke"]:
+        status, headers, _ = http("OPTIONS", auth.url + path, None,
+                                  {"Origin": "https://inspector.example", "Access-Control-Request-Method": "POST",
+                                   "Access-Control-Request-Headers": "content-type"})
+        assert status == 204 and headers["access-control-allow-origin"] == "*"
+        assert "content-type" in headers["access-control-allow-headers"].lower()
+    status, headers, _ = http("POST", auth.url + "/token", b"grant_type=x", FORM)
+    assert status == 400 and headers["access-control-allow-origin"] == "*"
 
 
 def test_protected_resource_metadata_per_service(auth):
