@@ -470,3 +470,63 @@ def test_restart_all_rereads_env_and_refuses_a_broken_one(procs, stack):
     assert stack.all_healthy()
     # a manual restart is not an automatic one
     assert all(s["restarts"] == 0 for s in stack.status()["services"])
+
+
+def test_redis_killed_is_restarted_with_its_data(procs, stack):
+    """Redis runs with AOF in DATA_DIR/redis: a key written before a SIGKILL is there after the restart."""
+    if not shutil.which("redis-cli"):
+        pytest.skip("redis-cli not installed")
+    stack.start_foreground(procs)
+
+    def cli(*args):
+        env = bare_env(REDISCLI_AUTH=stack.password)
+        return subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(stack.ports["REDIS"]), *args], env=env,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+
+    assert cli("SET", "ops-e2e:survives", "yes") == "OK"
+    assert cli("CONFIG", "GET", "appendonly").split() == ["appendonly", "yes"]
+    redis = stack.service("redis")
+    os.kill(redis["pid"], signal.SIGKILL)
+    again = stack.wait(lambda: (lambda s: s if s["pid"] not in (0, redis["pid"]) and s["health"] == "healthy"
+                                else None)(stack.service("redis")), "redis restarted")
+    assert again["restarts"] == 1
+    assert cli("GET", "ops-e2e:survives") == "yes"
+    stack.wait(lambda: stack.run("health-check").returncode == 0, "every service healthy again")
+    assert os.path.isdir(os.path.join(stack.env["DATA_DIR"], "redis"))
+    redis_log = [json.loads(line) for line in stack.run("logs", "redis").stdout.splitlines()]
+    assert redis_log and all(e["service"] == "redis" for e in redis_log)
+    assert any("Ready to accept connections" in e["message"] for e in redis_log)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_in_reverse_order(procs, stack, sig):
+    stack.start_foreground(procs)
+    pids = [s["pid"] for s in stack.status()["services"]]
+    os.kill(stack.supervisor.pid, sig)
+    assert stack.supervisor.proc.wait(timeout=60) == 0
+    for pid in pids:
+        assert not pid_alive(pid), pid
+    stopped = [e["svc"] for e in map(json.loads, stack.run("logs", "supervisor").stdout.splitlines())
+               if e["message"] == "Service stopped"]
+    assert stopped == list(reversed(stack.expected_services()))
+    assert not os.path.exists(os.path.join(stack.run_dir, "supervisor.sock"))
+
+
+def test_down_without_supervisor_uses_pid_files(procs, stack):
+    """The supervisor killed with SIGKILL: its children go with it (death signal); `down` clears what is left."""
+    stack.start_foreground(procs)
+    pids = [s["pid"] for s in stack.status()["services"]]
+    os.kill(stack.supervisor.pid, signal.SIGKILL)
+    stack.supervisor.proc.wait(timeout=10)
+    stack.supervisor = None
+    for pid in pids:
+        stack.wait(lambda: not pid_alive(pid), f"child {pid} gone with its supervisor", timeout=30)
+    assert os.path.exists(os.path.join(stack.run_dir, "supervisor.sock"))  # stale
+    r = stack.run("down")
+    assert r.returncode == 0, r.stderr
+    assert "the supervisor was not running" in r.stdout or "Nothing was running" in r.stdout
+    assert not [n for n in os.listdir(stack.run_dir) if n.endswith(".pid") or n.endswith(".sock")]
+    # and a fresh start works on the same ports
+    stack.start_foreground(procs)
+    assert stack.run("down").returncode == 0
+    assert stack.supervisor.proc.wait(timeout=60) == 0
