@@ -28,12 +28,16 @@
 
 static json_t *static_clients; /* array of records; immutable after setup */
 static bool cimd_allow_private;
+static char *cimd_ca_file; /* CIMD_CA_FILE: a private CA bundle for metadata documents, or NULL */
 
 /* ---- static clients ---- */
 
 enum gw_err client_store_setup(const struct config *cfg, struct buf *errors)
 {
     cimd_allow_private = config_get_bool(cfg, "CIMD_ALLOW_PRIVATE", false);
+    const char *ca = config_get(cfg, "CIMD_CA_FILE", "");
+    free(cimd_ca_file);
+    cimd_ca_file = ca && *ca ? gw_strdup(ca) : NULL;
     static_clients = json_array();
     const char *text = config_get(cfg, "AUTH_STATIC_CLIENTS", "");
     if (!text || !*text)
@@ -75,6 +79,8 @@ void client_store_teardown(void)
 {
     json_decref(static_clients);
     static_clients = NULL;
+    free(cimd_ca_file);
+    cimd_ca_file = NULL;
 }
 
 bool auth_client_secret_ok(const struct auth_client *client, const char *secret, size_t len)
@@ -339,6 +345,7 @@ void client_store_get(struct auth_worker *w, const char *client_id, client_store
             .max_response_bytes = CIMD_MAX_BYTES,
             .follow_redirects = false,
             .allow_address = public_address_only,
+            .ca_file = cimd_ca_file,
         };
         if (!w->http || http_client_request(w->http, &req, cimd_done, l, NULL) != GW_OK)
             lookup_finish(l, GW_ERR_INVALID, NULL, "client metadata document could not be fetched");

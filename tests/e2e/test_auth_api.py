@@ -796,3 +796,126 @@ def test_other_signing_algorithms(procs, workdir, redis_server, alg):
     assert auth.verify(tokens["access_token"])[0] == 200
     meta = json.loads(http("GET", auth.url + "/.well-known/oauth-authorization-server")[2])
     assert meta["issuer"] == ISSUER
+
+
+# ---- client ID metadata documents over HTTPS (private CA, loopback allowed for the test) ----
+
+def make_tls_files(directory):
+    """A private CA and a server certificate for 127.0.0.1; returns (ca.pem, cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.datetime.utcnow()
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mcpgw e2e CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = [os.path.join(directory, n) for n in ("ca.pem", "cert.pem", "key.pem")]
+    with open(paths[0], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths[1], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths[2], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return paths
+
+
+class MetadataServer:
+    """An HTTPS server on 127.0.0.1 serving client metadata documents from a dict path -> (body, headers)."""
+
+    def __init__(self, cert, key):
+        import http.server
+        import ssl
+        import threading
+        self.documents = {}
+        self.hits = {}
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
+                body, headers = outer.documents.get(self.path, (None, {}))
+                if body is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.base = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_client_id_metadata_documents(procs, workdir, redis_server):
+    ca, cert, key = make_tls_files(workdir)
+    server = MetadataServer(cert, key)
+    try:
+        auth = Auth(procs, workdir, redis_server, {"CIMD_ALLOW_PRIVATE": "true", "CIMD_CA_FILE": ca})
+        redirect = "https://app.example/oauth/callback"
+        good = server.base + "/oauth/client.json"
+        server.documents["/oauth/client.json"] = ({"client_id": good, "client_name": "Doc client",
+                                                   "redirect_uris": [redirect],
+                                                   "token_endpoint_auth_method": "none"},
+                                                  {"Cache-Control": "max-age=300"})
+        verifier = secrets.token_urlsafe(48)
+        fields = {"grant_type": "authorization_code", "redirect_uri": redirect, "code_verifier": verifier,
+                  "client_id": good}
+        for _ in range(2):
+            status, _, body = auth.post_form("/token", dict(fields, code=auth.seed_code(good, redirect, verifier)))
+            assert status == 200, body
+            assert jwt_parts(body["access_token"])[1]["client_id"] == good
+        # cached per worker for max-age: at most one fetch per worker (WORKERS=2)
+        assert 1 <= server.hits["/oauth/client.json"] <= 2
+        # client_id in the document must equal its URL
+        wrong = server.base + "/wrong.json"
+        server.documents["/wrong.json"] = ({"client_id": good, "redirect_uris": [redirect]}, {})
+        status, _, body = auth.post_form("/token", dict(fields, client_id=wrong, code="x"))
+        assert status == 401 and body["error"] == "invalid_client" and "does not equal" in body["error_description"]
+        # documents must be public clients with registrable redirect URIs
+        bad = server.base + "/bad.json"
+        server.documents["/bad.json"] = ({"client_id": bad, "redirect_uris": ["http://evil.example/cb"]}, {})
+        assert auth.post_form("/token", dict(fields, client_id=bad, code="x"))[0] == 401
+        secret_doc = server.base + "/secret.json"
+        server.documents["/secret.json"] = ({"client_id": secret_doc, "redirect_uris": [redirect],
+                                             "token_endpoint_auth_method": "client_secret_basic"}, {})
+        assert auth.post_form("/token", dict(fields, client_id=secret_doc, code="x"))[0] == 401
+        # too large, not found, not JSON
+        big = server.base + "/big.json"
+        server.documents["/big.json"] = ({"client_id": big, "redirect_uris": [redirect], "pad": "x" * 10000}, {})
+        assert auth.post_form("/token", dict(fields, client_id=big, code="x"))[0] == 401
+        assert auth.post_form("/token", dict(fields, client_id=server.base + "/missing.json", code="x"))[0] == 401
+        server.documents["/junk.json"] = (b"<html>", {})
+        assert auth.post_form("/token", dict(fields, client_id=server.base + "/junk.json", code="x"))[0] == 401
+    finally:
+        server.close()
