@@ -125,13 +125,11 @@ static void print_tail(struct log_source *src, size_t count, long long n)
     for (size_t i = 0; i < count; i++) {
         struct tail_line *ring = gw_calloc((size_t)n, sizeof(*ring));
         size_t seen = 0;
-        char ts[40] = "";
         while (next_line(&src[i])) {
             struct tail_line *slot = &ring[seen % (size_t)n];
             free(slot->text);
             slot->text = gw_strdup(src[i].line);
-            snprintf(ts, sizeof(ts), "%s", src[i].ts);
-            snprintf(slot->ts, sizeof(slot->ts), "%s", ts);
+            snprintf(slot->ts, sizeof(slot->ts), "%s", src[i].ts);
             slot->source = i;
             slot->seq = seen++;
         }
@@ -296,7 +294,7 @@ int logs_main(int argc, char **argv)
     signal(SIGPIPE, SIG_DFL);
     for (size_t i = 0; i < count; i++)
         src[i].f = fopen(src[i].path, "r");
-    if (tail >= 0 && !(tail == 0))
+    if (tail > 0)
         print_tail(src, count, tail);
     else if (tail < 0)
         print_merged(src, count);

@@ -68,12 +68,12 @@ static void pid_file_remove(const struct supervisor *sv, const char *name)
 
 static void redis_log_line(struct child *c, const char *line)
 {
-    /* "1234:M 27 Nov 2026 21:00:00.000 * Ready to accept connections tcp" */
+    /* "1234:M 27 Nov 2026 21:00:00.000 * Ready to accept connections tcp": the level mark is a
+     * lone '.', '-', '*' or '#' after the time; '#' is a warning. Other lines pass as they are. */
     enum log_level level = LOG_INFO;
     const char *msg = line;
-    const char *mark = strstr(line, ".");
-    for (const char *p = line; mark && *p; p++) {
-        if ((p[0] == '*' || p[0] == '#' || p[0] == '-' || p[0] == '.') && p > line && p[-1] == ' ' && p[1] == ' ') {
+    for (const char *p = line + 1; *p && p[1]; p++) {
+        if (strchr(".-*#", p[0]) && p[-1] == ' ' && p[1] == ' ') {
             level = p[0] == '#' ? LOG_WARNING : p[0] == '*' ? LOG_INFO : LOG_DEBUG;
             msg = p + 2;
             break;
@@ -396,12 +396,24 @@ static void start_due(struct supervisor *sv)
 
 /* ---- health ---- */
 
-static bool redis_is_down(const struct supervisor *sv)
+static bool service_healthy(const struct supervisor *sv, const char *name)
 {
     for (size_t i = 0; i < sv->nchildren; i++)
-        if (sv->children[i].spec->kind == SERVICE_REDIS)
-            return strcmp(sv->children[i].health, "healthy") != 0;
-    return false;
+        if (strcmp(sv->children[i].spec->name, name) == 0)
+            return strcmp(sv->children[i].health, "healthy") == 0;
+    return true; /* not part of this stack */
+}
+
+/* Whether what c's /health depends on is healthy: auth needs Redis, the router needs auth's
+ * keys. Restarting a service for its dependency's outage would not help and would cut its
+ * live connections, so the supervisor waits for the dependency instead. */
+static bool dependencies_healthy(const struct supervisor *sv, const struct child *c)
+{
+    if (strcmp(c->spec->name, "auth") == 0)
+        return service_healthy(sv, "redis");
+    if (strcmp(c->spec->name, "router") == 0)
+        return service_healthy(sv, "auth");
+    return true;
 }
 
 static void announce(struct supervisor *sv)
@@ -462,9 +474,8 @@ static void health_round(struct supervisor *sv)
             log_write(LOG_WARNING, "Service unhealthy",
                       (struct log_field[]){log_str("svc", c->spec->name), log_str("error", c->detail)}, 2);
         c->health = "unhealthy";
-        /* Restarting auth because Redis is down would not help; Redis comes first. */
         if (c->failed_checks >= sv->health_retries && c->spec->managed && c->pid > 0 &&
-            (c->spec->kind == SERVICE_REDIS || !redis_is_down(sv))) {
+            dependencies_healthy(sv, c)) {
             log_write(LOG_ERROR, "Service unhealthy too long; restarting it",
                       (struct log_field[]){log_str("svc", c->spec->name), log_int("failed_checks", c->failed_checks)}, 2);
             /* Without blocking the loop: SIGTERM now, SIGKILL at the deadline (kill_overdue),
