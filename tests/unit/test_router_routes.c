@@ -1,0 +1,171 @@
+/*
+ * test_router_routes.c - the router's route table (src/router/routes.c): services from the
+ * configuration, subdomain and path resolution, priorities, Host matching.
+ */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "router/routes.h"
+
+static struct config *load(const char *text)
+{
+    struct config *cfg = NULL;
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, &errors), GW_OK);
+    buf_free(&errors);
+    return cfg;
+}
+
+static struct route_table *table_for(const char *text, struct config **cfg_out)
+{
+    struct config *cfg = load(text);
+    struct route_table *t = NULL;
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(route_table_create(cfg, &t, &errors), GW_OK);
+    buf_free(&errors);
+    *cfg_out = cfg;
+    return t;
+}
+
+static void test_services_from_configuration(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    struct route_table *t = table_for("BASE_DOMAIN=Example.com\nAUTH_PORT=8001\nMCP_ECHO_PORT=3101\n"
+                                      "MCP_FETCH_ENABLED=true\nMCP_FETCH_PORT=3100\n"
+                                      "MCP_MY_TOOL_URL=http://10.0.0.5:9000/api/mcp\n"
+                                      "MCP_MEMORY_COMMAND=npx -y @modelcontextprotocol/server-memory\n"
+                                      "MCP_MEMORY_PORT=3102\nMCP_OFF_URL=http://127.0.0.1:1\nMCP_OFF_ENABLED=false\n",
+                                      &cfg);
+    assert_int_equal(t->nservices, 5);
+    assert_string_equal(t->services[0].name, "auth");
+    assert_string_equal(t->services[0].upstream_authority, "127.0.0.1:8001");
+    const struct router_service *echo = route_find_service(t, "mcp-echo"); /* enabled by default */
+    assert_non_null(echo);
+    assert_int_equal(echo->upstream_port, 3101);
+    assert_string_equal(echo->host, "mcp-echo.example.com");
+    assert_string_equal(echo->resource, "https://mcp-echo.example.com/mcp");
+    assert_string_equal(echo->metadata_url, "https://mcp-echo.example.com/.well-known/oauth-protected-resource/mcp");
+    const struct router_service *tool = route_find_service(t, "mcp-my-tool");
+    assert_non_null(tool);
+    assert_string_equal(tool->upstream_authority, "10.0.0.5:9000");
+    assert_string_equal(tool->mcp_path, "/api/mcp");
+    const struct router_service *memory = route_find_service(t, "mcp-memory");
+    assert_non_null(memory);
+    assert_int_equal(memory->upstream_port, 3102);
+    assert_non_null(route_find_service(t, "mcp-fetch"));
+    assert_null(route_find_service(t, "mcp-off"));
+    route_table_free(t);
+    config_free(cfg);
+}
+
+static void test_command_without_port_is_an_error(void **state)
+{
+    (void)state;
+    struct config *cfg = load("BASE_DOMAIN=example.com\nMCP_X_COMMAND=run-me\n");
+    struct route_table *t = NULL;
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(route_table_create(cfg, &t, &errors), GW_ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&errors), "MCP_X_PORT"));
+    buf_free(&errors);
+    config_free(cfg);
+}
+
+static void test_https_upstream_refused(void **state)
+{
+    (void)state;
+    struct config *cfg = load("BASE_DOMAIN=example.com\nMCP_X_URL=https://remote.example/mcp\n");
+    struct route_table *t = NULL;
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(route_table_create(cfg, &t, &errors), GW_ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&errors), "MCP_X_URL"));
+    buf_free(&errors);
+    config_free(cfg);
+}
+
+static void expect_route(const struct route_table *t, const char *host, const char *path, enum route_kind kind,
+                         const char *service)
+{
+    struct route_match m = route_resolve(t, host, path);
+    assert_int_equal(m.kind, kind);
+    if (service) {
+        assert_non_null(m.service);
+        assert_string_equal(m.service->name, service);
+    } else {
+        assert_null(m.service);
+    }
+}
+
+static void test_subdomain_resolution(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    struct route_table *t = table_for("BASE_DOMAIN=example.com\n", &cfg);
+    expect_route(t, "mcp-echo.example.com", "/mcp", ROUTE_MCP, "mcp-echo");
+    expect_route(t, "MCP-ECHO.Example.COM:8443", "/mcp", ROUTE_MCP, "mcp-echo");
+    expect_route(t, "mcp-echo.example.com.", "/mcp", ROUTE_MCP, "mcp-echo");
+    expect_route(t, "mcp-echo.example.com", "/health", ROUTE_SERVICE_HEALTH, "mcp-echo");
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource", ROUTE_RESOURCE_METADATA,
+                 "mcp-echo");
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/mcp", ROUTE_RESOURCE_METADATA,
+                 "mcp-echo");
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/other", ROUTE_NOT_FOUND, NULL);
+    /* OAuth first: AS metadata on any host goes to auth */
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-authorization-server", ROUTE_AUTH, "auth");
+    expect_route(t, "anything.else", "/.well-known/openid-configuration", ROUTE_AUTH, "auth");
+    expect_route(t, "auth.example.com", "/token", ROUTE_AUTH, "auth");
+    assert_string_equal(route_resolve(t, "auth.example.com", "/token").auth_limit, "TOKEN");
+    assert_string_equal(route_resolve(t, "auth.example.com", "/register").auth_limit, "REGISTER");
+    assert_null(route_resolve(t, "auth.example.com", "/jwks").auth_limit);
+    /* a service host is no authorization server */
+    expect_route(t, "mcp-echo.example.com", "/token", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "mcp-echo.example.com", "/mcp/extra", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "mcp-echo.example.com.evil.org", "/mcp", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "evil.org", "/mcp", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, NULL, "/mcp", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "mcp-echo.example.com", "*", ROUTE_NOT_FOUND, NULL);
+    route_table_free(t);
+    config_free(cfg);
+}
+
+static void test_path_resolution(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    struct route_table *t = table_for("BASE_DOMAIN=example.com\nROUTING=path\n", &cfg);
+    assert_true(t->path_mode);
+    const struct router_service *echo = route_find_service(t, "mcp-echo");
+    assert_string_equal(echo->resource, "https://example.com/mcp-echo/mcp");
+    expect_route(t, "example.com", "/mcp-echo/mcp", ROUTE_MCP, "mcp-echo");
+    expect_route(t, "example.com", "/mcp-echo/health", ROUTE_SERVICE_HEALTH, "mcp-echo");
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/mcp-echo/mcp", ROUTE_RESOURCE_METADATA,
+                 "mcp-echo");
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/nothing/mcp", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "example.com", "/.well-known/oauth-authorization-server", ROUTE_AUTH, "auth");
+    /* the authorization server at the origin root */
+    expect_route(t, "example.com", "/authorize", ROUTE_AUTH, "auth");
+    assert_string_equal(route_resolve(t, "example.com", "/authorize").auth_limit, "AUTHORIZE");
+    expect_route(t, "example.com", "/mcp-echoes/mcp", ROUTE_AUTH, "auth");
+    expect_route(t, "example.com", "/mcp-echo/other", ROUTE_NOT_FOUND, NULL);
+    route_table_free(t);
+    config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_services_from_configuration),
+        cmocka_unit_test(test_command_without_port_is_an_error),
+        cmocka_unit_test(test_https_upstream_refused),
+        cmocka_unit_test(test_subdomain_resolution),
+        cmocka_unit_test(test_path_resolution),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
