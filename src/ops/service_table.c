@@ -181,6 +181,9 @@ static enum gw_err add_redis(struct service_table *t, const struct config *cfg, 
         struct buf detail;
         buf_init(&detail, 1024);
         bool ok = service_probe(s, 1000, &detail);
+        if (!ok)
+            buf_printf(&t->notes, "redis: %s answers, but not as a Redis that takes REDIS_PASSWORD (%s)\n",
+                       ep.address, buf_cstr(&detail));
         buf_free(&detail);
         if (ok) {
             s->managed = false;

@@ -530,3 +530,60 @@ def test_down_without_supervisor_uses_pid_files(procs, stack):
     stack.start_foreground(procs)
     assert stack.run("down").returncode == 0
     assert stack.supervisor.proc.wait(timeout=60) == 0
+
+
+def test_make_up_writes_a_working_local_env(workdir):
+    """scripts/up (what `make up` runs) with no .env: a local configuration that works unedited."""
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    os.makedirs(os.path.join(workdir, "scripts"))
+    shutil.copy(os.path.join(root, "scripts", "up"), os.path.join(workdir, "scripts", "up"))
+    shutil.copy(mcpgw_bin(), os.path.join(workdir, "mcpgw"))
+    out_path, err_path = os.path.join(workdir, "up.out"), os.path.join(workdir, "up.err")
+    stack = Stack.__new__(Stack)
+    stack.dir, stack.seen_pids, stack.supervisor = workdir, set(), None
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        p = subprocess.Popen(["bash", os.path.join(workdir, "scripts", "up")], cwd=workdir, env=bare_env(),
+                             stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    stack.seen_pids.add(p.pid)
+    try:
+        def healthy():
+            if p.poll() is not None:
+                raise AssertionError(f"scripts/up exited {p.returncode}:\n{open(err_path).read()[-3000:]}")
+            r = subprocess.run([os.path.join(workdir, "mcpgw"), "ps", "--json"], cwd=workdir, env=bare_env(),
+                               capture_output=True, text=True)
+            if r.returncode != 0 or not r.stdout.startswith("{"):
+                return False
+            st = json.loads(r.stdout)
+            stack.seen_pids.update(s["pid"] for s in st["services"] if s["pid"])
+            return all(s["health"] == "healthy" for s in st["services"]) and st["services"]
+        services = Stack.wait(stack, healthy, "the local stack healthy", timeout=90)
+        names = [s["name"] for s in services]
+        assert names[0] == "redis" and "mcp-echo" in names
+        env = dict(line.split("=", 1) for line in open(os.path.join(workdir, ".env")).read().splitlines()
+                   if line and not line.startswith("#"))
+        assert env["BASE_DOMAIN"] == "localhost" and env["HTTPS_PORT"] == "0" and env["ROUTING"] == "path"
+        assert len(env["REDIS_PASSWORD"]) >= 32
+        assert oct(os.stat(os.path.join(workdir, ".env")).st_mode & 0o777) == "0o600"
+        printed = open(out_path).read()
+        assert f"http://localhost:{env['HTTP_PORT']}/mcp-echo/mcp" in printed
+        if have_command("add-user"):
+            password = printed.split("Local login: user admin, password ")[1].split()[0]
+            assert len(password) >= 16
+            users = open(os.path.join(workdir, "data", "users")).read()
+            assert users.startswith("admin:") and password not in users
+        if have_command("router"):
+            status, _, body = http("GET", f"http://127.0.0.1:{env['HTTP_PORT']}/mcp-echo/health")
+            assert status == 200, body
+        # an existing .env is kept as it is
+        before = open(os.path.join(workdir, ".env")).read()
+        os.kill(p.pid, signal.SIGTERM)
+        assert p.wait(timeout=60) == 0
+        assert open(os.path.join(workdir, ".env")).read() == before
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for pid in stack.seen_pids:
+            if pid_alive(pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
