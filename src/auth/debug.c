@@ -14,10 +14,12 @@
 #include "core/alloc.h"
 #include "core/redis.h"
 
+/* Loopback and not relayed by a proxy: the router on this machine connects from loopback too,
+ * but it adds X-Forwarded-For, so a request from the internet never counts as local. */
 static bool from_loopback(struct http_exchange *ex)
 {
-    const char *addr = http_request(ex)->remote_addr;
-    return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0);
+    return auth_peer_is_loopback(ex) && !http_header(ex, "X-Forwarded-For") && !http_header(ex, "Forwarded") &&
+           !http_header(ex, "X-Forwarded-Host");
 }
 
 struct debug_token {

@@ -354,6 +354,12 @@ def test_registration_rate_limit_per_ip_and_global_cap(procs, workdir, redis_ser
         assert auth.register({"redirect_uris": [f"https://a.example/{i}"]})[0] == 201
     status, headers, body = auth.register({"redirect_uris": ["https://a.example/x"]})
     assert status == 429 and body["error"] == "too_many_requests" and int(headers["retry-after"]) > 0
+    # behind the router (a loopback peer) the limit is per forwarded client address
+    other_ip = {"X-Forwarded-For": "203.0.113.7"}
+    assert auth.register({"redirect_uris": ["https://a.example/y"]}, other_ip)[0] == 201
+    assert auth.redis("GET", PREFIX + "ratelimit:register:203.0.113.7") == "1"
+    # a malformed forwarded address falls back to the peer, which is over its limit
+    assert auth.register({"redirect_uris": ["https://a.example/z"]}, {"X-Forwarded-For": "not-an-ip"})[0] == 429
     auth.stop()
     auth.redis("FLUSHALL")
     auth2 = Auth(procs, workdir, redis_server, {"REGISTRATION_RATE_LIMIT": "0", "REGISTRATION_MAX_CLIENTS": "2"})
@@ -634,6 +640,13 @@ def test_debug_endpoints_show_no_secrets(auth):
     doc = json.loads(body)
     assert doc["record"]["client_id"] == client["client_id"] and doc["revoked"] is False
     assert tokens["access_token"] not in body.decode() and tokens["refresh_token"] not in body.decode()
+
+
+def test_debug_endpoints_refuse_proxied_requests(auth):
+    # the router connects from loopback too: a relayed request is not a local one
+    for headers in [{"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-Host": "auth.example.test"}]:
+        assert http("GET", auth.url + "/debug", None, headers)[0] == 404
+        assert http("GET", auth.url + "/debug/token/abc", None, headers)[0] == 404
 
 
 def test_debug_endpoints_absent_without_debug(procs, workdir, redis_server):
