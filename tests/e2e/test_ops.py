@@ -579,6 +579,9 @@ def test_make_up_writes_a_working_local_env(workdir):
         os.kill(p.pid, signal.SIGTERM)
         assert p.wait(timeout=60) == 0
         assert open(os.path.join(workdir, ".env")).read() == before
+        errors = open(err_path).read()
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            assert marker not in errors, errors[-4000:]
     finally:
         if p.poll() is None:
             p.kill()
