@@ -117,9 +117,10 @@ static void client_found(enum gw_err err, struct auth_client *client, const char
         http_exchange_set_error(ex, "invalid_redirect_uri");
         log_write(LOG_WARNING, "Authorization request with an unregistered redirect_uri",
                   (struct log_field[]){log_str("client_id", c->pending.client_id)}, 1);
-        page_error(ex, 400, "Invalid redirect URI",
-                   "The redirect_uri of this request is not registered for this application, so this server will "
-                   "not send you there.");
+        page_error(
+            ex, 400, "Invalid redirect URI",
+            "The redirect_uri of this request is not registered for this application, so this server will "
+            "not send you there.");
         return;
     }
     c->pending.client_name = arena_opt(ex, client->client_name);
@@ -161,7 +162,8 @@ void authorize_handle(struct http_exchange *ex)
     }
     const struct browser_config *cfg = browser_config();
     struct authorize_request r;
-    authorize_request_parse(req->query, strlen(req->query), (const char *const *)cfg->scopes, cfg->nscopes, &r);
+    authorize_request_parse(req->query, strlen(req->query), (const char *const *)cfg->scopes, cfg->nscopes,
+                            &r);
     if (r.page_error) {
         http_exchange_set_error(ex, "invalid_request");
         page_error(ex, 400, "Invalid authorization request", r.page_error);

@@ -101,7 +101,8 @@ bool scope_is_subset(const char *scope, const char *allowed)
 }
 
 /* Normalise the requested scope into *out; false when a token is malformed or unsupported. */
-static bool normalise_scope(const char *requested, const char *const *supported, size_t nsupported, char **out)
+static bool normalise_scope(const char *requested, const char *const *supported, size_t nsupported,
+                            char **out)
 {
     struct buf b;
     buf_init(&b, AUTHORIZE_MAX_SCOPE + 1);
@@ -164,13 +165,14 @@ static bool resource_valid(const char *r)
 static const char *const single_params[] = {"response_type", "code_challenge", "code_challenge_method",
                                             "scope",         "resource",       "state"};
 
-bool authorize_request_parse(const char *query, size_t len, const char *const *scopes_supported, size_t nscopes,
-                             struct authorize_request *out)
+bool authorize_request_parse(const char *query, size_t len, const char *const *scopes_supported,
+                             size_t nscopes, struct authorize_request *out)
 {
     memset(out, 0, sizeof *out);
     struct form f = {0};
     if (form_parse(query, len, &f) != GW_OK) {
-        out->page_error = "The authorization request is malformed (bad percent-encoding or too many parameters).";
+        out->page_error =
+            "The authorization request is malformed (bad percent-encoding or too many parameters).";
         return false;
     }
     out->client_id = dup_param(&f, "client_id");

@@ -41,8 +41,8 @@ struct authorize_request {
  * ask for; a request without scope gets all of them. Returns true when the request is valid;
  * otherwise page_error or error (and error_description) says why. *out is always filled as far
  * as possible (state in particular, for the error redirect) and must be freed. */
-bool authorize_request_parse(const char *query, size_t len, const char *const *scopes_supported, size_t nscopes,
-                             struct authorize_request *out);
+bool authorize_request_parse(const char *query, size_t len, const char *const *scopes_supported,
+                             size_t nscopes, struct authorize_request *out);
 void authorize_request_free(struct authorize_request *req);
 
 /* Whether scope (space-separated) is within allowed (space-separated). */

@@ -46,7 +46,8 @@ enum gw_err browser_setup(void)
     github_policy_load(cfg, &config.policy);
 
     if (!config.github && !config.local) {
-        log_error("ERROR: Required variable GITHUB_CLIENT_ID not set (or set LOCAL_USERS_FILE for local users)");
+        log_error(
+            "ERROR: Required variable GITHUB_CLIENT_ID not set (or set LOCAL_USERS_FILE for local users)");
         return GW_ERR_CONFIG;
     }
     if (config.github && !config.github_client_secret[0]) {
@@ -54,10 +55,11 @@ enum gw_err browser_setup(void)
         return GW_ERR_CONFIG;
     }
     if (config.github && config.policy.nusers == 0)
-        log_write(LOG_WARNING,
-                  "ALLOWED_GITHUB_USERS is empty: no GitHub user can log in (set a comma list of logins, or * for "
-                  "anyone)",
-                  NULL, 0);
+        log_write(
+            LOG_WARNING,
+            "ALLOWED_GITHUB_USERS is empty: no GitHub user can log in (set a comma list of logins, or * for "
+            "anyone)",
+            NULL, 0);
     if (config.local) {
         char *errors = NULL;
         if (local_users_setup(config.local_users_file, &errors) != GW_OK) {
@@ -71,8 +73,9 @@ enum gw_err browser_setup(void)
         return err;
     static const char *const labels[] = {"provider", "result"};
     if (!logins_metric)
-        logins_metric = metrics_register(METRIC_COUNTER, "auth_logins_total",
-                                         "Browser logins by identity provider and result", labels, 2, NULL, 0);
+        logins_metric =
+            metrics_register(METRIC_COUNTER, "auth_logins_total",
+                             "Browser logins by identity provider and result", labels, 2, NULL, 0);
     log_write(LOG_INFO, "Browser login ready",
               (struct log_field[]){log_bool("github", config.github), log_bool("local_users", config.local),
                                    log_bool("secure_cookie", session_cookie_secure())},
@@ -129,8 +132,8 @@ static const char *arena_member(struct http_exchange *ex, json_t *obj, const cha
     return json_is_string(v) ? http_exchange_strdup(ex, json_string_value(v)) : NULL;
 }
 
-enum gw_err pending_from_json(struct http_exchange *ex, const char *json, size_t len, struct pending_auth *out,
-                              const char **verifier)
+enum gw_err pending_from_json(struct http_exchange *ex, const char *json, size_t len,
+                              struct pending_auth *out, const char **verifier)
 {
     memset(out, 0, sizeof *out);
     json_t *obj = json_loadb(json, len, 0, NULL);
@@ -169,7 +172,8 @@ char *browser_key(struct http_exchange *ex, const char *kind, const char *id)
 
 void browser_unavailable(struct http_exchange *ex, const char *why)
 {
-    log_write(LOG_ERROR, "Could not connect to Redis", (struct log_field[]){log_str("reason", why ? why : "")}, 1);
+    log_write(LOG_ERROR, "Could not connect to Redis",
+              (struct log_field[]){log_str("reason", why ? why : "")}, 1);
     http_exchange_set_error(ex, "redis_unavailable");
     http_response_header(ex, "Retry-After", "5");
     page_error(ex, 503, "Temporarily unavailable",
@@ -296,7 +300,8 @@ void browser_redirect_error(struct http_exchange *ex, const char *redirect_uri, 
 
 void browser_denied_page(struct http_exchange *ex, const struct pending_auth *p, const char *message)
 {
-    const char *back = browser_error_url(ex, p->redirect_uri, "access_denied", "the user is not allowed", p->state);
+    const char *back =
+        browser_error_url(ex, p->redirect_uri, "access_denied", "the user is not allowed", p->state);
     struct buf body;
     buf_init(&body, 64 * 1024);
     (void)buf_append_str(&body, "<div class=\"box\"><p>");

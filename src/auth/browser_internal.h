@@ -29,14 +29,14 @@
 #include "core/http.h"
 #include "core/redis.h"
 
-#define PENDING_TTL 600                 /* seconds a pending request and an upstream state live */
-#define CONSENT_REMEMBER_TTL 2592000    /* seconds an approval is remembered (30 days) */
-#define LOGIN_RATE_LIMIT 10             /* local login attempts per client address ... */
-#define LOGIN_RATE_WINDOW 300           /* ... per this many seconds */
+#define PENDING_TTL 600              /* seconds a pending request and an upstream state live */
+#define CONSENT_REMEMBER_TTL 2592000 /* seconds an approval is remembered (30 days) */
+#define LOGIN_RATE_LIMIT 10          /* local login attempts per client address ... */
+#define LOGIN_RATE_WINDOW 300        /* ... per this many seconds */
 
 struct browser_config {
-    bool github;         /* GitHub login configured (GITHUB_CLIENT_ID) */
-    bool local;          /* LOCAL_USERS_FILE configured */
+    bool github; /* GitHub login configured (GITHUB_CLIENT_ID) */
+    bool local;  /* LOCAL_USERS_FILE configured */
     const char *github_client_id, *github_client_secret, *github_base_url, *github_api_url;
     const char *local_users_file;
     char *callback_url; /* issuer + "/callback" */
@@ -58,8 +58,8 @@ struct pending_auth {
 /* As JSON (caller frees); extra (may be NULL) adds "verifier". */
 char *pending_to_json(const struct pending_auth *p, const char *verifier);
 /* From JSON into arena strings; *verifier (may be NULL) gets "verifier". GW_ERR_INVALID. */
-enum gw_err pending_from_json(struct http_exchange *ex, const char *json, size_t len, struct pending_auth *out,
-                              const char **verifier);
+enum gw_err pending_from_json(struct http_exchange *ex, const char *json, size_t len,
+                              struct pending_auth *out, const char **verifier);
 
 /* "<prefix><kind><id>" in the arena. */
 char *browser_key(struct http_exchange *ex, const char *kind, const char *id);

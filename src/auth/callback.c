@@ -60,8 +60,9 @@ static void github_failed(struct callback_ctx *c, const char *step, const char *
     http_exchange_set_error(c->ex, "github_unavailable");
     clear_ctx(c);
     page_error(c->ex, status, "GitHub login failed",
-               status == 504 ? "GitHub did not answer in time. Please try again in a moment."
-                             : "GitHub could not be reached or gave an unexpected answer. Please try again later.");
+               status == 504
+                   ? "GitHub did not answer in time. Please try again in a moment."
+                   : "GitHub could not be reached or gave an unexpected answer. Please try again later.");
 }
 
 static bool response_failed(struct callback_ctx *c, const char *step, const struct http_client_response *r)
@@ -135,8 +136,10 @@ static void decide(struct callback_ctx *c)
         http_exchange_set_identity(ex, c->user.login, c->pending.client_id);
         struct buf msg;
         buf_init(&msg, 4096);
-        (void)buf_printf(&msg, "The GitHub account \"%s\" is not allowed to use this gateway. Ask its operator to "
-                               "add you.", c->user.login);
+        (void)buf_printf(&msg,
+                         "The GitHub account \"%s\" is not allowed to use this gateway. Ask its operator to "
+                         "add you.",
+                         c->user.login);
         const char *text = http_exchange_strdup(ex, buf_cstr(&msg));
         buf_free(&msg);
         clear_ctx(c);
@@ -148,7 +151,8 @@ static void decide(struct callback_ctx *c)
     snprintf(sub, sizeof sub, "github:%lld", c->user.id);
     user.sub = http_exchange_strdup(ex, sub);
     user.username = http_exchange_strdup(ex, c->user.login);
-    user.email = c->email ? http_exchange_strdup(ex, c->email) : (c->user.email ? http_exchange_strdup(ex, c->user.email) : NULL);
+    user.email = c->email ? http_exchange_strdup(ex, c->email)
+                          : (c->user.email ? http_exchange_strdup(ex, c->user.email) : NULL);
     user.login_exp = auth_now() + cfg->session_timeout;
     browser_count_login("github", "success");
     log_write(LOG_INFO, "GitHub user logged in", (struct log_field[]){log_str("user", user.username)}, 1);
@@ -184,7 +188,8 @@ static void emails_done(struct http_client_response *r, void *arg)
     if (r->err == GW_OK && r->status == 200)
         c->email = github_parse_primary_email(r->body.data ? r->body.data : "", r->body.len);
     else
-        log_write(LOG_WARNING, "GitHub /user/emails failed", (struct log_field[]){log_int("status", r->status)}, 1);
+        log_write(LOG_WARNING, "GitHub /user/emails failed",
+                  (struct log_field[]){log_int("status", r->status)}, 1);
     after_email(c);
 }
 
@@ -212,21 +217,23 @@ static void token_done(struct http_client_response *r, void *arg)
         return;
     char *token = NULL;
     char error[64];
-    enum gw_err err =
-        github_parse_token_response(r->body.data ? r->body.data : "", r->body.len, &token, error, sizeof error);
+    enum gw_err err = github_parse_token_response(r->body.data ? r->body.data : "", r->body.len, &token,
+                                                  error, sizeof error);
     if (err == GW_ERR_PROTOCOL) {
-        log_write(LOG_ERROR, "GitHub refused the code exchange",
-                  (struct log_field[]){log_str("github_error", error), log_str("client_id", c->pending.client_id)},
-                  2);
+        log_write(
+            LOG_ERROR, "GitHub refused the code exchange",
+            (struct log_field[]){log_str("github_error", error), log_str("client_id", c->pending.client_id)},
+            2);
         browser_count_login("github", "exchange_refused");
         http_exchange_set_error(ex, "github_exchange_refused");
         if (strcmp(error, "bad_verification_code") == 0)
             page_error(ex, 400, "GitHub login failed",
                        "GitHub says the login code is invalid or expired. Start again from the application.");
         else
-            page_error(ex, 502, "GitHub login failed",
-                       "GitHub refused this server's credentials (a configuration problem); the operator has been "
-                       "told in the log.");
+            page_error(
+                ex, 502, "GitHub login failed",
+                "GitHub refused this server's credentials (a configuration problem); the operator has been "
+                "told in the log.");
         return;
     }
     if (err != GW_OK) {
@@ -263,8 +270,8 @@ static void state_taken(const struct redis_result *result, void *arg)
     }
     if (c->github_error) {
         browser_count_login("github", "cancelled");
-        browser_redirect_error(ex, c->pending.redirect_uri, "access_denied", "the GitHub login was not completed",
-                               c->pending.state);
+        browser_redirect_error(ex, c->pending.redirect_uri, "access_denied",
+                               "the GitHub login was not completed", c->pending.state);
         return;
     }
     const struct browser_config *cfg = browser_config();
@@ -335,9 +342,10 @@ void callback_handle(struct http_exchange *ex)
     }
     if (!browser_session(ex, &c->session)) {
         http_exchange_set_error(ex, "session_missing");
-        page_error(ex, 400, "Session expired",
-                   "Your login session has expired or your browser does not accept cookies. Start again from the "
-                   "application.");
+        page_error(
+            ex, 400, "Session expired",
+            "Your login session has expired or your browser does not accept cookies. Start again from the "
+            "application.");
         return;
     }
     const char *argv[] = {"GETDEL", browser_key(ex, "state:", state)};

@@ -35,8 +35,9 @@ static void session_missing(struct http_exchange *ex)
 static void request_expired(struct http_exchange *ex)
 {
     http_exchange_set_error(ex, "request_expired");
-    page_error(ex, 400, "Request expired",
-               "This authorization request has expired or was already used. Start again from the application.");
+    page_error(
+        ex, 400, "Request expired",
+        "This authorization request has expired or was already used. Start again from the application.");
 }
 
 /* Load authreq:{id} and check it belongs to this browser session; false when a page was sent. */
@@ -88,14 +89,16 @@ static void render_consent(struct consent_ctx *c)
         (void)html_escape(&b, c->session.username);
         (void)buf_append_str(&b, "</strong>.</p>");
     }
-    (void)buf_append_str(&b, "<p>Only approve if you started this from that application.</p>"
-                             "<form method=\"post\" action=\"/consent\"><input type=\"hidden\" name=\"req\" value=\"");
+    (void)buf_append_str(
+        &b, "<p>Only approve if you started this from that application.</p>"
+            "<form method=\"post\" action=\"/consent\"><input type=\"hidden\" name=\"req\" value=\"");
     (void)html_escape(&b, p->id);
     (void)buf_append_str(&b, "\"><input type=\"hidden\" name=\"csrf\" value=\"");
     (void)html_escape(&b, csrf);
-    (void)buf_append_str(&b, "\"><button type=\"submit\" name=\"action\" value=\"approve\" id=\"approve\">Approve</button>"
-                             "<button type=\"submit\" name=\"action\" value=\"deny\" id=\"deny\">Deny</button>"
-                             "</form></div>");
+    (void)buf_append_str(
+        &b, "\"><button type=\"submit\" name=\"action\" value=\"approve\" id=\"approve\">Approve</button>"
+            "<button type=\"submit\" name=\"action\" value=\"deny\" id=\"deny\">Deny</button>"
+            "</form></div>");
     page_respond(ex, 200, "Authorize application", buf_cstr(&b));
     buf_free(&b);
 }
@@ -135,8 +138,8 @@ static void submit_loaded(const struct redis_result *result, void *arg)
     if (strcmp(c->action, "approve") != 0) {
         const char *argv[] = {"DEL", browser_key(ex, "authreq:", c->pending.id)};
         browser_redis_background(2, argv);
-        log_write(LOG_INFO, "Consent denied by the user", (struct log_field[]){log_str("client_id", c->pending.client_id)},
-                  1);
+        log_write(LOG_INFO, "Consent denied by the user",
+                  (struct log_field[]){log_str("client_id", c->pending.client_id)}, 1);
         browser_redirect_error(ex, c->pending.redirect_uri, "access_denied", "the user denied the request",
                                c->pending.state);
         return;
@@ -182,7 +185,8 @@ void consent_handle(struct http_exchange *ex)
             http_exchange_set_error(ex, "csrf");
             log_write(LOG_WARNING, "Consent form with a bad CSRF token",
                       (struct log_field[]){log_str("remote_addr", req->remote_addr)}, 1);
-            page_error(ex, 403, "Forbidden", "The form has expired or did not come from this server. Start again.");
+            page_error(ex, 403, "Forbidden",
+                       "The form has expired or did not come from this server. Start again.");
             return;
         }
         if (!c->action || (strcmp(c->action, "approve") != 0 && strcmp(c->action, "deny") != 0)) {

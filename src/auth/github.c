@@ -63,8 +63,8 @@ void github_policy_from_lists(const char *users, const char *orgs, struct github
 
 void github_policy_load(const struct config *cfg, struct github_policy *out)
 {
-    github_policy_from_lists(config_get(cfg, "ALLOWED_GITHUB_USERS", ""), config_get(cfg, "ALLOWED_GITHUB_ORGS", ""),
-                             out);
+    github_policy_from_lists(config_get(cfg, "ALLOWED_GITHUB_USERS", ""),
+                             config_get(cfg, "ALLOWED_GITHUB_ORGS", ""), out);
 }
 
 void github_policy_free(struct github_policy *p)
@@ -131,8 +131,8 @@ enum gw_err github_parse_user(const char *body, size_t len, struct github_user *
     json_t *obj = json_loadb(body, len, 0, NULL);
     json_t *id = json_object_get(obj, "id");
     json_t *login = json_object_get(obj, "login");
-    if (!json_is_object(obj) || !json_is_integer(id) || json_integer_value(id) <= 0 || !json_is_string(login) ||
-        json_string_length(login) == 0 || json_string_length(login) > 100) {
+    if (!json_is_object(obj) || !json_is_integer(id) || json_integer_value(id) <= 0 ||
+        !json_is_string(login) || json_string_length(login) == 0 || json_string_length(login) > 100) {
         json_decref(obj);
         return GW_ERR_INVALID;
     }

@@ -38,7 +38,8 @@ static void crypt_open(void)
      * answer takes as long whether or not the name exists. */
     char *h = NULL;
     unsigned char random_password[24];
-    if (crypt_rn_ptr && crypt_gensalt_rn_ptr && crypto_random_bytes(random_password, sizeof random_password) == GW_OK) {
+    if (crypt_rn_ptr && crypt_gensalt_rn_ptr &&
+        crypto_random_bytes(random_password, sizeof random_password) == GW_OK) {
         char *pw = base64url_encode_alloc(random_password, sizeof random_password);
         h = bcrypt_hash(pw);
         free(pw);
@@ -56,8 +57,8 @@ bool local_user_name_valid(const char *name)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-' || c == '@'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-' || c == '@'))
             return false;
     }
     return true;
@@ -65,7 +66,8 @@ bool local_user_name_valid(const char *name)
 
 static bool hash_supported(const char *h, size_t len)
 {
-    return (len > 7 && (strncmp(h, "$2b$", 4) == 0 || strncmp(h, "$2y$", 4) == 0 || strncmp(h, "$2a$", 4) == 0)) ||
+    return (len > 7 &&
+            (strncmp(h, "$2b$", 4) == 0 || strncmp(h, "$2y$", 4) == 0 || strncmp(h, "$2a$", 4) == 0)) ||
            (len > 4 && strncmp(h, "$y$", 3) == 0);
 }
 
@@ -135,7 +137,8 @@ enum gw_err local_users_setup(const char *path, char **errors_text)
     struct buf errors;
     buf_init(&errors, 64 * 1024);
     if (!crypt_rn_ptr)
-        (void)buf_printf(&errors, "ERROR: LOCAL_USERS_FILE needs libcrypt.so.1 (libxcrypt), which is missing\n");
+        (void)buf_printf(&errors,
+                         "ERROR: LOCAL_USERS_FILE needs libcrypt.so.1 (libxcrypt), which is missing\n");
     size_t len = 0;
     char *text = read_small_file(path, &len);
     if (!text) {
@@ -160,16 +163,19 @@ enum gw_err local_users_setup(const char *path, char **errors_text)
                 const char *colon = memchr(p, ':', line_len);
                 char *name = colon ? gw_strndup(p, (size_t)(colon - p)) : NULL;
                 if (!colon || !local_user_name_valid(name))
-                    (void)buf_printf(&errors, "ERROR: %s line %d: expected NAME:HASH with a valid user name\n", path,
+                    (void)buf_printf(&errors,
+                                     "ERROR: %s line %d: expected NAME:HASH with a valid user name\n", path,
                                      line_no);
                 else if (strncmp(colon + 1, "$argon2", 7) == 0)
-                    (void)buf_printf(&errors,
-                                     "ERROR: %s line %d: argon2 hashes need libargon2, which this build lacks; "
-                                     "use `mcpgw add-user` (bcrypt)\n",
-                                     path, line_no);
+                    (void)buf_printf(
+                        &errors,
+                        "ERROR: %s line %d: argon2 hashes need libargon2, which this build lacks; "
+                        "use `mcpgw add-user` (bcrypt)\n",
+                        path, line_no);
                 else if (!hash_supported(colon + 1, (size_t)(line_end - colon - 1)))
-                    (void)buf_printf(&errors, "ERROR: %s line %d: unsupported hash (bcrypt $2b$/$2y$ or yescrypt $y$)\n",
-                                     path, line_no);
+                    (void)buf_printf(
+                        &errors, "ERROR: %s line %d: unsupported hash (bcrypt $2b$/$2y$ or yescrypt $y$)\n",
+                        path, line_no);
                 free(name);
             }
             p = eol + 1;

@@ -42,8 +42,8 @@ static void state_saved(const struct redis_result *result, void *arg)
     (void)buf_append_str(&url, "/login/oauth/authorize");
     (void)url_append_query_param(&url, "client_id", cfg->github_client_id);
     (void)url_append_query_param(&url, "redirect_uri", cfg->callback_url);
-    (void)url_append_query_param(&url, "scope", cfg->policy.norgs ? "read:user user:email read:org"
-                                                                   : "read:user user:email");
+    (void)url_append_query_param(
+        &url, "scope", cfg->policy.norgs ? "read:user user:email read:org" : "read:user user:email");
     (void)url_append_query_param(&url, "state", c->state);
     (void)url_append_query_param(&url, "code_challenge", c->challenge);
     (void)url_append_query_param(&url, "code_challenge_method", "S256");

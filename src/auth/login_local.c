@@ -52,7 +52,8 @@ void login_show(struct http_exchange *ex, const struct pending_auth *p, const st
     (void)html_escape(&b, p->client_name && p->client_name[0] ? p->client_name : p->client_id);
     (void)buf_append_str(&b, "</strong>.</p>");
     if (cfg->github) {
-        (void)buf_append_str(&b, "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"req\" value=\"");
+        (void)buf_append_str(
+            &b, "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"req\" value=\"");
         (void)html_escape(&b, p->id);
         (void)buf_append_str(&b, "\"><input type=\"hidden\" name=\"csrf\" value=\"");
         (void)html_escape(&b, csrf);
@@ -62,7 +63,8 @@ void login_show(struct http_exchange *ex, const struct pending_auth *p, const st
     if (cfg->local) {
         if (cfg->github)
             (void)buf_append_str(&b, "<p>or with a local account:</p>");
-        (void)buf_append_str(&b, "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"req\" value=\"");
+        (void)buf_append_str(
+            &b, "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"req\" value=\"");
         (void)html_escape(&b, p->id);
         (void)buf_append_str(&b, "\"><input type=\"hidden\" name=\"csrf\" value=\"");
         (void)html_escape(&b, csrf);
@@ -157,8 +159,8 @@ static void rate_counted(const struct redis_result *result, void *arg)
     if (count == 1) {
         char window[24];
         snprintf(window, sizeof window, "%d", LOGIN_RATE_WINDOW);
-        const char *argv[] = {"EXPIRE", browser_key(c->ex, "ratelimit:login:", http_request(c->ex)->remote_addr),
-                              window};
+        const char *argv[] = {
+            "EXPIRE", browser_key(c->ex, "ratelimit:login:", http_request(c->ex)->remote_addr), window};
         browser_redis_background(3, argv);
     }
     if (count > LOGIN_RATE_LIMIT) {
@@ -172,7 +174,8 @@ static void rate_counted(const struct redis_result *result, void *arg)
         char retry[24];
         snprintf(retry, sizeof retry, "%d", LOGIN_RATE_WINDOW);
         http_response_header(c->ex, "Retry-After", retry);
-        page_error(c->ex, 429, "Too many attempts", "Too many sign-in attempts. Wait a few minutes and try again.");
+        page_error(c->ex, 429, "Too many attempts",
+                   "Too many sign-in attempts. Wait a few minutes and try again.");
         return;
     }
     start_password_check(c);
@@ -194,8 +197,9 @@ static void pending_loaded(const struct redis_result *result, void *arg)
     }
     if (strcmp(c->pending.sid, c->session.sid) != 0) {
         http_exchange_set_error(ex, "session_mismatch");
-        page_error(ex, 403, "Wrong browser session",
-                   "This sign-in request was started in another browser session. Start again from the application.");
+        page_error(
+            ex, 403, "Wrong browser session",
+            "This sign-in request was started in another browser session. Start again from the application.");
         return;
     }
     if (!c->action) {
@@ -237,16 +241,18 @@ void login_handle(struct http_exchange *ex)
     c->ex = ex;
     if (!browser_session(ex, &c->session)) {
         http_exchange_set_error(ex, "session_missing");
-        page_error(ex, 400, "Session expired",
-                   "Your login session has expired or your browser does not accept cookies. Start again from the "
-                   "application.");
+        page_error(
+            ex, 400, "Session expired",
+            "Your login session has expired or your browser does not accept cookies. Start again from the "
+            "application.");
         return;
     }
     const char *src = post ? req->body : req->query;
     size_t len = post ? req->body_len : strlen(req->query);
     c->req_id = browser_param(ex, src, len, "req");
     if (!c->req_id || !c->req_id[0] || strlen(c->req_id) > 64) {
-        page_error(ex, 400, "Request expired", "This sign-in request is missing. Start again from the application.");
+        page_error(ex, 400, "Request expired",
+                   "This sign-in request is missing. Start again from the application.");
         return;
     }
     if (post) {
@@ -255,7 +261,8 @@ void login_handle(struct http_exchange *ex)
         c->username = browser_param(ex, src, len, "username");
         if (!csrf_valid(c->session.sid, "login", c->req_id, csrf)) {
             http_exchange_set_error(ex, "csrf");
-            page_error(ex, 403, "Forbidden", "The form has expired or did not come from this server. Start again.");
+            page_error(ex, 403, "Forbidden",
+                       "The form has expired or did not come from this server. Start again.");
             return;
         }
         const struct browser_config *cfg = browser_config();

@@ -16,13 +16,26 @@ enum gw_err html_escape_n(struct buf *out, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        case '\0': rep = "&#65533;"; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        case '\0':
+            rep = "&#65533;";
+            break;
+        default:
+            break;
         }
         if (!rep)
             continue;
@@ -43,8 +56,9 @@ void pages_security_headers(struct http_exchange *ex)
     http_response_header(ex, "X-Frame-Options", "DENY");
     /* No form-action: Chrome applies it to the redirect that follows a form POST, which would
      * block the redirect back to the client's (foreign) redirect URI. */
-    http_response_header(ex, "Content-Security-Policy",
-                         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
+    http_response_header(
+        ex, "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
     http_response_header(ex, "X-Content-Type-Options", "nosniff");
     http_response_header(ex, "Cache-Control", "no-store");
     http_response_header(ex, "Pragma", "no-cache");

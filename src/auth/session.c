@@ -184,7 +184,8 @@ enum gw_err session_decode(const char *value, size_t len, long long now, struct 
     }
     out->sid = gw_strdup(json_string_value(sid));
     json_t *exp = json_object_get(obj, "exp");
-    if (json_is_integer(exp) && json_integer_value(exp) > now && json_is_string(json_object_get(obj, "sub"))) {
+    if (json_is_integer(exp) && json_integer_value(exp) > now &&
+        json_is_string(json_object_get(obj, "sub"))) {
         out->sub = dup_string_member(obj, "sub");
         out->username = dup_string_member(obj, "name");
         out->email = dup_string_member(obj, "email");
@@ -242,8 +243,8 @@ void session_set_cookie(struct http_exchange *ex, const struct session *s, long 
     char *value = session_encode(s);
     struct buf h;
     buf_init(&h, 8192);
-    (void)buf_printf(&h, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax%s", session_cookie_name(), value,
-                     max_age, session_secure ? "; Secure" : "");
+    (void)buf_printf(&h, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax%s", session_cookie_name(),
+                     value, max_age, session_secure ? "; Secure" : "");
     http_response_header(ex, "Set-Cookie", buf_cstr(&h));
     buf_free(&h);
     free(value);

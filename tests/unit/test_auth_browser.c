@@ -57,8 +57,8 @@ static void test_session_round_trip(void **state)
     char sid[SESSION_SID_LEN + 1];
     assert_int_equal(session_new_sid(sid), GW_OK);
     assert_int_equal(strlen(sid), SESSION_SID_LEN);
-    struct session s = {.sid = sid, .sub = "github:42", .username = "octocat", .email = "o@example.com",
-                        .login_exp = 2000};
+    struct session s = {
+        .sid = sid, .sub = "github:42", .username = "octocat", .email = "o@example.com", .login_exp = 2000};
     char *value = session_encode(&s);
     struct session d;
     assert_int_equal(session_decode(value, strlen(value), 1000, &d), GW_OK);
@@ -117,7 +117,8 @@ static void test_session_key_file(void **state)
     assert_int_equal(st.st_size, 32);
     /* With GATEWAY_JWT_SECRET the key comes from the secret instead. */
     config_free(cfg);
-    snprintf(text, sizeof text, "DATA_DIR=%s/data\nGATEWAY_JWT_SECRET=0123456789abcdef0123456789abcdef\n", dir);
+    snprintf(text, sizeof text, "DATA_DIR=%s/data\nGATEWAY_JWT_SECRET=0123456789abcdef0123456789abcdef\n",
+             dir);
     assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
     assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
     assert_int_equal(session_decode(value, strlen(value), 0, &d), GW_ERR_INVALID);
@@ -170,10 +171,11 @@ static void test_authorize_valid(void **state)
 {
     (void)state;
     struct authorize_request r;
-    assert_true(parse("response_type=code&client_id=abc&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=xyz"
-                      "&code_challenge=" CHALLENGE "&code_challenge_method=S256&scope=mcp+mcp&resource="
-                      "https%3A%2F%2Fmcp-echo.example.com%2Fmcp",
-                      &r));
+    assert_true(
+        parse("response_type=code&client_id=abc&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=xyz"
+              "&code_challenge=" CHALLENGE "&code_challenge_method=S256&scope=mcp+mcp&resource="
+              "https%3A%2F%2Fmcp-echo.example.com%2Fmcp",
+              &r));
     assert_string_equal(r.client_id, "abc");
     assert_string_equal(r.redirect_uri, "http://127.0.0.1:9/cb");
     assert_string_equal(r.state, "xyz");
@@ -183,7 +185,8 @@ static void test_authorize_valid(void **state)
     assert_null(r.page_error);
     authorize_request_free(&r);
     /* No scope: every supported scope. */
-    assert_true(parse("response_type=code&client_id=abc&code_challenge=" CHALLENGE "&code_challenge_method=S256", &r));
+    assert_true(parse(
+        "response_type=code&client_id=abc&code_challenge=" CHALLENGE "&code_challenge_method=S256", &r));
     assert_string_equal(r.scope, "mcp mcp:admin");
     assert_null(r.redirect_uri);
     authorize_request_free(&r);
@@ -227,34 +230,39 @@ static void test_authorize_redirect_errors(void **state)
     char q[1024];
     snprintf(q, sizeof q, "%s&code_challenge=%s&code_challenge_method=S256", base, CHALLENGE);
     expect_error(q, "invalid_request"); /* no response_type */
-    snprintf(q, sizeof q, "%s&response_type=token&code_challenge=%s&code_challenge_method=S256", base, CHALLENGE);
+    snprintf(q, sizeof q, "%s&response_type=token&code_challenge=%s&code_challenge_method=S256", base,
+             CHALLENGE);
     expect_error(q, "unsupported_response_type");
     snprintf(q, sizeof q, "%s&response_type=code", base);
     expect_error(q, "invalid_request"); /* PKCE missing */
     snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s", base, CHALLENGE);
     expect_error(q, "invalid_request"); /* method missing means plain */
-    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=plain", base, CHALLENGE);
+    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=plain", base,
+             CHALLENGE);
     expect_error(q, "invalid_request");
     snprintf(q, sizeof q, "%s&response_type=code&code_challenge=short&code_challenge_method=S256", base);
     expect_error(q, "invalid_request");
-    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&scope=admin", base,
-             CHALLENGE);
+    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&scope=admin",
+             base, CHALLENGE);
     expect_error(q, "invalid_scope");
-    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&scope=mcp%%22x", base,
-             CHALLENGE);
+    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&scope=mcp%%22x",
+             base, CHALLENGE);
     expect_error(q, "invalid_scope");
-    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&resource=urn%%3Ax",
+    snprintf(q, sizeof q,
+             "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&resource=urn%%3Ax", base,
+             CHALLENGE);
+    expect_error(q, "invalid_target");
+    snprintf(q, sizeof q,
+             "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&resource=https%%3A%%2F%%2Fa%"
+             "%2F%%23f",
              base, CHALLENGE);
     expect_error(q, "invalid_target");
     snprintf(q, sizeof q,
-             "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&resource=https%%3A%%2F%%2Fa%%2F%%23f",
-             base, CHALLENGE);
-    expect_error(q, "invalid_target");
-    snprintf(q, sizeof q, "%s&response_type=code&response_type=code&code_challenge=%s&code_challenge_method=S256",
-             base, CHALLENGE);
-    expect_error(q, "invalid_request");
-    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&request=x", base,
+             "%s&response_type=code&response_type=code&code_challenge=%s&code_challenge_method=S256", base,
              CHALLENGE);
+    expect_error(q, "invalid_request");
+    snprintf(q, sizeof q, "%s&response_type=code&code_challenge=%s&code_challenge_method=S256&request=x",
+             base, CHALLENGE);
     expect_error(q, "request_not_supported");
     /* The state of an erroneous request is kept for the redirect. */
     struct authorize_request r;
@@ -309,7 +317,8 @@ static void test_github_parse(void **state)
     assert_int_equal(github_parse_token_response(ok, strlen(ok), &tok, err, sizeof err), GW_OK);
     assert_string_equal(tok, "gho_abc");
     free(tok);
-    const char *bad = "{\"error\":\"bad_verification_code\",\"error_description\":\"The code passed is incorrect\"}";
+    const char *bad =
+        "{\"error\":\"bad_verification_code\",\"error_description\":\"The code passed is incorrect\"}";
     assert_int_equal(github_parse_token_response(bad, strlen(bad), &tok, err, sizeof err), GW_ERR_PROTOCOL);
     assert_null(tok);
     assert_string_equal(err, "bad_verification_code");
@@ -404,12 +413,19 @@ static void test_password_hash(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_html_escape),          cmocka_unit_test(test_session_round_trip),
-        cmocka_unit_test(test_session_key_file), cmocka_unit_test(test_cookie_find),          cmocka_unit_test(test_csrf),
-        cmocka_unit_test(test_authorize_valid),      cmocka_unit_test(test_authorize_page_errors),
-        cmocka_unit_test(test_authorize_redirect_errors), cmocka_unit_test(test_scope_subset),
-        cmocka_unit_test(test_github_policy),        cmocka_unit_test(test_github_parse),
-        cmocka_unit_test(test_local_users),          cmocka_unit_test(test_password_hash),
+        cmocka_unit_test(test_html_escape),
+        cmocka_unit_test(test_session_round_trip),
+        cmocka_unit_test(test_session_key_file),
+        cmocka_unit_test(test_cookie_find),
+        cmocka_unit_test(test_csrf),
+        cmocka_unit_test(test_authorize_valid),
+        cmocka_unit_test(test_authorize_page_errors),
+        cmocka_unit_test(test_authorize_redirect_errors),
+        cmocka_unit_test(test_scope_subset),
+        cmocka_unit_test(test_github_policy),
+        cmocka_unit_test(test_github_parse),
+        cmocka_unit_test(test_local_users),
+        cmocka_unit_test(test_password_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
