@@ -34,8 +34,8 @@ struct worker;
 /* Process-wide, read-only after auth_setup (shared by all worker threads). */
 struct auth_state {
     const struct config *cfg;
-    char *issuer;          /* public_url_issuer */
-    char *key_prefix;      /* REDIS_KEY_PREFIX, e.g. "oauth:" */
+    char *issuer;     /* public_url_issuer */
+    char *key_prefix; /* REDIS_KEY_PREFIX, e.g. "oauth:" */
     struct jwt_key *signing_key;
     struct jwt_keyset *keyset; /* public keys published at /jwks and used by /verify */
     long long access_token_lifetime, refresh_token_lifetime, client_lifetime;
@@ -79,7 +79,8 @@ void auth_respond_unavailable(struct http_exchange *ex, const char *why);
 
 /* OAuth error JSON with Cache-Control: no-store (and WWW-Authenticate Basic for 401 from
  * client authentication when basic is true). */
-void auth_respond_oauth_error(struct http_exchange *ex, int status, const char *error, const char *description);
+void auth_respond_oauth_error(struct http_exchange *ex, int status, const char *error,
+                              const char *description);
 /* A JSON body with Cache-Control: no-store. json is copied. */
 void auth_respond_json_nostore(struct http_exchange *ex, int status, const char *json);
 

@@ -134,7 +134,8 @@ static enum gw_err load_keys(struct auth_state *s, const struct config *cfg, str
             return err == GW_ERR_IO ? GW_ERR_IO : GW_ERR_CONFIG;
         }
         log_write(LOG_INFO, generated ? "Generated a new signing key" : "Loaded the signing key",
-                  (struct log_field[]){log_str("path", buf_cstr(&path)), log_str("kid", jwt_key_kid(s->signing_key))},
+                  (struct log_field[]){log_str("path", buf_cstr(&path)),
+                                       log_str("kid", jwt_key_kid(s->signing_key))},
                   2);
         buf_free(&path);
     }
@@ -156,8 +157,8 @@ static bool redis_check(void *arg, struct buf *detail)
     if (redis_client_healthy(w->redis))
         return true;
     const char *why = redis_client_last_error(w->redis);
-    buf_printf(detail, "Could not connect to Redis at %s%s%s", redis_client_address(w->redis), *why ? ": " : "",
-               why);
+    buf_printf(detail, "Could not connect to Redis at %s%s%s", redis_client_address(w->redis),
+               *why ? ": " : "", why);
     return false;
 }
 
@@ -223,8 +224,9 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
     auth_metrics_register();
     health_add_check("redis", redis_check, NULL, true);
     log_write(LOG_INFO, "Authorization server ready",
-              (struct log_field[]){log_str("issuer", s->issuer), log_str("alg", jwt_alg_name(jwt_key_alg(s->signing_key))),
-                                   log_str("kid", jwt_key_kid(s->signing_key)), log_int("services", (long long)s->nservices)},
+              (struct log_field[]){
+                  log_str("issuer", s->issuer), log_str("alg", jwt_alg_name(jwt_key_alg(s->signing_key))),
+                  log_str("kid", jwt_key_kid(s->signing_key)), log_int("services", (long long)s->nservices)},
               4);
     return GW_OK;
 }
@@ -295,7 +297,8 @@ static bool api_cors(struct http_exchange *ex)
     if (strcmp(http_request(ex)->method, "OPTIONS") != 0)
         return false;
     http_response_header(ex, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
-    http_response_header(ex, "Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version");
+    http_response_header(ex, "Access-Control-Allow-Headers",
+                         "Authorization, Content-Type, MCP-Protocol-Version");
     http_response_header(ex, "Access-Control-Max-Age", "86400");
     http_respond(ex, 204, NULL, NULL, 0);
     return true;
@@ -321,14 +324,18 @@ static void auth_handle(struct http_exchange *ex, void *arg)
     } else if (strcmp(path, "/introspect") == 0) {
         method_is(req, "POST") ? introspect_handle(ex) : method_not_allowed(ex, "POST");
     } else if (strcmp(path, "/verify") == 0) {
-        method_is(req, "GET") || method_is(req, "POST") || method_is(req, "HEAD") ? verify_handle(ex)
-                                                                                    : method_not_allowed(ex, "GET, POST");
+        method_is(req, "GET") || method_is(req, "POST") || method_is(req, "HEAD")
+            ? verify_handle(ex)
+            : method_not_allowed(ex, "GET, POST");
     } else if (strcmp(path, "/authorize") == 0) {
-        method_is(req, "GET") || method_is(req, "HEAD") ? authorize_handle(ex) : method_not_allowed(ex, "GET");
+        method_is(req, "GET") || method_is(req, "HEAD") ? authorize_handle(ex)
+                                                        : method_not_allowed(ex, "GET");
     } else if (strcmp(path, "/consent") == 0) {
-        method_is(req, "GET") || method_is(req, "POST") ? consent_handle(ex) : method_not_allowed(ex, "GET, POST");
+        method_is(req, "GET") || method_is(req, "POST") ? consent_handle(ex)
+                                                        : method_not_allowed(ex, "GET, POST");
     } else if (strcmp(path, "/login") == 0) {
-        method_is(req, "GET") || method_is(req, "POST") ? login_handle(ex) : method_not_allowed(ex, "GET, POST");
+        method_is(req, "GET") || method_is(req, "POST") ? login_handle(ex)
+                                                        : method_not_allowed(ex, "GET, POST");
     } else if (strcmp(path, "/callback") == 0) {
         method_is(req, "GET") ? callback_handle(ex) : method_not_allowed(ex, "GET");
     } else if (strcmp(path, "/debug") == 0 || strncmp(path, "/debug/", 7) == 0) {
@@ -344,13 +351,15 @@ static const char *const required_vars[] = {"BASE_DOMAIN", "GITHUB_CLIENT_ID", "
 static const struct role auth_role = {
     .service = "auth",
     .command = "auth",
-    .summary = "OAuth 2.1 authorization server (auth): metadata, registration, token, revoke, introspect, verify",
+    .summary =
+        "OAuth 2.1 authorization server (auth): metadata, registration, token, revoke, introspect, verify",
     .port_variable = "AUTH_PORT",
     .default_port = 8000,
     .required = required_vars,
-    .extra_help = "\nVariables: BASE_DOMAIN, JWT_ALGORITHM, JWT_PRIVATE_KEY_B64 or GATEWAY_JWT_SECRET (HS256),\n"
-                  "REDIS_URL, REDIS_PASSWORD, ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME, CLIENT_LIFETIME,\n"
-                  "DATA_DIR (a generated key is kept in DATA_DIR/keys), DEBUG.\n",
+    .extra_help =
+        "\nVariables: BASE_DOMAIN, JWT_ALGORITHM, JWT_PRIVATE_KEY_B64 or GATEWAY_JWT_SECRET (HS256),\n"
+        "REDIS_URL, REDIS_PASSWORD, ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME, CLIENT_LIFETIME,\n"
+        "DATA_DIR (a generated key is kept in DATA_DIR/keys), DEBUG.\n",
     .setup = auth_setup,
     .teardown = auth_teardown,
     .handler = auth_handle,

@@ -39,7 +39,8 @@ char *auth_key_alloc(const char *kind, const char *id)
 bool auth_peer_is_loopback(const struct http_exchange *ex)
 {
     const char *addr = http_request(ex)->remote_addr;
-    return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0);
+    return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+                    strncmp(addr, "::ffff:127.", 11) == 0);
 }
 
 const char *auth_client_ip(struct http_exchange *ex)
@@ -87,13 +88,15 @@ void auth_respond_unavailable(struct http_exchange *ex, const char *why)
     http_exchange_set_error(ex, "redis_unavailable");
     http_response_header(ex, "Cache-Control", "no-store");
     http_response_header(ex, "Retry-After", "5");
-    http_respond_error(ex, 503, "temporarily_unavailable", "The authorization server's storage is unavailable");
+    http_respond_error(ex, 503, "temporarily_unavailable",
+                       "The authorization server's storage is unavailable");
 }
 
 bool auth_redis(struct http_exchange *ex, redis_callback_fn cb, void *arg, int argc, const char **argv)
 {
     struct auth_worker *w = auth_worker();
-    enum gw_err err = w && w->redis ? redis_command_argv(w->redis, cb, arg, argc, argv, NULL) : GW_ERR_UNAVAILABLE;
+    enum gw_err err =
+        w && w->redis ? redis_command_argv(w->redis, cb, arg, argc, argv, NULL) : GW_ERR_UNAVAILABLE;
     if (err == GW_OK)
         return true;
     auth_respond_unavailable(ex, w && w->redis ? redis_client_last_error(w->redis) : gw_strerror(err));
@@ -108,7 +111,8 @@ bool auth_redis_failed(struct http_exchange *ex, const struct redis_result *resu
     return true;
 }
 
-void auth_respond_oauth_error(struct http_exchange *ex, int status, const char *error, const char *description)
+void auth_respond_oauth_error(struct http_exchange *ex, int status, const char *error,
+                              const char *description)
 {
     http_response_header(ex, "Cache-Control", "no-store");
     http_response_header(ex, "Pragma", "no-cache");
@@ -140,15 +144,16 @@ void auth_metrics_register(void)
                              *const result[] = {"result"}, *const client[] = {"client_id"};
     tokens_issued = metrics_register(METRIC_COUNTER, "auth_tokens_issued_total",
                                      "Access tokens issued, by grant type", grant, 1, NULL, 0);
-    active_tokens = metrics_register(METRIC_GAUGE, "auth_active_tokens",
-                                     "Access tokens issued and neither expired nor revoked", NULL, 0, NULL, 0);
+    active_tokens =
+        metrics_register(METRIC_GAUGE, "auth_active_tokens",
+                         "Access tokens issued and neither expired nor revoked", NULL, 0, NULL, 0);
     failures = metrics_register(METRIC_COUNTER, "auth_failures_total", "Authentication failures, by reason",
                                 reason, 1, NULL, 0);
     registrations = metrics_register(METRIC_COUNTER, "auth_client_registrations_total",
                                      "Dynamic client registration requests, by result", result, 1, NULL, 0);
-    client_requests = metrics_register(METRIC_COUNTER, "auth_client_requests_total",
-                                       "Token endpoint requests by OAuth client (first 100 clients; the rest as other)",
-                                       client, 1, NULL, 0);
+    client_requests = metrics_register(
+        METRIC_COUNTER, "auth_client_requests_total",
+        "Token endpoint requests by OAuth client (first 100 clients; the rest as other)", client, 1, NULL, 0);
     const char *grant_types[] = {"authorization_code", "refresh_token"};
     for (size_t i = 0; i < 2; i++)
         if (tokens_issued)

@@ -44,13 +44,15 @@ static void client_found(enum gw_err err, struct auth_client *client, const char
     http_exchange_set_identity(ca->ex, NULL, client->client_id);
     if (client->secret_hash) {
         if (!ca->secret || !auth_client_secret_ok(client, ca->secret, ca->secret_len)) {
-            refuse(ca, ca->secret ? "bad_client_secret" : "missing_client_secret", "Client authentication failed");
+            refuse(ca, ca->secret ? "bad_client_secret" : "missing_client_secret",
+                   "Client authentication failed");
             auth_client_free(client);
             return;
         }
     } else if (ca->secret || ca->require_secret) {
         refuse(ca, "bad_client_auth_method",
-               ca->require_secret ? "This endpoint needs a confidential client" : "This client has no secret");
+               ca->require_secret ? "This endpoint needs a confidential client"
+                                  : "This client has no secret");
         auth_client_free(client);
         return;
     }
@@ -94,7 +96,8 @@ void client_authenticate(struct http_exchange *ex, const char *client_id, const 
         char *id = NULL, *secret = NULL;
         size_t secret_len = 0;
         enum gw_err e1 = url_decode((char *)raw, (size_t)(colon - (char *)raw), true, &id, NULL);
-        enum gw_err e2 = url_decode(colon + 1, raw_len - (size_t)(colon + 1 - (char *)raw), true, &secret, &secret_len);
+        enum gw_err e2 =
+            url_decode(colon + 1, raw_len - (size_t)(colon + 1 - (char *)raw), true, &secret, &secret_len);
         crypto_wipe(raw, raw_len);
         free(raw);
         if (e1 || e2 || (client_id && strcmp(client_id, id) != 0)) {

@@ -70,9 +70,8 @@ enum gw_err auth_client_from_record(json_t *record, struct auth_client **out)
     const json_t *grants = json_object_get(record, "grant_types");
     size_t i;
     const json_t *g;
-    json_array_foreach (grants, i, g)
-        if (json_is_string(g) && strcmp(json_string_value(g), "refresh_token") == 0)
-            c->grant_refresh = true;
+    json_array_foreach(grants, i, g) if (json_is_string(g) && strcmp(json_string_value(g), "refresh_token") ==
+                                                                  0) c->grant_refresh = true;
     if (!json_is_array(grants))
         c->grant_refresh = true;
     c->is_static = json_is_true(json_object_get(record, "static"));
@@ -96,7 +95,8 @@ static bool is_loopback_host(struct strview host)
 /* Schemes that must never receive an authorization code. */
 static bool is_forbidden_scheme(struct strview scheme)
 {
-    static const char *const bad[] = {"javascript", "data", "vbscript", "file", "about", "blob", "ftp", "ws", "wss"};
+    static const char *const bad[] = {"javascript", "data", "vbscript", "file", "about",
+                                      "blob",       "ftp",  "ws",       "wss"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (strview_eq_nocase(scheme, bad[i]))
             return true;
@@ -225,7 +225,8 @@ static bool copy_enum_array(const json_t *in, json_t *out, const char *name, con
         const json_t *item;
         if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 8)
             goto bad;
-        json_array_foreach (v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             const char *s = json_string_value(item);
             if (!s || !in_list(s, allowed))
                 goto bad;
@@ -293,7 +294,8 @@ enum gw_err client_meta_validate(const char *body, size_t len, json_t **out, con
     json_object_set_new(meta, "redirect_uris", accepted);
     size_t i;
     const json_t *u;
-    json_array_foreach (uris, i, u) {
+    json_array_foreach(uris, i, u)
+    {
         const char *s = json_string_value(u);
         const char *why = NULL;
         if (!s || strlen(s) != json_string_length(u))
@@ -304,8 +306,9 @@ enum gw_err client_meta_validate(const char *body, size_t len, json_t **out, con
             json_array_append_new(accepted, json_string(s));
     }
 
-    static const char *const strings[] = {"client_name", "client_uri", "logo_uri", "scope", "tos_uri",
-                                          "policy_uri", "software_id", "software_version", "jwks_uri", NULL};
+    static const char *const strings[] = {"client_name", "client_uri", "logo_uri",    "scope",
+                                          "tos_uri",     "policy_uri", "software_id", "software_version",
+                                          "jwks_uri",    NULL};
     for (const char *const *name = strings; *name; name++)
         if (!copy_string_field(in, meta, *name))
             FAIL("invalid_client_metadata", "a metadata string field is not a string or is too long");
@@ -323,8 +326,10 @@ enum gw_err client_meta_validate(const char *body, size_t len, json_t **out, con
             FAIL("invalid_client_metadata", "contacts must be an array of at most 10 strings");
         json_t *c = json_array();
         json_object_set_new(meta, "contacts", c);
-        json_array_foreach (contacts, i, u) {
-            if (!json_is_string(u) || json_string_length(u) > 320 || strlen(json_string_value(u)) != json_string_length(u))
+        json_array_foreach(contacts, i, u)
+        {
+            if (!json_is_string(u) || json_string_length(u) > 320 ||
+                strlen(json_string_value(u)) != json_string_length(u))
                 FAIL("invalid_client_metadata", "contacts must be an array of at most 10 strings");
             json_array_append_new(c, json_string(json_string_value(u)));
         }

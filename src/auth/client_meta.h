@@ -15,16 +15,16 @@
 
 #include "core/err.h"
 
-#define CLIENT_META_MAX_BODY (16 * 1024)       /* bytes of a registration request body */
-#define CLIENT_META_MAX_REDIRECT_URIS 10       /* redirect URIs per client */
-#define CLIENT_META_MAX_REDIRECT_URI_LEN 2000  /* bytes per redirect URI */
-#define CLIENT_META_MAX_STRING 1000            /* other string fields (client_name, ...) */
+#define CLIENT_META_MAX_BODY (16 * 1024)      /* bytes of a registration request body */
+#define CLIENT_META_MAX_REDIRECT_URIS 10      /* redirect URIs per client */
+#define CLIENT_META_MAX_REDIRECT_URI_LEN 2000 /* bytes per redirect URI */
+#define CLIENT_META_MAX_STRING 1000           /* other string fields (client_name, ...) */
 
 /* An OAuth client as every part of auth sees it (registered, static or metadata document). */
 struct auth_client {
     char *client_id;
-    char *client_name;                /* may be NULL */
-    char **redirect_uris;             /* nredirect_uris entries */
+    char *client_name;    /* may be NULL */
+    char **redirect_uris; /* nredirect_uris entries */
     size_t nredirect_uris;
     char *token_endpoint_auth_method; /* "none", "client_secret_post", "client_secret_basic" */
     char *scope;                      /* requested at registration; may be NULL */

@@ -20,10 +20,10 @@
 #include "core/server.h"
 #include "core/urlform.h"
 
-#define CIMD_MAX_BYTES (5 * 1024)  /* a metadata document is small; refuse anything bigger */
+#define CIMD_MAX_BYTES (5 * 1024) /* a metadata document is small; refuse anything bigger */
 #define CIMD_TIMEOUT_MS 5000
 #define CIMD_CACHE_ENTRIES 64
-#define CIMD_DEFAULT_MAX_AGE 300   /* seconds, when the document says nothing */
+#define CIMD_DEFAULT_MAX_AGE 300 /* seconds, when the document says nothing */
 #define CIMD_MAX_MAX_AGE 86400
 
 static json_t *static_clients; /* array of records; immutable after setup */
@@ -45,24 +45,29 @@ enum gw_err client_store_setup(const struct config *cfg, struct buf *errors)
     json_error_t jerr;
     json_t *list = json_loads(text, 0, &jerr);
     if (!json_is_array(list)) {
-        buf_printf(errors, "ERROR: Invalid value for AUTH_STATIC_CLIENTS: not a JSON array (%s)\n", jerr.text);
+        buf_printf(errors, "ERROR: Invalid value for AUTH_STATIC_CLIENTS: not a JSON array (%s)\n",
+                   jerr.text);
         json_decref(list);
         return GW_ERR_CONFIG;
     }
     size_t i;
     json_t *c;
-    json_array_foreach (list, i, c) {
+    json_array_foreach(list, i, c)
+    {
         const char *id = json_string_value(json_object_get(c, "client_id"));
         const json_t *uris = json_object_get(c, "redirect_uris");
         const char *hash = json_string_value(json_object_get(c, "client_secret_hash"));
         if (!id || !*id || !json_is_array(uris) || json_array_size(uris) == 0) {
-            buf_printf(errors, "ERROR: Invalid value for AUTH_STATIC_CLIENTS: entry %zu needs client_id and redirect_uris\n", i);
+            buf_printf(
+                errors,
+                "ERROR: Invalid value for AUTH_STATIC_CLIENTS: entry %zu needs client_id and redirect_uris\n",
+                i);
             json_decref(list);
             return GW_ERR_CONFIG;
         }
         json_t *rec = json_pack("{s:s, s:O, s:s, s:b, s:b}", "client_id", id, "redirect_uris", uris,
-                                "token_endpoint_auth_method", hash ? "client_secret_basic" : "none", "static", 1,
-                                "used", 1);
+                                "token_endpoint_auth_method", hash ? "client_secret_basic" : "none", "static",
+                                1, "used", 1);
         if (hash)
             json_object_set_new(rec, "secret_hash", json_string(hash));
         const char *name = json_string_value(json_object_get(c, "client_name"));
@@ -182,8 +187,8 @@ static long long response_max_age(const struct http_client_response *r)
 
 static bool ipv4_is_private(uint32_t a)
 {
-    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xA9FE || (a >> 20) == 0xAC1 ||
-           (a >> 16) == 0xC0A8 || (a >> 22) == (100u << 2 | 1) || (a >> 28) >= 0xE;
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xA9FE ||
+           (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8 || (a >> 22) == (100u << 2 | 1) || (a >> 28) >= 0xE;
 }
 
 /* Refuse loopback, private, link-local, CGNAT, multicast and unspecified addresses (SSRF). */
@@ -240,8 +245,8 @@ static json_t *cimd_record(const char *url, const char *body, size_t len, const 
             goto out;
     }
     rec = json_pack("{s:s, s:O, s:s, s:b, s:b, s:[ss]}", "client_id", url, "redirect_uris", uris,
-                    "token_endpoint_auth_method", "none", "cimd", 1, "used", 1, "grant_types", "authorization_code",
-                    "refresh_token");
+                    "token_endpoint_auth_method", "none", "cimd", 1, "used", 1, "grant_types",
+                    "authorization_code", "refresh_token");
     const char *name = json_string_value(json_object_get(doc, "client_name"));
     if (name && strlen(name) <= 200)
         json_object_set_new(rec, "client_name", json_string(name));
@@ -353,7 +358,8 @@ void client_store_get(struct auth_worker *w, const char *client_id, client_store
     }
     char *key = auth_key_alloc("client:", client_id);
     const char *argv[] = {"GET", key};
-    enum gw_err err = w->redis ? redis_command_argv(w->redis, redis_done, l, 2, argv, NULL) : GW_ERR_UNAVAILABLE;
+    enum gw_err err =
+        w->redis ? redis_command_argv(w->redis, redis_done, l, 2, argv, NULL) : GW_ERR_UNAVAILABLE;
     free(key);
     if (err != GW_OK)
         lookup_finish(l, GW_ERR_UNAVAILABLE, NULL, "Redis unavailable");

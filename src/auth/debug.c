@@ -18,8 +18,8 @@
  * but it adds X-Forwarded-For, so a request from the internet never counts as local. */
 static bool from_loopback(struct http_exchange *ex)
 {
-    return auth_peer_is_loopback(ex) && !http_header(ex, "X-Forwarded-For") && !http_header(ex, "Forwarded") &&
-           !http_header(ex, "X-Forwarded-Host");
+    return auth_peer_is_loopback(ex) && !http_header(ex, "X-Forwarded-For") &&
+           !http_header(ex, "Forwarded") && !http_header(ex, "X-Forwarded-Host");
 }
 
 struct debug_token {
@@ -36,7 +36,8 @@ static void revoked_checked(const struct redis_result *result, void *arg)
         json_decref(out);
         return;
     }
-    json_object_set_new(out, "revoked", json_boolean(result->reply->type == REDIS_REPLY_INTEGER && result->reply->integer));
+    json_object_set_new(out, "revoked",
+                        json_boolean(result->reply->type == REDIS_REPLY_INTEGER && result->reply->integer));
     char *json = json_dumps(out, JSON_COMPACT);
     json_decref(out);
     auth_respond_json_nostore(d->ex, 200, json ? json : "{}");
@@ -49,8 +50,9 @@ static void record_loaded(const struct redis_result *result, void *arg)
     if (auth_redis_failed(d->ex, result))
         return;
     json_error_t jerr;
-    json_t *rec = result->reply->type == REDIS_REPLY_STRING ? json_loadb(result->reply->str, result->reply->len, 0, &jerr)
-                                                             : NULL;
+    json_t *rec = result->reply->type == REDIS_REPLY_STRING
+                      ? json_loadb(result->reply->str, result->reply->len, 0, &jerr)
+                      : NULL;
     d->record = json_pack("{s:s, s:o}", "jti", d->jti, "record", rec ? rec : json_null());
     const char *argv[] = {"EXISTS", auth_key(d->ex, "revoked:", d->jti)};
     json_t *record = d->record;
@@ -83,13 +85,13 @@ void debug_handle(struct http_exchange *ex)
     json_t *services = json_array();
     for (size_t i = 0; i < st->nservices; i++)
         json_array_append_new(services, json_string(st->services[i]));
-    json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:b, s:s}", "issuer", st->issuer, "alg",
-                            jwt_alg_name(jwt_key_alg(st->signing_key)), "kid", jwt_key_kid(st->signing_key), "services",
-                            services, "key_prefix", st->key_prefix, "access_token_lifetime",
-                            (json_int_t)st->access_token_lifetime, "refresh_token_lifetime",
-                            (json_int_t)st->refresh_token_lifetime, "client_lifetime", (json_int_t)st->client_lifetime,
-                            "redis_healthy", w && w->redis && redis_client_healthy(w->redis), "redis_address",
-                            w && w->redis ? redis_client_address(w->redis) : "");
+    json_t *out = json_pack(
+        "{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:b, s:s}", "issuer", st->issuer, "alg",
+        jwt_alg_name(jwt_key_alg(st->signing_key)), "kid", jwt_key_kid(st->signing_key), "services", services,
+        "key_prefix", st->key_prefix, "access_token_lifetime", (json_int_t)st->access_token_lifetime,
+        "refresh_token_lifetime", (json_int_t)st->refresh_token_lifetime, "client_lifetime",
+        (json_int_t)st->client_lifetime, "redis_healthy", w && w->redis && redis_client_healthy(w->redis),
+        "redis_address", w && w->redis ? redis_client_address(w->redis) : "");
     char *json = json_dumps(out, JSON_COMPACT);
     json_decref(out);
     auth_respond_json_nostore(ex, 200, json ? json : "{}");

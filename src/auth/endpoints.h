@@ -14,7 +14,7 @@ bool metadata_route(struct http_exchange *ex);
 void jwks_handle(struct http_exchange *ex);
 
 /* registration.c */
-void register_handle(struct http_exchange *ex);                            /* POST /register */
+void register_handle(struct http_exchange *ex);                               /* POST /register */
 void register_manage_handle(struct http_exchange *ex, const char *client_id); /* /register/{id} */
 
 /* token.c */

@@ -18,7 +18,8 @@ static void cors_headers(struct http_exchange *ex)
 {
     http_response_header(ex, "Access-Control-Allow-Origin", "*");
     http_response_header(ex, "Access-Control-Allow-Methods", "GET, OPTIONS");
-    http_response_header(ex, "Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version");
+    http_response_header(ex, "Access-Control-Allow-Headers",
+                         "Authorization, Content-Type, MCP-Protocol-Version");
     http_response_header(ex, "Access-Control-Max-Age", "86400");
 }
 
@@ -71,8 +72,8 @@ static void server_metadata(struct http_exchange *ex)
     json_t *doc = json_object();
     json_object_set_new(doc, "issuer", json_string(iss));
     static const char *const paths[][2] = {
-        {"authorization_endpoint", "/authorize"}, {"token_endpoint", "/token"},
-        {"registration_endpoint", "/register"},   {"revocation_endpoint", "/revoke"},
+        {"authorization_endpoint", "/authorize"},  {"token_endpoint", "/token"},
+        {"registration_endpoint", "/register"},    {"revocation_endpoint", "/revoke"},
         {"introspection_endpoint", "/introspect"}, {"jwks_uri", "/jwks"},
     };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
@@ -96,7 +97,8 @@ static void server_metadata(struct http_exchange *ex)
     json_object_set_new(doc, "revocation_endpoint_auth_methods_supported", string_array(methods));
     json_object_set_new(doc, "introspection_endpoint_auth_methods_supported",
                         string_array((const char *[]){"client_secret_post", "client_secret_basic", NULL}));
-    json_object_set_new(doc, "code_challenge_methods_supported", string_array((const char *[]){"S256", NULL}));
+    json_object_set_new(doc, "code_challenge_methods_supported",
+                        string_array((const char *[]){"S256", NULL}));
     json_object_set_new(doc, "authorization_response_iss_parameter_supported", json_true());
     json_object_set_new(doc, "client_id_metadata_document_supported", json_true());
     /* What an OpenID client reading /.well-known/openid-configuration expects to find. */
@@ -177,7 +179,8 @@ bool metadata_route(struct http_exchange *ex)
             jwks_handle(ex);
         return true;
     }
-    if (strncmp(path, prm, sizeof(prm) - 1) == 0 && (path[sizeof(prm) - 1] == '\0' || path[sizeof(prm) - 1] == '/')) {
+    if (strncmp(path, prm, sizeof(prm) - 1) == 0 &&
+        (path[sizeof(prm) - 1] == '\0' || path[sizeof(prm) - 1] == '/')) {
         if (answer_non_get(ex))
             return true;
         const char *svc = resource_service(ex, path + sizeof(prm) - 1);

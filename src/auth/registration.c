@@ -51,7 +51,8 @@ static const char register_script[] =
     "    end\n"
     "  end\n"
     "end\n"
-    "if tonumber(ARGV[4]) > 0 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return {'full'} end\n"
+    "if tonumber(ARGV[4]) > 0 and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return {'full'} "
+    "end\n"
     "setttl(KEYS[3], ARGV[5], ARGV[6])\n"
     "setttl(KEYS[5], ARGV[7], ARGV[6])\n"
     "redis.call('ZADD', KEYS[2], ARGV[10], ARGV[7])\n"
@@ -123,9 +124,10 @@ static void registered(const struct redis_result *result, void *arg)
         return;
     }
     const redisReply *r = result->reply;
-    const char *what = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING
-                           ? r->element[0]->str
-                           : "";
+    const char *what =
+        r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING
+            ? r->element[0]->str
+            : "";
     if (strcmp(what, "ratelimited") == 0) {
         json_decref(response);
         auth_count_registration("rate_limited");
@@ -133,7 +135,8 @@ static void registered(const struct redis_result *result, void *arg)
                   (struct log_field[]){log_str("client_ip", auth_client_ip(ex))}, 1);
         if (r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING)
             http_response_header(ex, "Retry-After", r->element[1]->str);
-        auth_respond_oauth_error(ex, 429, "too_many_requests", "Too many registrations from this address; try later");
+        auth_respond_oauth_error(ex, 429, "too_many_requests",
+                                 "Too many registrations from this address; try later");
         return;
     }
     if (strcmp(what, "full") == 0) {
@@ -141,7 +144,8 @@ static void registered(const struct redis_result *result, void *arg)
         auth_count_registration("capacity");
         log_write(LOG_ERROR, "Client registration refused: REGISTRATION_MAX_CLIENTS reached", NULL, 0);
         http_response_header(ex, "Retry-After", "3600");
-        auth_respond_oauth_error(ex, 503, "temporarily_unavailable", "The client registration limit is reached");
+        auth_respond_oauth_error(ex, 503, "temporarily_unavailable",
+                                 "The client registration limit is reached");
         return;
     }
     if (strcmp(what, "existing") == 0 && r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING) {
@@ -152,8 +156,10 @@ static void registered(const struct redis_result *result, void *arg)
         json_decref(rec);
         json_object_set_new(view, "registration_access_token", json_string(rg->registration_token));
         auth_count_registration("existing");
-        log_write(LOG_INFO, "Client registration matched an existing client",
-                  (struct log_field[]){log_str("client_id", json_string_value(json_object_get(view, "client_id")))}, 1);
+        log_write(
+            LOG_INFO, "Client registration matched an existing client",
+            (struct log_field[]){log_str("client_id", json_string_value(json_object_get(view, "client_id")))},
+            1);
         respond_view(ex, 201, view);
         return;
     }
@@ -164,8 +170,9 @@ static void registered(const struct redis_result *result, void *arg)
     }
     auth_count_registration("created");
     log_write(LOG_INFO, "Client registered",
-              (struct log_field[]){log_str("client_id", json_string_value(json_object_get(response, "client_id"))),
-                                   log_str("client_name", json_string_value(json_object_get(response, "client_name")))},
+              (struct log_field[]){
+                  log_str("client_id", json_string_value(json_object_get(response, "client_id"))),
+                  log_str("client_name", json_string_value(json_object_get(response, "client_name")))},
               2);
     respond_view(ex, 201, response);
 }
@@ -191,7 +198,8 @@ void register_handle(struct http_exchange *ex)
         auth_respond_oauth_error(ex, 400, error, description);
         return;
     }
-    bool confidential = strcmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")), "none") != 0;
+    bool confidential =
+        strcmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")), "none") != 0;
     char meta_hash[44];
     client_meta_hash(meta, meta_hash);
     char *client_id = NULL, *secret = NULL, *reg_token = NULL;
@@ -235,14 +243,25 @@ void register_handle(struct http_exchange *ex)
     json_decref(meta);
 
     const char *argv[] = {
-        "EVAL", register_script, "5",
-        auth_key(ex, "ratelimit:register:", auth_client_ip(ex)), auth_key(ex, "clients", ""),
-        auth_key(ex, "client:", client_id), confidential ? "" : auth_key(ex, "client_meta:", meta_hash),
+        "EVAL",
+        register_script,
+        "5",
+        auth_key(ex, "ratelimit:register:", auth_client_ip(ex)),
+        auth_key(ex, "clients", ""),
+        auth_key(ex, "client:", client_id),
+        confidential ? "" : auth_key(ex, "client_meta:", meta_hash),
         auth_key(ex, "regtoken:", reg_hash),
-        num(ex, now), num(ex, st->register_ip_window), num(ex, st->register_ip_limit),
-        num(ex, st->register_max_clients), http_exchange_strdup(ex, record_json), num(ex, ttl),
-        http_exchange_strdup(ex, client_id), http_exchange_strdup(ex, reg_hash), st->key_prefix,
-        ttl > 0 ? num(ex, now + ttl) : "+inf", num(ex, lifetime > 0 ? lifetime : 0),
+        num(ex, now),
+        num(ex, st->register_ip_window),
+        num(ex, st->register_ip_limit),
+        num(ex, st->register_max_clients),
+        http_exchange_strdup(ex, record_json),
+        num(ex, ttl),
+        http_exchange_strdup(ex, client_id),
+        http_exchange_strdup(ex, reg_hash),
+        st->key_prefix,
+        ttl > 0 ? num(ex, now + ttl) : "+inf",
+        num(ex, lifetime > 0 ? lifetime : 0),
     };
     free(record_json);
     free(client_id);
@@ -278,7 +297,8 @@ static void other_token_checked(const struct redis_result *result, void *arg)
     bool other = result->reply->type == REDIS_REPLY_STRING;
     auth_count_failure("bad_registration_token");
     if (other) {
-        auth_respond_oauth_error(m->ex, 403, "access_denied", "This registration access token is for another client");
+        auth_respond_oauth_error(m->ex, 403, "access_denied",
+                                 "This registration access token is for another client");
         return;
     }
     http_response_header(m->ex, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
@@ -330,16 +350,20 @@ static void put_client(struct manage *m)
     bool id_mismatch = body_id && strcmp(body_id, m->client_id) != 0;
     json_decref(body);
     const char *old_method = json_string_value(json_object_get(m->record, "token_endpoint_auth_method"));
-    bool method_changed = !old_method || strcmp(old_method, json_string_value(json_object_get(meta, "token_endpoint_auth_method"))) != 0;
+    bool method_changed =
+        !old_method ||
+        strcmp(old_method, json_string_value(json_object_get(meta, "token_endpoint_auth_method"))) != 0;
     if (id_mismatch || method_changed) {
         json_decref(meta);
         manage_answered(m);
         auth_respond_oauth_error(ex, 400, "invalid_client_metadata",
-                                 id_mismatch ? "client_id does not match" : "token_endpoint_auth_method cannot change");
+                                 id_mismatch ? "client_id does not match"
+                                             : "token_endpoint_auth_method cannot change");
         return;
     }
-    static const char *const kept[] = {"client_id", "client_id_issued_at", "client_secret_expires_at", "secret_hash",
-                                       "registration_token_hash", "used", "last_used_at"};
+    static const char *const kept[] = {"client_id",   "client_id_issued_at",     "client_secret_expires_at",
+                                       "secret_hash", "registration_token_hash", "used",
+                                       "last_used_at"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
         json_t *v = json_object_get(m->record, kept[i]);
         if (v)
@@ -348,7 +372,8 @@ static void put_client(struct manage *m)
     json_decref(m->record);
     m->record = meta;
     char *json = json_dumps(meta, JSON_COMPACT);
-    const char *argv[] = {"SET", auth_key(ex, "client:", m->client_id), http_exchange_strdup(ex, json), "KEEPTTL", "XX"};
+    const char *argv[] = {"SET", auth_key(ex, "client:", m->client_id), http_exchange_strdup(ex, json),
+                          "KEEPTTL", "XX"};
     free(json);
     if (!auth_redis(ex, updated, m, 5, argv))
         json_decref(meta);
@@ -381,10 +406,14 @@ static void client_loaded(const struct redis_result *result, void *arg)
         put_client(m);
     } else {
         manage_answered(m);
-        const char *argv[] = {"EVAL",
-                              "redis.call('ZREM', KEYS[3], ARGV[1]) return redis.call('DEL', KEYS[1], KEYS[2])", "3",
-                              auth_key(ex, "client:", m->client_id), auth_key(ex, "regtoken:", m->token_hash),
-                              auth_key(ex, "clients", ""), m->client_id};
+        const char *argv[] = {
+            "EVAL",
+            "redis.call('ZREM', KEYS[3], ARGV[1]) return redis.call('DEL', KEYS[1], KEYS[2])",
+            "3",
+            auth_key(ex, "client:", m->client_id),
+            auth_key(ex, "regtoken:", m->token_hash),
+            auth_key(ex, "clients", ""),
+            m->client_id};
         auth_redis(ex, deleted, m, 7, argv);
     }
 }
@@ -398,7 +427,8 @@ void register_manage_handle(struct http_exchange *ex, const char *client_id)
         return;
     }
     const char *authz = http_header(ex, "Authorization");
-    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0 || !authz[7] || http_header_count(ex, "Authorization") > 1) {
+    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0 || !authz[7] ||
+        http_header_count(ex, "Authorization") > 1) {
         http_response_header(ex, "WWW-Authenticate", "Bearer");
         auth_respond_oauth_error(ex, 401, "invalid_token", "The registration access token is required");
         return;

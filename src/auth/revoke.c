@@ -47,7 +47,8 @@ static struct token_op *parse_token_form(struct http_exchange *ex, struct form *
     const struct http_request *req = http_request(ex);
     const char *ctype = http_header(ex, "Content-Type");
     if (!ctype || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
-        auth_respond_oauth_error(ex, 400, "invalid_request", "The body must be application/x-www-form-urlencoded");
+        auth_respond_oauth_error(ex, 400, "invalid_request",
+                                 "The body must be application/x-www-form-urlencoded");
         return NULL;
     }
     if (form_parse(req->body, req->body_len, form) != GW_OK || form_first_repeated(form)) {
@@ -110,8 +111,8 @@ void revoke_handle(struct http_exchange *ex)
     struct token_op *op = parse_token_form(ex, &form);
     if (!op)
         return;
-    client_authenticate(ex, form_get(&form, "client_id"), form_get(&form, "client_secret"), false, revoke_client_ok,
-                        op);
+    client_authenticate(ex, form_get(&form, "client_id"), form_get(&form, "client_secret"), false,
+                        revoke_client_ok, op);
     form_free(&form);
 }
 
@@ -158,9 +159,10 @@ static void introspect_refresh_found(const struct redis_result *result, void *ar
         inactive(op->ex);
         return;
     }
-    json_t *out = json_pack("{s:b, s:s, s:O, s:O, s:O, s:O}", "active", 1, "token_type", "refresh_token", "client_id",
-                            json_object_get(rec, "client_id"), "sub", json_object_get(rec, "sub"), "username",
-                            json_object_get(rec, "username"), "scope", json_object_get(rec, "scope"));
+    json_t *out =
+        json_pack("{s:b, s:s, s:O, s:O, s:O, s:O}", "active", 1, "token_type", "refresh_token", "client_id",
+                  json_object_get(rec, "client_id"), "sub", json_object_get(rec, "sub"), "username",
+                  json_object_get(rec, "username"), "scope", json_object_get(rec, "scope"));
     json_decref(rec);
     char *json = out ? json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(out);

@@ -31,7 +31,8 @@ static const char *arena_dup(struct http_exchange *ex, const char *s)
     return s ? http_exchange_strdup(ex, s) : NULL;
 }
 
-static void fail(struct token_request *tr, int status, const char *error, const char *description, const char *reason)
+static void fail(struct token_request *tr, int status, const char *error, const char *description,
+                 const char *reason)
 {
     auth_count_failure(reason);
     log_write(LOG_INFO, "Token request refused",
@@ -86,7 +87,8 @@ static void code_consumed(const struct redis_result *result, void *arg)
     if (auth_redis_failed(tr->ex, result))
         return;
     if (result->reply->type != REDIS_REPLY_STRING) {
-        fail(tr, 400, "invalid_grant", "The authorization code is invalid, expired or already used", "invalid_code");
+        fail(tr, 400, "invalid_grant", "The authorization code is invalid, expired or already used",
+             "invalid_code");
         return;
     }
     json_error_t jerr;
@@ -99,13 +101,17 @@ static void code_consumed(const struct redis_result *result, void *arg)
     if (!client_id || !redirect_uri || !challenge || !sub) {
         fail(tr, 400, "invalid_grant", "The authorization code is invalid", "invalid_code");
     } else if (strcmp(client_id, tr->client_id) != 0) {
-        fail(tr, 400, "invalid_grant", "The authorization code was issued to another client", "code_wrong_client");
+        fail(tr, 400, "invalid_grant", "The authorization code was issued to another client",
+             "code_wrong_client");
     } else if (strcmp(redirect_uri, tr->redirect_uri) != 0) {
-        fail(tr, 400, "invalid_grant", "redirect_uri does not match the authorization request", "redirect_uri_mismatch");
-    } else if (!pkce_s256_matches(tr->code_verifier, strlen(tr->code_verifier), challenge, strlen(challenge))) {
+        fail(tr, 400, "invalid_grant", "redirect_uri does not match the authorization request",
+             "redirect_uri_mismatch");
+    } else if (!pkce_s256_matches(tr->code_verifier, strlen(tr->code_verifier), challenge,
+                                  strlen(challenge))) {
         fail(tr, 400, "invalid_grant", "PKCE verification failed", "pkce_failed");
     } else if (resource && tr->resource && strcmp(resource, tr->resource) != 0) {
-        fail(tr, 400, "invalid_target", "resource does not match the authorization request", "resource_mismatch");
+        fail(tr, 400, "invalid_target", "resource does not match the authorization request",
+             "resource_mismatch");
     } else {
         if (!resource)
             resource = default_resource(tr);
@@ -149,7 +155,8 @@ static void refresh_checked(struct http_exchange *ex, enum refresh_outcome outco
         fail(tr, 400, "invalid_grant", "The refresh token is invalid or expired", "invalid_refresh_token");
         return;
     case REFRESH_WRONG_CLIENT:
-        fail(tr, 400, "invalid_grant", "The refresh token was issued to another client", "refresh_wrong_client");
+        fail(tr, 400, "invalid_grant", "The refresh token was issued to another client",
+             "refresh_wrong_client");
         return;
     case REFRESH_REUSED:
         log_write(LOG_WARNING, "Refresh token reuse detected; token family revoked",
@@ -216,10 +223,12 @@ void token_handle(struct http_exchange *ex)
     tr->ex = ex;
     struct token_params p;
     const char *error, *description;
-    if (token_params_parse(http_header(ex, "Content-Type"), req->body, req->body_len, &p, &error, &description)) {
+    if (token_params_parse(http_header(ex, "Content-Type"), req->body, req->body_len, &p, &error,
+                           &description)) {
         const char *reason = strcmp(error, "unsupported_grant_type") == 0 ? "unsupported_grant_type"
-                             : strstr(description, "PKCE") || strstr(description, "code_verifier") ? "pkce_failed"
-                                                                                                   : "bad_request";
+                             : strstr(description, "PKCE") || strstr(description, "code_verifier")
+                                 ? "pkce_failed"
+                                 : "bad_request";
         fail(tr, 400, error, description, reason);
         return;
     }

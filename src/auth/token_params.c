@@ -14,8 +14,8 @@
 
 void token_params_free(struct token_params *p)
 {
-    char **fields[] = {&p->grant_type, &p->code, &p->redirect_uri, &p->code_verifier, &p->refresh_token,
-                       &p->scope, &p->resource, &p->client_id, &p->client_secret};
+    char **fields[] = {&p->grant_type, &p->code,     &p->redirect_uri, &p->code_verifier, &p->refresh_token,
+                       &p->scope,      &p->resource, &p->client_id,    &p->client_secret};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (*fields[i])
             crypto_wipe(*fields[i], strlen(*fields[i]));
@@ -37,8 +37,8 @@ static char *dup_param(const struct form *form, const char *name)
         goto fail;                                                                                           \
     } while (0)
 
-enum gw_err token_params_parse(const char *content_type, const char *body, size_t len, struct token_params *out,
-                               const char **error, const char **description)
+enum gw_err token_params_parse(const char *content_type, const char *body, size_t len,
+                               struct token_params *out, const char **error, const char **description)
 {
     memset(out, 0, sizeof(*out));
     struct form form = {0};

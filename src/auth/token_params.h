@@ -23,8 +23,8 @@ struct token_params {
  * GW_ERR_INVALID, *out empty, *error the OAuth error code (invalid_request,
  * unsupported_grant_type, invalid_grant, invalid_target) and *description a static sentence.
  */
-enum gw_err token_params_parse(const char *content_type, const char *body, size_t len, struct token_params *out,
-                               const char **error, const char **description);
+enum gw_err token_params_parse(const char *content_type, const char *body, size_t len,
+                               struct token_params *out, const char **error, const char **description);
 void token_params_free(struct token_params *p);
 
 #endif

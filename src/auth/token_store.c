@@ -22,18 +22,18 @@
 #define LUA_REVOKE_LIB                                                                                       \
     "local function revoke_jti(p, jti, exp, now, now_ms)\n"                                                  \
     "  local left = tonumber(exp) - now\n"                                                                   \
-    "  if left > 0 then redis.call('SET', p..'revoked:'..jti, '1', 'EX', left) end\n"                          \
+    "  if left > 0 then redis.call('SET', p..'revoked:'..jti, '1', 'EX', left) end\n"                        \
     "  redis.call('DEL', p..'token:'..jti)\n"                                                                \
     "  redis.call('ZREM', p..'active_tokens', jti)\n"                                                        \
     "  redis.call('ZADD', p..'revocations', now_ms, jti)\n"                                                  \
-    "  redis.call('ZREMRANGEBYSCORE', p..'revocations', '-inf', now_ms - 3600000)\n"                          \
+    "  redis.call('ZREMRANGEBYSCORE', p..'revocations', '-inf', now_ms - 3600000)\n"                         \
     "end\n"                                                                                                  \
     "local function revoke_family(p, fam, now, now_ms)\n"                                                    \
     "  local fk = p..'family:'..fam\n"                                                                       \
     "  for _, m in ipairs(redis.call('SMEMBERS', fk)) do\n"                                                  \
     "    if string.sub(m, 1, 2) == 'r:' then redis.call('DEL', string.sub(m, 3))\n"                          \
     "    else local jti, exp = string.match(m, '^a:([^:]+):(%d+)$')\n"                                       \
-    "      if jti then revoke_jti(p, jti, exp, now, now_ms) end end\n"                                        \
+    "      if jti then revoke_jti(p, jti, exp, now, now_ms) end end\n"                                       \
     "  end\n"                                                                                                \
     "  redis.call('DEL', fk)\n"                                                                              \
     "end\n"
@@ -76,35 +76,35 @@ static const char issue_script[] =
     "return 1\n";
 
 /* KEYS: refresh. ARGV: prefix, now, grace, client id, now_ms. */
-static const char refresh_script[] = LUA_REVOKE_LIB
-    "local rec = redis.call('GET', KEYS[1])\n"
-    "if not rec then return {'invalid'} end\n"
-    "local o = cjson.decode(rec)\n"
-    "if o.client_id ~= ARGV[4] then return {'wrong_client'} end\n"
-    "local now = tonumber(ARGV[2])\n"
-    "if o.replaced_at then\n"
-    "  if now - tonumber(o.replaced_at) <= tonumber(ARGV[3]) then return {'grace', rec} end\n"
-    "  revoke_family(ARGV[1], o.family, now, tonumber(ARGV[5]))\n"
-    "  return {'reuse'}\n"
-    "end\n"
-    "o.replaced_at = now\n"
-    "redis.call('SET', KEYS[1], cjson.encode(o), 'KEEPTTL')\n"
-    "return {'ok', rec}\n";
+static const char refresh_script[] =
+    LUA_REVOKE_LIB "local rec = redis.call('GET', KEYS[1])\n"
+                   "if not rec then return {'invalid'} end\n"
+                   "local o = cjson.decode(rec)\n"
+                   "if o.client_id ~= ARGV[4] then return {'wrong_client'} end\n"
+                   "local now = tonumber(ARGV[2])\n"
+                   "if o.replaced_at then\n"
+                   "  if now - tonumber(o.replaced_at) <= tonumber(ARGV[3]) then return {'grace', rec} end\n"
+                   "  revoke_family(ARGV[1], o.family, now, tonumber(ARGV[5]))\n"
+                   "  return {'reuse'}\n"
+                   "end\n"
+                   "o.replaced_at = now\n"
+                   "redis.call('SET', KEYS[1], cjson.encode(o), 'KEEPTTL')\n"
+                   "return {'ok', rec}\n";
 
 /* ARGV: prefix, jti, exp, now, now_ms. */
-static const char revoke_jti_script[] = LUA_REVOKE_LIB
-    "revoke_jti(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))\n"
-    "return 1\n";
+static const char revoke_jti_script[] =
+    LUA_REVOKE_LIB "revoke_jti(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))\n"
+                   "return 1\n";
 
 /* KEYS: refresh. ARGV: prefix, client id ('' for any), now, now_ms. */
-static const char revoke_refresh_script[] = LUA_REVOKE_LIB
-    "local rec = redis.call('GET', KEYS[1])\n"
-    "if not rec then return 0 end\n"
-    "local o = cjson.decode(rec)\n"
-    "if ARGV[2] ~= '' and o.client_id ~= ARGV[2] then return 0 end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "revoke_family(ARGV[1], o.family, tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-    "return 1\n";
+static const char revoke_refresh_script[] =
+    LUA_REVOKE_LIB "local rec = redis.call('GET', KEYS[1])\n"
+                   "if not rec then return 0 end\n"
+                   "local o = cjson.decode(rec)\n"
+                   "if ARGV[2] ~= '' and o.client_id ~= ARGV[2] then return 0 end\n"
+                   "redis.call('DEL', KEYS[1])\n"
+                   "revoke_family(ARGV[1], o.family, tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
+                   "return 1\n";
 
 static char *num(struct http_exchange *ex, long long v)
 {
@@ -139,13 +139,15 @@ struct code_store {
 static void code_stored(const struct redis_result *result, void *arg)
 {
     struct code_store *cs = arg;
-    cs->cb(result->err == GW_OK ? GW_OK : GW_ERR_UNAVAILABLE, result->err == GW_OK ? cs->code : NULL, cs->arg);
+    cs->cb(result->err == GW_OK ? GW_OK : GW_ERR_UNAVAILABLE, result->err == GW_OK ? cs->code : NULL,
+           cs->arg);
     crypto_wipe(cs->code, strlen(cs->code));
     free(cs->code);
     free(cs);
 }
 
-void auth_code_store(struct auth_worker *w, const struct auth_code_grant *grant, auth_code_stored_fn cb, void *arg)
+void auth_code_store(struct auth_worker *w, const struct auth_code_grant *grant, auth_code_stored_fn cb,
+                     void *arg)
 {
     if (!grant->client_id || !grant->redirect_uri || !grant->code_challenge || !grant->sub) {
         cb(GW_ERR_INVALID, NULL, arg);
@@ -167,7 +169,8 @@ void auth_code_store(struct auth_worker *w, const struct auth_code_grant *grant,
     char ttl[16];
     snprintf(ttl, sizeof(ttl), "%d", AUTH_CODE_TTL);
     const char *argv[] = {"SET", key, record, "EX", ttl};
-    enum gw_err err = w && w->redis ? redis_command_argv(w->redis, code_stored, cs, 5, argv, NULL) : GW_ERR_UNAVAILABLE;
+    enum gw_err err =
+        w && w->redis ? redis_command_argv(w->redis, code_stored, cs, 5, argv, NULL) : GW_ERR_UNAVAILABLE;
     free(key);
     free(record);
     if (err != GW_OK) {
@@ -216,7 +219,8 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
     const struct auth_state *st = auth_state();
     long long now = auth_now(), exp = now + st->access_token_lifetime;
     char *jti = NULL, *refresh = NULL, *family = NULL;
-    if (crypto_random_token(16, &jti) != GW_OK || (g->with_refresh && crypto_random_token(32, &refresh) != GW_OK) ||
+    if (crypto_random_token(16, &jti) != GW_OK ||
+        (g->with_refresh && crypto_random_token(32, &refresh) != GW_OK) ||
         (!g->family && crypto_random_token(16, &family) != GW_OK)) {
         free(jti);
         free(refresh);
@@ -227,9 +231,9 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
     const char *fam = g->family ? g->family : http_exchange_strdup(ex, family);
     free(family);
 
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", st->issuer, "sub", g->sub, "aud",
-                               g->resource, "exp", (json_int_t)exp, "iat", (json_int_t)now, "nbf", (json_int_t)now,
-                               "jti", jti, "client_id", g->client_id);
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", st->issuer, "sub", g->sub,
+                               "aud", g->resource, "exp", (json_int_t)exp, "iat", (json_int_t)now, "nbf",
+                               (json_int_t)now, "jti", jti, "client_id", g->client_id);
     set_optional(claims, "scope", g->scope);
     set_optional(claims, "username", g->username);
     set_optional(claims, "email", g->email);
@@ -239,14 +243,15 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
     if (err) {
         free(jti);
         free(refresh);
-        log_write(LOG_ERROR, "Could not sign an access token", (struct log_field[]){log_str("error", gw_strerror(err))}, 1);
+        log_write(LOG_ERROR, "Could not sign an access token",
+                  (struct log_field[]){log_str("error", gw_strerror(err))}, 1);
         auth_respond_oauth_error(ex, 500, "server_error", "Could not sign the access token");
         return;
     }
 
-    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "client_id", g->client_id, "sub", g->sub,
-                               "username", g->username ? g->username : "", "resource", g->resource, "iat",
-                               (json_int_t)now, "exp", (json_int_t)exp, "grant", g->grant_type);
+    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "client_id", g->client_id, "sub",
+                               g->sub, "username", g->username ? g->username : "", "resource", g->resource,
+                               "iat", (json_int_t)now, "exp", (json_int_t)exp, "grant", g->grant_type);
     json_object_set_new(record, "scope", json_string(g->scope ? g->scope : ""));
     const char *token_record = dump_and_free(ex, record);
 
@@ -255,9 +260,9 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
         char hash[CRYPTO_SHA256_B64URL_LEN + 1];
         crypto_sha256_b64url(refresh, strlen(refresh), hash);
         refresh_key = auth_key(ex, "refresh:", hash);
-        json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "family", fam, "client_id", g->client_id, "sub", g->sub,
-                              "username", g->username ? g->username : "", "resource", g->resource, "created_at",
-                              (json_int_t)now);
+        json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "family", fam, "client_id", g->client_id,
+                              "sub", g->sub, "username", g->username ? g->username : "", "resource",
+                              g->resource, "created_at", (json_int_t)now);
         json_object_set_new(r, "scope", json_string(g->scope ? g->scope : ""));
         json_object_set_new(r, "email", g->email ? json_string(g->email) : json_null());
         refresh_record = dump_and_free(ex, r);
@@ -277,15 +282,29 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
         crypto_wipe(refresh, strlen(refresh));
     free(refresh);
 
-    long long family_ttl =
-        st->refresh_token_lifetime > st->access_token_lifetime ? st->refresh_token_lifetime : st->access_token_lifetime;
+    long long family_ttl = st->refresh_token_lifetime > st->access_token_lifetime ? st->refresh_token_lifetime
+                                                                                  : st->access_token_lifetime;
     const char *argv[] = {
-        "EVAL", issue_script, "6",
-        auth_key(ex, "token:", jti), auth_key(ex, "user_tokens:", g->sub), refresh_key, auth_key(ex, "family:", fam),
-        g->mark_client_used ? auth_key(ex, "client:", g->client_id) : "", auth_key(ex, "clients", ""),
-        st->key_prefix, token_record, num(ex, st->access_token_lifetime), num(ex, exp), http_exchange_strdup(ex, jti),
-        num(ex, now), refresh_record, num(ex, st->refresh_token_lifetime), num(ex, family_ttl),
-        num(ex, st->client_lifetime), g->client_id,
+        "EVAL",
+        issue_script,
+        "6",
+        auth_key(ex, "token:", jti),
+        auth_key(ex, "user_tokens:", g->sub),
+        refresh_key,
+        auth_key(ex, "family:", fam),
+        g->mark_client_used ? auth_key(ex, "client:", g->client_id) : "",
+        auth_key(ex, "clients", ""),
+        st->key_prefix,
+        token_record,
+        num(ex, st->access_token_lifetime),
+        num(ex, exp),
+        http_exchange_strdup(ex, jti),
+        num(ex, now),
+        refresh_record,
+        num(ex, st->refresh_token_lifetime),
+        num(ex, family_ttl),
+        num(ex, st->client_lifetime),
+        g->client_id,
     };
     free(jti);
     auth_redis(ex, issued, is, (int)(sizeof(argv) / sizeof(argv[0])), argv);
@@ -321,13 +340,14 @@ static void refresh_done(const struct redis_result *result, void *arg)
         json_t *rec = r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING
                           ? json_loadb(r->element[1]->str, r->element[1]->len, 0, &jerr)
                           : NULL;
-        rc->cb(rc->ex, rec ? (strcmp(what, "ok") == 0 ? REFRESH_OK : REFRESH_GRACE) : REFRESH_INVALID, rec, rc->arg);
+        rc->cb(rc->ex, rec ? (strcmp(what, "ok") == 0 ? REFRESH_OK : REFRESH_GRACE) : REFRESH_INVALID, rec,
+               rc->arg);
         json_decref(rec);
     }
 }
 
-void token_refresh_consume(struct http_exchange *ex, const char *refresh_token, const char *client_id, refresh_fn cb,
-                           void *arg)
+void token_refresh_consume(struct http_exchange *ex, const char *refresh_token, const char *client_id,
+                           refresh_fn cb, void *arg)
 {
     const struct auth_state *st = auth_state();
     char hash[CRYPTO_SHA256_B64URL_LEN + 1];
@@ -336,8 +356,15 @@ void token_refresh_consume(struct http_exchange *ex, const char *refresh_token, 
     rc->ex = ex;
     rc->cb = cb;
     rc->arg = arg;
-    const char *argv[] = {"EVAL", refresh_script, "1", auth_key(ex, "refresh:", hash), st->key_prefix,
-                          num(ex, auth_now()), num(ex, st->refresh_grace_seconds), client_id, num(ex, auth_now_ms())};
+    const char *argv[] = {"EVAL",
+                          refresh_script,
+                          "1",
+                          auth_key(ex, "refresh:", hash),
+                          st->key_prefix,
+                          num(ex, auth_now()),
+                          num(ex, st->refresh_grace_seconds),
+                          client_id,
+                          num(ex, auth_now_ms())};
     auth_redis(ex, refresh_done, rc, 9, argv);
 }
 
@@ -368,8 +395,14 @@ static struct revoke_call *revoke_call(struct http_exchange *ex, revoke_done_fn 
 
 void token_revoke_jti(struct http_exchange *ex, const char *jti, long long exp, revoke_done_fn cb, void *arg)
 {
-    const char *argv[] = {"EVAL", revoke_jti_script, "0", auth_state()->key_prefix, jti, num(ex, exp),
-                          num(ex, auth_now()), num(ex, auth_now_ms())};
+    const char *argv[] = {"EVAL",
+                          revoke_jti_script,
+                          "0",
+                          auth_state()->key_prefix,
+                          jti,
+                          num(ex, exp),
+                          num(ex, auth_now()),
+                          num(ex, auth_now_ms())};
     auth_redis(ex, revoke_done, revoke_call(ex, cb, arg), 8, argv);
 }
 
@@ -378,7 +411,13 @@ void token_revoke_refresh(struct http_exchange *ex, const char *refresh_token, c
 {
     char hash[CRYPTO_SHA256_B64URL_LEN + 1];
     crypto_sha256_b64url(refresh_token, strlen(refresh_token), hash);
-    const char *argv[] = {"EVAL", revoke_refresh_script, "1", auth_key(ex, "refresh:", hash), auth_state()->key_prefix,
-                          client_id ? client_id : "", num(ex, auth_now()), num(ex, auth_now_ms())};
+    const char *argv[] = {"EVAL",
+                          revoke_refresh_script,
+                          "1",
+                          auth_key(ex, "refresh:", hash),
+                          auth_state()->key_prefix,
+                          client_id ? client_id : "",
+                          num(ex, auth_now()),
+                          num(ex, auth_now_ms())};
     auth_redis(ex, revoke_done, revoke_call(ex, cb, arg), 8, argv);
 }

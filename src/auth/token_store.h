@@ -71,8 +71,8 @@ enum refresh_outcome {
 /* Called with the outcome; record (borrowed for the call) is set for OK and GRACE. On a Redis
  * failure the exchange has been answered (503) and cb is not called. */
 typedef void (*refresh_fn)(struct http_exchange *ex, enum refresh_outcome outcome, json_t *record, void *arg);
-void token_refresh_consume(struct http_exchange *ex, const char *refresh_token, const char *client_id, refresh_fn cb,
-                           void *arg);
+void token_refresh_consume(struct http_exchange *ex, const char *refresh_token, const char *client_id,
+                           refresh_fn cb, void *arg);
 
 /* Revoke an access token by jti (docs/internals/tokens.md: revoked:{jti}, DEL token:{jti},
  * ZADD revocations). Then cb(ex, arg); on a Redis failure the exchange has been answered. */

@@ -97,8 +97,8 @@ static void forwarded_target(struct http_exchange *ex, const char **audience, co
     }
 }
 
-static void unauthorized(struct http_exchange *ex, const char *metadata, const char *error, const char *description,
-                         const char *reason)
+static void unauthorized(struct http_exchange *ex, const char *metadata, const char *error,
+                         const char *description, const char *reason)
 {
     struct buf h;
     buf_init(&h, 8192);
@@ -134,7 +134,8 @@ static void revocation_checked(const struct redis_result *result, void *arg)
     if (auth_redis_failed(vc->ex, result))
         return;
     if (result->reply->type != REDIS_REPLY_INTEGER || result->reply->integer != 0) {
-        unauthorized(vc->ex, vc->metadata_url, "invalid_token", "The access token has been revoked", "token_revoked");
+        unauthorized(vc->ex, vc->metadata_url, "invalid_token", "The access token has been revoked",
+                     "token_revoked");
         return;
     }
     http_response_header(vc->ex, "X-User-Id", vc->sub);
@@ -183,7 +184,8 @@ void verify_handle(struct http_exchange *ex)
         r = JWT_MALFORMED;
     if (r != JWT_OK) {
         json_decref(claims);
-        log_write(LOG_INFO, "Token refused at /verify", (struct log_field[]){log_str("reason", jwt_result_name(r))}, 1);
+        log_write(LOG_INFO, "Token refused at /verify",
+                  (struct log_field[]){log_str("reason", jwt_result_name(r))}, 1);
         unauthorized(ex, metadata, "invalid_token", jwt_strerror(r), jwt_result_name(r));
         return;
     }

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     const char *method = json_string_value(json_object_get(meta, "token_endpoint_auth_method"));
-    if (!method || (strcmp(method, "none") && strcmp(method, "client_secret_post") && strcmp(method, "client_secret_basic")))
+    if (!method || (strcmp(method, "none") && strcmp(method, "client_secret_post") &&
+                    strcmp(method, "client_secret_basic")))
         abort();
     char hash[44];
     client_meta_hash(meta, hash);

@@ -16,7 +16,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const errors[] = {"invalid_request", "unsupported_grant_type", "invalid_grant",
-                                     "invalid_target", "invalid_scope", NULL};
+                                     "invalid_target",  "invalid_scope",          NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

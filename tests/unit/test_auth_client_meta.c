@@ -19,7 +19,8 @@
 static void test_exact_match(void **state)
 {
     (void)state;
-    assert_true(redirect_uri_matches("https://claude.ai/api/mcp/auth_callback", "https://claude.ai/api/mcp/auth_callback"));
+    assert_true(redirect_uri_matches("https://claude.ai/api/mcp/auth_callback",
+                                     "https://claude.ai/api/mcp/auth_callback"));
     assert_true(redirect_uri_matches("cursor://anysphere.cursor/oauth", "cursor://anysphere.cursor/oauth"));
     assert_true(redirect_uri_matches("https://app.example/cb?x=1", "https://app.example/cb?x=1"));
 }
@@ -66,7 +67,8 @@ static void test_loopback_any_port(void **state)
     assert_true(redirect_uri_matches("http://127.0.0.1/callback", "http://127.0.0.1:49152/callback"));
     assert_true(redirect_uri_matches("http://127.0.0.1:33418/callback", "http://127.0.0.1:1/callback"));
     assert_true(redirect_uri_matches("http://[::1]/cb", "http://[::1]:8080/cb"));
-    assert_true(redirect_uri_matches("http://localhost:5555/oauth/callback", "http://localhost:6666/oauth/callback"));
+    assert_true(
+        redirect_uri_matches("http://localhost:5555/oauth/callback", "http://localhost:6666/oauth/callback"));
     assert_true(redirect_uri_matches("http://127.0.0.1/", "http://127.0.0.1:80/"));
     assert_true(redirect_uri_matches("http://127.0.0.1/cb?a=1", "http://127.0.0.1:9/cb?a=1"));
     /* path, query and scheme stay exact */
@@ -156,9 +158,11 @@ static const char *validate_error(const char *body)
 static void test_metadata_defaults_and_unknown_fields(void **state)
 {
     (void)state;
-    json_t *m = validate_ok("{\"redirect_uris\":[\"https://a.example/cb\",\"https://a.example/cb\"],"
-                            "\"future\":{\"x\":[1,2]},\"application_type\":\"native\",\"client_name\":\"n\"}");
-    assert_string_equal(json_string_value(json_object_get(m, "token_endpoint_auth_method")), "client_secret_basic");
+    json_t *m =
+        validate_ok("{\"redirect_uris\":[\"https://a.example/cb\",\"https://a.example/cb\"],"
+                    "\"future\":{\"x\":[1,2]},\"application_type\":\"native\",\"client_name\":\"n\"}");
+    assert_string_equal(json_string_value(json_object_get(m, "token_endpoint_auth_method")),
+                        "client_secret_basic");
     assert_int_equal(json_array_size(json_object_get(m, "redirect_uris")), 1); /* duplicates folded */
     assert_int_equal(json_array_size(json_object_get(m, "grant_types")), 2);
     assert_string_equal(json_string_value(json_array_get(json_object_get(m, "response_types"), 0)), "code");
@@ -167,7 +171,8 @@ static void test_metadata_defaults_and_unknown_fields(void **state)
     char h1[44], h2[44];
     client_meta_hash(m, h1);
     json_decref(m);
-    m = validate_ok("{\"client_name\":\"n\",\"application_type\":\"native\",\"redirect_uris\":[\"https://a.example/cb\"]}");
+    m = validate_ok("{\"client_name\":\"n\",\"application_type\":\"native\",\"redirect_uris\":[\"https://"
+                    "a.example/cb\"]}");
     client_meta_hash(m, h2);
     assert_string_equal(h1, h2); /* member order does not change the identity */
     json_decref(m);
@@ -179,22 +184,30 @@ static void test_metadata_errors(void **state)
     assert_string_equal(validate_error("not json"), "invalid_client_metadata");
     assert_string_equal(validate_error("[]"), "invalid_client_metadata");
     assert_string_equal(validate_error("{}"), "invalid_redirect_uri");
-    assert_string_equal(validate_error("{\"redirect_uris\":\"https://a.example/cb\"}"), "invalid_redirect_uri");
+    assert_string_equal(validate_error("{\"redirect_uris\":\"https://a.example/cb\"}"),
+                        "invalid_redirect_uri");
     assert_string_equal(validate_error("{\"redirect_uris\":[1]}"), "invalid_redirect_uri");
-    assert_string_equal(validate_error("{\"redirect_uris\":[\"http://evil.example/cb\"]}"), "invalid_redirect_uri");
-    assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a/cb\\u0000x\"]}"), "invalid_client_metadata");
-    assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"grant_types\":[\"implicit\"]}"),
+    assert_string_equal(validate_error("{\"redirect_uris\":[\"http://evil.example/cb\"]}"),
+                        "invalid_redirect_uri");
+    assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a/cb\\u0000x\"]}"),
                         "invalid_client_metadata");
-    assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"grant_types\":[\"refresh_token\"]}"),
-                        "invalid_client_metadata");
-    assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"response_types\":[\"token\"]}"),
-                        "invalid_client_metadata");
-    assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"token_endpoint_auth_method\":1}"),
-                        "invalid_client_metadata");
+    assert_string_equal(
+        validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"grant_types\":[\"implicit\"]}"),
+        "invalid_client_metadata");
+    assert_string_equal(
+        validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"grant_types\":[\"refresh_token\"]}"),
+        "invalid_client_metadata");
+    assert_string_equal(
+        validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"response_types\":[\"token\"]}"),
+        "invalid_client_metadata");
+    assert_string_equal(
+        validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"token_endpoint_auth_method\":1}"),
+        "invalid_client_metadata");
     assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"client_name\":5}"),
                         "invalid_client_metadata");
-    assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"application_type\":\"tv\"}"),
-                        "invalid_client_metadata");
+    assert_string_equal(
+        validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"application_type\":\"tv\"}"),
+        "invalid_client_metadata");
     assert_string_equal(validate_error("{\"redirect_uris\":[\"https://a.example/cb\"],\"a\":1,\"a\":2}"),
                         "invalid_client_metadata");
     struct buf b;
@@ -232,9 +245,10 @@ static void test_token_params(void **state)
     struct token_params p;
     const char *error, *description;
     const char *body = "grant_type=authorization_code&code=abc&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb"
-                       "&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&client_id=c%2B1&resource=https%3A%2F%2Fx%2Fmcp";
-    assert_int_equal(token_params_parse("application/x-www-form-urlencoded; charset=UTF-8", body, strlen(body), &p,
-                                        &error, &description),
+                       "&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&client_id=c%2B1&resource="
+                       "https%3A%2F%2Fx%2Fmcp";
+    assert_int_equal(token_params_parse("application/x-www-form-urlencoded; charset=UTF-8", body,
+                                        strlen(body), &p, &error, &description),
                      GW_OK);
     assert_string_equal(p.redirect_uri, "http://127.0.0.1/cb");
     assert_string_equal(p.client_id, "c+1");
@@ -243,23 +257,29 @@ static void test_token_params(void **state)
     token_params_free(&p);
     assert_null(p.code);
 
-    assert_string_equal(parse_error("application/json", "grant_type=refresh_token&refresh_token=x"), "invalid_request");
+    assert_string_equal(parse_error("application/json", "grant_type=refresh_token&refresh_token=x"),
+                        "invalid_request");
     assert_string_equal(parse_error(NULL, "grant_type=refresh_token&refresh_token=x"), "invalid_request");
     assert_string_equal(parse_error(FORM_CT, "grant_type=password&username=a"), "unsupported_grant_type");
     assert_string_equal(parse_error(FORM_CT, "code=x"), "invalid_request");
     assert_string_equal(parse_error(FORM_CT, "grant_type=refresh_token"), "invalid_request");
     assert_string_equal(parse_error(FORM_CT, "grant_type=refresh_token&refresh_token=a&refresh_token=b"),
                         "invalid_request");
-    assert_string_equal(parse_error(FORM_CT, "grant_type=refresh_token&refresh_token=a&resource=x&resource=y"),
-                        "invalid_target");
-    assert_string_equal(parse_error(FORM_CT, "grant_type=authorization_code&code=x&redirect_uri=y"), "invalid_request");
-    assert_string_equal(parse_error(FORM_CT, "grant_type=authorization_code&code=x&redirect_uri=y&code_verifier=short"),
-                        "invalid_grant");
+    assert_string_equal(
+        parse_error(FORM_CT, "grant_type=refresh_token&refresh_token=a&resource=x&resource=y"),
+        "invalid_target");
+    assert_string_equal(parse_error(FORM_CT, "grant_type=authorization_code&code=x&redirect_uri=y"),
+                        "invalid_request");
+    assert_string_equal(
+        parse_error(FORM_CT, "grant_type=authorization_code&code=x&redirect_uri=y&code_verifier=short"),
+        "invalid_grant");
     assert_string_equal(parse_error(FORM_CT, "grant_type=authorization_code&code=x&code_verifier="
                                              "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
                         "invalid_request");
-    assert_string_equal(parse_error(FORM_CT, "grant_type=refresh_token&refresh_token=%zz"), "invalid_request");
-    assert_string_equal(parse_error(FORM_CT, "grant_type=refresh_token&refresh_token=a%00b"), "invalid_request");
+    assert_string_equal(parse_error(FORM_CT, "grant_type=refresh_token&refresh_token=%zz"),
+                        "invalid_request");
+    assert_string_equal(parse_error(FORM_CT, "grant_type=refresh_token&refresh_token=a%00b"),
+                        "invalid_request");
 }
 
 int main(void)
