@@ -7,9 +7,13 @@
  */
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "auth/browser.h"
@@ -29,9 +33,6 @@ struct login_ctx {
     const char *username;
     char *password; /* heap, wiped and freed after the check */
     struct pending_auth pending;
-    /* password check on a helper thread */
-    struct event *done_event;
-    bool password_ok;
 };
 
 void login_show(struct http_exchange *ex, const struct pending_auth *p, const struct session *s, int status,
@@ -80,30 +81,62 @@ void login_show(struct http_exchange *ex, const struct pending_auth *p, const st
     buf_free(&b);
 }
 
-/* ---- the password check on a helper thread ---- */
+/* ---- the password check on a helper thread ----
+ *
+ * The thread works on its own heap job (copies of the name, password and file path) and
+ * reports through an eventfd the worker's loop watches, so it never touches the loop, the
+ * exchange or libevent: if the worker stops first, the thread still ends cleanly. The job is
+ * freed by whichever side lets go of it last. */
+
+struct password_job {
+    atomic_int refs; /* the thread and the loop */
+    char *file, *username, *password;
+    bool ok;
+    int efd;
+    struct event *ev;
+    struct login_ctx *ctx; /* touched on the loop only */
+};
+
+static void password_job_release(struct password_job *job)
+{
+    if (atomic_fetch_sub(&job->refs, 1) != 1)
+        return;
+    if (job->password) {
+        crypto_wipe(job->password, strlen(job->password));
+        free(job->password);
+    }
+    free(job->username);
+    free(job->file);
+    free(job);
+}
 
 static void *check_password_thread(void *arg)
 {
-    struct login_ctx *c = arg;
-    char *hash = local_users_find_in_file(browser_config()->local_users_file, c->username);
-    c->password_ok = local_password_verify(hash, c->password);
+    struct password_job *job = arg;
+    char *hash = local_users_find_in_file(job->file, job->username);
+    job->ok = local_password_verify(hash, job->password);
     free(hash);
-    event_active(c->done_event, 0, 0);
+    uint64_t one = 1;
+    ssize_t n = write(job->efd, &one, sizeof one);
+    (void)n; /* an eventfd write of 1 cannot fail short of a bug; the loop would then time out */
+    password_job_release(job);
     return NULL;
 }
 
 static void password_checked(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd;
     (void)what;
-    struct login_ctx *c = arg;
+    struct password_job *job = arg;
+    uint64_t value;
+    ssize_t n = read(fd, &value, sizeof value);
+    (void)n;
+    event_free(job->ev);
+    close(job->efd);
+    struct login_ctx *c = job->ctx;
+    bool ok = job->ok;
+    password_job_release(job);
     struct http_exchange *ex = c->ex;
-    event_free(c->done_event);
-    c->done_event = NULL;
-    crypto_wipe(c->password, strlen(c->password));
-    free(c->password);
-    c->password = NULL;
-    if (!c->password_ok) {
+    if (!ok) {
         browser_count_login("local", "invalid_credentials");
         log_write(LOG_WARNING, "Local login failed",
                   (struct log_field[]){log_str("user", c->username), log_str("reason", "invalid_credentials"),
@@ -116,9 +149,9 @@ static void password_checked(evutil_socket_t fd, short what, void *arg)
     browser_count_login("local", "success");
     log_write(LOG_INFO, "Local user logged in", (struct log_field[]){log_str("user", c->username)}, 1);
     struct session user = c->session;
-    size_t n = strlen(c->username) + sizeof "local:";
-    char *sub = http_exchange_alloc(ex, n);
-    snprintf(sub, n, "local:%s", c->username);
+    size_t len = strlen(c->username) + sizeof "local:";
+    char *sub = http_exchange_alloc(ex, len);
+    snprintf(sub, len, "local:%s", c->username);
     user.sub = sub;
     user.username = (char *)c->username;
     user.email = NULL;
@@ -126,22 +159,33 @@ static void password_checked(evutil_socket_t fd, short what, void *arg)
     browser_complete(ex, &c->pending, &user, true);
 }
 
+/* Takes c->password (freed here in every case). */
 static void start_password_check(struct login_ctx *c)
 {
-    c->done_event = event_new(http_exchange_base(c->ex), -1, 0, password_checked, c);
+    struct password_job *job = gw_calloc(1, sizeof *job);
+    atomic_init(&job->refs, 2);
+    job->file = gw_strdup(browser_config()->local_users_file);
+    job->username = gw_strdup(c->username);
+    job->password = c->password;
+    c->password = NULL;
+    job->ctx = c;
+    job->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    job->ev =
+        job->efd >= 0 ? event_new(http_exchange_base(c->ex), job->efd, EV_READ, password_checked, job) : NULL;
     pthread_t thread;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    bool started = c->done_event && pthread_create(&thread, &attr, check_password_thread, c) == 0;
+    bool started = job->ev && event_add(job->ev, NULL) == 0 &&
+                   pthread_create(&thread, &attr, check_password_thread, job) == 0;
     pthread_attr_destroy(&attr);
     if (!started) {
-        if (c->done_event)
-            event_free(c->done_event);
-        c->done_event = NULL;
-        crypto_wipe(c->password, strlen(c->password));
-        free(c->password);
-        c->password = NULL;
+        if (job->ev)
+            event_free(job->ev);
+        if (job->efd >= 0)
+            close(job->efd);
+        atomic_store(&job->refs, 1);
+        password_job_release(job);
         page_error(c->ex, 500, "Internal error", "The password check could not start.");
     }
 }

@@ -684,3 +684,23 @@ def test_official_sdk_client_discovery_registration_authorization_refresh(start_
     assert out["refreshed_access_token"] and out["refreshed_access_token"] != out["access_token"]
     assert out["refreshed_refresh_token"] != out["refresh_token"]
     assert jwt_claims(out["refreshed_access_token"])["aud"] == auth.resource
+
+
+def test_stopping_during_a_password_check_is_clean(start_auth, workdir):
+    users = os.path.join(workdir, "users")
+    assert add_user(workdir, users, "erin", "pw-erin-1").returncode == 0
+    auth = start_auth(LOCAL_USERS_FILE=users, GITHUB_CLIENT_ID=None, GITHUB_CLIENT_SECRET=None)
+    client_id = auth.register()
+    _, challenge = pkce()
+    b = Browser()
+    fields = form_fields(local_flow_to_login(b, auth, client_id, challenge))
+    body = urllib.parse.urlencode({"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                   "username": "erin", "password": "pw-erin-1"}).encode()
+    conn = httpclient.HTTPConnection("127.0.0.1", auth.port, timeout=30)
+    conn.request("POST", "/login", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": "; ".join(f"{k}={v}" for k, v in b.cookies.items())})
+    time.sleep(0.02)  # the bcrypt check (cost 12) is now running on its helper thread
+    assert auth.proc.stop() == 0
+    conn.close()
+    auth.proc.assert_no_sanitizer_report()
