@@ -12,10 +12,12 @@
 #include "core/log.h"
 #include "core/redis.h"
 #include "core/role.h"
+#include "acme_challenge.h"
 #include "cors.h"
 #include "gate.h"
 #include "ratelimit.h"
 #include "routes.h"
+#include "tls.h"
 #include "token_check.h"
 #include "upstream.h"
 
@@ -26,6 +28,9 @@ struct router_state {
     struct gate_limits limits;
     struct upstream_settings upstream;
     const struct config *cfg;
+    struct tls_server *tls; /* NULL: no HTTPS listener */
+    int https_port;
+    char *acme_dir; /* served at /.well-known/acme-challenge/ on plain HTTP */
 };
 
 /* One per worker thread. */
@@ -95,6 +100,15 @@ static void router_handle(struct http_exchange *ex, void *arg)
     if (http_header_count(ex, "Host") > 1) {
         http_respond_error(ex, 400, "invalid_request", "Exactly one Host header is required");
         return;
+    }
+    if (!r->tls) {
+        /* certificate renewal must work over plain HTTP; everything else moves to HTTPS */
+        if (acme_challenge_route(ex, st->acme_dir))
+            return;
+        if (st->tls) {
+            https_redirect(ex, st->https_port);
+            return;
+        }
     }
     struct route_match m = route_resolve(st->routes, http_header(ex, "Host"), r->path);
     switch (m.kind) {
@@ -184,15 +198,17 @@ static bool rate_limit_health(void *arg, struct buf *detail)
 
 /* ---- the role ---- */
 
-static enum gw_err add_listener(struct role_context *ctx, int port, const char *cert, const char *key,
-                                http_handler_fn handler, bool long_streams, struct buf *errors)
+static enum gw_err add_listener(struct role_context *ctx, int port, struct tls_server *tls, http_handler_fn handler,
+                                bool long_streams, struct buf *errors)
 {
     struct listener_options lo;
     listener_options_defaults(&lo);
     lo.bind_addr = ctx->bind_addr;
     lo.port = port;
-    lo.tls_cert_file = cert;
-    lo.tls_key_file = key;
+    if (tls) {
+        lo.tls_context = tls_server_context;
+        lo.tls_context_arg = tls;
+    }
     lo.handler = handler;
     lo.handler_arg = ctx;
     if (long_streams) {
@@ -247,15 +263,33 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
                   4);
     }
 
+    st->acme_dir = acme_challenge_dir(cfg);
     int admin_port = (int)config_get_int(cfg, "ADMIN_PORT", 8080);
-    err = add_listener(ctx, admin_port, NULL, NULL, admin_handle, false, errors);
+    err = add_listener(ctx, admin_port, NULL, admin_handle, false, errors);
     if (err)
         return err;
-    int https_port = (int)config_get_int(cfg, "HTTPS_PORT", 443);
-    const char *cert = config_get(cfg, "TLS_CERT_FILE", NULL), *key = config_get(cfg, "TLS_KEY_FILE", NULL);
-    if (https_port > 0 && cert && *cert && key && *key)
-        err = add_listener(ctx, https_port, cert, key, router_handle, true, errors);
+    st->https_port = (int)config_get_int(cfg, "HTTPS_PORT", 443);
+    if (st->https_port > 0 && tls_configured(cfg)) {
+        err = tls_server_create(cfg, &st->tls, errors);
+        if (!err)
+            err = add_listener(ctx, st->https_port, st->tls, router_handle, true, errors);
+    }
     return err;
+}
+
+/* SIGHUP: read the certificates again; connections keep the set they started with. */
+static void router_reload(void *arg)
+{
+    struct role_context *ctx = arg;
+    struct router_state *st = ctx->state;
+    if (!st || !st->tls) {
+        log_write(LOG_INFO, "SIGHUP: no TLS certificates to reload", NULL, 0);
+        return;
+    }
+    struct buf errors;
+    buf_init(&errors, 16 * 1024);
+    tls_server_reload(st->tls, &errors); /* logs the outcome; on failure the current set stays */
+    buf_free(&errors);
 }
 
 static void router_teardown(struct role_context *ctx)
@@ -265,6 +299,8 @@ static void router_teardown(struct role_context *ctx)
         return;
     route_table_free(st->routes);
     cors_policy_free(st->cors);
+    tls_server_free(st->tls);
+    free(st->acme_dir);
     free(st);
     ctx->state = NULL;
 }
@@ -321,6 +357,7 @@ static const struct role router_role = {
     .required = router_required,
     .setup = router_setup,
     .teardown = router_teardown,
+    .reload = router_reload,
     .handler = router_handle,
     .worker_init = router_worker_init,
     .worker_fini = router_worker_fini,

@@ -476,3 +476,64 @@ def test_rate_limit_trips(procs, redis_server, upstream):
     status, _, _ = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-echo", client_id="client-other"))
     assert status == 200
     assert "rate limit" in s.router.stderr()
+
+
+# ---- TLS listener, HTTP -> HTTPS redirect, ACME challenge files ----
+
+def test_https_listener_redirect_and_acme(procs, redis_server, upstream, workdir):
+    import signal
+    import ssl
+    import subprocess
+    cert, key = os.path.join(workdir, "router.crt"), os.path.join(workdir, "router.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN=*.{DOMAIN}",
+                    "-addext", f"subjectAltName=DNS:*.{DOMAIN},DNS:{DOMAIN}"], check=True, capture_output=True)
+    acme_dir = os.path.join(workdir, "acme")
+    os.makedirs(acme_dir)
+    with open(os.path.join(acme_dir, "tok-123_abc"), "w") as f:
+        f.write("tok-123_abc.thumbprint")
+    https_port = free_port()
+    s = start_stack(procs, redis_server, upstream, HTTPS_PORT=https_port, TLS_CERT_FILE=cert, TLS_KEY_FILE=key,
+                    ACME_CHALLENGE_DIR=acme_dir)
+    resource = f"https://mcp-test.{DOMAIN}:{https_port}/mcp"
+    token = mint(aud=resource, iss=f"https://auth.{DOMAIN}:{https_port}")
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False  # we connect to 127.0.0.1; the certificate names the domain
+
+    def https_post(host, tok):
+        conn = httpclient.HTTPSConnection("127.0.0.1", https_port, context=ctx, timeout=10)
+        conn.request("POST", "/mcp", json.dumps(INIT).encode(),
+                     headers={"Host": host, "Authorization": f"Bearer {tok}", "Content-Type": "application/json",
+                              "Accept": ACCEPT})
+        r = conn.getresponse()
+        out = r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        conn.close()
+        return out
+
+    status, headers, body = https_post(f"mcp-test.{DOMAIN}:{https_port}", token)
+    assert status == 200, body
+    seen = {n.lower(): v for n, v in json.loads(body)["headers"]}
+    assert seen["x-forwarded-proto"] == "https"
+    # the 401 over HTTPS names the https metadata URL
+    status, headers, _ = https_post(f"mcp-test.{DOMAIN}:{https_port}", "garbage")
+    assert status == 401
+    assert f'resource_metadata="https://mcp-test.{DOMAIN}:{https_port}/.well-known/' in headers["www-authenticate"]
+    # plain HTTP: a 308 to the same URL on HTTPS, except ACME challenges
+    status, headers, _ = http("POST", f"http://127.0.0.1:{s.port}/mcp?x=1", b"{}",
+                              {"Host": f"mcp-test.{DOMAIN}:{s.port}", "Content-Type": "application/json"})
+    assert status == 308
+    assert headers["location"] == f"https://mcp-test.{DOMAIN}:{https_port}/mcp?x=1"
+    status, _, body = http("GET", f"http://127.0.0.1:{s.port}/.well-known/acme-challenge/tok-123_abc",
+                           headers={"Host": f"mcp-test.{DOMAIN}"})
+    assert status == 200 and body == b"tok-123_abc.thumbprint"
+    status, _, _ = http("GET", f"http://127.0.0.1:{s.port}/.well-known/acme-challenge/..%2Fsecret",
+                        headers={"Host": f"mcp-test.{DOMAIN}"})
+    assert status == 404
+    # SIGHUP reloads the certificates; the router keeps serving
+    os.kill(s.router.pid, signal.SIGHUP)
+    deadline = time.time() + 10
+    while "SIGHUP" not in s.router.stderr() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "SIGHUP" in s.router.stderr()
+    status, _, _ = https_post(f"mcp-test.{DOMAIN}:{https_port}", token)
+    assert status == 200
