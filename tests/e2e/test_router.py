@@ -537,3 +537,22 @@ def test_https_listener_redirect_and_acme(procs, redis_server, upstream, workdir
     assert "SIGHUP" in s.router.stderr()
     status, _, _ = https_post(f"mcp-test.{DOMAIN}:{https_port}", token)
     assert status == 200
+
+
+def test_per_ip_limit_on_registration(procs, redis_server, upstream):
+    # auth is not running: allowed requests are forwarded (502), the third within the minute is refused
+    s = start_stack(procs, redis_server, upstream, RATE_LIMIT_REGISTER="2/minute")
+    statuses = []
+    for _ in range(3):
+        status, headers, body = http("POST", f"http://127.0.0.1:{s.port}/register", b"{}",
+                                     {"Host": f"auth.{DOMAIN}:{s.port}", "Content-Type": "application/json"})
+        statuses.append(status)
+    assert statuses[:2] == [502, 502]
+    assert statuses[2] == 429
+    assert int(headers["retry-after"]) >= 1
+    assert json.loads(body)["error"] == "rate_limit_exceeded"
+    # other endpoints of the authorization server are not counted against it
+    status, _, _ = http("GET", f"http://127.0.0.1:{s.port}/jwks", headers={"Host": f"auth.{DOMAIN}:{s.port}"})
+    assert status == 502
+    _, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
+    assert 'router_rate_limit_hits_total{limit="register"} 1' in body.decode()
