@@ -391,6 +391,7 @@ def test_authorization_code_flow_issues_audience_bound_jwt(auth):
     assert auth.redis("EXISTS", PREFIX + "refresh:" + sha256_b64url(tokens["refresh_token"])) == "1"
     # a used client is kept for CLIENT_LIFETIME
     assert json.loads(auth.redis("GET", PREFIX + "client:" + client["client_id"]))["used"] is True
+    assert int(auth.redis("TTL", PREFIX + "client:" + client["client_id"])) > 86400  # CLIENT_LIFETIME now
     status, _, _ = auth.verify(tokens["access_token"])
     assert status == 200
     _, _, metrics = http("GET", auth.url + "/metrics")
