@@ -691,7 +691,9 @@ void http_conn_drain_all(struct worker_listener *wl)
     struct conn *c = wl->conns;
     while (c) {
         struct conn *next = c->next;
-        if (c->state == CONN_IDLE)
+        /* an idle connection may still be flushing its last response (a stream a role's
+         * worker_drain just ended): close it once the output is written (conn_write_cb) */
+        if (c->state == CONN_IDLE && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
             conn_close(c);
         else
             c->close_after = 1;

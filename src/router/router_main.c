@@ -342,6 +342,14 @@ static void router_worker_fini(struct worker *w, void *arg)
     w->role_data = NULL;
 }
 
+static void router_worker_drain(struct worker *w, void *arg)
+{
+    (void)arg;
+    struct router_worker *rw = w->role_data;
+    if (rw && rw->pool)
+        upstream_pool_drain(rw->pool);
+}
+
 static const char *const router_required[] = {"BASE_DOMAIN", "GATEWAY_JWT_SECRET", NULL};
 
 static const struct role router_role = {
@@ -361,6 +369,7 @@ static const struct role router_role = {
     .handler = router_handle,
     .worker_init = router_worker_init,
     .worker_fini = router_worker_fini,
+    .worker_drain = router_worker_drain,
 };
 
 int router_main(int argc, char **argv)

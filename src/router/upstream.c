@@ -126,6 +126,8 @@ struct upstream_pool *upstream_pool_create(struct event_base *base, const struct
 
 static void call_free(struct upstream_call *call);
 static void conn_destroy(struct upstream_conn *c);
+static void call_flush(struct upstream_call *call);
+static void count_request(struct upstream_call *call, const char *status);
 
 void upstream_pool_free(struct upstream_pool *p)
 {
@@ -146,6 +148,29 @@ void upstream_pool_free(struct upstream_pool *p)
     free(p->idle);
     free(p->nidle);
     free(p);
+}
+
+void upstream_pool_drain(struct upstream_pool *p)
+{
+    struct upstream_conn *c = p->all;
+    while (c) {
+        struct upstream_conn *next = c->next;
+        struct upstream_call *call = c->call;
+        if (!call) {
+            conn_destroy(c);
+        } else if (call->mode == MODE_STREAM && call->ex) {
+            struct http_exchange *ex = call->ex;
+            http_exchange_on_close(ex, NULL, NULL);
+            call_flush(call);
+            http_stream_end(ex);
+            call->ex = NULL;
+            c->call = NULL;
+            conn_destroy(c);
+            count_request(call, "drained");
+            call_free(call);
+        }
+        c = next;
+    }
 }
 
 int upstream_active_streams(const struct upstream_pool *p)

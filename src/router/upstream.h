@@ -55,6 +55,11 @@ void upstream_pool_free(struct upstream_pool *pool);
 void upstream_forward(struct upstream_pool *pool, struct http_exchange *ex, const struct router_service *svc,
                       const char *target, const struct upstream_identity *identity, bool strip_cors);
 
+/* Graceful shutdown: close idle pooled connections and end every streamed response (the
+ * client sees a complete stream and may reconnect elsewhere, e.g. with Last-Event-ID). Calls
+ * still waiting for a response head are left to finish. */
+void upstream_pool_drain(struct upstream_pool *pool);
+
 /* Calls in flight whose response is being streamed (for metrics and shutdown). */
 int upstream_active_streams(const struct upstream_pool *pool);
 

@@ -556,3 +556,19 @@ def test_per_ip_limit_on_registration(procs, redis_server, upstream):
     assert status == 502
     _, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
     assert 'router_rate_limit_hits_total{limit="register"} 1' in body.decode()
+
+
+def test_shutdown_ends_streams_cleanly(procs, redis_server, upstream):
+    import signal
+    s = start_stack(procs, redis_server, upstream, SHUTDOWN_TIMEOUT=30)
+    sock = open_sse(s, "mcp-test", s.token("mcp-test"))
+    upstream.release()
+    buf = read_until(sock, b"", b'data: {"n": 0}')
+    os.kill(s.router.pid, signal.SIGTERM)
+    # the stream is ended with the chunked terminator (a complete response), not cut off
+    buf = read_until(sock, buf, b"\r\n0\r\n\r\n")
+    sock.close()
+    assert s.router.proc.wait(timeout=25) == 0
+    upstream.release()  # the upstream notices the closed connection when it next writes
+    upstream.release()
+    assert upstream.stream_closed.wait(15)
