@@ -31,7 +31,7 @@ static int signal_write_fd = -1;
 static void on_signal(int sig)
 {
     int saved = errno;
-    char c = sig == SIGCHLD ? 'C' : 'T';
+    char c = sig == SIGCHLD ? 'C' : sig == SIGUSR1 ? 'U' : sig == SIGHUP ? 'H' : 'T';
     if (signal_write_fd >= 0)
         (void)!write(signal_write_fd, &c, 1);
     errno = saved;
@@ -47,7 +47,9 @@ static const char usage[] =
     "  -d, --detach      run in the background (pid file and control socket in RUN_DIR,\n"
     "                    default DATA_DIR/run); waits until the services are healthy\n"
     "  --env-file FILE   configuration file instead of ./.env\n\n"
-    "Foreground: Ctrl-C or SIGTERM stops every service in reverse start order.\n"
+    "Foreground: Ctrl-C or SIGTERM stops every service in reverse start order. SIGUSR1 reopens the\n"
+    "log files (the supervisor's, redis.log, and each service's: after rotation); SIGHUP is passed on\n"
+    "to the router (certificate reload).\n"
     "Exit codes: 0 clean stop, 78 configuration errors (all listed), 1 a port in use or another\n"
     "start-up failure. Then: mcpgw ps, health-check, logs, stats, restart, down.\n";
 
@@ -280,8 +282,9 @@ int up_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* log rotation: reopen ours, passed on to the services */
+    sigaction(SIGHUP, &sa, NULL);  /* passed on to the router (certificate reload) */
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
 
     log_write(LOG_INFO, "Supervisor starting",
               (struct log_field[]){log_int("pid", getpid()), log_int("services", (long long)sv.table.count),

@@ -634,6 +634,35 @@ static void serve_control(struct supervisor *sv)
     }
 }
 
+/* ---- signals passed on ---- */
+
+static void forward_signal(struct supervisor *sv, const char *only, int sig)
+{
+    for (size_t i = 0; i < sv->nchildren; i++) {
+        struct child *c = &sv->children[i];
+        if (c->pid > 0 && c->spec->kind != SERVICE_REDIS && (!only || strcmp(c->spec->name, only) == 0))
+            kill(c->pid, sig);
+    }
+}
+
+/* After rotation (files renamed away): new files for the supervisor, Redis's rewritten lines
+ * and every service (their SIGUSR1 handler reopens; Redis itself writes to our pipe). */
+static void reopen_logs(struct supervisor *sv)
+{
+    log_reopen();
+    for (size_t i = 0; i < sv->nchildren; i++) {
+        struct child *c = &sv->children[i];
+        if (c->log_fd < 0 || !sv->log_dir)
+            continue;
+        close(c->log_fd);
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/redis.log", sv->log_dir);
+        c->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    }
+    forward_signal(sv, NULL, SIGUSR1);
+    log_write(LOG_INFO, "Log files reopened", NULL, 0);
+}
+
 /* ---- the loop ---- */
 
 int supervisor_run(struct supervisor *sv)
@@ -653,7 +682,11 @@ int supervisor_run(struct supervisor *sv)
             char sigs[64];
             ssize_t n = read(sv->signal_pipe[0], sigs, sizeof(sigs));
             for (ssize_t i = 0; i < n; i++)
-                if (sigs[i] == 'T') {
+                if (sigs[i] == 'U')
+                    reopen_logs(sv);
+                else if (sigs[i] == 'H')
+                    forward_signal(sv, "router", SIGHUP);
+                else if (sigs[i] == 'T') {
                     log_write(LOG_INFO, "Stopping all services (signal)", NULL, 0);
                     sv->stopping = true;
                 }

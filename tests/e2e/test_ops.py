@@ -183,6 +183,7 @@ def test_up_ps_health_kill_restart_down(procs, stack):
     r = stack.run("ps")
     assert r.returncode == 0, r.stdout + r.stderr
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[2:] if line.strip()}
+    assert r.stdout.splitlines()[1].split() == ["SERVICE", "STATE", "PID", "UPTIME", "HEALTH", "RESTARTS", "DETAIL"]
     for name in stack.expected_services():
         assert rows[name][1] == "running" and rows[name][4] == "healthy", r.stdout
     assert stack.run("status").stdout.splitlines()[1] == r.stdout.splitlines()[1]  # same table header
@@ -467,7 +468,7 @@ def test_restart_all_rereads_env_and_refuses_a_broken_one(procs, stack):
     after = {s["name"]: s["pid"] for s in stack.status()["services"]}
     assert set(after) == set(before)
     assert all(after[n] != before[n] for n in before)
-    assert stack.all_healthy()
+    stack.wait(stack.all_healthy, "every service healthy after the restart")
     # a manual restart is not an automatic one
     assert all(s["restarts"] == 0 for s in stack.status()["services"])
 
@@ -590,3 +591,23 @@ def test_make_up_writes_a_working_local_env(workdir):
             if pid_alive(pid):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def test_sigusr1_reopens_every_log_after_rotation(procs, stack):
+    stack.start_foreground(procs)
+    log_dir = stack.env["LOG_DIR"]
+    for name in ("supervisor", "redis", "mcp-echo"):
+        os.rename(os.path.join(log_dir, f"{name}.log"), os.path.join(log_dir, f"{name}.log.1"))
+    os.kill(stack.supervisor.pid, signal.SIGUSR1)
+    new_log = os.path.join(log_dir, "supervisor.log")
+    stack.wait(lambda: os.path.exists(new_log) and "Log files reopened" in open(new_log).read(),
+               "a new supervisor.log")
+    marker = "/rotated-" + os.urandom(4).hex()
+    stack.wait(lambda: http("GET", f"http://127.0.0.1:{stack.ports['MCP_ECHO_PORT']}{marker}")[0] == 404 and
+               os.path.exists(os.path.join(log_dir, "mcp-echo.log")) and
+               marker in open(os.path.join(log_dir, "mcp-echo.log")).read(), "mcp-echo writing its new file")
+    assert marker not in open(os.path.join(log_dir, "mcp-echo.log.1")).read()
+    # Redis's lines go to the new redis.log too (a restart makes it talk)
+    assert stack.run("restart", "redis").returncode == 0
+    assert "Ready to accept connections" in open(os.path.join(log_dir, "redis.log")).read()
+    assert all(s["pid"] for s in stack.status()["services"])  # nobody died of the signal
