@@ -933,3 +933,50 @@ def test_client_id_metadata_documents(procs, workdir, redis_server):
         assert auth.post_form("/token", dict(fields, client_id=server.base + "/junk.json", code="x"))[0] == 401
     finally:
         server.close()
+
+
+# ---- auth and router together: tokens issued here are honoured there, revocation reaches it ----
+
+def test_router_accepts_auth_tokens_and_sees_revocation(procs, workdir, redis_server):
+    from test_router import ACCEPT, INIT, Upstream, start_stack
+    http_port = free_port()
+    auth = Auth(procs, workdir, redis_server, {"HTTP_PORT": str(http_port), "HTTPS_PORT": "0"})
+    issuer = f"http://auth.{DOMAIN}:{http_port}"
+    resource = f"http://mcp-echo.{DOMAIN}:{http_port}/mcp"
+    meta = json.loads(http("GET", auth.url + "/.well-known/oauth-authorization-server")[2])
+    assert meta["issuer"] == issuer
+    upstream = Upstream()
+    try:
+        start_stack(procs, redis_server, upstream, HTTP_PORT=http_port, JWT_ALGORITHM="RS256",
+                    AUTH_INTERNAL_URL=auth.url)
+        client = public_client(auth)
+        redirect = "http://127.0.0.1:33418/callback"
+        verifier = secrets.token_urlsafe(48)
+        code = auth.seed_code(client["client_id"], redirect, verifier, resource=resource)
+        status, _, tokens = auth.post_form("/token", {"grant_type": "authorization_code", "code": code,
+                                                      "redirect_uri": redirect, "code_verifier": verifier,
+                                                      "client_id": client["client_id"], "resource": resource})
+        assert status == 200, tokens
+
+        def mcp(token):
+            return http("POST", f"http://127.0.0.1:{http_port}/mcp", json.dumps(INIT).encode(),
+                        {"Host": f"mcp-echo.{DOMAIN}:{http_port}", "Content-Type": "application/json",
+                         "Accept": ACCEPT, "Authorization": "Bearer " + token})
+
+        deadline = time.time() + 15
+        status = None
+        while time.time() < deadline:  # the router fetches auth's JWKS in the background
+            status = mcp(tokens["access_token"])[0]
+            if status == 200:
+                break
+            time.sleep(0.2)
+        assert status == 200
+        # revoked at auth: the router's 250 ms revocation poll refuses it shortly after
+        assert auth.post_form("/revoke", {"client_id": client["client_id"], "token": tokens["access_token"]})[0] == 200
+        deadline = time.time() + 10
+        while time.time() < deadline and mcp(tokens["access_token"])[0] != 401:
+            time.sleep(0.1)
+        status, headers, _ = mcp(tokens["access_token"])
+        assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
+    finally:
+        upstream.close()
