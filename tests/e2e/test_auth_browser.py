@@ -628,7 +628,7 @@ def test_bad_local_users_file_stops_start(procs, workdir):
                                                        AUTH_PORT=str(port), LOCAL_USERS_FILE=users,
                                                        DATA_DIR=os.path.join(workdir, "data"),
                                                        REDIS_URL="redis://127.0.0.1:1/0"))
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     while p.alive() and time.time() < deadline:
         time.sleep(0.05)
     assert not p.alive()
