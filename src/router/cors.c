@@ -6,9 +6,11 @@
 
 #include "core/alloc.h"
 
-#define EXPOSED_HEADERS "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
-#define ALLOWED_HEADERS                                                                                            \
-    "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, "      \
+#define EXPOSED_HEADERS                                                                                      \
+    "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version, Retry-After, RateLimit-Limit, "                 \
+    "RateLimit-Remaining, RateLimit-Reset"
+#define ALLOWED_HEADERS                                                                                      \
+    "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, " \
     "Mcp-Name"
 #define ALLOWED_METHODS "GET, POST, DELETE, OPTIONS"
 

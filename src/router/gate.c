@@ -124,8 +124,8 @@ enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *l, st
 
 /* ---- refusals ---- */
 
-static void refuse_token(struct http_exchange *ex, const struct router_service *svc, enum token_check_result result,
-                         const char *reason, const char *required_scope)
+static void refuse_token(struct http_exchange *ex, const struct router_service *svc,
+                         enum token_check_result result, const char *reason, const char *required_scope)
 {
     char challenge[2048];
     const char *error = "invalid_token";
@@ -134,14 +134,15 @@ static void refuse_token(struct http_exchange *ex, const struct router_service *
         error = "unauthorized";
     } else if (result == TOKEN_INSUFFICIENT_SCOPE) {
         snprintf(challenge, sizeof(challenge),
-                 "Bearer resource_metadata=\"%s\", error=\"insufficient_scope\", scope=\"%s\"", svc->metadata_url,
-                 required_scope);
+                 "Bearer resource_metadata=\"%s\", error=\"insufficient_scope\", scope=\"%s\"",
+                 svc->metadata_url, required_scope);
         error = "insufficient_scope";
     } else {
         snprintf(challenge, sizeof(challenge), "Bearer resource_metadata=\"%s\", error=\"invalid_token\"",
                  svc->metadata_url);
     }
-    metrics_add(unauthorized_metric, (const char *[]){svc->name, result == TOKEN_MISSING ? "missing" : error}, 1);
+    metrics_add(unauthorized_metric, (const char *[]){svc->name, result == TOKEN_MISSING ? "missing" : error},
+                1);
     http_exchange_set_error(ex, result == TOKEN_MISSING ? "missing_token" : (reason ? reason : error));
     http_response_header(ex, "WWW-Authenticate", challenge);
     if (result == TOKEN_INSUFFICIENT_SCOPE)
@@ -149,7 +150,8 @@ static void refuse_token(struct http_exchange *ex, const struct router_service *
     else if (result == TOKEN_MISSING)
         http_respond_error(ex, 401, error, "Authentication required: send an OAuth 2.1 bearer token");
     else
-        http_respond_error(ex, 401, error, "The access token is invalid, expired, revoked or for another resource");
+        http_respond_error(ex, 401, error,
+                           "The access token is invalid, expired, revoked or for another resource");
 }
 
 static void add_rate_headers(struct http_exchange *ex, const struct rate_limit_decision *d, long long period)
@@ -305,7 +307,8 @@ static void limit_then(struct http_exchange *ex, const struct router_service *sv
         hash = key_hash_of(key);
         struct rate_limit_decision d;
         if (admission_try(hash, limit, &d)) {
-            if (rate_limit_check(rl, key, limit, period, on_background_decision, (void *)(uintptr_t)hash) != GW_OK)
+            if (rate_limit_check(rl, key, limit, period, on_background_decision, (void *)(uintptr_t)hash) !=
+                GW_OK)
                 admission[hash % ADMISSION_SLOTS].inflight--;
             add_rate_headers(ex, &d, period);
             next(ex, svc, identity, arg);
@@ -358,15 +361,16 @@ void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct
                                identity.client_id);
     metrics_add(by_client_metric,
                 (const char *[]){svc->name, label_for(&client_labels, &client_cache, identity.client_id)}, 1);
-    metrics_add(by_user_metric, (const char *[]){svc->name, label_for(&user_labels, &user_cache, identity.user_id)},
-                1);
+    metrics_add(by_user_metric,
+                (const char *[]){svc->name, label_for(&user_labels, &user_cache, identity.user_id)}, 1);
     char key[512];
     snprintf(key, sizeof(key), "mcp:%s:%s", identity.user_id, identity.client_id);
     limit_then(ex, svc, &identity, rl, "mcp", key, limits->mcp_limit, limits->mcp_period, next, arg);
 }
 
 void gate_auth_endpoint(struct http_exchange *ex, const struct router_service *auth, const char *which,
-                        struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next, void *arg)
+                        struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next,
+                        void *arg)
 {
     long long limit = 0, period = 1;
     const char *name = "register";

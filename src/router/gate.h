@@ -44,6 +44,7 @@ void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct
 
 /* Authorization-server route with a per-IP limit (`which` is "REGISTER", "TOKEN" or "AUTHORIZE"). */
 void gate_auth_endpoint(struct http_exchange *ex, const struct router_service *auth, const char *which,
-                        struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next, void *arg);
+                        struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next,
+                        void *arg);
 
 #endif

@@ -5,16 +5,26 @@
 
 /* RFC 9110 §7.6.1 and RFC 9112: fields that describe one connection, never forwarded. */
 static const char *const hop_by_hop[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    "proxy-authenticate", "proxy-authorization", NULL,
+    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
+    "upgrade",    "proxy-authenticate", "proxy-authorization", NULL,
 };
 
 /* Request fields the router replaces or must not pass on (identity and forwarding facts come from
  * the router, never from the client). */
 static const char *const request_replaced[] = {
-    "host", "content-length", "expect", "authorization", "x-client-id", "x-forwarded-for",
-    "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip",
-    "x-request-id", NULL,
+    "host",
+    "content-length",
+    "expect",
+    "authorization",
+    "x-client-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "forwarded",
+    "x-real-ip",
+    "x-request-id",
+    NULL,
 };
 
 static bool name_in(const char *name, size_t len, const char *const *list)
@@ -143,8 +153,8 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         err = add_field(out, "X-Forwarded-Proto", in->scheme);
     if (!err)
         err = add_field(out, "X-Forwarded-Host", in->client_host);
-    bool body_method = strcmp(in->method, "POST") == 0 || strcmp(in->method, "PUT") == 0 ||
-                       strcmp(in->method, "PATCH") == 0;
+    bool body_method =
+        strcmp(in->method, "POST") == 0 || strcmp(in->method, "PUT") == 0 || strcmp(in->method, "PATCH") == 0;
     if (!err && (in->body_len > 0 || body_method))
         err = buf_printf(out, "Content-Length: %zu\r\n", in->body_len);
     if (!err)

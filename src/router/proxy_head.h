@@ -18,8 +18,8 @@
 /* What the router knows about a request it forwards. Every string is borrowed; identity fields
  * may be NULL (routes that need no token) and are then not sent. */
 struct proxy_head_input {
-    const char *method;             /* "POST" */
-    const char *target;             /* request-target for the upstream: "/mcp?x=1" */
+    const char *method; /* "POST" */
+    const char *target; /* request-target for the upstream: "/mcp?x=1" */
     const struct http_header *headers;
     size_t nheaders;
     const char *upstream_authority; /* Host sent upstream: "127.0.0.1:3001" */

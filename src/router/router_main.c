@@ -198,8 +198,8 @@ static bool rate_limit_health(void *arg, struct buf *detail)
 
 /* ---- the role ---- */
 
-static enum gw_err add_listener(struct role_context *ctx, int port, struct tls_server *tls, http_handler_fn handler,
-                                bool long_streams, struct buf *errors)
+static enum gw_err add_listener(struct role_context *ctx, int port, struct tls_server *tls,
+                                http_handler_fn handler, bool long_streams, struct buf *errors)
 {
     struct listener_options lo;
     listener_options_defaults(&lo);
@@ -322,8 +322,8 @@ static void router_worker_init(struct worker *w, void *arg)
                   (struct log_field[]){log_int("worker", w->index)}, 1);
     }
     /* without Redis the limiter counts locally (limits then apply per worker) */
-    if (rate_limiter_create(w->base, rw->redis, config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"), &rw->limiter) !=
-        GW_OK)
+    if (rate_limiter_create(w->base, rw->redis, config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
+                            &rw->limiter) != GW_OK)
         rw->limiter = NULL;
     rw->pool = upstream_pool_create(w->base, st->routes, &st->upstream);
 }
@@ -358,10 +358,11 @@ static const struct role router_role = {
     .summary = "The edge (the guide's traefik): routing, token check, rate limits, CORS, MCP streaming proxy",
     .port_variable = "HTTP_PORT",
     .default_port = 80,
-    .extra_help = "\nListeners: HTTP_PORT (this --port), HTTPS_PORT with TLS_CERT_FILE/TLS_KEY_FILE, ADMIN_PORT\n"
-                  "(/metrics, /ping, /health). Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
-                  "SVC.BASE_DOMAIN/mcp -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
-                  "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",
+    .extra_help =
+        "\nListeners: HTTP_PORT (this --port), HTTPS_PORT with TLS_CERT_FILE/TLS_KEY_FILE, ADMIN_PORT\n"
+        "(/metrics, /ping, /health). Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
+        "SVC.BASE_DOMAIN/mcp -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
+        "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",
     .required = router_required,
     .setup = router_setup,
     .teardown = router_teardown,

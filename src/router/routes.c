@@ -35,8 +35,8 @@ static void service_fill_public(struct router_service *s, const struct config *c
     s->metadata_document = public_url_resource_metadata_document(cfg, s->name);
 }
 
-static enum gw_err add_service(struct route_table *t, const struct config *cfg, const char *name, const char *host,
-                               int port, const char *mcp_path, struct buf *errors)
+static enum gw_err add_service(struct route_table *t, const struct config *cfg, const char *name,
+                               const char *host, int port, const char *mcp_path, struct buf *errors)
 {
     if (t->nservices >= MAX_SERVICES) {
         buf_printf(errors, "ERROR: more than %d MCP services configured\n", MAX_SERVICES - 1);
@@ -61,7 +61,8 @@ static enum gw_err add_url_service(struct route_table *t, const struct config *c
     struct url_parts parts;
     if (url_split(url, strlen(url), &parts) != GW_OK || !strview_eq_nocase(parts.scheme, "http") ||
         !parts.host.len || parts.has_query || parts.has_fragment) {
-        buf_printf(errors, "ERROR: %s must be an http://host:port[/path] URL (TLS to upstreams is not supported)\n",
+        buf_printf(errors,
+                   "ERROR: %s must be an http://host:port[/path] URL (TLS to upstreams is not supported)\n",
                    var);
         return GW_ERR_CONFIG;
     }
@@ -140,7 +141,8 @@ enum gw_err route_table_create(const struct config *cfg, struct route_table **ou
     if (auth_url && *auth_url)
         err = add_url_service(t, cfg, "auth", "AUTH_INTERNAL_URL", auth_url, errors);
     else
-        err = add_service(t, cfg, "auth", "127.0.0.1", (int)config_get_int(cfg, "AUTH_PORT", 8000), "/", errors);
+        err = add_service(t, cfg, "auth", "127.0.0.1", (int)config_get_int(cfg, "AUTH_PORT", 8000), "/",
+                          errors);
 
     static const char *const suffixes[] = {"_URL", "_COMMAND", "_ENABLED", "_PORT", NULL};
     size_t n = config_count(cfg);
@@ -231,7 +233,8 @@ static const char *auth_limit_of(const char *path)
 }
 
 /* "/SVC/tail" in path mode: the service and the tail ("/mcp"). */
-static const struct router_service *path_service(const struct route_table *t, const char *path, const char **tail)
+static const struct router_service *path_service(const struct route_table *t, const char *path,
+                                                 const char **tail)
 {
     if (path[0] != '/')
         return NULL;

@@ -116,7 +116,8 @@ struct upstream_pool *upstream_pool_create(struct event_base *base, const struct
             p->addrlens[i] = res->ai_addrlen;
         } else {
             log_write(LOG_WARNING, "Cannot resolve upstream",
-                      (struct log_field[]){log_str("service", s->name), log_str("host", s->upstream_host)}, 2);
+                      (struct log_field[]){log_str("service", s->name), log_str("host", s->upstream_host)},
+                      2);
         }
         if (res)
             freeaddrinfo(res);
@@ -243,7 +244,8 @@ static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
         p->all->prev = c;
     p->all = c;
     bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
-    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->addrs[service], (int)p->addrlens[service]) != 0) {
+    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->addrs[service],
+                                   (int)p->addrlens[service]) != 0) {
         conn_destroy(c);
         return NULL;
     }

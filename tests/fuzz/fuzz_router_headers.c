@@ -62,9 +62,9 @@ static void check_field(struct parsed *p)
         strcasecmp(n, "connection") == 0 || strcasecmp(n, "proxy-authorization") == 0)
         p->forbidden++;
     /* a field the client's Connection names must not come from the client (the router's own are fine) */
-    static const char *const own[] = {"host", "content-length", "x-user-id", "x-user-name", "x-client-id",
-                                      "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                                      NULL};
+    static const char *const own[] = {
+        "host",         "content-length",  "x-user-id",         "x-user-name",      "x-client-id",
+        "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", NULL};
     bool router_field = false;
     for (const char *const *o = own; *o; o++)
         router_field = router_field || strcasecmp(n, *o) == 0;

@@ -66,19 +66,28 @@ static void test_request_head(void **state)
     const char *head = buf_cstr(&out);
     assert_true(strncmp(head, "POST /mcp?x=1 HTTP/1.1\r\nHost: 127.0.0.1:3001\r\n", 46) == 0);
     assert_true(out.len > 4 && strcmp(head + out.len - 4, "\r\n\r\n") == 0);
-    static const char *const present[] = {
-        "\r\nX-User-Id: github:42\r\n", "\r\nX-User-Name: octocat\r\n", "\r\nX-Client-Id: client-1\r\n",
-        "\r\nX-Request-Id: req-1\r\n", "\r\nX-Forwarded-For: 192.0.2.7\r\n", "\r\nX-Forwarded-Proto: https\r\n",
-        "\r\nX-Forwarded-Host: mcp-echo.example.com\r\n", "\r\nContent-Length: 17\r\n",
-        "\r\nMcp-Session-Id: sess-1\r\n", "\r\nMCP-Protocol-Version: 2025-06-18\r\n", "\r\nLast-Event-ID: 41\r\n",
-        "\r\nMcp-Method: tools/call\r\n", "\r\nMcp-Name: echo\r\n", "\r\nMcp-Param-Region: eu\r\n",
-        "\r\nAccept: application/json, text/event-stream\r\n", NULL};
+    static const char *const present[] = {"\r\nX-User-Id: github:42\r\n",
+                                          "\r\nX-User-Name: octocat\r\n",
+                                          "\r\nX-Client-Id: client-1\r\n",
+                                          "\r\nX-Request-Id: req-1\r\n",
+                                          "\r\nX-Forwarded-For: 192.0.2.7\r\n",
+                                          "\r\nX-Forwarded-Proto: https\r\n",
+                                          "\r\nX-Forwarded-Host: mcp-echo.example.com\r\n",
+                                          "\r\nContent-Length: 17\r\n",
+                                          "\r\nMcp-Session-Id: sess-1\r\n",
+                                          "\r\nMCP-Protocol-Version: 2025-06-18\r\n",
+                                          "\r\nLast-Event-ID: 41\r\n",
+                                          "\r\nMcp-Method: tools/call\r\n",
+                                          "\r\nMcp-Name: echo\r\n",
+                                          "\r\nMcp-Param-Region: eu\r\n",
+                                          "\r\nAccept: application/json, text/event-stream\r\n",
+                                          NULL};
     for (const char *const *p = present; *p; p++)
         assert_non_null(strstr(head, *p));
-    static const char *const absent[] = {"Authorization", "secret-token", "admin", "x-user-groups", "forged",
-                                         "6.6.6.6", "Forwarded:", "Connection", "X-Hop", "Keep-Alive", "TE:",
-                                         "Transfer-Encoding", "999", "Expect", "Upgrade", "Injected", "X-Bad",
-                                         NULL};
+    static const char *const absent[] = {
+        "Authorization", "secret-token", "admin",   "x-user-groups", "forged", "6.6.6.6",
+        "Forwarded:",    "Connection",   "X-Hop",   "Keep-Alive",    "TE:",    "Transfer-Encoding",
+        "999",           "Expect",       "Upgrade", "Injected",      "X-Bad",  NULL};
     for (const char *const *p = absent; *p; p++)
         assert_null(strstr(head, *p));
     buf_free(&out);

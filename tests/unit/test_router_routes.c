@@ -36,12 +36,13 @@ static void test_services_from_configuration(void **state)
 {
     (void)state;
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=Example.com\nAUTH_PORT=8001\nMCP_ECHO_PORT=3101\n"
-                                      "MCP_FETCH_ENABLED=true\nMCP_FETCH_PORT=3100\n"
-                                      "MCP_MY_TOOL_URL=http://10.0.0.5:9000/api/mcp\n"
-                                      "MCP_MEMORY_COMMAND=npx -y @modelcontextprotocol/server-memory\n"
-                                      "MCP_MEMORY_PORT=3102\nMCP_OFF_URL=http://127.0.0.1:1\nMCP_OFF_ENABLED=false\n",
-                                      &cfg);
+    struct route_table *t =
+        table_for("BASE_DOMAIN=Example.com\nAUTH_PORT=8001\nMCP_ECHO_PORT=3101\n"
+                  "MCP_FETCH_ENABLED=true\nMCP_FETCH_PORT=3100\n"
+                  "MCP_MY_TOOL_URL=http://10.0.0.5:9000/api/mcp\n"
+                  "MCP_MEMORY_COMMAND=npx -y @modelcontextprotocol/server-memory\n"
+                  "MCP_MEMORY_PORT=3102\nMCP_OFF_URL=http://127.0.0.1:1\nMCP_OFF_ENABLED=false\n",
+                  &cfg);
     assert_int_equal(t->nservices, 5);
     assert_string_equal(t->services[0].name, "auth");
     assert_string_equal(t->services[0].upstream_authority, "127.0.0.1:8001");
@@ -50,7 +51,8 @@ static void test_services_from_configuration(void **state)
     assert_int_equal(echo->upstream_port, 3101);
     assert_string_equal(echo->host, "mcp-echo.example.com");
     assert_string_equal(echo->resource, "https://mcp-echo.example.com/mcp");
-    assert_string_equal(echo->metadata_url, "https://mcp-echo.example.com/.well-known/oauth-protected-resource/mcp");
+    assert_string_equal(echo->metadata_url,
+                        "https://mcp-echo.example.com/.well-known/oauth-protected-resource/mcp");
     const struct router_service *tool = route_find_service(t, "mcp-my-tool");
     assert_non_null(tool);
     assert_string_equal(tool->upstream_authority, "10.0.0.5:9000");
@@ -90,8 +92,8 @@ static void test_https_upstream_refused(void **state)
     config_free(cfg);
 }
 
-static void expect_route(const struct route_table *t, const char *host, const char *path, enum route_kind kind,
-                         const char *service)
+static void expect_route(const struct route_table *t, const char *host, const char *path,
+                         enum route_kind kind, const char *service)
 {
     struct route_match m = route_resolve(t, host, path);
     assert_int_equal(m.kind, kind);
@@ -114,9 +116,10 @@ static void test_subdomain_resolution(void **state)
     expect_route(t, "mcp-echo.example.com", "/health", ROUTE_SERVICE_HEALTH, "mcp-echo");
     expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource", ROUTE_RESOURCE_METADATA,
                  "mcp-echo");
-    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/mcp", ROUTE_RESOURCE_METADATA,
-                 "mcp-echo");
-    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/other", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/mcp",
+                 ROUTE_RESOURCE_METADATA, "mcp-echo");
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/other", ROUTE_NOT_FOUND,
+                 NULL);
     /* OAuth first: AS metadata on any host goes to auth */
     expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-authorization-server", ROUTE_AUTH, "auth");
     expect_route(t, "anything.else", "/.well-known/openid-configuration", ROUTE_AUTH, "auth");
@@ -145,9 +148,10 @@ static void test_path_resolution(void **state)
     assert_string_equal(echo->resource, "https://example.com/mcp-echo/mcp");
     expect_route(t, "example.com", "/mcp-echo/mcp", ROUTE_MCP, "mcp-echo");
     expect_route(t, "example.com", "/mcp-echo/health", ROUTE_SERVICE_HEALTH, "mcp-echo");
-    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/mcp-echo/mcp", ROUTE_RESOURCE_METADATA,
-                 "mcp-echo");
-    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/nothing/mcp", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/mcp-echo/mcp",
+                 ROUTE_RESOURCE_METADATA, "mcp-echo");
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/nothing/mcp", ROUTE_NOT_FOUND,
+                 NULL);
     expect_route(t, "example.com", "/.well-known/oauth-authorization-server", ROUTE_AUTH, "auth");
     /* the authorization server at the origin root */
     expect_route(t, "example.com", "/authorize", ROUTE_AUTH, "auth");
