@@ -4,7 +4,8 @@
  * Revocation answers 200 whether or not the token was known (§2.2), and only revokes tokens of
  * the authenticated client. Access tokens are revoked by jti as docs/internals/tokens.md says;
  * a refresh token revokes its whole family (the access tokens it led to included).
- * Introspection needs a confidential client and reports a revoked token as inactive.
+ * Introspection needs a confidential client and reports a revoked token as inactive; a
+ * registered client sees only its own tokens, a pre-registered (static) one any token.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,16 @@ struct token_op {
     const char *token;
     json_t *claims; /* verified access-token claims, or NULL (introspect; freed before answering) */
     const char *client_id;
+    bool may_see_all; /* introspection by a pre-registered (static) client: any token */
 };
+
+/* A registered client learns only about its own tokens; pre-registered resource servers about
+ * any (dynamic registration is open to anyone, so it must not grant a view of other grants). */
+static bool introspection_allowed(const struct token_op *op, const json_t *obj)
+{
+    const char *owner = json_string_value(json_object_get(obj, "client_id"));
+    return op->may_see_all || (owner && strcmp(owner, op->client_id) == 0);
+}
 
 static bool looks_like_jwt(const char *token)
 {
@@ -132,7 +142,8 @@ static void introspect_revocation_checked(const struct redis_result *result, voi
         json_decref(claims);
         return;
     }
-    if (result->reply->type != REDIS_REPLY_INTEGER || result->reply->integer != 0) {
+    if (result->reply->type != REDIS_REPLY_INTEGER || result->reply->integer != 0 ||
+        !introspection_allowed(op, claims)) {
         json_decref(claims);
         inactive(op->ex);
         return;
@@ -154,7 +165,7 @@ static void introspect_refresh_found(const struct redis_result *result, void *ar
     json_t *rec = result->reply->type == REDIS_REPLY_STRING
                       ? json_loadb(result->reply->str, result->reply->len, 0, &jerr)
                       : NULL;
-    if (!rec || json_object_get(rec, "replaced_at")) {
+    if (!rec || json_object_get(rec, "replaced_at") || !introspection_allowed(op, rec)) {
         json_decref(rec);
         inactive(op->ex);
         return;
@@ -173,6 +184,8 @@ static void introspect_refresh_found(const struct redis_result *result, void *ar
 static void introspect_client_ok(struct http_exchange *ex, struct auth_client *client, void *arg)
 {
     struct token_op *op = arg;
+    op->client_id = http_exchange_strdup(ex, client->client_id);
+    op->may_see_all = client->is_static;
     auth_client_free(client);
     if (looks_like_jwt(op->token)) {
         json_t *claims = NULL;

@@ -521,12 +521,28 @@ def test_refresh_rotation_grace_window_and_family_revocation(auth):
 
 # ---- revoke and introspect ----
 
-def test_revoke_and_introspect(auth):
+def test_revoke_and_introspect(procs, workdir, redis_server):
+    rs_secret = "resource-server-secret"
+    auth = Auth(procs, workdir, redis_server, {"AUTH_STATIC_CLIENTS": json.dumps([
+        {"client_id": "resource-server", "client_secret_hash": sha256_b64url(rs_secret),
+         "redirect_uris": ["https://rs.example/cb"]}])})
     client = public_client(auth)
     tokens = code_tokens(auth, client)
     status, _, conf = auth.register({"redirect_uris": ["https://rs.example/cb"],
                                      "token_endpoint_auth_method": "client_secret_post"})
-    creds = {"client_id": conf["client_id"], "client_secret": conf["client_secret"]}
+    # a registered confidential client sees only its own tokens
+    own = {"client_id": conf["client_id"], "client_secret": conf["client_secret"]}
+    assert auth.post_form("/introspect", dict(own, token=tokens["access_token"]))[2] == {"active": False}
+    assert auth.post_form("/introspect", dict(own, token=tokens["refresh_token"]))[2] == {"active": False}
+    verifier = secrets.token_urlsafe(48)
+    code = auth.seed_code(conf["client_id"], "https://rs.example/cb", verifier)
+    status, _, own_tokens = auth.post_form("/token", dict(own, grant_type="authorization_code", code=code,
+                                                          redirect_uri="https://rs.example/cb",
+                                                          code_verifier=verifier))
+    assert status == 200, own_tokens
+    assert auth.post_form("/introspect", dict(own, token=own_tokens["access_token"]))[2]["active"] is True
+    # a pre-registered resource server sees any token
+    creds = {"client_id": "resource-server", "client_secret": rs_secret}
     status, _, body = auth.post_form("/introspect", dict(creds, token=tokens["access_token"]))
     assert status == 200 and body["active"] is True and body["client_id"] == client["client_id"]
     assert body["aud"] == ECHO_RESOURCE and body["sub"] == "github:4242"
