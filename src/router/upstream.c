@@ -30,10 +30,10 @@ static struct metric_family *active_streams_metric;
 
 void upstream_metrics_register(void)
 {
-    upstream_requests_metric =
-        metrics_register(METRIC_COUNTER, "router_upstream_requests_total",
-                         "Requests the router forwarded, by service and upstream status ('error': none)",
-                         (const char *[]){"service", "status"}, 2, NULL, 0);
+    upstream_requests_metric = metrics_register(
+        METRIC_COUNTER, "router_upstream_requests_total",
+        "Requests the router forwarded, by service, method and upstream status ('error': no answer)",
+        (const char *[]){"service", "method", "status"}, 3, NULL, 0);
     upstream_errors_metric = metrics_register(METRIC_COUNTER, "router_upstream_errors_total",
                                               "Upstream failures, by service and reason",
                                               (const char *[]){"service", "reason"}, 2, NULL, 0);
@@ -54,6 +54,7 @@ struct upstream_call {
     struct buf head; /* the request head sent upstream */
     int attempts;
     bool strip_cors, head_request;
+    const char *method; /* static string from the server (llhttp_method_name) */
     /* response */
     int status;
     struct buf field, value, headers; /* headers: "name\0value\0" pairs */
@@ -295,7 +296,7 @@ static void call_free(struct upstream_call *call)
 
 static void count_request(struct upstream_call *call, const char *status)
 {
-    metrics_add(upstream_requests_metric, (const char *[]){call->svc->name, status}, 1);
+    metrics_add(upstream_requests_metric, (const char *[]){call->svc->name, call->method, status}, 1);
 }
 
 /* The call failed before a response could be relayed: answer the client with a JSON error. */
@@ -397,6 +398,7 @@ void upstream_forward(struct upstream_pool *pool, struct http_exchange *ex, cons
     call->svc = svc;
     call->strip_cors = strip_cors;
     call->head_request = strcmp(r->method, "HEAD") == 0;
+    call->method = r->method;
     buf_init(&call->head, 128 * 1024);
     buf_init(&call->field, RESPONSE_HEAD_MAX);
     buf_init(&call->value, RESPONSE_HEAD_MAX);

@@ -293,7 +293,7 @@ def test_metadata_and_health_need_no_token(procs, redis_server, upstream):
     assert status == 200 and body == b"OK"
     status, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
     text = body.decode()
-    assert 'router_upstream_requests_total{service="mcp-echo",status="200"}' in text
+    assert 'router_upstream_requests_total{service="mcp-echo",method="GET",status="200"}' in text
     assert 'router_upstream_errors_total{service="auth",reason="connect_failed"}' in text
 
 
