@@ -154,6 +154,10 @@ int role_main(const struct role *role, int argc, char **argv)
     lo.request_timeout_ms = (int)config_get_int(cfg, "REQUEST_TIMEOUT", lo.request_timeout_ms / 1000) * 1000;
     lo.keepalive_timeout_ms =
         (int)config_get_int(cfg, "KEEPALIVE_TIMEOUT", lo.keepalive_timeout_ms / 1000) * 1000;
+    /* setup may have added listeners of its own (the router's admin and HTTPS ports) */
+    size_t main_listener = 0;
+    while (server_listener_port(ctx.server, main_listener) >= 0)
+        main_listener++;
     if (server_add_listener(ctx.server, &lo, &errors) != GW_OK) {
         fputs(buf_cstr(&errors), stderr);
         /* the same words in the JSON log, without the "ERROR: " prefix and newline */
@@ -166,7 +170,7 @@ int role_main(const struct role *role, int argc, char **argv)
     }
     log_write(LOG_INFO, "Listening",
               (struct log_field[]){log_str("address", ctx.bind_addr),
-                                   log_int("port", server_listener_port(ctx.server, 0)),
+                                   log_int("port", server_listener_port(ctx.server, main_listener)),
                                    log_int("workers", server_worker_count(ctx.server)),
                                    log_str("version", MCPGW_VERSION)},
               4);
