@@ -130,6 +130,16 @@ static void client_found(enum gw_err err, struct auth_client *client, const char
         browser_redirect_error(ex, c->pending.redirect_uri, c->error, c->error_description, c->pending.state);
         return;
     }
+    if (c->pending.resource) {
+        /* RFC 8707 §2: a resource this gateway does not serve is refused here, not at /token. */
+        const char *known = browser_known_resource(c->pending.resource);
+        if (!known) {
+            browser_redirect_error(ex, c->pending.redirect_uri, "invalid_target",
+                                   "the resource is not served by this gateway", c->pending.state);
+            return;
+        }
+        c->pending.resource = known;
+    }
     if (!browser_session(ex, &c->session)) {
         if (!browser_session_new(ex, &c->session))
             return;

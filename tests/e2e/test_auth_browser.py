@@ -312,6 +312,18 @@ def test_errors_before_the_redirect_uri_is_trusted_never_redirect(start_auth):
     assert status == 405 and "location" not in h
 
 
+def test_resource_is_canonicalised(start_auth):
+    auth = start_auth()
+    client_id = auth.register()
+    verifier, challenge = pkce()
+    status, h, _ = github_flow(Browser(), auth, client_id, challenge, resource=auth.resource + "/")
+    assert status == 302
+    status, tok = auth.token({"grant_type": "authorization_code", "code": query_of(h["location"])["code"],
+                              "redirect_uri": REDIRECT, "client_id": client_id, "code_verifier": verifier})
+    assert status == 200, tok
+    assert jwt_claims(tok["access_token"])["aud"] == auth.resource
+
+
 def test_loopback_redirect_any_port(start_auth):
     auth = start_auth()
     client_id = auth.register()
@@ -331,6 +343,7 @@ def test_loopback_redirect_any_port(start_auth):
     ({"scope": "admin"}, (), "invalid_scope"),
     ({"resource": "not a uri"}, (), "invalid_target"),
     ({"resource": "https://x.example/mcp#f"}, (), "invalid_target"),
+    ({"resource": "https://evil.example/mcp"}, (), "invalid_target"),  # not served by this gateway
 ])
 def test_errors_after_trust_redirect_with_state_and_iss(start_auth, params, drop, error):
     auth = start_auth()
