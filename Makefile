@@ -9,7 +9,7 @@
 #   make format     reformat sources with clang-format; `make check-format` only checks
 
 CC      ?= cc
-PKGS    := libevent libevent_openssl libevent_pthreads openssl hiredis libcurl jansson libxml-2.0
+PKGS    := libevent libevent_openssl libevent_pthreads openssl hiredis libcurl jansson libxml-2.0 libxcrypt
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 # llhttp's C sources come from Debian's node-llhttp (installed, or unpacked by scripts/setup).

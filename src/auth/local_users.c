@@ -4,7 +4,6 @@
 #include "local_users.h"
 
 #include <crypt.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,30 +15,18 @@
 
 #define USERS_FILE_MAX (1024 * 1024)
 
-typedef char *(*crypt_rn_fn)(const char *phrase, const char *setting, void *data, int size);
-typedef char *(*crypt_gensalt_rn_fn)(const char *prefix, unsigned long count, const char *rbytes, int nrbytes,
-                                     char *output, int output_size);
-
 static pthread_once_t crypt_once = PTHREAD_ONCE_INIT;
-static crypt_rn_fn crypt_rn_ptr;
-static crypt_gensalt_rn_fn crypt_gensalt_rn_ptr;
 static char dummy_hash[128];
 
 static char *bcrypt_hash(const char *password);
 
 static void crypt_open(void)
 {
-    void *lib = dlopen("libcrypt.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        return;
-    crypt_rn_ptr = (crypt_rn_fn)dlsym(lib, "crypt_rn");
-    crypt_gensalt_rn_ptr = (crypt_gensalt_rn_fn)dlsym(lib, "crypt_gensalt_rn");
     /* A hash of a random password at the usual cost, checked for unknown names so that the
      * answer takes as long whether or not the name exists. */
     char *h = NULL;
     unsigned char random_password[24];
-    if (crypt_rn_ptr && crypt_gensalt_rn_ptr &&
-        crypto_random_bytes(random_password, sizeof random_password) == GW_OK) {
+    if (crypto_random_bytes(random_password, sizeof random_password) == GW_OK) {
         char *pw = base64url_encode_alloc(random_password, sizeof random_password);
         h = bcrypt_hash(pw);
         free(pw);
@@ -136,9 +123,6 @@ enum gw_err local_users_setup(const char *path, char **errors_text)
     pthread_once(&crypt_once, crypt_open);
     struct buf errors;
     buf_init(&errors, 64 * 1024);
-    if (!crypt_rn_ptr)
-        (void)buf_printf(&errors,
-                         "ERROR: LOCAL_USERS_FILE needs libcrypt.so.1 (libxcrypt), which is missing\n");
     size_t len = 0;
     char *text = read_small_file(path, &len);
     if (!text) {
@@ -192,11 +176,9 @@ enum gw_err local_users_setup(const char *path, char **errors_text)
 bool local_password_verify(const char *hash, const char *password)
 {
     pthread_once(&crypt_once, crypt_open);
-    if (!crypt_rn_ptr)
-        return false;
     const char *setting = hash ? hash : (dummy_hash[0] ? dummy_hash : "$2b$12$abcdefghijklmnopqrstuu");
     struct crypt_data *data = gw_calloc(1, sizeof *data);
-    char *out = crypt_rn_ptr(password ? password : "", setting, data, (int)sizeof *data);
+    char *out = crypt_rn(password ? password : "", setting, data, (int)sizeof *data);
     bool ok = false;
     if (out && out[0] != '*') {
         size_t a = strlen(out), b = strlen(setting);
@@ -216,16 +198,14 @@ char *local_password_hash(const char *password)
 /* crypt_open itself uses this (inside pthread_once) to make the dummy hash. */
 static char *bcrypt_hash(const char *password)
 {
-    if (!crypt_rn_ptr || !crypt_gensalt_rn_ptr)
-        return NULL;
     char salt_bytes[16];
     if (crypto_random_bytes(salt_bytes, sizeof salt_bytes) != GW_OK)
         return NULL;
     char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-    if (!crypt_gensalt_rn_ptr("$2b$", 12, salt_bytes, (int)sizeof salt_bytes, setting, (int)sizeof setting))
+    if (!crypt_gensalt_rn("$2b$", 12, salt_bytes, (int)sizeof salt_bytes, setting, (int)sizeof setting))
         return NULL;
     struct crypt_data *data = gw_calloc(1, sizeof *data);
-    char *out = crypt_rn_ptr(password, setting, data, (int)sizeof *data);
+    char *out = crypt_rn(password, setting, data, (int)sizeof *data);
     char *result = (out && out[0] != '*') ? gw_strdup(out) : NULL;
     crypto_wipe(data, sizeof *data);
     free(data);
