@@ -58,7 +58,7 @@ static int help_main(int argc, char **argv)
            "Commands:\n",
            MCPGW_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        printf("  %-16s %s\n", commands[i].name, commands[i].summary);
+        printf("  %-18s %s\n", commands[i].name, commands[i].summary);
     printf("\nConfiguration comes from ./.env (or --env-file) and the environment; see\n"
            "`mcpgw show-config` and docs/configuration.md.\n");
     return 0;
