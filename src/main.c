@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "mcp/echo.h"
+#include "mcp/stdio_proxy.h"
 #include "auth/auth_role.h"
 #include "auth/browser.h"
 #include "ops/config_commands.h"
 #include "ops/ops_commands.h"
 #include "ops/supervisor.h"
+#include "ops/token_commands.h"
 #include "router/router_role.h"
 
 struct command {
@@ -26,6 +28,7 @@ static const struct command commands[] = {
     {"auth", auth_main, "OAuth 2.1 authorization server (auth, port 8000)"},
     {"echo", echo_main, "MCP echo service, stateless or --stateful (mcp-echo, port 3001)"},
     {"router", router_main, "the edge: routing, token check, rate limits, MCP streaming proxy (traefik, ports 80/443/8080)"},
+    {"stdio-proxy", stdio_proxy_main, "any stdio MCP server as Streamable HTTP: stdio-proxy [--port N] -- CMD ARGS..."},
     {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
     {"show-config", show_config_main, "print the effective configuration with secrets masked"},
     {"up", up_main, "start the whole stack and supervise it (-d: in the background)"},
@@ -37,6 +40,9 @@ static const struct command commands[] = {
     {"health-check", health_check_main, "every service's /health as a table; exit 1 if any is unhealthy"},
     {"logs", logs_main, "JSON log lines of one or all services (-f, --tail N)"},
     {"stats", stats_main, "CPU, memory, disk I/O, open fds per service (--json)"},
+    {"decode-token", decode_token_main, "print a token's header and claims, times in UTC (no verification)"},
+    {"validate-token", validate_token_main, "verify a token as the router does; VALID or INVALID with the reason"},
+    {"generate-token", generate_token_main, "mint a test access token (--user U), recorded like any other"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},
 };
