@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "mcp/echo.h"
+#include "mcp/fetch.h"
 #include "mcp/stdio_proxy.h"
 #include "auth/auth_role.h"
 #include "auth/browser.h"
 #include "ops/config_commands.h"
+#include "ops/maintenance_commands.h"
 #include "ops/ops_commands.h"
 #include "ops/supervisor.h"
 #include "ops/token_commands.h"
@@ -27,6 +29,7 @@ static const struct command commands[] = {
     {"add-user", add_user_main, "add a local user to LOCAL_USERS_FILE (password from the terminal or stdin)"},
     {"auth", auth_main, "OAuth 2.1 authorization server (auth, port 8000)"},
     {"echo", echo_main, "MCP echo service, stateless or --stateful (mcp-echo, port 3001)"},
+    {"fetch", fetch_main, "MCP fetch service: a web page as Markdown, SSRF-safe (mcp-fetch, port 3000)"},
     {"router", router_main, "the edge: routing, token check, rate limits, MCP streaming proxy (traefik, ports 80/443/8080)"},
     {"stdio-proxy", stdio_proxy_main, "any stdio MCP server as Streamable HTTP: stdio-proxy [--port N] -- CMD ARGS..."},
     {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
@@ -43,6 +46,9 @@ static const struct command commands[] = {
     {"decode-token", decode_token_main, "print a token's header and claims, times in UTC (no verification)"},
     {"validate-token", validate_token_main, "verify a token as the router does; VALID or INVALID with the reason"},
     {"generate-token", generate_token_main, "mint a test access token (--user U), recorded like any other"},
+    {"redis-cli", redis_cli_main, "Debian's redis-cli against REDIS_URL with the password (ping, INFO memory, ...)"},
+    {"cleanup-tokens", cleanup_tokens_main, "remove expired and orphaned token records and index entries"},
+    {"redis-vacuum", redis_vacuum_main, "give TTLs to keys that lack one, drop stale keys, MEMORY PURGE"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},
 };

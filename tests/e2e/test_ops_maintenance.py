@@ -1,0 +1,131 @@
+"""
+End-to-end tests of the maintenance commands: redis-cli, cleanup-tokens, redis-vacuum,
+rotate-logs, backup-all / restore, diagnostic-bundle, and the placeholders renew-certs and
+import-dashboards. Real redis-server (fixture), real mcpgw processes on 127.0.0.1.
+"""
+import json
+import os
+import subprocess
+import time
+
+from conftest import bare_env, free_port, mcpgw_bin
+
+SECRET = "ops-maint-e2e-secret-0123456789abcdef"
+
+
+def run(env, *args, stdin=None, timeout=120):
+    p = subprocess.run([mcpgw_bin(), *args], env=bare_env(**env), capture_output=True, text=True,
+                       input=stdin, timeout=timeout)
+    assert "Sanitizer" not in p.stderr, p.stderr
+    return p
+
+
+def base_env(workdir, redis_server, **extra):
+    rport, rpass = redis_server
+    env = dict(BASE_DOMAIN="localhost", ROUTING="path", HTTPS_PORT="0", REDIS_URL=f"redis://127.0.0.1:{rport}/0",
+               REDIS_PASSWORD=rpass, DATA_DIR=os.path.join(workdir, "data"), LOG_DIR=os.path.join(workdir, "logs"),
+               LOCAL_USERS_FILE=os.path.join(workdir, "users"), MCP_ECHO_ENABLED="true",
+               JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET=SECRET, AUTH_PORT=str(free_port()))
+    open(env["LOCAL_USERS_FILE"], "a").close()
+    env.update(extra)
+    return env
+
+
+def rc(redis_server, *args):
+    rport, rpass = redis_server
+    return subprocess.run(["redis-cli", "-p", str(rport), "--no-auth-warning", "-a", rpass, *args],
+                          capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def count(out, label):
+    for line in out.splitlines():
+        if label in line:
+            return int(line.split()[0])
+    raise AssertionError(f"{label!r} not in {out}")
+
+
+def test_help_everywhere(workdir, redis_server):
+    env = base_env(workdir, redis_server)
+    for cmd in ("redis-cli", "cleanup-tokens", "redis-vacuum"):
+        p = run(env, cmd, "--help")
+        assert p.returncode == 0 and p.stdout.startswith("Usage: mcpgw " + cmd), (cmd, p.stdout)
+    assert run(env, "cleanup-tokens", "--bogus").returncode == 2
+
+
+def test_redis_cli(workdir, redis_server):
+    env = base_env(workdir, redis_server)
+    p = run(env, "redis-cli", "ping")
+    assert p.returncode == 0 and p.stdout.strip() == "PONG"
+    p = run(env, "redis-cli", "INFO", "memory")
+    assert p.returncode == 0 and "used_memory:" in p.stdout
+    # the password is never on redis-cli's command line, and a wrong one fails
+    bad = dict(env, REDIS_PASSWORD="wrong")
+    p = run(bad, "redis-cli", "ping")
+    assert "PONG" not in p.stdout
+
+
+def test_cleanup_tokens_counts(workdir, redis_server):
+    env = base_env(workdir, redis_server)
+    now = int(time.time())
+    live = run(env, "generate-token", "--user", "alice").stdout.strip()
+    assert live
+    # garbage: an orphaned and an expired user_tokens entry, active_tokens past exp and orphaned,
+    # a refresh token of a deleted family, a dead family member, an old revocation, a record past exp
+    rc(redis_server, "ZADD", "oauth:user_tokens:local:alice", str(now + 900), "orphan1", str(now - 10), "old1")
+    rc(redis_server, "ZADD", "oauth:user_tokens:local:bob", str(now + 900), "orphan2")
+    rc(redis_server, "ZADD", "oauth:active_tokens", str(now - 5), "exp1", str(now - 6), "exp2", str(now + 500), "orphan3")
+    rc(redis_server, "SET", "oauth:refresh:abc", json.dumps({"family": "deadfam", "client_id": "c"}))
+    rc(redis_server, "SADD", "oauth:family:livefam", f"a:gone:{now - 100}", f"a:live:{now + 100}")
+    rc(redis_server, "EXPIRE", "oauth:family:livefam", "1000")
+    rc(redis_server, "ZADD", "oauth:revocations", str(now * 1000), "revold")
+    rc(redis_server, "ZADD", "oauth:revocation_expiry", str(now - 120), "revold")
+    rc(redis_server, "SET", "oauth:token:stale", json.dumps({"exp": now - 50}))
+    dry = run(env, "cleanup-tokens", "--dry-run")
+    assert dry.returncode == 0 and "Would remove" in dry.stdout
+    assert rc(redis_server, "EXISTS", "oauth:refresh:abc") == "1"
+    p = run(env, "cleanup-tokens")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert count(out, "user_tokens entries expired") == 1
+    assert count(out, "user_tokens entries orphaned") == 2
+    assert count(out, "active_tokens entries expired") == 2
+    assert count(out, "active_tokens entries orphaned") == 1
+    assert count(out, "refresh tokens of deleted families") == 1
+    assert count(out, "family members expired") == 1
+    assert count(out, "revocation entries") == 1
+    assert count(out, "token records past exp") == 1
+    assert rc(redis_server, "EXISTS", "oauth:refresh:abc") == "0"
+    assert rc(redis_server, "EXISTS", "oauth:user_tokens:local:bob") == "0"
+    assert rc(redis_server, "ZCARD", "oauth:user_tokens:local:alice") == "1"  # the live token stays
+    assert run(env, "validate-token", live).stdout.startswith("VALID")
+    again = run(env, "cleanup-tokens")
+    assert again.stdout.strip().endswith("0 in all")
+    assert run(dict(env, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"), "cleanup-tokens").returncode == 1
+
+
+def test_redis_vacuum(workdir, redis_server):
+    env = base_env(workdir, redis_server, UNUSED_CLIENT_LIFETIME="60")
+    now = int(time.time())
+    rc(redis_server, "SET", "oauth:token:nottl", json.dumps({"exp": now + 3000}))
+    rc(redis_server, "SET", "oauth:token:pastexp", json.dumps({"exp": now - 3}))
+    rc(redis_server, "SET", "oauth:code:abc", "{}")
+    rc(redis_server, "SET", "oauth:revoked:j1", "1")
+    rc(redis_server, "SET", "oauth:ratelimit:mcp:1.2.3.4", "5")
+    rc(redis_server, "SET", "oauth:client:unused", json.dumps({"client_id": "unused", "created_at": now - 3600}))
+    rc(redis_server, "ZADD", "oauth:clients", str(now + 100), "unused")
+    rc(redis_server, "SET", "oauth:client:used", json.dumps({"client_id": "used", "created_at": now - 3600, "used": True}))
+    rc(redis_server, "SET", "other:keep", "x")  # not ours
+    p = run(env, "redis-vacuum")
+    assert p.returncode == 0, p.stderr
+    assert count(p.stdout, "keys given a TTL") >= 4
+    assert count(p.stdout, "removed (past their expiry)") == 1
+    assert count(p.stdout, "stale rate-limit") == 1
+    assert count(p.stdout, "never-used clients") == 1
+    assert "used_memory before:" in p.stdout and "used_memory after:" in p.stdout
+    assert 2900 < int(rc(redis_server, "TTL", "oauth:token:nottl")) <= 3000
+    for key in ("oauth:code:abc", "oauth:revoked:j1", "oauth:client:used"):
+        assert int(rc(redis_server, "TTL", key)) > 0, key
+    for key in ("oauth:token:pastexp", "oauth:ratelimit:mcp:1.2.3.4", "oauth:client:unused"):
+        assert rc(redis_server, "EXISTS", key) == "0", key
+    assert rc(redis_server, "ZSCORE", "oauth:clients", "unused") == ""
+    assert rc(redis_server, "TTL", "other:keep") == "-1"
