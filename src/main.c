@@ -49,6 +49,7 @@ static const struct command commands[] = {
     {"redis-cli", redis_cli_main, "Debian's redis-cli against REDIS_URL with the password (ping, INFO memory, ...)"},
     {"cleanup-tokens", cleanup_tokens_main, "remove expired and orphaned token records and index entries"},
     {"redis-vacuum", redis_vacuum_main, "give TTLs to keys that lack one, drop stale keys, MEMORY PURGE"},
+    {"rotate-logs", rotate_logs_main, "rotate LOG_DIR/*.log (keep N, gzip older), services reopen their logs"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},
 };

@@ -129,3 +129,44 @@ def test_redis_vacuum(workdir, redis_server):
         assert rc(redis_server, "EXISTS", key) == "0", key
     assert rc(redis_server, "ZSCORE", "oauth:clients", "unused") == ""
     assert rc(redis_server, "TTL", "other:keep") == "-1"
+
+
+# ---- with the whole stack (the supervisor of tests/e2e/test_ops.py) ----
+
+import gzip  # noqa: E402
+
+import pytest  # noqa: E402
+
+from conftest import http  # noqa: E402
+from test_ops import Stack  # noqa: E402
+
+
+@pytest.fixture
+def stack(workdir):
+    s = Stack(workdir)
+    yield s
+    s.kill_leftovers()
+
+
+def test_rotate_logs_keeps_writing_to_fresh_files(procs, stack):
+    stack.start_foreground(procs)
+    log_dir = stack.env["LOG_DIR"]
+    echo_log = os.path.join(log_dir, "mcp-echo.log")
+    assert stack.run("rotate-logs", "--help").stdout.startswith("Usage: mcpgw rotate-logs")
+    assert stack.run("rotate-logs", "--keep", "0").returncode == 2
+    markers = []
+    for round_ in range(3):
+        r = stack.run("rotate-logs", "--keep", "2")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "mcp-echo.log" in r.stdout and "supervisor" in r.stdout
+        marker = f"/rotated-{round_}-" + os.urandom(4).hex()
+        markers.append(marker)
+        stack.wait(lambda: http("GET", f"http://127.0.0.1:{stack.ports['MCP_ECHO_PORT']}{marker}")[0] == 404 and
+                   os.path.exists(echo_log) and marker in open(echo_log).read(), "mcp-echo writing its new file")
+    # keep 2: .log.1 (plain) and .log.2.gz, nothing older
+    assert os.path.exists(echo_log + ".1") and os.path.exists(echo_log + ".2.gz")
+    assert not os.path.exists(echo_log + ".3") and not os.path.exists(echo_log + ".3.gz")
+    assert markers[1] in open(echo_log + ".1").read()
+    assert markers[0] in gzip.open(echo_log + ".2.gz", "rt").read()
+    assert markers[2] not in open(echo_log + ".1").read()
+    assert all(s["pid"] and s["state"] == "running" for s in stack.status()["services"])
