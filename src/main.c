@@ -6,6 +6,7 @@
 
 #include "mcp/echo.h"
 #include "mcp/fetch.h"
+#include "mcp/stdio_proxy.h"
 #include "auth/auth_role.h"
 #include "auth/browser.h"
 #include "ops/config_commands.h"
@@ -30,6 +31,7 @@ static const struct command commands[] = {
     {"echo", echo_main, "MCP echo service, stateless or --stateful (mcp-echo, port 3001)"},
     {"fetch", fetch_main, "MCP fetch service: a web page as Markdown, SSRF-safe (mcp-fetch, port 3000)"},
     {"router", router_main, "the edge: routing, token check, rate limits, MCP streaming proxy (traefik, ports 80/443/8080)"},
+    {"stdio-proxy", stdio_proxy_main, "any stdio MCP server as Streamable HTTP: stdio-proxy [--port N] -- CMD ARGS..."},
     {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
     {"show-config", show_config_main, "print the effective configuration with secrets masked"},
     {"up", up_main, "start the whole stack and supervise it (-d: in the background)"},
@@ -48,6 +50,8 @@ static const struct command commands[] = {
     {"cleanup-tokens", cleanup_tokens_main, "remove expired and orphaned token records and index entries"},
     {"redis-vacuum", redis_vacuum_main, "give TTLs to keys that lack one, drop stale keys, MEMORY PURGE"},
     {"rotate-logs", rotate_logs_main, "rotate LOG_DIR/*.log (keep N, gzip older), services reopen their logs"},
+    {"backup-all", backup_all_main, "Redis snapshot + configuration (+ keys with --include-secrets) into a checksummed archive"},
+    {"restore", restore_main, "verify a backup archive, stop services, restore Redis data and keys, start them"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},
 };
