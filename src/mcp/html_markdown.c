@@ -53,6 +53,14 @@ static bool name_in(const xmlNode *n, const char *const *names)
     return false;
 }
 
+static bool has_attr(const xmlNode *n, const char *name)
+{
+    for (const xmlAttr *a = n->properties; a; a = a->next)
+        if (a->name && strcasecmp((const char *)a->name, name) == 0)
+            return true;
+    return false;
+}
+
 static const char *attr(const xmlNode *n, const char *name)
 {
     for (const xmlAttr *a = n->properties; a; a = a->next)
@@ -76,10 +84,9 @@ static bool is_dropped(const xmlNode *n, bool inside_main)
         return true;
     if (!inside_main && name_in(n, dropped_outside_main))
         return true;
-    const char *hidden = attr(n, "hidden");
     const char *aria_hidden = attr(n, "aria-hidden");
     const char *role = attr(n, "role");
-    return hidden || (aria_hidden && strcasecmp(aria_hidden, "true") == 0) ||
+    return has_attr(n, "hidden") || (aria_hidden && strcasecmp(aria_hidden, "true") == 0) ||
            (role && (strcasecmp(role, "navigation") == 0 || strcasecmp(role, "banner") == 0 ||
                      strcasecmp(role, "contentinfo") == 0 || strcasecmp(role, "complementary") == 0));
 }
@@ -607,6 +614,33 @@ static bool valid_utf8(const unsigned char *s, size_t len)
     return true;
 }
 
+/* libxml2 can pass a stray byte of broken input through (seen with "&\xff" in a document it
+ * read as Latin-1): the output must be valid UTF-8 whatever the input, so repair it. */
+static char *repair_utf8(char *s)
+{
+    size_t len = strlen(s);
+    if (valid_utf8((const unsigned char *)s, len))
+        return s;
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    size_t i = 0;
+    while (i < len) {
+        size_t n = 1;
+        while (n <= 4 && i + n <= len && !valid_utf8((const unsigned char *)s + i, n))
+            n++;
+        if (n <= 4 && i + n <= len) {
+            buf_append(&out, s + i, n);
+            i += n;
+        } else {
+            buf_append_str(&out, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    free(s);
+    char *repaired = buf_take(&out);
+    return repaired ? repaired : gw_strdup("");
+}
+
 char *html_to_markdown(const char *html, size_t len, const char *encoding, const char *base_url)
 {
     if (!html || len == 0)
@@ -638,7 +672,7 @@ char *html_to_markdown(const char *html, size_t len, const char *encoding, const
         walk(&md, root, 0, inside_main);
     }
     xmlFreeDoc(doc);
-    char *result = tidy(&md.out);
+    char *result = repair_utf8(tidy(&md.out));
     buf_free(&md.out);
     return result;
 }
