@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mcp/echo.h"
+#include "mcp/stdio_proxy.h"
 #include "mcp/fetch.h"
 #include "auth/auth_role.h"
 #include "auth/browser.h"
@@ -30,6 +31,7 @@ static const struct command commands[] = {
     {"echo", echo_main, "MCP echo service, stateless or --stateful (mcp-echo, port 3001)"},
     {"fetch", fetch_main, "MCP fetch service: a web page as Markdown, SSRF-safe (mcp-fetch, port 3000)"},
     {"router", router_main, "the edge: routing, token check, rate limits, MCP streaming proxy (traefik, ports 80/443/8080)"},
+    {"stdio-proxy", stdio_proxy_main, "any stdio MCP server as Streamable HTTP: stdio-proxy [--port N] -- CMD ARGS..."},
     {"validate-env", validate_env_main, "check the configuration; one line per problem, exit 78 if any"},
     {"show-config", show_config_main, "print the effective configuration with secrets masked"},
     {"up", up_main, "start the whole stack and supervise it (-d: in the background)"},

@@ -441,10 +441,16 @@ static void log_tool_call(const struct mcp_call *call, const char *status)
         f[n++] = log_str("request_id", http_request(post->ex)->request_id);
     if (call->cancelled)
         f[n++] = log_bool("cancelled", true);
-    log_write(LOG_INFO, call->tool ? "Tool call" : "Prompt request", f, n);
+    if (post->server->opts.relay_request)
+        f[0] = log_str("method", call->message->method);
+    log_write(LOG_INFO,
+              call->tool                         ? "Tool call"
+              : post->server->opts.relay_request ? "Relayed request"
+                                                 : "Prompt request",
+              f, n);
 }
 
-static void call_finish(struct mcp_call *call, json_t *response, const char *status)
+static void call_finish_status(struct mcp_call *call, json_t *response, const char *status, int http_status)
 {
     struct mcp_post *post = call->post;
     if (call->tool && mcp_metrics()->tool_calls)
@@ -457,10 +463,15 @@ static void call_finish(struct mcp_call *call, json_t *response, const char *sta
         post->calls = call->next;
     if (call->next)
         call->next->prev = call->prev;
-    mcp_post_deliver(post, response, 200);
+    mcp_post_deliver(post, response, http_status);
     json_decref(call->arguments);
     free(call);
     mcp_post_unref(post);
+}
+
+static void call_finish(struct mcp_call *call, json_t *response, const char *status)
+{
+    call_finish_status(call, response, status, 200);
 }
 
 static void run_tool(struct mcp_post *post, const struct jsonrpc_message *m)
@@ -546,7 +557,12 @@ void mcp_dispatch_request(struct mcp_post *post, const struct jsonrpc_message *m
         metrics_add(mcp_metrics()->requests,
                     (const char *const[]){post->server->opts.service, bounded_method_label(method)}, 1);
     bool prompts = post->server->nprompts > 0;
-    if (strcmp(method, "tools/call") == 0) {
+    if (post->server->opts.relay_request) {
+        const char *tool = strcmp(method, "tools/call") == 0 ? jsonrpc_param_string(m->params, "name") : NULL;
+        struct mcp_call *call =
+            call_new(post, m, tool ? tool : method, json_object_get(m->params, "arguments"));
+        post->server->opts.relay_request(call, post->server->opts.relay_arg);
+    } else if (strcmp(method, "tools/call") == 0) {
         run_tool(post, m);
     } else if (strcmp(method, "tools/list") == 0) {
         deliver_result(post, m, tools_list_result(post->server), true);
@@ -665,8 +681,74 @@ void mcp_call_return_result(struct mcp_call *call, json_t *result)
         return;
     }
     bool is_error = json_is_true(json_object_get(result, "isError"));
+    const char *method = call->message->method;
+    size_t len = strlen(method);
+    if (call->post->modern && call->post->server->opts.relay_request &&
+        ((len > 5 && strcmp(method + len - 5, "/list") == 0) || strcmp(method, "server/discover") == 0)) {
+        /* A relayed server's lists may change at any time (listChanged): not cacheable. */
+        if (!json_object_get(result, "ttlMs"))
+            json_object_set_new(result, "ttlMs", json_integer(0));
+        if (!json_object_get(result, "cacheScope"))
+            json_object_set_new(result, "cacheScope", json_string("private"));
+    }
     json_t *response = jsonrpc_result_response(call->message->id, decorate(call->post, result, false));
     call_finish(call, response, is_error ? "error" : "success");
+}
+
+void mcp_call_return_error_status(struct mcp_call *call, int http_status, int code, const char *message)
+{
+    call_finish_status(call, jsonrpc_error_response(call->message->id, code, message, NULL), "error",
+                       http_status);
+}
+
+void mcp_call_return_response(struct mcp_call *call, json_t *response)
+{
+    json_t *result = json_object_get(response, "result");
+    json_t *error = json_object_get(response, "error");
+    if (json_is_object(result)) {
+        json_incref(result);
+        json_decref(response);
+        mcp_call_return_result(call, result);
+        return;
+    }
+    if (!json_is_object(error)) {
+        json_decref(response);
+        mcp_call_return_error(call, JSONRPC_INTERNAL_ERROR, "Internal error: the server answered no result");
+        return;
+    }
+    json_t *copy = json_pack("{s:s,s:O,s:O}", "jsonrpc", "2.0", "id", call->message->id, "error", error);
+    json_decref(response);
+    call_finish(call, copy, "error");
+}
+
+const char *mcp_call_method(const struct mcp_call *call)
+{
+    return call->message->method;
+}
+
+const json_t *mcp_call_params(const struct mcp_call *call)
+{
+    return call->message->params;
+}
+
+struct mcp_session *mcp_call_session(const struct mcp_call *call)
+{
+    return call->post->session;
+}
+
+bool mcp_call_notify(struct mcp_call *call, json_t *message)
+{
+    if (!call->post->sse || !call->post->ex || call->cancelled) {
+        json_decref(message);
+        return false;
+    }
+    mcp_post_notify(call->post, message);
+    return true;
+}
+
+bool mcp_server_end_session(struct mcp_server *server, const char *session_id)
+{
+    return server->sessions && mcp_session_end(server->sessions, session_id);
 }
 
 void mcp_call_return_error(struct mcp_call *call, int code, const char *message)

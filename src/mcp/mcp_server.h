@@ -79,6 +79,17 @@ struct mcp_server_options {
     void *(*session_create)(void *arg);
     void (*session_destroy)(void *state, void *arg);
     void *session_arg;
+    /* A relay (mcpgw stdio-proxy) sets relay_request: then every request of a POST, whatever
+     * its method (initialize, ping, tools/list, tools/call, server/discover, ...), goes to it
+     * instead of the built-in methods and registered tools. The transport's own rules (Origin,
+     * headers, sessions, batches, 2026-07-28 checks) still apply before. The handler finishes
+     * the call like a tool handler (mcp_call_method and mcp_call_params say what was asked). */
+    void (*relay_request)(struct mcp_call *call, void *arg);
+    /* With a relay: notifications and responses a client POSTs (notifications/initialized,
+     * answers to server-to-client requests). session_state is the session's service state, or
+     * NULL without a session; message is borrowed for the call. May be NULL. */
+    void (*relay_message)(void *session_state, const json_t *message, void *arg);
+    void *relay_arg;
 };
 
 /* Create a server from options (copied; the strings are borrowed and must outlive the server)
@@ -135,10 +146,30 @@ void mcp_call_on_cancel(struct mcp_call *call, void (*fn)(struct mcp_call *call,
  * is an SSE stream; otherwise nothing. message may be NULL; total <= 0 means unknown. */
 void mcp_call_progress(struct mcp_call *call, double progress, double total, const char *message);
 
+/* For relays: the request's method and params (params may be NULL). Borrowed until the call is
+ * finished. */
+const char *mcp_call_method(const struct mcp_call *call);
+const json_t *mcp_call_params(const struct mcp_call *call);
+/* The call's session (NULL without one), for mcp_session_post and mcp_session_id. A service
+ * may keep it as a plain pointer in its session state: the state dies with the session. */
+struct mcp_session *mcp_call_session(const struct mcp_call *call);
+/* Send a message (a notification or a server-to-client request) on the call's own SSE answer.
+ * Returns false (message still stolen) when the answer is JSON or the client has gone: then
+ * use the session's GET stream (mcp_session_post). */
+bool mcp_call_notify(struct mcp_call *call, json_t *message);
+/* End a session as DELETE would (its GET stream closes; the next request gets 404). False when
+ * the id was not a live session. Any thread. */
+bool mcp_server_end_session(struct mcp_server *server, const char *session_id);
+
 /* Finish the call. text: a CallToolResult with one text item (isError when is_error; text is
  * copied). result: any result object (stolen). error: a JSON-RPC error (message copied). */
 void mcp_call_return_text(struct mcp_call *call, const char *text, bool is_error);
 void mcp_call_return_result(struct mcp_call *call, json_t *result);
 void mcp_call_return_error(struct mcp_call *call, int code, const char *message);
+/* The same with the HTTP status a single-request POST gets (e.g. 503 when a relay has no room). */
+void mcp_call_return_error_status(struct mcp_call *call, int http_status, int code, const char *message);
+/* A relayed answer: response is the JSON-RPC response object of another server (stolen); its
+ * id is replaced by the call's and a 2026-07-28 result is decorated as usual. */
+void mcp_call_return_response(struct mcp_call *call, json_t *response);
 
 #endif

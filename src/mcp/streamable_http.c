@@ -346,6 +346,11 @@ static void handle_post(struct mcp_server *server, struct http_exchange *ex)
         jsonrpc_batch_free(&batch);
         return;
     }
+    if (server->opts.relay_message)
+        for (size_t i = 0; i < batch.count; i++)
+            if (batch.messages[i].kind == JSONRPC_NOTIFICATION || batch.messages[i].kind == JSONRPC_RESPONSE)
+                server->opts.relay_message(session ? mcp_session_state(session) : NULL,
+                                           batch.messages[i].object, server->opts.relay_arg);
     size_t expected = 0;
     for (size_t i = 0; i < batch.count; i++)
         if (batch.messages[i].kind == JSONRPC_REQUEST || batch.messages[i].kind == JSONRPC_INVALID)

@@ -1,0 +1,321 @@
+"""
+End-to-end tests of `mcpgw stdio-proxy`: the real binary in front of real stdio MCP servers from
+npm (@modelcontextprotocol/server-memory and server-everything, tests/e2e/node) and of a tiny
+fixture that crashes on demand (stdio_crashy.py); spoken to with raw JSON-RPC over HTTP and with
+the official TypeScript SDK clients (node/stdio_client.mjs).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, bare_env, free_port, http, mcpgw_bin, wait_for_http
+
+NODE_DIR = os.path.join(ROOT, "tests", "e2e", "node")
+PACKAGES = os.path.join(NODE_DIR, "node_modules", "@modelcontextprotocol")
+MEMORY = os.path.join(PACKAGES, "server-memory", "dist", "index.js")
+EVERYTHING = os.path.join(PACKAGES, "server-everything", "dist", "index.js")
+CRASHY = os.path.join(ROOT, "tests", "e2e", "stdio_crashy.py")
+JSON_AND_SSE = "application/json, text/event-stream"
+MODERN = "2026-07-28"
+
+
+def ensure_node_packages():
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    if not os.path.exists(MEMORY) or not os.path.exists(EVERYTHING):
+        subprocess.run([os.path.join(NODE_DIR, "install")], check=True, timeout=600)
+
+
+def sse_messages(raw):
+    out = []
+    for event in raw.decode().replace("\r\n", "\n").split("\n\n"):
+        data = [line[5:].lstrip() for line in event.split("\n") if line.startswith("data:")]
+        if data:
+            out.append(json.loads("\n".join(data)))
+    return out
+
+
+def pid_exists(pid):
+    """Whether a process with this pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(predicate, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+class Proxy:
+    def __init__(self, proc, port):
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/mcp"
+
+    def post(self, body, session=None, headers=None, timeout=30):
+        h = {"Content-Type": "application/json", "Accept": JSON_AND_SSE}
+        if session:
+            h["Mcp-Session-Id"] = session
+        h.update(headers or {})
+        status, rh, raw = http("POST", self.url, json.dumps(body).encode(), h, timeout=timeout)
+        if rh.get("content-type", "").startswith("text/event-stream"):
+            return status, rh, sse_messages(raw)
+        return status, rh, json.loads(raw) if raw else None
+
+    def initialize(self, version="2025-11-25"):
+        status, rh, body = self.post({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                      "params": {"protocolVersion": version, "capabilities": {},
+                                                 "clientInfo": {"name": "pytest", "version": "1"}}})
+        if status != 200:
+            return status, None, body
+        sid = rh.get("mcp-session-id")
+        assert sid
+        st, _, _ = self.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, sid)
+        assert st == 202
+        return status, sid, body
+
+    def call(self, session, name, arguments, id=2, meta=None):
+        params = {"name": name, "arguments": arguments}
+        if meta:
+            params["_meta"] = meta
+        return self.post({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}, session)
+
+    def delete(self, session):
+        status, _, _ = http("DELETE", self.url, None, {"Mcp-Session-Id": session})
+        return status
+
+    def logs(self):
+        """The proxy's JSON log lines (it logs to stderr without LOG_DIR)."""
+        out = []
+        for line in self.proc.stderr().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def child_pids(self):
+        return [l["child_pid"] for l in self.logs() if l.get("message") == "MCP server process started"]
+
+
+def start_proxy(procs, command, *args, **env):
+    port = free_port()
+    proc = procs.start([mcpgw_bin(), "stdio-proxy", "--port", str(port), "--bind", "127.0.0.1", *args, "--",
+                        *command], env=bare_env(**env), name="stdio-proxy")
+    wait_for_http(f"http://127.0.0.1:{port}/health", proc=proc)
+    return Proxy(proc, port)
+
+
+def text_of(result):
+    return "".join(c.get("text", "") for c in result["content"] if c.get("type") == "text")
+
+
+def node_client(url, mode):
+    out = subprocess.run(["node", os.path.join(NODE_DIR, "stdio_client.mjs"), url, mode],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def memory(procs, workdir):
+    ensure_node_packages()
+    # Its own file per test (never a device: the server replaces the file when it saves).
+    return start_proxy(procs, ["node", MEMORY], MEMORY_FILE_PATH=os.path.join(workdir, "memory.jsonl"))
+
+
+@pytest.fixture
+def everything(procs):
+    ensure_node_packages()
+    return start_proxy(procs, ["node", EVERYTHING])
+
+
+@pytest.fixture
+def crashy(procs):
+    return start_proxy(procs, [sys.executable, CRASHY], STDIO_MAX_CHILDREN=2, STDIO_REQUEST_TIMEOUT=2)
+
+
+# ---- server-memory: raw JSON-RPC ---------------------------------------------------------------
+
+
+def test_memory_raw_session_and_delete(memory, workdir):
+    status, sid, body = memory.initialize()
+    assert status == 200
+    assert body["result"]["serverInfo"]["name"] == "memory-server"
+    assert "tools" in body["result"]["capabilities"]
+    status, _, body = memory.post({"jsonrpc": "2.0", "id": "list", "method": "tools/list"}, sid)
+    assert status == 200 and body["id"] == "list"
+    names = [t["name"] for t in body["result"]["tools"]]
+    assert "create_entities" in names and "read_graph" in names
+    status, _, body = memory.call(sid, "create_entities", {"entities": [
+        {"name": "Ada", "entityType": "person", "observations": ["wrote the first program"]}]}, id=3)
+    assert status == 200 and "error" not in body, body
+    status, _, body = memory.call(sid, "read_graph", {}, id=4)
+    assert status == 200 and body["id"] == 4
+    graph = json.loads(text_of(body["result"]))
+    assert [e["name"] for e in graph["entities"]] == ["Ada"]
+    pids = memory.child_pids()
+    assert len(pids) == 1 and pid_exists(pids[0])
+    assert memory.delete(sid) == 204
+    assert wait_until(lambda: not pid_exists(pids[0])), "the session's child survived DELETE"
+    status, _, body = memory.call(sid, "read_graph", {}, id=5)
+    assert status == 404 and body["error"]["code"] == -32001
+
+
+def test_memory_two_sessions_get_two_children(memory):
+    _, a, _ = memory.initialize()
+    _, b, _ = memory.initialize()
+    assert a != b
+    assert len(set(memory.child_pids())) == 2
+    # Concurrent clients use the same JSON-RPC ids: each answer still goes to its own request.
+    _, _, ra = memory.post({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}, a)
+    _, _, rb = memory.post({"jsonrpc": "2.0", "id": 7, "method": "ping"}, b)
+    assert ra["id"] == 7 and "tools" in ra["result"]
+    assert rb["id"] == 7 and rb["result"] == {}
+
+
+def test_memory_sdk(memory):
+    out = node_client(memory.url, "memory")
+    assert out["sessionId"]
+    assert out["server"]["name"] == "memory-server"
+    assert "create_entities" in out["tools"]
+    assert [e["name"] for e in out["graph"]["entities"]] == ["mcpgw"]
+    assert out["terminated"] is True
+    pids = memory.child_pids()
+    assert len(pids) == 1
+    assert wait_until(lambda: not pid_exists(pids[0]))
+
+
+# ---- server-everything: notifications both ways ------------------------------------------------
+
+
+def test_everything_sdk_progress_and_logging(everything):
+    out = node_client(everything.url, "everything")
+    assert out["echo"] == "Echo: hello through stdio"
+    assert "trigger-long-running-operation" in out["tools"]
+    assert out["long"].startswith("Long running operation completed")
+    assert [p["progress"] for p in out["progress"]] == [1, 2, 3]
+    assert out["logs"], "no notifications/message reached the client's GET stream"
+    assert out["terminated"] is True
+
+
+def test_everything_raw_progress_on_sse_answer(everything):
+    _, sid, _ = everything.initialize()
+    status, rh, messages = everything.call(sid, "trigger-long-running-operation", {"duration": 1, "steps": 2},
+                                           id="long", meta={"progressToken": "tok-1"})
+    assert status == 200
+    assert rh["content-type"].startswith("text/event-stream")
+    progress = [m for m in messages if m.get("method") == "notifications/progress"]
+    assert [m["params"]["progressToken"] for m in progress] == ["tok-1", "tok-1"]
+    assert messages[-1]["id"] == "long" and "result" in messages[-1]
+
+
+def test_everything_sdk_modern_pool(everything):
+    out = node_client(everything.url, "modern")
+    assert out["protocolVersion"] == MODERN
+    assert out["sessionId"] is None
+    assert "echo" in out["tools"]
+    assert out["echo"] == "Echo: stateless hello"
+    pooled = [l for l in everything.logs() if l.get("message") == "MCP server process started"]
+    assert pooled and all(l["pooled"] for l in pooled)
+
+
+def test_stderr_lines_in_json_log(everything):
+    everything.initialize()
+    pids = everything.child_pids()
+    assert wait_until(lambda: any(l.get("level") == "WARNING" and l.get("child_pid") == pids[0]
+                                  and "STDIO" in l.get("message", "") for l in everything.logs()))
+
+
+# ---- a child that crashes, the cap, timeouts -----------------------------------------------------
+
+
+def test_crash_gives_clean_error_and_new_child(crashy):
+    _, sid, _ = crashy.initialize()
+    _, _, body = crashy.call(sid, "echo", {"message": "hi"})
+    first_pid = crashy.child_pids()[0]
+    assert text_of(body["result"]) == f"hi (pid {first_pid})"
+    status, _, body = crashy.call(sid, "crash", {}, id=9)
+    assert status == 200
+    assert body["id"] == 9
+    assert body["error"]["code"] == -32603
+    assert body["error"]["message"] == "MCP server process exited"
+    # The session is over: the client re-initializes and gets a new process.
+    status, _, body = crashy.call(sid, "echo", {"message": "again"}, id=10)
+    assert status == 404
+    _, sid2, _ = crashy.initialize()
+    _, _, body = crashy.call(sid2, "echo", {"message": "again"}, id=11)
+    pids = crashy.child_pids()
+    assert len(pids) == 2 and pids[1] != first_pid
+    assert text_of(body["result"]) == f"again (pid {pids[1]})"
+    logs = crashy.logs()
+    assert any(l.get("message") == "crashy fixture: crashing on purpose" and l.get("child_pid") == first_pid
+               and l.get("level") == "WARNING" for l in logs)
+    assert any(l.get("message") == "MCP server process exited" and l.get("exit_code") == 3 for l in logs)
+
+
+def test_child_cap_gives_503(crashy):
+    assert crashy.initialize()[0] == 200
+    _, sid, _ = crashy.initialize()
+    status, _, body = crashy.initialize()
+    assert status == 503
+    assert body["error"]["code"] == -32000
+    assert len(crashy.child_pids()) == 2
+    # Ending a session frees its place once the process is gone.
+    pid = crashy.child_pids()[1]
+    assert crashy.delete(sid) == 204
+    assert wait_until(lambda: not pid_exists(pid))
+    assert wait_until(lambda: crashy.initialize()[0] == 200)
+
+
+def test_timeout_gives_jsonrpc_error(crashy):
+    _, sid, _ = crashy.initialize()
+    status, _, body = crashy.call(sid, "slow", {}, id="s")
+    assert status == 200
+    assert body["id"] == "s"
+    assert body["error"]["code"] == -32603
+    assert "did not answer within 2 seconds" in body["error"]["message"]
+    # The child is still fine for the next request.
+    _, _, body = crashy.call(sid, "echo", {"message": "after"}, id="t")
+    assert text_of(body["result"]).startswith("after")
+
+
+def test_stop_leaves_no_child(procs, crashy):
+    crashy.initialize()
+    crashy.initialize()
+    pids = crashy.child_pids()
+    assert len(pids) == 2 and all(pid_exists(p) for p in pids)
+    assert crashy.proc.stop() == 0
+    assert not any(pid_exists(p) for p in pids)
+
+
+def test_service_name_from_option_and_from_env_file(procs, workdir):
+    proxy = start_proxy(procs, [sys.executable, CRASHY], "--name", "mcp-crashy")
+    assert proxy.logs()[0]["service"] == "mcp-crashy"
+    port = free_port()
+    env_file = os.path.join(workdir, "stdio.env")
+    with open(env_file, "w") as f:
+        f.write(f"MCP_MY_TOOL_COMMAND=python3 {CRASHY}\nMCP_MY_TOOL_PORT={port}\n")
+    proc = procs.start([mcpgw_bin(), "stdio-proxy", "--env-file", env_file, "--port", str(port), "--bind",
+                        "127.0.0.1", "--", sys.executable, CRASHY], name="stdio-proxy-env")
+    wait_for_http(f"http://127.0.0.1:{port}/health", proc=proc)
+    first = json.loads(proc.stderr().splitlines()[0])
+    assert first["service"] == "mcp-my-tool"
+
+
+def test_usage_without_command():
+    out = subprocess.run([mcpgw_bin(), "stdio-proxy", "--port", "1"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "-- CMD" in out.stderr
