@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "mcp/echo.h"
-#include "mcp/stdio_proxy.h"
 #include "mcp/fetch.h"
+#include "mcp/stdio_proxy.h"
 #include "auth/auth_role.h"
 #include "auth/browser.h"
 #include "ops/config_commands.h"
@@ -52,6 +52,10 @@ static const struct command commands[] = {
     {"rotate-logs", rotate_logs_main, "rotate LOG_DIR/*.log (keep N, gzip older), services reopen their logs"},
     {"backup-all", backup_all_main, "Redis snapshot + configuration (+ keys with --include-secrets) into a checksummed archive"},
     {"restore", restore_main, "verify a backup archive, stop services, restore Redis data and keys, start them"},
+    {"diagnostic-bundle", diagnostic_bundle_main, "config, health, logs, metrics, versions, stats in one archive; no secrets"},
+    {"update-all", update_all_main, "rebuild, then restart services one at a time, each gated on its health"},
+    {"renew-certs", renew_certs_main, "(not implemented yet: comes with the certificate work)"},
+    {"import-dashboards", import_dashboards_main, "(not implemented yet: comes with the monitoring work)"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},
 };

@@ -245,3 +245,67 @@ def test_backup_wipe_restore_and_corrupt_archive(procs, stack):
     assert stack.all_healthy()
     assert {n: open(os.path.join(keys_dir, n), "rb").read() for n in os.listdir(keys_dir)} == key_files
     assert all(os.stat(os.path.join(keys_dir, n)).st_mode & 0o077 == 0 for n in key_files)
+
+
+def test_diagnostic_bundle_has_no_secret_or_token(procs, workdir):
+    extra_secret = "gh-client-secret-" + os.urandom(12).hex()
+    stack = Stack(workdir, GITHUB_CLIENT_SECRET=extra_secret, GITHUB_CLIENT_ID="Iv1.diagtest")
+    try:
+        stack.start_foreground(procs)
+        tokens = [stack.run("generate-token", "--user", u).stdout.strip() for u in ("alice", "bob")]
+        assert all(t.count(".") == 2 for t in tokens)
+        # a leak in a log (as if a service had logged what it must not): the bundle must scrub it
+        with open(os.path.join(stack.env["LOG_DIR"], "mcp-echo.log"), "a") as f:
+            f.write(json.dumps({"level": "info", "message": "leak", "authorization": "Bearer " + tokens[0],
+                                "password": stack.password, "secret": extra_secret}) + "\n")
+        r = stack.run("diagnostic-bundle", "--help")
+        assert r.returncode == 0 and r.stdout.startswith("Usage: mcpgw diagnostic-bundle")
+        r = stack.run("diagnostic-bundle")
+        assert r.returncode == 0, r.stdout + r.stderr
+        archive = r.stdout.split("Diagnostic bundle written: ")[1].split()[0]
+        out = os.path.join(workdir, "bundle")
+        os.makedirs(out)
+        subprocess.run(["tar", "-xzf", archive, "-C", out], check=True)
+        names = set()
+        blob = b""
+        for root, _, files in os.walk(out):
+            for n in files:
+                names.add(os.path.relpath(os.path.join(root, n), out))
+                blob += open(os.path.join(root, n), "rb").read()
+        for want in ("show-config.txt", "health-check.txt", "ps.json", "stats.json", "versions.txt", "metrics.txt",
+                     "logs/mcp-echo.log", "logs/supervisor.log"):
+            assert want in names, names
+        assert b"leak" in blob and b"[REDACTED" in blob  # the leaked line is there, scrubbed
+        assert b"# TYPE" in blob  # a metrics snapshot
+        keys_dir = os.path.join(stack.env["DATA_DIR"], "keys")
+        key_pems = [open(os.path.join(keys_dir, n), "rb").read() for n in os.listdir(keys_dir)]
+        secrets = [stack.password.encode(), extra_secret.encode()] + [t.encode() for t in tokens]
+        secrets += [t.split(".")[2].encode() for t in tokens]  # not even a signature
+        for pem in key_pems:
+            secrets += [line for line in pem.splitlines() if len(line) > 20 and b"-----" not in line]
+        for s in secrets:
+            assert s not in blob, s[:12]
+    finally:
+        stack.kill_leftovers()
+
+
+def test_update_all_restarts_one_at_a_time(procs, stack):
+    stack.start_foreground(procs)
+    before = {s["name"]: (s["pid"], s["restarts"]) for s in stack.status()["services"]}
+    assert stack.run("update-all", "--help").stdout.startswith("Usage: mcpgw update-all")
+    r = stack.run("update-all", "--no-build")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [l.split()[0] for l in r.stdout.splitlines() if "restarted, healthy" in l]
+    assert lines == stack.expected_services()  # in start order, one after the other
+    after = {s["name"]: s["pid"] for s in stack.status()["services"]}
+    assert all(after[n] != before[n][0] for n in before), (before, after)
+    assert stack.all_healthy()
+
+
+def test_update_all_without_supervisor_and_placeholders(workdir, redis_server):
+    env = base_env(workdir, redis_server)
+    r = run(env, "update-all", "--no-build")
+    assert r.returncode == 1 and "supervisor is not running" in r.stderr
+    for cmd, what in (("renew-certs", "certificate"), ("import-dashboards", "monitoring")):
+        r = run(env, cmd)
+        assert r.returncode == 2 and "Not implemented yet" in r.stdout and what in r.stdout
