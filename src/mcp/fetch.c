@@ -24,6 +24,7 @@
 #include "core/health.h"
 #include "core/http_client.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/role.h"
 #include "mcp/fetch_address.h"
 #include "mcp/fetch_content.h"
@@ -98,6 +99,15 @@ static void job_free(struct fetch_job *job)
     free(job);
 }
 
+/* fetch_outcomes_total{outcome}: why fetches fail (or "ok"), beside the core's per-tool counts. */
+static struct metric_family *outcomes_metric;
+
+static void count_outcome(const char *outcome)
+{
+    if (outcomes_metric)
+        metrics_add(outcomes_metric, (const char *const[]){outcome}, 1);
+}
+
 /* Finish the call with text (a tool result; for the prompt a GetPromptResult) and free job. */
 static void job_finish(struct fetch_job *job, const char *text, bool is_error)
 {
@@ -116,9 +126,11 @@ static void job_finish(struct fetch_job *job, const char *text, bool is_error)
     job_free(job);
 }
 
-static void job_fail(struct fetch_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void job_fail(struct fetch_job *job, const char *fmt, ...)
+static void job_fail(struct fetch_job *job, const char *outcome, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void job_fail(struct fetch_job *job, const char *outcome, const char *fmt, ...)
 {
+    count_outcome(outcome);
     struct buf text;
     buf_init(&text, 64 * 1024);
     va_list ap;
@@ -136,6 +148,7 @@ static void job_cancelled(struct mcp_call *call, void *arg)
     if (job->transfer)
         http_client_cancel(job->transfer);
     job->transfer = NULL;
+    count_outcome("cancelled");
     job_finish(job, "cancelled: the client went away", true);
 }
 
@@ -151,19 +164,19 @@ static const char *header_value(const struct http_client_response *r, const char
 static void fail_transfer(struct fetch_job *job, const char *what, const struct http_client_response *r)
 {
     if (r->address_refused)
-        job_fail(job,
+        job_fail(job, "refused_address",
                  "Refused to fetch %s: it resolves (or redirects) to a private, loopback, link-local or otherwise "
                  "non-public address",
                  what);
     else if (r->err == GW_ERR_TOO_LARGE)
-        job_fail(job, "Failed to fetch %s: the response is larger than %zu bytes", what, settings.max_bytes);
+        job_fail(job, "too_large", "Failed to fetch %s: the response is larger than %zu bytes", what, settings.max_bytes);
     else if (r->err == GW_ERR_TIMEOUT)
-        job_fail(job, "Failed to fetch %s: no complete answer within %u seconds", what,
+        job_fail(job, "timeout", "Failed to fetch %s: no complete answer within %u seconds", what,
                  settings.timeout_ms / 1000);
     else if (r->err == GW_ERR_PROTOCOL && r->curl_code == CURLE_TOO_MANY_REDIRECTS)
-        job_fail(job, "Failed to fetch %s: too many redirects", what);
+        job_fail(job, "too_many_redirects", "Failed to fetch %s: too many redirects", what);
     else
-        job_fail(job, "Failed to fetch %s: %s", what, r->error && *r->error ? r->error : gw_strerror(r->err));
+        job_fail(job, "failed", "Failed to fetch %s: %s", what, r->error && *r->error ? r->error : gw_strerror(r->err));
 }
 
 static enum gw_err start_request(struct fetch_job *job, const char *url, const char *user_agent,
@@ -195,13 +208,13 @@ static void page_done(struct http_client_response *r, void *arg)
         return;
     }
     if (r->status >= 400) {
-        job_fail(job, "Failed to fetch %s - status code %ld", job->url, r->status);
+        job_fail(job, "http_error", "Failed to fetch %s - status code %ld", job->url, r->status);
         return;
     }
     const char *content_type = header_value(r, "Content-Type");
     enum fetch_kind kind = fetch_classify(content_type, r->body.data, r->body.len);
     if (kind == FETCH_KIND_BINARY) {
-        job_fail(job, "Cannot return %s: its content type (%.100s) is binary, not text, HTML or JSON", job->url,
+        job_fail(job, "binary", "Cannot return %s: its content type (%.100s) is binary, not text, HTML or JSON", job->url,
                  content_type && *content_type ? content_type : "unknown");
         return;
     }
@@ -216,19 +229,25 @@ static void page_done(struct http_client_response *r, void *arg)
             free(content);
             content = gw_strdup("<error>Page failed to be simplified from HTML</error>");
         }
-    } else if (kind == FETCH_KIND_JSON && !job->raw) {
-        json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_DECODE_ANY, NULL);
-        content = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
-        json_decref(doc);
-        if (!content) /* not valid JSON after all: the text as it came */
-            content = fetch_utf8_text(r->body.data, r->body.len);
     } else {
-        content = fetch_utf8_text(r->body.data, r->body.len);
-        if (kind != FETCH_KIND_HTML || !job->raw)
+        char *charset = fetch_content_charset(content_type);
+        content = fetch_text_from_charset(r->body.data, r->body.len, charset);
+        free(charset);
+        json_t *doc = kind == FETCH_KIND_JSON && !job->raw
+                          ? json_loads(content, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+                          : NULL;
+        char *pretty = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+        json_decref(doc);
+        if (pretty) {
+            free(content);
+            content = pretty;
+        } else { /* as the reference server says of everything it does not turn into Markdown */
             snprintf(prefix, sizeof(prefix),
                      "Content type %.100s cannot be simplified to markdown, but here is the raw content:\n",
                      content_type ? content_type : "");
+        }
     }
+    count_outcome("ok");
     char *page = job->prompt ? NULL : fetch_page(prefix, job->url, content, job->start_index, job->max_length);
     if (job->prompt) {
         struct buf text;
@@ -247,7 +266,7 @@ static void start_page(struct fetch_job *job)
 {
     enum gw_err err = start_request(job, job->url, job->prompt ? USER_AGENT_MANUAL : USER_AGENT_AUTONOMOUS, page_done);
     if (err)
-        job_fail(job, "Failed to fetch %s: %s", job->url, gw_strerror(err));
+        job_fail(job, "failed", "Failed to fetch %s: %s", job->url, gw_strerror(err));
 }
 
 /* Apply a robots.txt verdict: go on to the page, or refuse as the reference server does. */
@@ -261,13 +280,13 @@ static void apply_robots(struct fetch_job *job, enum robots_verdict verdict, con
         return;
     }
     if (verdict == ROBOTS_DENY_ALL) {
-        job_fail(job,
+        job_fail(job, "robots_denied",
                  "When fetching robots.txt (%s), received an access-denied status, so assume that autonomous "
                  "fetching is not allowed; the user can try manually fetching by using the fetch prompt",
                  job->robots_url);
         return;
     }
-    job_fail(job,
+    job_fail(job, "robots_denied",
              "The sites robots.txt (%s), specifies that autonomous fetching of this page is not allowed, "
              "<useragent>%s</useragent>\n<url>%s</url><robots>\n%.4000s\n</robots>\n"
              "The assistant must let the user know that it failed to view the page. The assistant may provide "
@@ -287,7 +306,7 @@ static void robots_done(struct http_client_response *r, void *arg)
         else if (r->err == GW_ERR_TOO_LARGE)
             fail_transfer(job, job->robots_url, r);
         else
-            job_fail(job, "Failed to fetch robots.txt %s due to a connection issue", job->robots_url);
+            job_fail(job, "robots_unreachable", "Failed to fetch robots.txt %s due to a connection issue", job->robots_url);
         return;
     }
     enum robots_verdict verdict = r->status == 401 || r->status == 403 ? ROBOTS_DENY_ALL
@@ -354,11 +373,11 @@ static void begin(struct mcp_call *call, const char *url, bool prompt, size_t st
     const char *why = NULL;
     if (!parse_target(job, url, &why)) {
         job->url = gw_strndup(url, 2048);
-        job_fail(job, "Cannot fetch %s: %s", job->url, why);
+        job_fail(job, "bad_url", "Cannot fetch %s: %s", job->url, why);
         return;
     }
     if (!client) {
-        job_fail(job, "Failed to fetch %s: the outbound HTTP client is not available", job->url);
+        job_fail(job, "failed", "Failed to fetch %s: the outbound HTTP client is not available", job->url);
         return;
     }
     mcp_call_on_cancel(call, job_cancelled, job);
@@ -375,7 +394,7 @@ static void begin(struct mcp_call *call, const char *url, bool prompt, size_t st
     }
     enum gw_err err = start_request(job, job->robots_url, USER_AGENT_AUTONOMOUS, robots_done);
     if (err)
-        job_fail(job, "Failed to fetch robots.txt %s: %s", job->robots_url, gw_strerror(err));
+        job_fail(job, "failed", "Failed to fetch robots.txt %s: %s", job->robots_url, gw_strerror(err));
 }
 
 static void tool_fetch(struct mcp_call *call, const json_t *arguments, void *arg)
@@ -519,6 +538,11 @@ static enum gw_err fetch_setup(struct role_context *ctx, struct buf *errors)
         return err;
     }
     ctx->state = server;
+    if (!outcomes_metric)
+        outcomes_metric = metrics_register(METRIC_COUNTER, "mcp_fetch_outcomes_total",
+                                           "Fetch tool and prompt calls by outcome (ok, refused_address, "
+                                           "robots_denied, http_error, binary, too_large, timeout, ...)",
+                                           (const char *const[]){"outcome"}, 1, NULL, 0);
     health_add_check("ssrf", ssrf_check, NULL, false);
     log_write(LOG_INFO, "MCP fetch service ready",
               (struct log_field[]){log_bool("allow_private", settings.allow_private),

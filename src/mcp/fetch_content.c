@@ -4,6 +4,8 @@
 #include "mcp/fetch_content.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <iconv.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,37 @@ char *fetch_utf8_text(const char *body, size_t len)
     }
     char *text = buf_take(&out);
     return text ? text : gw_strdup("");
+}
+
+char *fetch_text_from_charset(const char *body, size_t len, const char *charset)
+{
+    if (!charset || strcasecmp(charset, "utf-8") == 0 || strcasecmp(charset, "utf8") == 0 ||
+        strcasecmp(charset, "us-ascii") == 0)
+        return fetch_utf8_text(body, len);
+    iconv_t cd = iconv_open("UTF-8", charset);
+    if (cd == (iconv_t)-1)
+        return fetch_utf8_text(body, len);
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    char *in = (char *)(body ? body : "");
+    size_t in_left = len;
+    char chunk[4096];
+    while (in_left > 0) {
+        char *o = chunk;
+        size_t o_left = sizeof(chunk);
+        size_t rc = iconv(cd, &in, &in_left, &o, &o_left);
+        buf_append(&out, chunk, sizeof(chunk) - o_left);
+        if (rc == (size_t)-1 && errno != E2BIG) { /* a bad or truncated sequence: skip a byte */
+            buf_append_str(&out, "\xEF\xBF\xBD");
+            in++;
+            in_left--;
+        }
+    }
+    iconv_close(cd);
+    /* Once more through the UTF-8 repair: drops NULs and guards against odd converters. */
+    char *text = fetch_utf8_text(out.data ? out.data : "", out.len);
+    buf_free(&out);
+    return text;
 }
 
 /* Byte offset of the code point number index in s (or strlen(s) when s is shorter). */

@@ -27,6 +27,11 @@ char *fetch_content_charset(const char *content_type);
 /* body as valid UTF-8 (invalid sequences become U+FFFD; NUL bytes are dropped). Caller frees. */
 char *fetch_utf8_text(const char *body, size_t len);
 
+/* body decoded from charset (a Content-Type charset such as "iso-8859-1"; NULL or a UTF-8
+ * alias means UTF-8) into valid UTF-8, as fetch_utf8_text does for UTF-8. An unknown charset
+ * is read as UTF-8. Caller frees. */
+char *fetch_text_from_charset(const char *body, size_t len, const char *charset);
+
 /* The page the tool returns: "<prefix>Contents of <url>:\n" and the characters (code points)
  * of content from start_index, at most max_length of them, with the reference server's
  * truncation hint naming the next start_index, or "<error>No more content available.</error>"

@@ -121,6 +121,26 @@ static void test_utf8_repair(void **state)
     free(t);
 }
 
+static void test_charsets(void **state)
+{
+    (void)state;
+    char *t = fetch_text_from_charset("caf\xE9", 4, "ISO-8859-1");
+    assert_string_equal(t, "caf\xC3\xA9");
+    free(t);
+    t = fetch_text_from_charset("\x93q\x94", 3, "windows-1252");
+    assert_string_equal(t, "\xE2\x80\x9Cq\xE2\x80\x9D");
+    free(t);
+    t = fetch_text_from_charset("ok \xC3\xA9", 5, "utf-8");
+    assert_string_equal(t, "ok \xC3\xA9");
+    free(t);
+    t = fetch_text_from_charset("ok\xFF", 3, "no-such-charset"); /* read as UTF-8, repaired */
+    assert_string_equal(t, "ok\xEF\xBF\xBD");
+    free(t);
+    t = fetch_text_from_charset("a\xFF\xFE" "b", 4, "UTF-16"); /* whatever it decodes to: valid UTF-8 */
+    assert_non_null(t);
+    free(t);
+}
+
 static void test_paging(void **state)
 {
     (void)state;
@@ -149,7 +169,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_robots_groups), cmocka_unit_test(test_robots_rules),
         cmocka_unit_test(test_robots_cache),  cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_utf8_repair),   cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_utf8_repair),   cmocka_unit_test(test_charsets),
+        cmocka_unit_test(test_paging),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
