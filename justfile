@@ -76,14 +76,17 @@ add-user *args:
 
 # the guide's remaining runbook commands (forwarded as they land in mcpgw)
 
+# a token's header and claims, times in UTC (no verification)
 [no-exit-message]
 decode-token *args:
     @"{{mcpgw}}" decode-token "$@"
 
+# verify a token as the router does: VALID, or INVALID with the reason
 [no-exit-message]
 validate-token *args:
     @"{{mcpgw}}" validate-token "$@"
 
+# mint a test token: just generate-token --user alice
 [no-exit-message]
 generate-token *args:
     @"{{mcpgw}}" generate-token "$@"
@@ -92,42 +95,52 @@ generate-token *args:
 test-oauth-flow *args:
     @"{{mcpgw}}" test-oauth-flow "$@"
 
+# redis-cli against REDIS_URL with the password: just redis-cli ping
 [no-exit-message]
 redis-cli *args:
     @"{{mcpgw}}" redis-cli "$@"
 
+# remove expired and orphaned token records and index entries
 [no-exit-message]
 cleanup-tokens *args:
     @"{{mcpgw}}" cleanup-tokens "$@"
 
+# TTLs for keys that lack one, stale keys removed, MEMORY PURGE
 [no-exit-message]
 redis-vacuum *args:
     @"{{mcpgw}}" redis-vacuum "$@"
 
+# rotate LOG_DIR/*.log, keep N (--keep), services reopen their logs
 [no-exit-message]
 rotate-logs *args:
     @"{{mcpgw}}" rotate-logs "$@"
 
+# Redis + configuration (+ keys with --include-secrets) into DATA_DIR/backups
 [no-exit-message]
 backup-all *args:
     @"{{mcpgw}}" backup-all "$@"
 
+# verify an archive, stop services, restore Redis data and keys, start them
 [no-exit-message]
 restore *args:
     @"{{mcpgw}}" restore "$@"
 
+# a scrubbed archive of config, health, logs, metrics, versions for bug reports
 [no-exit-message]
 diagnostic-bundle *args:
     @"{{mcpgw}}" diagnostic-bundle "$@"
 
+# rebuild, then restart services one at a time, each gated on its health
 [no-exit-message]
 update-all *args:
     @"{{mcpgw}}" update-all "$@"
 
+# not implemented yet (the certificate work)
 [no-exit-message]
 renew-certs *args:
     @"{{mcpgw}}" renew-certs "$@"
 
+# not implemented yet (the monitoring work)
 [no-exit-message]
 import-dashboards *args:
     @"{{mcpgw}}" import-dashboards "$@"
