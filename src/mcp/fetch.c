@@ -32,8 +32,10 @@
 #include "mcp/html_markdown.h"
 #include "mcp/mcp_server.h"
 
-#define USER_AGENT_AUTONOMOUS "ModelContextProtocol/1.0 (Autonomous; +https://github.com/modelcontextprotocol/servers)"
-#define USER_AGENT_MANUAL "ModelContextProtocol/1.0 (User-Specified; +https://github.com/modelcontextprotocol/servers)"
+#define USER_AGENT_AUTONOMOUS                                                                                \
+    "ModelContextProtocol/1.0 (Autonomous; +https://github.com/modelcontextprotocol/servers)"
+#define USER_AGENT_MANUAL                                                                                    \
+    "ModelContextProtocol/1.0 (User-Specified; +https://github.com/modelcontextprotocol/servers)"
 #define MAX_DENIED_ADDRESSES 32
 
 /* Read once at setup, then only read by the workers. */
@@ -115,8 +117,8 @@ static void job_finish(struct fetch_job *job, const char *text, bool is_error)
         char description[256];
         snprintf(description, sizeof(description), "%s %.200s", is_error ? "Failed to fetch" : "Contents of",
                  job->url);
-        json_t *result = json_pack("{s:s,s:[{s:s,s:{s:s,s:o}}]}", "description", description, "messages", "role",
-                                   "user", "content", "type", "text", "text", json_string(text));
+        json_t *result = json_pack("{s:s,s:[{s:s,s:{s:s,s:o}}]}", "description", description, "messages",
+                                   "role", "user", "content", "type", "text", "text", json_string(text));
         if (!result) /* text was not valid UTF-8: cannot happen for our texts, but never crash */
             result = json_pack("{s:s,s:[]}", "description", description, "messages");
         mcp_call_return_result(job->call, result);
@@ -164,19 +166,22 @@ static const char *header_value(const struct http_client_response *r, const char
 static void fail_transfer(struct fetch_job *job, const char *what, const struct http_client_response *r)
 {
     if (r->address_refused)
-        job_fail(job, "refused_address",
-                 "Refused to fetch %s: it resolves (or redirects) to a private, loopback, link-local or otherwise "
-                 "non-public address",
-                 what);
+        job_fail(
+            job, "refused_address",
+            "Refused to fetch %s: it resolves (or redirects) to a private, loopback, link-local or otherwise "
+            "non-public address",
+            what);
     else if (r->err == GW_ERR_TOO_LARGE)
-        job_fail(job, "too_large", "Failed to fetch %s: the response is larger than %zu bytes", what, settings.max_bytes);
+        job_fail(job, "too_large", "Failed to fetch %s: the response is larger than %zu bytes", what,
+                 settings.max_bytes);
     else if (r->err == GW_ERR_TIMEOUT)
         job_fail(job, "timeout", "Failed to fetch %s: no complete answer within %u seconds", what,
                  settings.timeout_ms / 1000);
     else if (r->err == GW_ERR_PROTOCOL && r->curl_code == CURLE_TOO_MANY_REDIRECTS)
         job_fail(job, "too_many_redirects", "Failed to fetch %s: too many redirects", what);
     else
-        job_fail(job, "failed", "Failed to fetch %s: %s", what, r->error && *r->error ? r->error : gw_strerror(r->err));
+        job_fail(job, "failed", "Failed to fetch %s: %s", what,
+                 r->error && *r->error ? r->error : gw_strerror(r->err));
 }
 
 static enum gw_err start_request(struct fetch_job *job, const char *url, const char *user_agent,
@@ -214,7 +219,8 @@ static void page_done(struct http_client_response *r, void *arg)
     const char *content_type = header_value(r, "Content-Type");
     enum fetch_kind kind = fetch_classify(content_type, r->body.data, r->body.len);
     if (kind == FETCH_KIND_BINARY) {
-        job_fail(job, "binary", "Cannot return %s: its content type (%.100s) is binary, not text, HTML or JSON", job->url,
+        job_fail(job, "binary",
+                 "Cannot return %s: its content type (%.100s) is binary, not text, HTML or JSON", job->url,
                  content_type && *content_type ? content_type : "unknown");
         return;
     }
@@ -248,7 +254,8 @@ static void page_done(struct http_client_response *r, void *arg)
         }
     }
     count_outcome("ok");
-    char *page = job->prompt ? NULL : fetch_page(prefix, job->url, content, job->start_index, job->max_length);
+    char *page =
+        job->prompt ? NULL : fetch_page(prefix, job->url, content, job->start_index, job->max_length);
     if (job->prompt) {
         struct buf text;
         buf_init(&text, SIZE_MAX);
@@ -264,7 +271,8 @@ static void page_done(struct http_client_response *r, void *arg)
 
 static void start_page(struct fetch_job *job)
 {
-    enum gw_err err = start_request(job, job->url, job->prompt ? USER_AGENT_MANUAL : USER_AGENT_AUTONOMOUS, page_done);
+    enum gw_err err =
+        start_request(job, job->url, job->prompt ? USER_AGENT_MANUAL : USER_AGENT_AUTONOMOUS, page_done);
     if (err)
         job_fail(job, "failed", "Failed to fetch %s: %s", job->url, gw_strerror(err));
 }
@@ -272,9 +280,9 @@ static void start_page(struct fetch_job *job)
 /* Apply a robots.txt verdict: go on to the page, or refuse as the reference server does. */
 static void apply_robots(struct fetch_job *job, enum robots_verdict verdict, const char *text)
 {
-    bool allowed = verdict == ROBOTS_ALLOW_ALL ||
-                   (verdict == ROBOTS_USE_TEXT &&
-                    robots_allows(text, strlen(text), USER_AGENT_AUTONOMOUS, job->path));
+    bool allowed =
+        verdict == ROBOTS_ALLOW_ALL ||
+        (verdict == ROBOTS_USE_TEXT && robots_allows(text, strlen(text), USER_AGENT_AUTONOMOUS, job->path));
     if (allowed) {
         start_page(job);
         return;
@@ -286,14 +294,15 @@ static void apply_robots(struct fetch_job *job, enum robots_verdict verdict, con
                  job->robots_url);
         return;
     }
-    job_fail(job, "robots_denied",
-             "The sites robots.txt (%s), specifies that autonomous fetching of this page is not allowed, "
-             "<useragent>%s</useragent>\n<url>%s</url><robots>\n%.4000s\n</robots>\n"
-             "The assistant must let the user know that it failed to view the page. The assistant may provide "
-             "further guidance based on the above information.\n"
-             "The assistant can tell the user that they can try manually fetching the page by using the fetch "
-             "prompt within their UI.",
-             job->robots_url, USER_AGENT_AUTONOMOUS, job->url, text);
+    job_fail(
+        job, "robots_denied",
+        "The sites robots.txt (%s), specifies that autonomous fetching of this page is not allowed, "
+        "<useragent>%s</useragent>\n<url>%s</url><robots>\n%.4000s\n</robots>\n"
+        "The assistant must let the user know that it failed to view the page. The assistant may provide "
+        "further guidance based on the above information.\n"
+        "The assistant can tell the user that they can try manually fetching the page by using the fetch "
+        "prompt within their UI.",
+        job->robots_url, USER_AGENT_AUTONOMOUS, job->url, text);
 }
 
 static void robots_done(struct http_client_response *r, void *arg)
@@ -306,13 +315,14 @@ static void robots_done(struct http_client_response *r, void *arg)
         else if (r->err == GW_ERR_TOO_LARGE)
             fail_transfer(job, job->robots_url, r);
         else
-            job_fail(job, "robots_unreachable", "Failed to fetch robots.txt %s due to a connection issue", job->robots_url);
+            job_fail(job, "robots_unreachable", "Failed to fetch robots.txt %s due to a connection issue",
+                     job->robots_url);
         return;
     }
-    enum robots_verdict verdict = r->status == 401 || r->status == 403 ? ROBOTS_DENY_ALL
+    enum robots_verdict verdict = r->status == 401 || r->status == 403  ? ROBOTS_DENY_ALL
                                   : r->status >= 400 && r->status < 500 ? ROBOTS_ALLOW_ALL
-                                  : r->status >= 500                    ? ROBOTS_DENY_ALL /* RFC 9309 2.3.1.4 */
-                                                                        : ROBOTS_USE_TEXT;
+                                  : r->status >= 500 ? ROBOTS_DENY_ALL /* RFC 9309 2.3.1.4 */
+                                                     : ROBOTS_USE_TEXT;
     char *text = verdict == ROBOTS_USE_TEXT ? fetch_utf8_text(r->body.data, r->body.len) : NULL;
     robots_cache_put(job->origin, verdict, text, text ? strlen(text) : 0);
     apply_robots(job, verdict, text ? text : "");
@@ -368,8 +378,12 @@ static void begin(struct mcp_call *call, const char *url, bool prompt, size_t st
     struct worker *w = worker_current();
     struct http_client *client = w ? w->role_data : NULL;
     struct fetch_job *job = gw_calloc(1, sizeof(*job));
-    *job = (struct fetch_job){.call = call, .client = client, .prompt = prompt, .start_index = start_index,
-                              .max_length = max_length, .raw = raw};
+    *job = (struct fetch_job){.call = call,
+                              .client = client,
+                              .prompt = prompt,
+                              .start_index = start_index,
+                              .max_length = max_length,
+                              .raw = raw};
     const char *why = NULL;
     if (!parse_target(job, url, &why)) {
         job->url = gw_strndup(url, 2048);
@@ -435,9 +449,11 @@ static void prompt_fetch(struct mcp_call *call, const json_t *arguments, void *a
 static const char *const fetch_schema =
     "{\"type\":\"object\",\"title\":\"Fetch\",\"description\":\"Parameters for fetching a URL.\","
     "\"properties\":{"
-    "\"url\":{\"type\":\"string\",\"format\":\"uri\",\"minLength\":1,\"title\":\"Url\",\"description\":\"URL to "
+    "\"url\":{\"type\":\"string\",\"format\":\"uri\",\"minLength\":1,\"title\":\"Url\",\"description\":\"URL "
+    "to "
     "fetch\"},"
-    "\"max_length\":{\"type\":\"integer\",\"default\":5000,\"exclusiveMinimum\":0,\"exclusiveMaximum\":1000000,"
+    "\"max_length\":{\"type\":\"integer\",\"default\":5000,\"exclusiveMinimum\":0,\"exclusiveMaximum\":"
+    "1000000,"
     "\"title\":\"Max Length\",\"description\":\"Maximum number of characters to return.\"},"
     "\"start_index\":{\"type\":\"integer\",\"default\":0,\"minimum\":0,\"title\":\"Start Index\","
     "\"description\":\"On return output starting at this character index, useful if a previous fetch was "
@@ -449,10 +465,11 @@ static const char *const fetch_schema =
 static const struct mcp_tool tool_fetch_def = {
     .name = "fetch",
     .title = "Fetch",
-    .description = "Fetches a URL from the internet and optionally extracts its contents as markdown.\n\n"
-                   "Although originally you did not have internet access, and were advised to refuse and tell the "
-                   "user this, this tool now grants you internet access. Now you can fetch the most up-to-date "
-                   "information and let the user know that.",
+    .description =
+        "Fetches a URL from the internet and optionally extracts its contents as markdown.\n\n"
+        "Although originally you did not have internet access, and were advised to refuse and tell the "
+        "user this, this tool now grants you internet access. Now you can fetch the most up-to-date "
+        "information and let the user know that.",
     .input_schema = fetch_schema,
     .annotations = "{\"readOnlyHint\":true,\"openWorldHint\":true}",
     .handler = tool_fetch,

@@ -52,8 +52,9 @@ enum fetch_kind fetch_classify(const char *content_type, const char *body, size_
         return FETCH_KIND_BINARY;
     if (strstr(type, "json"))
         return FETCH_KIND_JSON;
-    static const char *const textual[] = {"xml", "javascript", "ecmascript", "yaml", "toml", "csv",
-                                          "x-www-form-urlencoded", "markdown", "x-sh", "sql", NULL};
+    static const char *const textual[] = {
+        "xml",      "javascript", "ecmascript", "yaml", "toml", "csv", "x-www-form-urlencoded",
+        "markdown", "x-sh",       "sql",        NULL};
     if (strncmp(type, "text/", 5) == 0)
         return FETCH_KIND_TEXT;
     for (size_t i = 0; textual[i]; i++)
@@ -73,7 +74,8 @@ char *fetch_content_charset(const char *content_type)
         if (*p == '"')
             p++;
         size_t n = 0;
-        while (p[n] && (isalnum((unsigned char)p[n]) || p[n] == '-' || p[n] == '_' || p[n] == '.' || p[n] == ':'))
+        while (p[n] &&
+               (isalnum((unsigned char)p[n]) || p[n] == '-' || p[n] == '_' || p[n] == '.' || p[n] == ':'))
             n++;
         return n ? gw_strndup(p, n) : NULL;
     }

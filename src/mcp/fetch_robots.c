@@ -55,7 +55,8 @@ static bool key_is(const struct line *l, const char *name)
 static long agent_match(const struct line *l, const char *user_agent)
 {
     size_t n = 0;
-    while (n < l->value_len && (isalnum((unsigned char)l->value[n]) || l->value[n] == '-' || l->value[n] == '_'))
+    while (n < l->value_len &&
+           (isalnum((unsigned char)l->value[n]) || l->value[n] == '-' || l->value[n] == '_'))
         n++;
     if (l->value_len >= 1 && l->value[0] == '*')
         return 0;

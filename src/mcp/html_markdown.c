@@ -71,10 +71,10 @@ static const char *attr(const xmlNode *n, const char *name)
 }
 
 /* Elements never shown, wherever they are. */
-static const char *const dropped_always[] = {"script", "style", "noscript", "form", "svg", "nav", "aside",
-                                             "iframe", "object", "embed", "canvas", "template", "button",
-                                             "select", "input", "textarea", "head", "title", "meta",
-                                             "link", "dialog", "math", NULL};
+static const char *const dropped_always[] = {"script", "style",  "noscript", "form",     "svg",    "nav",
+                                             "aside",  "iframe", "object",   "embed",    "canvas", "template",
+                                             "button", "select", "input",    "textarea", "head",   "title",
+                                             "meta",   "link",   "dialog",   "math",     NULL};
 /* Page furniture, dropped outside the main content (an article's own header stays). */
 static const char *const dropped_outside_main[] = {"header", "footer", NULL};
 
@@ -443,10 +443,10 @@ static void walk_table(struct md *md, const xmlNode *n, int depth, bool inside_m
     want_breaks(md, 2);
 }
 
-static const char *const block_elements[] = {"p",       "div",     "section", "address", "figure",   "figcaption",
-                                             "details", "summary", "dl",      "dt",      "dd",       "center",
-                                             "body",    "html",    "main",    "article", "fieldset", "header",
-                                             "footer",  "caption", NULL};
+static const char *const block_elements[] = {
+    "p",       "div",     "section",  "address", "figure", "figcaption", "details",
+    "summary", "dl",      "dt",       "dd",      "center", "body",       "html",
+    "main",    "article", "fieldset", "header",  "footer", "caption",    NULL};
 
 static void walk(struct md *md, const xmlNode *n, int depth, bool inside_main)
 {
@@ -579,7 +579,7 @@ static char *tidy(struct buf *out)
             blanks++;
         } else {
             if (clean.len)
-                buf_append_str(&clean, blanks                        ? "\n\n"
+                buf_append_str(&clean, blanks                       ? "\n\n"
                                        : quote_blank && s[i] == '>' ? "\n>\n"
                                        : quote_blank                ? "\n\n"
                                                                     : "\n");
@@ -653,8 +653,9 @@ char *html_to_markdown(const char *html, size_t len, const char *encoding, const
                                     HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR |
                                         HTML_PARSE_NOWARNING | HTML_PARSE_NOBLANKS);
     if (!doc && encoding) /* an unknown charset name: let the parser guess */
-        doc = htmlReadMemory(html, (int)len, base_url, NULL,
-                             HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING);
+        doc =
+            htmlReadMemory(html, (int)len, base_url, NULL,
+                           HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING);
     if (!doc)
         return gw_strdup("");
     const xmlNode *top = xmlDocGetRootElement(doc);

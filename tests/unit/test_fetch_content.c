@@ -136,7 +136,9 @@ static void test_charsets(void **state)
     t = fetch_text_from_charset("ok\xFF", 3, "no-such-charset"); /* read as UTF-8, repaired */
     assert_string_equal(t, "ok\xEF\xBF\xBD");
     free(t);
-    t = fetch_text_from_charset("a\xFF\xFE" "b", 4, "UTF-16"); /* whatever it decodes to: valid UTF-8 */
+    t = fetch_text_from_charset("a\xFF\xFE"
+                                "b",
+                                4, "UTF-16"); /* whatever it decodes to: valid UTF-8 */
     assert_non_null(t);
     free(t);
 }
@@ -145,8 +147,9 @@ static void test_paging(void **state)
 {
     (void)state;
     char *p = fetch_page("", "http://x/", "0123456789", 0, 4);
-    assert_string_equal(p, "Contents of http://x/:\n0123\n\n<error>Content truncated. Call the fetch tool with a "
-                           "start_index of 4 to get more content.</error>");
+    assert_string_equal(
+        p, "Contents of http://x/:\n0123\n\n<error>Content truncated. Call the fetch tool with a "
+           "start_index of 4 to get more content.</error>");
     free(p);
     p = fetch_page("", "http://x/", "0123456789", 8, 4);
     assert_string_equal(p, "Contents of http://x/:\n89");

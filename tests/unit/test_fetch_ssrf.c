@@ -29,16 +29,16 @@ static void test_ipv4_refused(void **state)
 {
     (void)state;
     const char *refused[] = {
-        "0.0.0.0",         "0.255.255.255",   /* unspecified / this network */
-        "10.0.0.1",        "10.255.255.255",  /* 10/8 */
-        "172.16.0.1",      "172.31.255.255",  /* 172.16/12 */
-        "192.168.0.1",     "192.168.255.255", /* 192.168/16 */
-        "127.0.0.1",       "127.255.255.254", /* loopback */
-        "169.254.0.1",     "169.254.169.254", /* link-local, cloud metadata */
-        "100.64.0.1",      "100.127.255.255", /* CGNAT 100.64/10 */
-        "224.0.0.1",       "239.255.255.255", /* multicast */
-        "240.0.0.1",       "255.255.255.255", /* reserved, broadcast */
-        "192.0.0.8",       "198.18.0.1",      /* IETF, benchmarking */
+        "0.0.0.0",     "0.255.255.255",   /* unspecified / this network */
+        "10.0.0.1",    "10.255.255.255",  /* 10/8 */
+        "172.16.0.1",  "172.31.255.255",  /* 172.16/12 */
+        "192.168.0.1", "192.168.255.255", /* 192.168/16 */
+        "127.0.0.1",   "127.255.255.254", /* loopback */
+        "169.254.0.1", "169.254.169.254", /* link-local, cloud metadata */
+        "100.64.0.1",  "100.127.255.255", /* CGNAT 100.64/10 */
+        "224.0.0.1",   "239.255.255.255", /* multicast */
+        "240.0.0.1",   "255.255.255.255", /* reserved, broadcast */
+        "192.0.0.8",   "198.18.0.1",      /* IETF, benchmarking */
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         assert_refused(refused[i]);
@@ -47,10 +47,10 @@ static void test_ipv4_refused(void **state)
 static void test_ipv4_public_edges(void **state)
 {
     (void)state;
-    const char *open[] = {"1.1.1.1",        "8.8.8.8",     "9.255.255.255", "11.0.0.0",  "172.15.255.255",
-                          "172.32.0.0",     "192.167.1.1", "192.169.0.1",   "100.63.255.255", "100.128.0.0",
-                          "169.253.255.255", "169.255.0.0", "126.255.255.255", "128.0.0.0", "223.255.255.255",
-                          "93.184.216.34"};
+    const char *open[] = {"1.1.1.1",         "8.8.8.8",     "9.255.255.255",   "11.0.0.0",
+                          "172.15.255.255",  "172.32.0.0",  "192.167.1.1",     "192.169.0.1",
+                          "100.63.255.255",  "100.128.0.0", "169.253.255.255", "169.255.0.0",
+                          "126.255.255.255", "128.0.0.0",   "223.255.255.255", "93.184.216.34"};
     for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++)
         assert_public(open[i]);
 }
@@ -59,16 +59,29 @@ static void test_ipv6_refused(void **state)
 {
     (void)state;
     const char *refused[] = {
-        "::",      "::1",           /* unspecified, loopback */
-        "fc00::1", "fdff:ffff::1",  /* unique local fc00::/7 */
-        "fe80::1", "febf::1",       /* link-local fe80::/10 */
-        "fec0::1",                  /* site-local */
-        "ff02::1", "ff0e::1",       /* multicast */
-        "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:192.168.1.1",
-        "::ffff:172.16.0.1", "::ffff:100.64.0.1", "::ffff:0.0.0.0", "::ffff:224.0.0.1",
-        "::127.0.0.1", "::10.0.0.1",                /* IPv4-compatible */
-        "64:ff9b::127.0.0.1", "64:ff9b::a9fe:a9fe", /* NAT64 */
-        "2002:7f00:1::1", "2002:a00:1::1",          /* 6to4 of 127.0.0.1 and 10.0.0.1 */
+        "::",
+        "::1", /* unspecified, loopback */
+        "fc00::1",
+        "fdff:ffff::1", /* unique local fc00::/7 */
+        "fe80::1",
+        "febf::1", /* link-local fe80::/10 */
+        "fec0::1", /* site-local */
+        "ff02::1",
+        "ff0e::1", /* multicast */
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.169.254",
+        "::ffff:192.168.1.1",
+        "::ffff:172.16.0.1",
+        "::ffff:100.64.0.1",
+        "::ffff:0.0.0.0",
+        "::ffff:224.0.0.1",
+        "::127.0.0.1",
+        "::10.0.0.1", /* IPv4-compatible */
+        "64:ff9b::127.0.0.1",
+        "64:ff9b::a9fe:a9fe", /* NAT64 */
+        "2002:7f00:1::1",
+        "2002:a00:1::1", /* 6to4 of 127.0.0.1 and 10.0.0.1 */
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         assert_refused(refused[i]);
@@ -77,8 +90,13 @@ static void test_ipv6_refused(void **state)
 static void test_ipv6_public(void **state)
 {
     (void)state;
-    const char *open[] = {"2606:4700:4700::1111", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808",
-                          "2002:808:808::1", "fbff::1", "fe7f::1"};
+    const char *open[] = {"2606:4700:4700::1111",
+                          "2001:4860:4860::8888",
+                          "::ffff:8.8.8.8",
+                          "64:ff9b::808:808",
+                          "2002:808:808::1",
+                          "fbff::1",
+                          "fe7f::1"};
     for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++)
         assert_public(open[i]);
 }
@@ -105,8 +123,8 @@ static void test_sockaddr_forms(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ipv4_refused), cmocka_unit_test(test_ipv4_public_edges),
-        cmocka_unit_test(test_ipv6_refused), cmocka_unit_test(test_ipv6_public),
+        cmocka_unit_test(test_ipv4_refused),   cmocka_unit_test(test_ipv4_public_edges),
+        cmocka_unit_test(test_ipv6_refused),   cmocka_unit_test(test_ipv6_public),
         cmocka_unit_test(test_sockaddr_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

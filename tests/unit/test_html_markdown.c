@@ -67,8 +67,8 @@ static void test_junk_dropped(void **state)
                        "<svg><text>SVGTEXT</text></svg><div hidden>HIDDEN</div>"
                        "<div role='navigation'>ROLE NAV</div><footer>FOOTER</footer></body></html>");
     assert_contains(md, "Body text");
-    const char *junk[] = {"color:red", "secret", "SITE BANNER", "NAVLINK", "SIDEBAR", "NOSCRIPT", "FORMVALUE",
-                          "BUTTON", "SVGTEXT", "HIDDEN", "ROLE NAV", "FOOTER"};
+    const char *junk[] = {"color:red", "secret", "SITE BANNER", "NAVLINK", "SIDEBAR",  "NOSCRIPT",
+                          "FORMVALUE", "BUTTON", "SVGTEXT",     "HIDDEN",  "ROLE NAV", "FOOTER"};
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
         assert_lacks(md, junk[i]);
     free(md);
@@ -136,7 +136,8 @@ static void test_malformed(void **state)
         "<![CDATA[ cdata ]]>",
         "",
         "<pre>",
-        "<blockquote><blockquote><ol><li><table><tr><td><pre>x</pre></td></tr></table></li></ol></blockquote>",
+        "<blockquote><blockquote><ol><li><table><tr><td><pre>x</pre></td></tr></table></li></ol></"
+        "blockquote>",
     };
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         char *md = convert(inputs[i]);
@@ -190,9 +191,9 @@ static void test_hostile_nesting(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_structure_kept),     cmocka_unit_test(test_junk_dropped),
+        cmocka_unit_test(test_structure_kept),         cmocka_unit_test(test_junk_dropped),
         cmocka_unit_test(test_main_content_preferred), cmocka_unit_test(test_whitespace_collapsed),
-        cmocka_unit_test(test_entities_and_utf8),  cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_entities_and_utf8),      cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_hostile_nesting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
