@@ -37,56 +37,6 @@ struct auth_worker *auth_worker(void)
     return w ? w->role_data : NULL;
 }
 
-/* ---- enabled MCP services ---- */
-
-static void add_service(struct auth_state *s, const char *name)
-{
-    for (size_t i = 0; i < s->nservices; i++)
-        if (strcmp(s->services[i], name) == 0)
-            return;
-    s->services = gw_realloc(s->services, (s->nservices + 1) * sizeof(char *));
-    s->services[s->nservices++] = gw_strdup(name);
-}
-
-/* MCP_<NAME>_ENABLED=true, MCP_<NAME>_URL or MCP_<NAME>_COMMAND -> "mcp-<name>" (lower case,
- * '_' as '-'). mcp-echo and mcp-fetch follow their own ENABLED variables (with defaults). */
-static void collect_services(struct auth_state *s, const struct config *cfg)
-{
-    if (config_get_bool(cfg, "MCP_ECHO_ENABLED", true))
-        add_service(s, "mcp-echo");
-    if (config_get_bool(cfg, "MCP_FETCH_ENABLED", false))
-        add_service(s, "mcp-fetch");
-    static const char *const suffixes[] = {"_ENABLED", "_URL", "_COMMAND"};
-    for (size_t i = 0; i < config_count(cfg); i++) {
-        const char *name, *value;
-        config_entry(cfg, i, &name, &value, NULL);
-        if (!name || strncmp(name, "MCP_", 4) != 0 || !value || !*value)
-            continue;
-        for (size_t k = 0; k < 3; k++) {
-            size_t nlen = strlen(name), slen = strlen(suffixes[k]);
-            if (nlen <= 4 + slen || strcmp(name + nlen - slen, suffixes[k]) != 0)
-                continue;
-            if (k == 0 && !config_get_bool(cfg, name, false))
-                continue;
-            size_t mid = nlen - 4 - slen;
-            char svc[128];
-            if (mid + 5 > sizeof(svc))
-                continue;
-            memcpy(svc, "mcp-", 4);
-            for (size_t j = 0; j < mid; j++) {
-                char c = name[4 + j];
-                svc[4 + j] = c == '_' ? '-' : (char)tolower((unsigned char)c);
-            }
-            svc[4 + mid] = '\0';
-            if (strcmp(svc, "mcp-echo") == 0 || strcmp(svc, "mcp-fetch") == 0)
-                continue; /* governed by their ENABLED variables above */
-            if (strcmp(svc, "mcp-protocol-version") == 0 || strcmp(svc, "mcp-scopes") == 0)
-                continue;
-            add_service(s, svc);
-        }
-    }
-}
-
 /* ---- keys ---- */
 
 static enum gw_err load_keys(struct auth_state *s, const struct config *cfg, struct buf *errors)
@@ -170,9 +120,7 @@ static void free_state(struct auth_state *s)
     free(s->key_prefix);
     jwt_keyset_free(s->keyset);
     jwt_key_free(s->signing_key);
-    for (size_t i = 0; i < s->nservices; i++)
-        free(s->services[i]);
-    free(s->services);
+    config_list_free(s->services, s->nservices);
     free(s->scopes);
     free(s);
 }
@@ -201,7 +149,7 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
         buf_printf(&sc, "%s%s", i ? " " : "", scopes[i]);
     config_list_free(scopes, nscopes);
     s->scopes = buf_take(&sc);
-    collect_services(s, cfg);
+    s->services = public_url_mcp_services(cfg, &s->nservices);
     enum gw_err err = load_keys(s, cfg, errors);
     if (!err)
         err = client_store_setup(cfg, errors);

@@ -145,3 +145,53 @@ char *public_url_resource_metadata_document(const struct config *cfg, const char
         gw_oom(0);
     return out;
 }
+
+static void add_unique(char ***list, size_t *n, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*list)[i], name) == 0)
+            return;
+    *list = gw_realloc(*list, (*n + 1) * sizeof(char *));
+    (*list)[(*n)++] = gw_strdup(name);
+}
+
+char **public_url_mcp_services(const struct config *cfg, size_t *count)
+{
+    char **list = NULL;
+    size_t n = 0;
+    if (config_get_bool(cfg, "MCP_ECHO_ENABLED", true))
+        add_unique(&list, &n, "mcp-echo");
+    if (config_get_bool(cfg, "MCP_FETCH_ENABLED", false))
+        add_unique(&list, &n, "mcp-fetch");
+    static const char *const suffixes[] = {"_ENABLED", "_URL", "_COMMAND"};
+    for (size_t i = 0; i < config_count(cfg); i++) {
+        const char *name, *value;
+        config_entry(cfg, i, &name, &value, NULL);
+        if (!name || strncmp(name, "MCP_", 4) != 0 || !value || !*value)
+            continue;
+        for (size_t k = 0; k < 3; k++) {
+            size_t nlen = strlen(name), slen = strlen(suffixes[k]);
+            if (nlen <= 4 + slen || strcmp(name + nlen - slen, suffixes[k]) != 0)
+                continue;
+            if (k == 0 && !config_get_bool(cfg, name, false))
+                continue;
+            size_t mid = nlen - 4 - slen;
+            char svc[128];
+            if (mid + 5 > sizeof(svc))
+                continue;
+            memcpy(svc, "mcp-", 4);
+            for (size_t j = 0; j < mid; j++) {
+                char c = name[4 + j];
+                svc[4 + j] = c == '_' ? '-' : (char)tolower((unsigned char)c);
+            }
+            svc[4 + mid] = '\0';
+            /* echo and fetch follow their own ENABLED variables; these two are settings */
+            if (strcmp(svc, "mcp-echo") == 0 || strcmp(svc, "mcp-fetch") == 0 ||
+                strcmp(svc, "mcp-protocol-version") == 0 || strcmp(svc, "mcp-scopes") == 0)
+                continue;
+            add_unique(&list, &n, svc);
+        }
+    }
+    *count = n;
+    return list;
+}

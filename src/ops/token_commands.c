@@ -204,7 +204,7 @@ int validate_token_main(int argc, char **argv)
     strip_bearer(token);
     char *issuer = public_url_issuer(cfg);
     size_t nservices = 0;
-    char **services = ops_services(cfg, &nservices);
+    char **services = public_url_mcp_services(cfg, &nservices);
     struct jwt_verify_options opts = {.issuer = issuer, .audience = NULL, .leeway_seconds = LEEWAY_SECONDS};
     json_t *claims = NULL;
     enum jwt_result jr = jwt_verify(keys, token, strlen(token), &opts, &claims);
@@ -349,7 +349,7 @@ int generate_token_main(int argc, char **argv)
     char *jti = NULL, *family = NULL, *access = NULL, *resource = NULL, *issuer = NULL, *default_scope = NULL;
     redisContext *redis = NULL;
     size_t nservices = 0;
-    char **services = ops_services(cfg, &nservices);
+    char **services = public_url_mcp_services(cfg, &nservices);
     if (service) {
         bool known = false;
         for (size_t i = 0; i < nservices; i++)
