@@ -52,6 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *repaired = fetch_utf8_text(text, size);
     check_utf8(repaired);
     free(repaired);
+    repaired = fetch_text_from_charset(text, size, size % 2 ? "windows-1252" : "UTF-16");
+    check_utf8(repaired);
+    free(repaired);
     (void)robots_allows(text, size, "ModelContextProtocol/1.0 (Autonomous)", "/a/b.pdf?x=1");
     return 0;
 }
