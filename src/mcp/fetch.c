@@ -30,6 +30,7 @@
 #include "mcp/fetch_content.h"
 #include "mcp/fetch_robots.h"
 #include "mcp/html_markdown.h"
+#include "mcp/jsonrpc.h"
 #include "mcp/mcp_server.h"
 
 #define USER_AGENT_AUTONOMOUS                                                                                \
@@ -117,10 +118,10 @@ static void job_finish(struct fetch_job *job, const char *text, bool is_error)
         char description[256];
         snprintf(description, sizeof(description), "%s %.200s", is_error ? "Failed to fetch" : "Contents of",
                  job->url);
-        json_t *result = json_pack("{s:s,s:[{s:s,s:{s:s,s:o}}]}", "description", description, "messages",
-                                   "role", "user", "content", "type", "text", "text", json_string(text));
-        if (!result) /* text was not valid UTF-8: cannot happen for our texts, but never crash */
-            result = json_pack("{s:s,s:[]}", "description", description, "messages");
+        /* Lenient strings: a URL cut at 200 bytes, or one with raw bytes, may not be UTF-8. */
+        json_t *result = json_pack("{s:o,s:[{s:s,s:{s:s,s:o}}]}", "description",
+                                   jsonrpc_lenient_string(description), "messages", "role", "user", "content",
+                                   "type", "text", "text", jsonrpc_lenient_string(text));
         mcp_call_return_result(job->call, result);
     } else {
         mcp_call_return_text(job->call, text, is_error);
