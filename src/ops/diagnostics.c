@@ -71,63 +71,6 @@ static void collect_secrets(const struct config *cfg, struct secrets *s)
     }
 }
 
-static bool b64url_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-/* text (NUL-terminated, owned) with secrets and token-shaped strings replaced. Returns new text. */
-static char *scrub(char *text, const struct secrets *s, long long *replaced)
-{
-    for (size_t i = 0; i < s->count; i++) {
-        size_t n = strlen(s->values[i]);
-        struct buf out;
-        buf_init(&out, (size_t)1 << 30);
-        const char *p = text, *hit;
-        while ((hit = strstr(p, s->values[i]))) {
-            buf_append(&out, p, (size_t)(hit - p));
-            buf_append_str(&out, "[REDACTED]");
-            (*replaced)++;
-            p = hit + n;
-        }
-        buf_append_str(&out, p);
-        free(text);
-        text = buf_take(&out);
-    }
-    /* Token-shaped: a run of base64url characters, dots allowed between runs (a JWT), whose
-     * longest run is 32+ characters, or a JWT (eyJ...) of any length. */
-    struct buf out;
-    buf_init(&out, (size_t)1 << 30);
-    const char *p = text;
-    while (*p) {
-        if (!b64url_char(*p) || (p > text && b64url_char(p[-1]))) {
-            buf_append_char(&out, *p++);
-            continue;
-        }
-        const char *q = p;
-        size_t longest = 0, run = 0, dots = 0;
-        while (b64url_char(*q) || (*q == '.' && b64url_char(q[1]) && q > p)) {
-            if (*q == '.') {
-                dots++;
-                run = 0;
-            } else if (++run > longest) {
-                longest = run;
-            }
-            q++;
-        }
-        bool jwt = strncmp(p, "eyJ", 3) == 0 && dots >= 1;
-        if (longest >= 32 || jwt) {
-            buf_append_str(&out, jwt ? "[REDACTED-JWT]" : "[REDACTED-TOKEN]");
-            (*replaced)++;
-        } else {
-            buf_append(&out, p, (size_t)(q - p));
-        }
-        p = q;
-    }
-    free(text);
-    return buf_take(&out);
-}
-
 static bool scrub_file(const char *path, const struct secrets *s, long long *replaced)
 {
     FILE *f = fopen(path, "rb");
@@ -140,7 +83,7 @@ static bool scrub_file(const char *path, const struct secrets *s, long long *rep
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         buf_append(&b, chunk, n);
     fclose(f);
-    char *text = scrub(buf_take(&b), s, replaced);
+    char *text = ops_scrub(buf_take(&b), (const char *const *)s->values, s->count, replaced);
     f = fopen(path, "wb");
     bool ok = f && fwrite(text, 1, strlen(text), f) == strlen(text);
     if (f)

@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/crypto.h"
+#include "core/public_url.h"
 #include "core/redis_url.h"
 
 redisContext *ops_redis_connect(const struct config *cfg)
@@ -76,56 +77,6 @@ char *ops_key(const struct config *cfg, const char *a, const char *b)
     buf_init(&k, 1 << 16);
     buf_printf(&k, "%s%s%s", config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"), a, b ? b : "");
     return buf_take(&k);
-}
-
-static void add_unique(char ***list, size_t *n, const char *name)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*list)[i], name) == 0)
-            return;
-    *list = gw_realloc(*list, (*n + 1) * sizeof(char *));
-    (*list)[(*n)++] = gw_strdup(name);
-}
-
-/* The rule of auth_main.c collect_services (kept in step with it). */
-char **ops_services(const struct config *cfg, size_t *count)
-{
-    char **list = NULL;
-    size_t n = 0;
-    if (config_get_bool(cfg, "MCP_ECHO_ENABLED", true))
-        add_unique(&list, &n, "mcp-echo");
-    if (config_get_bool(cfg, "MCP_FETCH_ENABLED", false))
-        add_unique(&list, &n, "mcp-fetch");
-    static const char *const suffixes[] = {"_ENABLED", "_URL", "_COMMAND"};
-    for (size_t i = 0; i < config_count(cfg); i++) {
-        const char *name, *value;
-        config_entry(cfg, i, &name, &value, NULL);
-        if (!name || strncmp(name, "MCP_", 4) != 0 || !value || !*value)
-            continue;
-        for (size_t k = 0; k < 3; k++) {
-            size_t nlen = strlen(name), slen = strlen(suffixes[k]);
-            if (nlen <= 4 + slen || strcmp(name + nlen - slen, suffixes[k]) != 0)
-                continue;
-            if (k == 0 && !config_get_bool(cfg, name, false))
-                continue;
-            size_t mid = nlen - 4 - slen;
-            char svc[128];
-            if (mid + 5 > sizeof(svc))
-                continue;
-            memcpy(svc, "mcp-", 4);
-            for (size_t j = 0; j < mid; j++) {
-                char c = name[4 + j];
-                svc[4 + j] = c == '_' ? '-' : (char)tolower((unsigned char)c);
-            }
-            svc[4 + mid] = '\0';
-            if (strcmp(svc, "mcp-echo") == 0 || strcmp(svc, "mcp-fetch") == 0 ||
-                strcmp(svc, "mcp-protocol-version") == 0 || strcmp(svc, "mcp-scopes") == 0)
-                continue;
-            add_unique(&list, &n, svc);
-        }
-    }
-    *count = n;
-    return list;
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -303,3 +254,62 @@ int ops_run(char *const argv[], int stdout_fd)
         return WEXITSTATUS(status);
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
+
+/* ---- scrubbing ---- */
+
+static bool b64url_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+char *ops_scrub(char *text, const char *const *secrets, size_t nsecrets, long long *replaced)
+{
+    for (size_t i = 0; i < nsecrets; i++) {
+        size_t n = strlen(secrets[i]);
+        struct buf out;
+        buf_init(&out, (size_t)1 << 30);
+        const char *p = text, *hit;
+        while (n && (hit = strstr(p, secrets[i]))) {
+            buf_append(&out, p, (size_t)(hit - p));
+            buf_append_str(&out, "[REDACTED]");
+            (*replaced)++;
+            p = hit + n;
+        }
+        buf_append_str(&out, p);
+        free(text);
+        text = buf_take(&out);
+    }
+    /* Token-shaped: a run of base64url characters, dots allowed between runs (a JWT), whose
+     * longest run is 32+ characters, or a JWT (eyJ...) of any length. */
+    struct buf out;
+    buf_init(&out, (size_t)1 << 30);
+    const char *p = text;
+    while (*p) {
+        if (!b64url_char(*p) || (p > text && b64url_char(p[-1]))) {
+            buf_append_char(&out, *p++);
+            continue;
+        }
+        const char *q = p;
+        size_t longest = 0, run = 0, dots = 0;
+        while (b64url_char(*q) || (*q == '.' && b64url_char(q[1]) && q > p)) {
+            if (*q == '.') {
+                dots++;
+                run = 0;
+            } else if (++run > longest) {
+                longest = run;
+            }
+            q++;
+        }
+        bool jwt = strncmp(p, "eyJ", 3) == 0 && dots >= 1;
+        if (longest >= 32 || jwt) {
+            buf_append_str(&out, jwt ? "[REDACTED-JWT]" : "[REDACTED-TOKEN]");
+            (*replaced)++;
+        } else {
+            buf_append(&out, p, (size_t)(q - p));
+        }
+        p = q;
+    }
+    free(text);
+    return buf_take(&out);
+}
+

@@ -23,10 +23,6 @@ redisContext *ops_redis_connect(const struct config *cfg);
 /* REDIS_KEY_PREFIX + a + b as a new string (caller frees). b may be NULL. */
 char *ops_key(const struct config *cfg, const char *a, const char *b);
 
-/* The enabled MCP services ("mcp-echo", "mcp-<name>"), the same rule as auth's: caller frees
- * with config_list_free. */
-char **ops_services(const struct config *cfg, size_t *count);
-
 /* Auth's signing key exactly as auth loads it (GATEWAY_JWT_SECRET for HS256, JWT_PRIVATE_KEY_B64,
  * or DATA_DIR/keys/jwt-<alg>.pem, which is never generated here). NULL with a sentence in why_out
  * (appended) when there is none. Caller frees with jwt_key_free. */
@@ -46,5 +42,11 @@ void ops_utc(long long t, char *out, size_t size);
 /* Run argv (argv[0] searched in PATH) and wait; returns the exit status (127 when it could not
  * start, 128+signal when killed). stdout_fd >= 0 redirects the child's stdout there. */
 int ops_run(char *const argv[], int stdout_fd);
+
+/* Scrub text (a NUL-terminated string the function takes over) for a diagnostic bundle: every
+ * occurrence of each secrets[i] becomes "[REDACTED]", a JWT (eyJ...x.y) "[REDACTED-JWT]" and any
+ * other run of 32+ base64url characters (tokens, codes, hashes) "[REDACTED-TOKEN]". Returns the new
+ * text (caller frees); *replaced is increased by the number of replacements. */
+char *ops_scrub(char *text, const char *const *secrets, size_t nsecrets, long long *replaced);
 
 #endif

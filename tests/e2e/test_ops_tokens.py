@@ -174,3 +174,36 @@ def test_generated_key_local_and_jwks(procs, workdir, redis_server):
     g = run(remote, "generate-token", "--user", "x")
     assert g.returncode == 1 and "no signing key" in g.stderr
     assert not os.path.exists(os.path.join(workdir, "elsewhere", "keys"))
+
+
+def test_expired_and_foreign_tokens_are_invalid(workdir, redis_server):
+    """Tokens minted here with the HS256 secret (as test_router.py does): expired beyond the
+    leeway, from another issuer, and not yet valid."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    env = base_env(workdir, redis_server, JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET=SECRET)
+    good = run(env, "generate-token", "--user", "carol").stdout.strip()
+    claims0 = json.loads(run(env, "decode-token", good).stdout.split("Claims:\n")[1].split("Times")[0])
+    kid = b64(hmac.new(SECRET.encode(), b"mcpgw HS256 key id v1", hashlib.sha256).digest()[:16])
+
+    def mint(**changes):
+        claims = dict(claims0, jti=b64(os.urandom(16)), **changes)
+        head = {"alg": "HS256", "typ": "JWT", "kid": kid}
+        signing_input = b64(json.dumps(head).encode()) + "." + b64(json.dumps(claims).encode())
+        return signing_input + "." + b64(hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest())
+
+    now = int(time.time())
+    v = run(env, "validate-token", mint(exp=now - 300, iat=now - 4000, nbf=now - 4000))
+    assert v.returncode == 1 and v.stdout.startswith("INVALID: expired"), v.stdout + v.stderr
+    d = run(env, "decode-token", mint(exp=now - 300, iat=now - 4000, nbf=now - 4000))
+    assert "expired 5m ago" in d.stdout
+    v = run(env, "validate-token", mint(iss="https://evil.example"))
+    assert v.returncode == 1 and v.stdout.startswith("INVALID: wrong issuer")
+    v = run(env, "validate-token", mint(nbf=now + 3600, iat=now + 3600, exp=now + 7200))
+    assert v.returncode == 1 and v.stdout.startswith("INVALID: not yet valid")
+    assert run(env, "validate-token", mint()).stdout.startswith("VALID")
