@@ -726,6 +726,11 @@ const char *mcp_call_method(const struct mcp_call *call)
     return call->message->method;
 }
 
+const json_t *mcp_call_id(const struct mcp_call *call)
+{
+    return call->message->id;
+}
+
 const json_t *mcp_call_params(const struct mcp_call *call)
 {
     return call->message->params;

@@ -149,6 +149,8 @@ void mcp_call_progress(struct mcp_call *call, double progress, double total, con
 /* For relays: the request's method and params (params may be NULL). Borrowed until the call is
  * finished. */
 const char *mcp_call_method(const struct mcp_call *call);
+/* The request's id as the client sent it (a string or an integer). Borrowed like the params. */
+const json_t *mcp_call_id(const struct mcp_call *call);
 const json_t *mcp_call_params(const struct mcp_call *call);
 /* The call's session (NULL without one), for mcp_session_post and mcp_session_id. A service
  * may keep it as a plain pointer in its session state: the state dies with the session. */

@@ -84,6 +84,7 @@ static struct {
     long long max_children, pool_size, timeout_seconds;
     size_t pool_turn;
     struct metric_family *children_gauge;
+    json_t *supported_versions; /* MCP_PROTOCOL_VERSIONS_SUPPORTED, for server/discover */
 } proxy;
 
 static void children_gauge_update(void)
@@ -282,8 +283,8 @@ static json_t *strip_envelope(const json_t *params)
 static json_t *discover_result(const struct relay_child *c)
 {
     json_t *caps = json_object_get(c->init_result, "capabilities");
-    json_t *result = json_pack("{s:[s,s,s,s],s:O}", "supportedVersions", "2026-07-28", "2025-11-25",
-                               "2025-06-18", "2025-03-26", "capabilities", caps ? caps : json_object());
+    json_t *result = json_pack("{s:O,s:O}", "supportedVersions", proxy.supported_versions, "capabilities",
+                               caps ? caps : json_object());
     json_t *instructions = json_object_get(c->init_result, "instructions");
     if (json_is_string(instructions))
         json_object_set(result, "instructions", instructions);
@@ -507,8 +508,18 @@ static void relay_message(void *session_state, const json_t *message, void *arg)
     if (!s || !s->child)
         return; /* 2026-07-28 notifications have no child to go to */
     const char *method = json_string_value(json_object_get(message, "method"));
-    if (method && strcmp(method, "notifications/cancelled") == 0)
-        return; /* its requestId is the client's, not the child's; a closed request cancels */
+    if (method && strcmp(method, "notifications/cancelled") == 0) {
+        /* Its requestId is the client's: tell the child its own id, and answer the HTTP request
+         * now (a server that was told to cancel does not answer). */
+        json_t *request_id = json_object_get(json_object_get(message, "params"), "requestId");
+        for (struct pending *p = s->child->pending; p; p = p->next)
+            if (p->call && request_id && json_equal(mcp_call_id(p->call), request_id)) {
+                send_cancelled(s->child, p->id, "cancelled by the client");
+                pending_fail(p, JSONRPC_INTERNAL_ERROR, "Request cancelled by the client");
+                break;
+            }
+        return;
+    }
     stdio_child_send(s->child->proc, message);
 }
 
@@ -581,6 +592,12 @@ static enum gw_err proxy_setup(struct role_context *ctx, struct buf *errors)
     children_gauge_update();
     proxy.server = server;
     ctx->state = server;
+    size_t nversions = 0;
+    char **versions = config_get_list(ctx->cfg, "MCP_PROTOCOL_VERSIONS_SUPPORTED", &nversions);
+    proxy.supported_versions = json_array();
+    for (size_t i = 0; i < nversions; i++)
+        json_array_append_new(proxy.supported_versions, json_string(versions[i]));
+    config_list_free(versions, nversions);
     health_add_check("children", children_check, NULL, false);
     log_write(LOG_INFO, "stdio MCP proxy ready",
               (struct log_field[]){log_str("command", proxy.command[0]),
@@ -593,6 +610,8 @@ static void proxy_teardown(struct role_context *ctx)
 {
     mcp_server_free(ctx->state);
     ctx->state = NULL;
+    json_decref(proxy.supported_versions);
+    proxy.supported_versions = NULL;
 }
 
 static void proxy_handle(struct http_exchange *ex, void *arg)
@@ -620,6 +639,9 @@ static void proxy_worker_drain(struct worker *w, void *arg)
 static void proxy_worker_fini(struct worker *w, void *arg)
 {
     struct role_context *ctx = arg;
+    /* All of them at once: each gets its two seconds in parallel, not one after the other. */
+    for (struct relay_child *c = proxy.children; c; c = c->next)
+        stdio_child_terminate(c->proc);
     while (proxy.children) {
         struct relay_child *c = proxy.children;
         while (c->pending)

@@ -319,3 +319,35 @@ def test_usage_without_command():
     out = subprocess.run([mcpgw_bin(), "stdio-proxy", "--port", "1"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "-- CMD" in out.stderr
+
+
+def test_client_cancel_reaches_the_child_and_answers(crashy):
+    import threading
+    _, sid, _ = crashy.initialize()
+    answer = {}
+
+    def slow_call():
+        answer["reply"] = crashy.call(sid, "slow", {}, id="to-cancel")
+
+    t = threading.Thread(target=slow_call)
+    t.start()
+    # Cancel once the proxy relayed the call (the access log has no line for it yet; poll the
+    # cancellation until the request is answered).
+    deadline = time.time() + 10
+    while t.is_alive() and time.time() < deadline:
+        crashy.post({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                     "params": {"requestId": "to-cancel", "reason": "test"}}, sid)
+        t.join(0.1)
+    t.join(10)
+    status, _, body = answer["reply"]
+    assert status == 200 and body["id"] == "to-cancel"
+    assert body["error"]["message"] == "Request cancelled by the client"
+
+
+def test_idle_session_is_reaped_with_its_child(procs):
+    proxy = start_proxy(procs, [sys.executable, CRASHY], MCP_SESSION_TIMEOUT=1)
+    _, sid, _ = proxy.initialize()
+    pid = proxy.child_pids()[0]
+    # Nothing touches the session (a request would keep it alive); the sweeper runs every 30 s.
+    assert wait_until(lambda: not pid_exists(pid), timeout=90), "the idle session's child was not stopped"
+    assert proxy.call(sid, "echo", {"message": "x"})[0] == 404
