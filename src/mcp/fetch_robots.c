@@ -100,9 +100,48 @@ static bool pattern_matches(const char *pat, size_t pat_len, const char *path)
     return true;
 }
 
-bool robots_allows(const char *text, size_t len, const char *user_agent, const char *path)
+static int hex_value(char c)
 {
-    if (!text || !path)
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* One spelling per URL path (RFC 9309 2.2.2, RFC 3986 6.2.2): %XX of unreserved characters
+ * decoded, other %XX upper-cased, bytes outside printable ASCII percent-encoded. So
+ * "/%7Euser" matches "/~user" and "/caf%c3%a9" matches a raw "/café". Caller frees. */
+static char *normalize_path(const char *in, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = gw_malloc(len * 3 + 1), *o = out;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '%' && i + 2 < len && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
+            unsigned char v = (unsigned char)(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+            if (isalnum(v) || v == '-' || v == '.' || v == '_' || v == '~') {
+                *o++ = (char)v;
+            } else {
+                *o++ = '%';
+                *o++ = hex[v >> 4];
+                *o++ = hex[v & 15];
+            }
+            i += 2;
+        } else if (c <= 0x20 || c >= 0x7F) {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+bool robots_allows(const char *text, size_t len, const char *user_agent, const char *raw_path)
+{
+    if (!text || !raw_path)
         return true;
     const char *end = text + len;
     struct line l;
@@ -116,6 +155,7 @@ bool robots_allows(const char *text, size_t len, const char *user_agent, const c
         }
     if (best < 0)
         return true;
+    char *path = normalize_path(raw_path, strlen(raw_path));
     /* Pass 2: the rules of every group that matched that well; longest pattern wins. */
     bool in_group = false, after_rules = false, allowed = true;
     long longest = -1;
@@ -134,7 +174,10 @@ bool robots_allows(const char *text, size_t len, const char *user_agent, const c
         after_rules = true;
         if (!in_group || l.value_len == 0)
             continue;
-        if (!pattern_matches(l.value, l.value_len, path))
+        char *pattern = normalize_path(l.value, l.value_len);
+        bool matches = pattern_matches(pattern, strlen(pattern), path);
+        free(pattern);
+        if (!matches)
             continue;
         long weight = (long)l.value_len;
         if (weight > longest || (weight == longest && allow)) {
@@ -142,6 +185,7 @@ bool robots_allows(const char *text, size_t len, const char *user_agent, const c
             allowed = allow;
         }
     }
+    free(path);
     return allowed;
 }
 

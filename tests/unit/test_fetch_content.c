@@ -53,6 +53,15 @@ static void test_robots_rules(void **state)
     assert_false(allows(r, "/q?s=1"));
     assert_true(allows(r, "/tie")); /* equal length: Allow */
     assert_true(allows(r, "/b"));
+    /* Percent-encoding compared in one spelling (RFC 9309 2.2.2). */
+    const char *enc = "User-agent: *\nDisallow: /%7Euser\nDisallow: /caf%c3%a9\nDisallow: /a%2fb\n";
+    assert_false(allows(enc, "/~user/x"));
+    assert_false(allows(enc, "/caf\xC3\xA9"));
+    assert_false(allows(enc, "/caf%C3%A9"));
+    assert_false(allows(enc, "/a%2Fb"));
+    assert_true(allows(enc, "/a/b")); /* an encoded slash is not a slash */
+    assert_true(allows("User-agent: *\nDisallow: /%zz\n", "/x"));
+    assert_false(allows("User-agent: *\nDisallow: /%zz\n", "/%zz"));
     /* Pathological wildcards finish. */
     assert_true(allows("User-agent: *\nDisallow: /*a*a*a*a*a*a*a*a*b$\n",
                        "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
