@@ -71,7 +71,7 @@ static bool sha256_file(const char *path, char hex[65])
 static int rm_rf(const char *dir)
 {
     char *argv[] = {"rm", "-rf", "--", (char *)dir, NULL};
-    return ops_run(argv, -1);
+    return ops_run(argv, -1, -1);
 }
 
 /* ---- backup-all ---- */
@@ -129,8 +129,9 @@ static bool dump_redis_keys(const struct config *cfg, redisContext *c, const cha
                 if (d->type != REDIS_REPLY_STRING)
                     continue; /* expired between SCAN and EXEC */
                 char *b64 = base64_encode_alloc(d->str, d->len);
-                json_t *line = json_pack("{s:s, s:I, s:s}", "key", keys[i], "ttl_ms",
-                                         (json_int_t)(t->type == REDIS_REPLY_INTEGER ? t->integer : -1), "dump", b64);
+                json_t *line =
+                    json_pack("{s:s, s:I, s:s}", "key", keys[i], "ttl_ms",
+                              (json_int_t)(t->type == REDIS_REPLY_INTEGER ? t->integer : -1), "dump", b64);
                 char *s = json_dumps(line, JSON_COMPACT);
                 fprintf(out, "%s\n", s);
                 free(s);
@@ -273,6 +274,7 @@ int backup_all_main(int argc, char **argv)
         return CONFIG_EXIT_CODE;
     const char *data_dir = config_get(cfg, "DATA_DIR", "./data");
     char *backups = output ? gw_strdup(output) : path_join(data_dir, "backups");
+    umask(077); /* everything written from here on is the operator's alone */
     mkdir(data_dir, 0700);
     if (mkdir(backups, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "ERROR: cannot create %s: %s\n", backups, strerror(errno));
@@ -311,10 +313,16 @@ int backup_all_main(int argc, char **argv)
         char port[16];
         snprintf(port, sizeof(port), "%d", ep.port);
         char *rdb = path_join(staging, "redis.rdb");
-        char *args[] = {"redis-cli", ep.unix_path ? "-s" : "-h", ep.unix_path ? ep.unix_path : ep.host,
-                        "-p", port, "--rdb", rdb, NULL};
+        char *args[] = {"redis-cli",
+                        ep.unix_path ? "-s" : "-h",
+                        ep.unix_path ? ep.unix_path : ep.host,
+                        "-p",
+                        port,
+                        "--rdb",
+                        rdb,
+                        NULL};
         int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        have_rdb = ops_run(args, devnull) == 0;
+        have_rdb = ops_run(args, devnull, devnull) == 0;
         if (devnull >= 0)
             close(devnull);
         if (!have_rdb)
@@ -355,11 +363,11 @@ int backup_all_main(int argc, char **argv)
     char stamp[32], iso[32];
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
     strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *manifest = json_pack("{s:i, s:s, s:s, s:I, s:s, s:b, s:I, s:b, s:b, s:I}", "format", BACKUP_FORMAT,
-                                 "mcpgw_version", MCPGW_VERSION, "created_at", iso, "created_at_unix",
-                                 (json_int_t)now, "redis_key_prefix", config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
-                                 "include_secrets", include_secrets, "redis_keys", (json_int_t)nkeys, "redis_rdb",
-                                 have_rdb, "env", have_env, "key_files", (json_int_t)nkeyfiles);
+    json_t *manifest = json_pack(
+        "{s:i, s:s, s:s, s:I, s:s, s:b, s:I, s:b, s:b, s:I}", "format", BACKUP_FORMAT, "mcpgw_version",
+        MCPGW_VERSION, "created_at", iso, "created_at_unix", (json_int_t)now, "redis_key_prefix",
+        config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"), "include_secrets", include_secrets, "redis_keys",
+        (json_int_t)nkeys, "redis_rdb", have_rdb, "env", have_env, "key_files", (json_int_t)nkeyfiles);
     char *mpath = path_join(staging, "manifest.json");
     ok = json_dump_file(manifest, mpath, JSON_INDENT(2)) == 0;
     free(mpath);
@@ -383,9 +391,8 @@ int backup_all_main(int argc, char **argv)
     }
     archive = buf_take(&name);
     char *tmp_archive = path_join(backups, ".partial.tar.gz");
-    umask(077);
     char *tar[] = {"tar", "-czf", tmp_archive, "-C", staging, ".", NULL};
-    if (ops_run(tar, -1) != 0 || rename(tmp_archive, archive) != 0) {
+    if (ops_run(tar, -1, -1) != 0 || rename(tmp_archive, archive) != 0) {
         fprintf(stderr, "ERROR: tar failed writing %s\n", archive);
         unlink(tmp_archive);
         free(tmp_archive);
@@ -394,8 +401,8 @@ int backup_all_main(int argc, char **argv)
     free(tmp_archive);
     printf("Backup written: %s\n  %lld Redis keys%s, configuration %s, %zu key files%s\n", archive, nkeys,
            have_rdb ? " (+ full RDB snapshot)" : "",
-           have_env ? (include_secrets ? "with secrets" : "with secrets masked") : "(no .env found)", nkeyfiles,
-           include_secrets ? "" : " (signing keys only with --include-secrets)");
+           have_env ? (include_secrets ? "with secrets" : "with secrets masked") : "(no .env found)",
+           nkeyfiles, include_secrets ? "" : " (signing keys only with --include-secrets)");
     rc = 0;
 out:
     rm_rf(staging);
@@ -461,7 +468,8 @@ static bool verify_sums(const char *staging, struct buf *why)
     if (scratch)
         fclose(scratch);
     if (json_array_size(files) != listed) {
-        buf_printf(why, "the archive holds %zu files but SHA256SUMS lists %zu", json_array_size(files), listed);
+        buf_printf(why, "the archive holds %zu files but SHA256SUMS lists %zu", json_array_size(files),
+                   listed);
         ok = false;
     }
     json_decref(files);
@@ -625,10 +633,11 @@ int restore_main(int argc, char **argv)
         goto out;
     }
     /* 1. verify, touching nothing */
-    char *tar[] = {"tar", "-xzf", (char *)archive, "-C", staging, "--no-same-owner", "--no-same-permissions", NULL};
+    char *tar[] = {"tar", "-xzf", (char *)archive, "-C", staging, "--no-same-owner", "--no-same-permissions",
+                   NULL};
     if (access(archive, R_OK) != 0) {
         buf_printf(&why, "cannot read it: %s", strerror(errno));
-    } else if (ops_run(tar, -1) != 0) {
+    } else if (ops_run(tar, -1, -1) != 0) {
         buf_append_str(&why, "it does not unpack (not a gzip tar, or damaged)");
     } else if (verify_sums(staging, &why)) {
         char *mpath = path_join(staging, "manifest.json");
@@ -649,8 +658,9 @@ int restore_main(int argc, char **argv)
     const char *prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:");
     const char *archived_prefix = json_string_value(json_object_get(manifest, "redis_key_prefix"));
     if (archived_prefix && strcmp(archived_prefix, prefix) != 0) {
-        fprintf(stderr, "ERROR: refusing %s: it holds keys of REDIS_KEY_PREFIX %s, this configuration uses %s. "
-                        "Nothing was changed.\n",
+        fprintf(stderr,
+                "ERROR: refusing %s: it holds keys of REDIS_KEY_PREFIX %s, this configuration uses %s. "
+                "Nothing was changed.\n",
                 archive, archived_prefix, prefix);
         goto out;
     }
@@ -684,7 +694,8 @@ int restore_main(int argc, char **argv)
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     free(pattern);
-    long long elapsed_ms = ((long long)time(NULL) - json_integer_value(json_object_get(manifest, "created_at_unix"))) * 1000;
+    long long elapsed_ms =
+        ((long long)time(NULL) - json_integer_value(json_object_get(manifest, "created_at_unix"))) * 1000;
     bool ok = true;
     for (size_t i = 0; i < nkeys; i++) {
         long long ttl = keys[i].ttl_ms > 0 ? keys[i].ttl_ms - elapsed_ms : 0;
@@ -692,8 +703,8 @@ int restore_main(int argc, char **argv)
             skipped++;
             continue;
         }
-        redisReply *r = redisCommand(c, "RESTORE %s %lld %b REPLACE", keys[i].key, ttl, keys[i].dump,
-                                     keys[i].dump_len);
+        redisReply *r =
+            redisCommand(c, "RESTORE %s %lld %b REPLACE", keys[i].key, ttl, keys[i].dump, keys[i].dump_len);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             fprintf(stderr, "ERROR: RESTORE %s: %s\n", keys[i].key, r ? r->str : c->errstr);
             ok = false;
@@ -713,7 +724,8 @@ int restore_main(int argc, char **argv)
         json_t *s;
         json_array_foreach(stopped, i, s)
         {
-            json_t *req = json_pack("{s:s, s:s}", "cmd", "restart", "service", json_string_value(s)), *r = NULL;
+            json_t *req = json_pack("{s:s, s:s}", "cmd", "restart", "service", json_string_value(s)),
+                   *r = NULL;
             if (control_call(sock, req, 60000, &r) != GW_OK || !json_is_true(json_object_get(r, "ok"))) {
                 fprintf(stderr, "ERROR: could not start %s again: see `mcpgw ps`\n", json_string_value(s));
                 ok = false;

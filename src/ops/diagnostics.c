@@ -113,7 +113,7 @@ static void capture(const char *dir, const char *file, const char *env_file, con
         argv[n++] = (char *)env_file;
     }
     argv[n] = NULL;
-    int status = ops_run(argv, fd);
+    int status = ops_run(argv, fd, fd);
     dprintf(fd, "\n# exit status %d\n", status);
     close(fd);
 }
@@ -190,9 +190,9 @@ static void versions(const char *dir)
         return;
     dprintf(fd, "mcpgw %s (%s)\n", MCPGW_VERSION, service_self_exe());
     char *redis[] = {"redis-server", "--version", NULL};
-    ops_run(redis, fd);
+    ops_run(redis, fd, fd);
     char *uname[] = {"uname", "-srmv", NULL};
-    ops_run(uname, fd);
+    ops_run(uname, fd, fd);
     dprintf(fd, "libcurl %s\n", curl_version());
     close(fd);
 }
@@ -233,6 +233,7 @@ int diagnostic_bundle_main(int argc, char **argv)
     if (!cfg)
         return CONFIG_EXIT_CODE;
     const char *data_dir = config_get(cfg, "DATA_DIR", "./data");
+    umask(077);
     mkdir(data_dir, 0700);
     char *outdir = output ? gw_strdup(output) : join(data_dir, "diagnostics");
     mkdir(outdir, 0700);
@@ -266,7 +267,8 @@ int diagnostic_bundle_main(int argc, char **argv)
         struct dirent *e;
         while ((e = readdir(d))) {
             size_t len = strlen(e->d_name);
-            if (len > 4 && (strcmp(e->d_name + len - 4, ".log") == 0 || strcmp(e->d_name, "supervisor.out") == 0)) {
+            if (len > 4 &&
+                (strcmp(e->d_name + len - 4, ".log") == 0 || strcmp(e->d_name, "supervisor.out") == 0)) {
                 char *from = join(log_dir, e->d_name), *to = join(logs, e->d_name);
                 tail_file(from, to, lines);
                 nlogs++;
@@ -281,8 +283,8 @@ int diagnostic_bundle_main(int argc, char **argv)
     collect_secrets(cfg, &secrets);
     long long replaced = 0;
     bool ok = true;
-    const char *files[] = {"show-config.txt", "health-check.txt", "ps.json", "stats.json", "versions.txt",
-                           "metrics.txt"};
+    const char *files[] = {"show-config.txt", "health-check.txt", "ps.json",
+                           "stats.json",      "versions.txt",     "metrics.txt"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char *p = join(staging, files[i]);
         if (access(p, F_OK) == 0)
@@ -319,9 +321,8 @@ int diagnostic_bundle_main(int argc, char **argv)
         buf_printf(&name, "%s/mcpgw-diagnostics-%s-%d.tar.gz", outdir, stamp, i);
     }
     archive = buf_take(&name);
-    umask(077);
     char *tar[] = {"tar", "-czf", archive, "-C", staging, ".", NULL};
-    if (ops_run(tar, -1) != 0) {
+    if (ops_run(tar, -1, -1) != 0) {
         fprintf(stderr, "ERROR: tar failed writing %s\n", archive);
         unlink(archive);
         goto out;
@@ -333,7 +334,7 @@ int diagnostic_bundle_main(int argc, char **argv)
 out:
     if (staging) {
         char *rm[] = {"rm", "-rf", "--", staging, NULL};
-        ops_run(rm, -1);
+        ops_run(rm, -1, -1);
     }
     for (size_t i = 0; i < secrets.count; i++) {
         crypto_wipe(secrets.values[i], strlen(secrets.values[i]));
@@ -395,7 +396,8 @@ static bool wait_service_healthy(const char *sock, const char *name, int timeout
         json_array_foreach(json_object_get(st, "services"), i, s)
         {
             if (strcmp(str_member(s, "name"), name) == 0)
-                healthy = strcmp(str_member(s, "health"), "healthy") == 0 && strcmp(str_member(s, "state"), "running") == 0;
+                healthy = strcmp(str_member(s, "health"), "healthy") == 0 &&
+                          strcmp(str_member(s, "state"), "running") == 0;
         }
         json_decref(st);
         if (healthy)
@@ -450,13 +452,14 @@ int update_all_main(int argc, char **argv)
     if (build) {
         char *tree = source_tree();
         if (!tree) {
-            fprintf(stderr, "ERROR: no Makefile above %s: cannot rebuild (use --no-build)\n", service_self_exe());
+            fprintf(stderr, "ERROR: no Makefile above %s: cannot rebuild (use --no-build)\n",
+                    service_self_exe());
             json_decref(st);
             return 1;
         }
         printf("Building in %s ...\n", tree);
         char *make[] = {"make", "--no-print-directory", "-C", tree, "all", NULL};
-        int r = ops_run(make, -1);
+        int r = ops_run(make, -1, -1);
         free(tree);
         if (r != 0) {
             fprintf(stderr, "ERROR: the build failed (make exit %d); nothing was restarted\n", r);
@@ -481,8 +484,9 @@ int update_all_main(int argc, char **argv)
             ok = wait_service_healthy(sock, name, (int)timeout_s);
         printf("  %-20s %s\n", name, ok ? "restarted, healthy" : "NOT HEALTHY");
         if (!ok) {
-            fprintf(stderr, "ERROR: %s did not come back healthy within %ld s; update stopped there "
-                            "(see `mcpgw logs %s`)\n",
+            fprintf(stderr,
+                    "ERROR: %s did not come back healthy within %ld s; update stopped there "
+                    "(see `mcpgw logs %s`)\n",
                     name, timeout_s, name);
             rc = 1;
             break;

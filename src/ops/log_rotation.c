@@ -74,7 +74,7 @@ static bool rotate_one(const char *dir, const char *base, int keep, int *compres
         if (exists(plain)) {
             unlink(gz);
             char *argv[] = {"gzip", "-f", "-q", plain, NULL};
-            if (ops_run(argv, -1) == 0)
+            if (ops_run(argv, -1, -1) == 0)
                 (*compressed)++;
             else
                 fprintf(stderr, "warning: gzip %s failed; left uncompressed\n", plain);

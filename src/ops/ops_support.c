@@ -176,7 +176,8 @@ static struct jwt_keyset *fetch_jwks(const struct config *cfg, struct buf *why_o
     struct jwt_keyset *set = NULL;
     const char *why = NULL;
     if (rc != CURLE_OK)
-        buf_printf(why_out, "no local signing key, and %s failed: %s", buf_cstr(&url), curl_easy_strerror(rc));
+        buf_printf(why_out, "no local signing key, and %s failed: %s", buf_cstr(&url),
+                   curl_easy_strerror(rc));
     else if (status != 200)
         buf_printf(why_out, "no local signing key, and %s answered %ld", buf_cstr(&url), status);
     else if (jwt_keyset_from_jwks(buf_cstr(&body), body.len, &set, &why) != GW_OK)
@@ -217,7 +218,8 @@ void ops_human_duration(long long s, char *out, size_t size)
         if (s >= units[i].secs || i == 3) {
             long long a = s / units[i].secs, rest = s % units[i].secs;
             if (i < 3 && rest / units[i + 1].secs)
-                snprintf(out, size, "%lld%s %lld%s", a, units[i].unit, rest / units[i + 1].secs, units[i + 1].unit);
+                snprintf(out, size, "%lld%s %lld%s", a, units[i].unit, rest / units[i + 1].secs,
+                         units[i + 1].unit);
             else
                 snprintf(out, size, "%lld%s", a, units[i].unit);
             return;
@@ -233,7 +235,7 @@ void ops_utc(long long t, char *out, size_t size)
         snprintf(out, size, "%lld", t);
 }
 
-int ops_run(char *const argv[], int stdout_fd)
+int ops_run(char *const argv[], int stdout_fd, int stderr_fd)
 {
     fflush(stdout);
     fflush(stderr);
@@ -243,6 +245,8 @@ int ops_run(char *const argv[], int stdout_fd)
     if (pid == 0) {
         if (stdout_fd >= 0)
             dup2(stdout_fd, 1);
+        if (stderr_fd >= 0)
+            dup2(stderr_fd, 2);
         execvp(argv[0], argv);
         fprintf(stderr, "ERROR: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -312,4 +316,3 @@ char *ops_scrub(char *text, const char *const *secrets, size_t nsecrets, long lo
     free(text);
     return buf_take(&out);
 }
-

@@ -40,8 +40,9 @@ void ops_human_duration(long long seconds, char *out, size_t size);
 void ops_utc(long long t, char *out, size_t size);
 
 /* Run argv (argv[0] searched in PATH) and wait; returns the exit status (127 when it could not
- * start, 128+signal when killed). stdout_fd >= 0 redirects the child's stdout there. */
-int ops_run(char *const argv[], int stdout_fd);
+ * start, 128+signal when killed). stdout_fd >= 0 redirects the child's stdout there,
+ * stderr_fd >= 0 its stderr (-1: inherited). */
+int ops_run(char *const argv[], int stdout_fd, int stderr_fd);
 
 /* Scrub text (a NUL-terminated string the function takes over) for a diagnostic bundle: every
  * occurrence of each secrets[i] becomes "[REDACTED]", a JWT (eyJ...x.y) "[REDACTED-JWT]" and any

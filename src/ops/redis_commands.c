@@ -66,7 +66,8 @@ int redis_cli_main(int argc, char **argv)
         return CONFIG_EXIT_CODE;
     struct redis_endpoint ep;
     const char *reason = NULL;
-    if (redis_endpoint_parse(config_get(cfg, "REDIS_URL", "redis://127.0.0.1:6379/0"), &ep, &reason) != GW_OK) {
+    if (redis_endpoint_parse(config_get(cfg, "REDIS_URL", "redis://127.0.0.1:6379/0"), &ep, &reason) !=
+        GW_OK) {
         fprintf(stderr, "ERROR: REDIS_URL: %s\n", reason ? reason : "invalid");
         config_free(cfg);
         return CONFIG_EXIT_CODE;
@@ -154,7 +155,9 @@ static json_t *get_json(redisContext *c, const char *key)
 static long long json_int(const json_t *o, const char *name)
 {
     json_t *v = json_object_get(o, name);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
+    return json_is_integer(v) ? (long long)json_integer_value(v)
+           : json_is_real(v)  ? (long long)json_real_value(v)
+                              : 0;
 }
 
 struct pass {
@@ -275,7 +278,9 @@ int cleanup_tokens_main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    struct pass p = {.cfg = cfg, .prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"), .now = time(NULL),
+    struct pass p = {.cfg = cfg,
+                     .prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
+                     .now = time(NULL),
                      .dry_run = dry_run};
     bool ok = true;
     char *pattern;
@@ -324,9 +329,9 @@ int cleanup_tokens_main(int argc, char **argv)
         ok = false;
     }
     static const char *const labels[] = {
-        "user_tokens entries expired", "user_tokens entries orphaned (token record gone)",
-        "active_tokens entries expired", "active_tokens entries orphaned",
-        "refresh tokens of deleted families", "family members expired or gone",
+        "user_tokens entries expired",          "user_tokens entries orphaned (token record gone)",
+        "active_tokens entries expired",        "active_tokens entries orphaned",
+        "refresh tokens of deleted families",   "family members expired or gone",
         "revocation entries of expired tokens", "token records past exp"};
     long long total = 0;
     printf("%s\n", dry_run ? "Would remove:" : "Removed:");
@@ -392,7 +397,8 @@ static void vacuum_key(redisContext *c, const char *key, void *arg)
     if (has_prefix(key, p, "client:")) {
         json_t *rec = get_json(c, key);
         long long created = json_int(rec, "created_at");
-        if (rec && !json_is_true(json_object_get(rec, "used")) && created > 0 && created + unused_life < p->now)
+        if (rec && !json_is_true(json_object_get(rec, "used")) && created > 0 &&
+            created + unused_life < p->now)
             remove_unused_client(c, p, key, rec);
         else if (ttl == -1 && client_life > 0)
             set_or_remove(c, p, key, (created > 0 ? created : p->now) + client_life);
@@ -422,7 +428,8 @@ static void vacuum_key(redisContext *c, const char *key, void *arg)
         set_or_remove(c, p, key, p->now + (refresh_life > access_life ? refresh_life : access_life));
     } else if (has_prefix(key, p, "user_tokens:")) {
         redisReply *r = redisCommand(c, "ZRANGE %s -1 -1 WITHSCORES", key);
-        long long last = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? atoll(r->element[1]->str) : 0;
+        long long last =
+            r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? atoll(r->element[1]->str) : 0;
         freeReplyObject(r);
         set_or_remove(c, p, key, last > 0 ? last + 1 : 0);
     }
@@ -471,7 +478,9 @@ int redis_vacuum_main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    struct pass p = {.cfg = cfg, .prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"), .now = time(NULL),
+    struct pass p = {.cfg = cfg,
+                     .prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
+                     .now = time(NULL),
                      .dry_run = dry_run};
     char before_h[64], after_h[64];
     long long before = used_memory(c, before_h, sizeof(before_h));
@@ -491,9 +500,10 @@ int redis_vacuum_main(int argc, char **argv)
     }
     printf("%s\n  %6lld  keys given a TTL\n  %6lld  keys removed (past their expiry)\n"
            "  %6lld  stale rate-limit keys removed\n  %6lld  never-used clients removed\n",
-           dry_run ? "Would change:" : "Changed:", p.counts[V_TTL_SET], p.counts[V_REMOVED], p.counts[V_RATELIMIT],
-           p.counts[V_CLIENTS]);
-    printf("used_memory before: %lld (%s)\nused_memory after:  %lld (%s)\n", before, before_h, after, after_h);
+           dry_run ? "Would change:" : "Changed:", p.counts[V_TTL_SET], p.counts[V_REMOVED],
+           p.counts[V_RATELIMIT], p.counts[V_CLIENTS]);
+    printf("used_memory before: %lld (%s)\nused_memory after:  %lld (%s)\n", before, before_h, after,
+           after_h);
     redisFree(c);
     config_free(cfg);
     return ok ? 0 : 1;

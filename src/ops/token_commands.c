@@ -90,8 +90,9 @@ int decode_token_main(int argc, char **argv)
     crypto_wipe(token, strlen(token));
     free(token);
     if (jr != JWT_OK) {
-        fprintf(stderr, "ERROR: not a JWT: %s (expected three base64url parts header.claims.signature "
-                        "of JSON objects)\n",
+        fprintf(stderr,
+                "ERROR: not a JWT: %s (expected three base64url parts header.claims.signature "
+                "of JSON objects)\n",
                 jwt_strerror(jr));
         return 1;
     }
@@ -233,14 +234,14 @@ int validate_token_main(int argc, char **argv)
     crypto_wipe(token, strlen(token));
     free(token);
     if (jr != JWT_OK) {
-        const char *reason = jr == JWT_EXPIRED             ? "expired"
-                             : jr == JWT_BAD_SIGNATURE     ? "bad signature"
-                             : jr == JWT_WRONG_AUDIENCE    ? "wrong audience"
-                             : jr == JWT_WRONG_ISSUER      ? "wrong issuer"
-                             : jr == JWT_UNKNOWN_KID       ? "unknown key (kid)"
-                             : jr == JWT_NOT_YET_VALID     ? "not yet valid"
-                             : jr == JWT_BAD_ALG           ? "bad algorithm"
-                                                           : "malformed";
+        const char *reason = jr == JWT_EXPIRED          ? "expired"
+                             : jr == JWT_BAD_SIGNATURE  ? "bad signature"
+                             : jr == JWT_WRONG_AUDIENCE ? "wrong audience"
+                             : jr == JWT_WRONG_ISSUER   ? "wrong issuer"
+                             : jr == JWT_UNKNOWN_KID    ? "unknown key (kid)"
+                             : jr == JWT_NOT_YET_VALID  ? "not yet valid"
+                             : jr == JWT_BAD_ALG        ? "bad algorithm"
+                                                        : "malformed";
         char detail[256];
         snprintf(detail, sizeof(detail), "%s%s%s", jwt_strerror(jr),
                  jr == JWT_WRONG_AUDIENCE && !audience ? "; not the resource of any enabled service" : "",
@@ -277,7 +278,8 @@ int validate_token_main(int argc, char **argv)
         rc = invalid("revoked", "the token's jti is in the revocation list");
         goto out;
     }
-    long long exp = (long long)json_integer_value(json_object_get(claims, "exp")), now = (long long)time(NULL);
+    long long exp = (long long)json_integer_value(json_object_get(claims, "exp")),
+              now = (long long)time(NULL);
     char when[64], dur[64];
     ops_utc(exp, when, sizeof(when));
     ops_human_duration(exp - now, dur, sizeof(dur));
@@ -402,9 +404,9 @@ int generate_token_main(int argc, char **argv)
         jwt_key_free(key);
         goto out;
     }
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "iss", issuer, "sub", sub, "aud",
-                               resource, "exp", (json_int_t)exp, "iat", (json_int_t)now, "nbf", (json_int_t)now,
-                               "jti", jti, "client_id", client, "username", username);
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "iss", issuer, "sub", sub,
+                               "aud", resource, "exp", (json_int_t)exp, "iat", (json_int_t)now, "nbf",
+                               (json_int_t)now, "jti", jti, "client_id", client, "username", username);
     if (*scope)
         json_object_set_new(claims, "scope", json_string(scope));
     if (email && *email)

@@ -22,7 +22,8 @@ static void test_scrub_secrets_and_tokens(void **state)
     (void)state;
     const char *secrets[] = {"hunter2-password", "s3cr3t-value"};
     long long n;
-    char *out = scrubbed("{\"pw\":\"hunter2-password\",\"x\":\"a s3cr3t-value b hunter2-password\"}", secrets, 2, &n);
+    char *out =
+        scrubbed("{\"pw\":\"hunter2-password\",\"x\":\"a s3cr3t-value b hunter2-password\"}", secrets, 2, &n);
     assert_null(strstr(out, "hunter2"));
     assert_null(strstr(out, "s3cr3t"));
     assert_int_equal(n, 3);
@@ -43,9 +44,10 @@ static void test_scrub_secrets_and_tokens(void **state)
 static void test_scrub_keeps_ordinary_text(void **state)
 {
     (void)state;
-    const char *text = "{\"level\":\"info\",\"message\":\"Service restarted\",\"svc\":\"mcp-echo\","
-                       "\"path\":\"/tmp/mcpgw-e2e-abc/data/keys/jwt-rs256.pem\",\"kid\":\"ZOgMpgmpKSTK7MsStV2NQA\","
-                       "\"host\":\"auth.example.com\",\"ts\":\"2026-11-27T22:05:42Z\"}";
+    const char *text =
+        "{\"level\":\"info\",\"message\":\"Service restarted\",\"svc\":\"mcp-echo\","
+        "\"path\":\"/tmp/mcpgw-e2e-abc/data/keys/jwt-rs256.pem\",\"kid\":\"ZOgMpgmpKSTK7MsStV2NQA\","
+        "\"host\":\"auth.example.com\",\"ts\":\"2026-11-27T22:05:42Z\"}";
     long long n;
     char *out = scrubbed(text, NULL, 0, &n);
     assert_string_equal(out, text);
