@@ -503,23 +503,21 @@ int update_all_main(int argc, char **argv)
 
 int renew_certs_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    bool help = argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
     printf("Usage: mcpgw renew-certs\n"
            "Not implemented yet: certificate renewal comes with the certificate work (ACME).\n"
            "It will need HTTPS_PORT, ACME_EMAIL, BASE_DOMAIN with DNS pointing here and port 80 reachable\n"
            "for HTTP-01 challenges (or TLS_CERT_FILE/TLS_KEY_FILE or TLS_CERT_DIR for your own\n"
            "certificates: replace the files, then `kill -HUP` the router, or `mcpgw restart router`).\n");
-    return 2;
+    return help ? 0 : 2;
 }
 
 int import_dashboards_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    bool help = argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
     printf("Usage: mcpgw import-dashboards\n"
            "Not implemented yet: dashboards come with the monitoring work. It will need a Grafana URL and\n"
            "API token and a Prometheus that scrapes the services' /metrics (the router's on ADMIN_PORT).\n"
            "Until then `curl http://127.0.0.1:ADMIN_PORT/metrics` shows what there is.\n");
-    return 2;
+    return help ? 0 : 2;
 }

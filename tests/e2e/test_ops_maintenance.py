@@ -46,10 +46,14 @@ def count(out, label):
 
 def test_help_everywhere(workdir, redis_server):
     env = base_env(workdir, redis_server)
-    for cmd in ("redis-cli", "cleanup-tokens", "redis-vacuum"):
+    for cmd in ("redis-cli", "cleanup-tokens", "redis-vacuum", "rotate-logs", "backup-all", "restore",
+                "diagnostic-bundle", "update-all", "renew-certs", "import-dashboards"):
         p = run(env, cmd, "--help")
         assert p.returncode == 0 and p.stdout.startswith("Usage: mcpgw " + cmd), (cmd, p.stdout)
-    assert run(env, "cleanup-tokens", "--bogus").returncode == 2
+    for cmd in ("cleanup-tokens", "redis-vacuum", "rotate-logs", "backup-all", "restore", "diagnostic-bundle",
+                "update-all"):
+        assert run(env, cmd, "--bogus").returncode == 2, cmd
+    assert run(env, "restore").returncode == 2  # which archive?
 
 
 def test_redis_cli(workdir, redis_server):
