@@ -78,11 +78,37 @@ static const char *const dropped_always[] = {"script", "style",  "noscript", "fo
 /* Page furniture, dropped outside the main content (an article's own header stays). */
 static const char *const dropped_outside_main[] = {"header", "footer", NULL};
 
+/* Class or id tokens that mark page furniture on sites without <nav>/<aside> markup (a short,
+ * exact list: a loose one would eat content such as "entry-header"). */
+static const char *const furniture_tokens[] = {
+    "sidebar",        "navbar",      "nav",           "menu",          "breadcrumb",
+    "breadcrumbs",    "site-header", "site-footer",   "cookie-banner", "cookie-notice",
+    "cookie-consent", "skip-link",   "share-buttons", "social-share",  "advertisement",
+    "ad-slot",        NULL};
+
+static bool has_furniture_token(const char *value)
+{
+    for (const char *p = value; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        size_t n = 0;
+        while (p[n] && p[n] != ' ' && p[n] != '\t' && p[n] != '\n')
+            n++;
+        for (size_t i = 0; n && furniture_tokens[i]; i++)
+            if (strlen(furniture_tokens[i]) == n && strncasecmp(p, furniture_tokens[i], n) == 0)
+                return true;
+        p += n;
+    }
+    return false;
+}
+
 static bool is_dropped(const xmlNode *n, bool inside_main)
 {
     if (name_in(n, dropped_always))
         return true;
     if (!inside_main && name_in(n, dropped_outside_main))
+        return true;
+    if (!inside_main && (has_furniture_token(attr(n, "class")) || has_furniture_token(attr(n, "id"))))
         return true;
     const char *aria_hidden = attr(n, "aria-hidden");
     const char *role = attr(n, "role");

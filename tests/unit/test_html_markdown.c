@@ -74,6 +74,24 @@ static void test_junk_dropped(void **state)
     free(md);
 }
 
+static void test_furniture_classes_without_main(void **state)
+{
+    (void)state;
+    char *md =
+        convert("<body><div class='top navbar'>NAVBAR</div><div id='sidebar'>SIDE</div>"
+                "<div class='cookie-banner'>COOKIES</div><div class='entry-header'><h1>Kept title</h1></div>"
+                "<div class='content'><p>Body</p></div></body>");
+    assert_contains(md, "# Kept title\n\nBody");
+    assert_lacks(md, "NAVBAR");
+    assert_lacks(md, "SIDE");
+    assert_lacks(md, "COOKIES");
+    free(md);
+    /* Inside the chosen main content the classes are the author's business: kept. */
+    md = convert("<main><div class='menu'>Today's menu: soup</div></main>");
+    assert_string_equal(md, "Today's menu: soup");
+    free(md);
+}
+
 static void test_main_content_preferred(void **state)
 {
     (void)state;
@@ -191,9 +209,13 @@ static void test_hostile_nesting(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_structure_kept),         cmocka_unit_test(test_junk_dropped),
-        cmocka_unit_test(test_main_content_preferred), cmocka_unit_test(test_whitespace_collapsed),
-        cmocka_unit_test(test_entities_and_utf8),      cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_structure_kept),
+        cmocka_unit_test(test_junk_dropped),
+        cmocka_unit_test(test_main_content_preferred),
+        cmocka_unit_test(test_furniture_classes_without_main),
+        cmocka_unit_test(test_whitespace_collapsed),
+        cmocka_unit_test(test_entities_and_utf8),
+        cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_hostile_nesting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
