@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/public_url.h"
 #include "ops/ops_support.h"
 
 static char *scrubbed(const char *text, const char *const *secrets, size_t n, long long *count)
@@ -86,7 +87,7 @@ static void test_services_follow_auths_rule(void **state)
     buf_init(&errors, 1 << 16);
     assert_int_equal(config_load_text(text, sizeof(text) - 1, false, &cfg, &errors), GW_OK);
     size_t n = 0;
-    char **list = ops_services(cfg, &n);
+    char **list = public_url_mcp_services(cfg, &n);
     assert_int_equal(n, 2);
     assert_string_equal(list[0], "mcp-echo");
     assert_string_equal(list[1], "mcp-my-tool");
