@@ -335,6 +335,9 @@ static void deliver_server_message(struct relay_child *c, json_t *message)
         json_t *token = json_object_get(json_object_get(message, "params"), "progressToken");
         for (struct pending *p = c->pending; p; p = p->next)
             if (p->call && p->progress_token && token && json_equal(p->progress_token, token)) {
+                /* A request that reports progress is alive: its timeout starts again. */
+                struct timeval tv = {(time_t)proxy.timeout_seconds, 0};
+                event_add(p->timer, &tv);
                 if (mcp_call_notify(p->call, json_incref(message)))
                     goto done;
                 break;

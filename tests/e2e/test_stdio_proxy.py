@@ -351,3 +351,15 @@ def test_idle_session_is_reaped_with_its_child(procs):
     # Nothing touches the session (a request would keep it alive); the sweeper runs every 30 s.
     assert wait_until(lambda: not pid_exists(pid), timeout=90), "the idle session's child was not stopped"
     assert proxy.call(sid, "echo", {"message": "x"})[0] == 404
+
+
+def test_progress_keeps_a_long_request_alive(procs):
+    ensure_node_packages()
+    # 3 s of work with a 2 s timeout: the progress every 0.5 s restarts the clock.
+    proxy = start_proxy(procs, ["node", EVERYTHING], STDIO_REQUEST_TIMEOUT=2)
+    _, sid, _ = proxy.initialize()
+    status, _, messages = proxy.call(sid, "trigger-long-running-operation", {"duration": 3, "steps": 6},
+                                     id="long", meta={"progressToken": 5})
+    assert status == 200
+    assert len([m for m in messages if m.get("method") == "notifications/progress"]) == 6
+    assert "result" in messages[-1], messages[-1]
