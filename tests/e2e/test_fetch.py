@@ -436,13 +436,15 @@ def test_modern_revision_call(fetcher, site):
     assert "# Fixture Title" in body["result"]["content"][0]["text"]
 
 
-def test_sdk_client(fetcher, site):
+@pytest.mark.parametrize("mode,version", [("legacy", "2025-11-25"), ("modern", MODERN)])
+def test_sdk_client(fetcher, site, mode, version):
     if not shutil.which("node") or not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@modelcontextprotocol")):
         subprocess.run([os.path.join(NODE_DIR, "install")], check=True, timeout=600)
-    out = subprocess.run(["node", os.path.join(NODE_DIR, "fetch_client.mjs"), fetcher.url, site.url("/page.html")],
+    out = subprocess.run(["node", os.path.join(NODE_DIR, "fetch_client.mjs"), fetcher.url, site.url("/page.html"), mode],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["protocolVersion"] == version
     assert res["tools"] == ["fetch"] and res["server"]["name"] == "mcp-fetch"
     assert res["first"].startswith(f"Contents of {site.url('/page.html')}:\n# Fixture Title")
     assert not res["firstIsError"] and res["nextIndex"] == 100

@@ -1,24 +1,35 @@
 // The official TypeScript SDK (@modelcontextprotocol/sdk, v1) against `mcpgw fetch`.
 //
-//   node fetch_client.mjs MCP_URL PAGE_URL
+//   node fetch_client.mjs MCP_URL PAGE_URL [modern]
 //
-// initialize, tools/list, fetch the page (first 100 characters, then the rest from the hint's
-// start_index), prompts/list and prompts/get fetch. Prints one JSON object; exits non-zero
-// with {"error": ...} on failure.
+// initialize (2025-11-25; with "modern" the v2 client @modelcontextprotocol/client pinned to
+// 2026-07-28 instead), tools/list, fetch the page (first 100 characters, then the rest from the
+// hint's start_index), prompts/list and prompts/get fetch. Prints one JSON object; exits
+// non-zero with {"error": ...} on failure.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 
-const [url, page] = process.argv.slice(2);
+const [url, page, mode = 'legacy'] = process.argv.slice(2);
 
 function textOf(result) {
   return (result.content || []).filter((c) => c.type === 'text').map((c) => c.text).join('');
 }
 
 async function main() {
-  const transport = new StreamableHTTPClientTransport(new URL(url));
-  const client = new Client({ name: 'mcpgw-e2e-fetch', version: '1.0.0' });
-  await client.connect(transport);
-  const out = { protocolVersion: transport.protocolVersion, server: client.getServerVersion() };
+  let transport, client, out;
+  if (mode === 'modern') {
+    transport = new TransportV2(new URL(url));
+    client = new ClientV2({ name: 'mcpgw-e2e-fetch-v2', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(transport);
+    out = { protocolVersion: client.getNegotiatedProtocolVersion(), server: client.getServerVersion() };
+  } else {
+    transport = new StreamableHTTPClientTransport(new URL(url));
+    client = new Client({ name: 'mcpgw-e2e-fetch', version: '1.0.0' });
+    await client.connect(transport);
+    out = { protocolVersion: transport.protocolVersion, server: client.getServerVersion() };
+  }
   const tools = (await client.listTools()).tools;
   out.tools = tools.map((t) => t.name);
   out.fetchSchema = tools.find((t) => t.name === 'fetch')?.inputSchema ?? null;
