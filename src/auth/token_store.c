@@ -19,6 +19,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/redis.h"
+#include "core/token_record.h"
 
 /* Lua: revoke one access token and a whole family (prefix is ARGV[1] in every script). */
 #define LUA_REVOKE_LIB                                                                                       \
@@ -255,11 +256,13 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
         return;
     }
 
-    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "client_id", g->client_id, "sub",
-                               g->sub, "username", g->username ? g->username : "", "resource", g->resource,
-                               "iat", (json_int_t)now, "exp", (json_int_t)exp, "grant", g->grant_type);
-    json_object_set_new(record, "scope", json_string(g->scope ? g->scope : ""));
-    const char *token_record = dump_and_free(ex, record);
+    struct token_record tr = {.client_id = g->client_id, .sub = g->sub, .username = g->username, .scope = g->scope,
+                              .resource = g->resource, .iat = now, .exp = exp, .grant = g->grant_type};
+    char *record_json = token_record_json(&tr);
+    if (!record_json)
+        gw_oom(0);
+    const char *token_record = http_exchange_strdup(ex, record_json);
+    free(record_json);
 
     const char *refresh_key = "", *refresh_record = "";
     if (refresh) {

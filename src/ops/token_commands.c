@@ -1,11 +1,11 @@
 /*
  * token_commands.c - decode-token, validate-token, generate-token.
  *
- * generate-token records the token in Redis exactly as auth's token_store.c issue_script does
- * (docs/internals/tokens.md: token:{jti}, user_tokens:{sub} pruned and EXPIREAT its longest
- * member; auth-private: active_tokens and family:{id} with "a:<jti>:<exp>"), so cleanup, revocation
- * and the auth_active_tokens gauge treat it like any other. That layout is owned by
- * src/auth/token_store.c: change both together.
+ * generate-token records the token in Redis as auth's token_store.c issue_script does: the
+ * token:{jti} value from core/token_record (shared with auth), user_tokens:{sub} pruned and
+ * EXPIREAT its longest member (docs/internals/tokens.md), and the auth-private active_tokens and
+ * family:{id} with "a:<jti>:<exp>", so cleanup, revocation and the auth_active_tokens gauge treat
+ * it like any other. The key layout is owned by src/auth/token_store.c: change both together.
  */
 #include "token_commands.h"
 
@@ -20,6 +20,7 @@
 #include "core/crypto.h"
 #include "core/public_url.h"
 #include "core/role.h"
+#include "core/token_record.h"
 #include "ops_support.h"
 
 #define LEEWAY_SECONDS 30 /* the router's */
@@ -421,11 +422,19 @@ int generate_token_main(int argc, char **argv)
     redis = ops_redis_connect(cfg);
     if (!redis)
         goto out;
-    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "client_id", client, "sub", sub,
-                               "username", username, "resource", resource, "iat", (json_int_t)now, "exp",
-                               (json_int_t)exp, "grant", "operator", "scope", scope);
-    char *record_json = json_dumps(record, JSON_COMPACT);
-    json_decref(record);
+    struct token_record tr = {.client_id = client,
+                              .sub = sub,
+                              .username = username,
+                              .scope = scope,
+                              .resource = resource,
+                              .iat = now,
+                              .exp = exp,
+                              .grant = "operator"};
+    char *record_json = token_record_json(&tr);
+    if (!record_json) {
+        fprintf(stderr, "ERROR: the user, client or scope is not valid UTF-8\n");
+        goto out;
+    }
     char *k_token = ops_key(cfg, "token:", jti), *k_user = ops_key(cfg, "user_tokens:", sub),
          *k_active = ops_key(cfg, "active_tokens", NULL), *k_family = ops_key(cfg, "family:", family);
     char member[128];
