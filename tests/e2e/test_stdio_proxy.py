@@ -363,3 +363,40 @@ def test_progress_keeps_a_long_request_alive(procs):
     assert status == 200
     assert len([m for m in messages if m.get("method") == "notifications/progress"]) == 6
     assert "result" in messages[-1], messages[-1]
+
+
+def test_supervisor_runs_a_stdio_server_as_mcp_name(procs, workdir):
+    """MCP_MEMORY_COMMAND in .env: `mcpgw up` starts stdio-proxy for it as mcp-memory, whose
+    lines `mcpgw logs mcp-memory` shows; stopping the stack leaves no child behind."""
+    ensure_node_packages()
+    from test_ops import Stack
+    port = free_port()
+    stack = Stack(workdir, MCP_MEMORY_COMMAND=f"node {MEMORY}", MCP_MEMORY_PORT=port,
+                  MEMORY_FILE_PATH=os.path.join(workdir, "memory.jsonl"))
+    try:
+        stack.supervisor = procs.start([mcpgw_bin(), "up"], bare_env(), name="supervisor", cwd=workdir)
+
+        def memory_healthy():
+            st = stack.status()
+            s = next((s for s in (st or {}).get("services", []) if s["name"] == "mcp-memory"), None)
+            return s if s and s["state"] == "running" and s["health"] == "healthy" else None
+
+        stack.wait(memory_healthy, "mcp-memory healthy", timeout=90)
+        proxy = Proxy(None, port)
+        status, sid, body = proxy.initialize()
+        assert status == 200 and body["result"]["serverInfo"]["name"] == "memory-server"
+        _, _, body = proxy.post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, sid)
+        assert "read_graph" in [t["name"] for t in body["result"]["tools"]]
+
+        def child_lines():
+            lines = [json.loads(l) for l in stack.run("logs", "mcp-memory", "--tail", "200").stdout.splitlines()]
+            return [l for l in lines if l.get("message") == "MCP server process started"] and lines
+
+        lines = stack.wait(child_lines, "the child in mcp-memory's log")
+        assert all(l["service"] == "mcp-memory" for l in lines)
+        pid = next(l["child_pid"] for l in lines if l.get("message") == "MCP server process started")
+        assert pid_exists(pid)
+        assert stack.supervisor.stop() == 0
+        assert wait_until(lambda: not pid_exists(pid)), "the stdio server outlived the stack"
+    finally:
+        stack.kill_leftovers()
