@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -563,8 +564,36 @@ static int proxy_parse_option(struct role_context *ctx, int argc, char **argv, i
     return 0;
 }
 
+/* Whether argv0 names a program execvp would find: a misspelt command fails at start-up (exit
+ * 78), not at each client's initialize. */
+static bool command_exists(const char *argv0)
+{
+    if (strchr(argv0, '/'))
+        return access(argv0, X_OK) == 0;
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/bin:/bin";
+    for (const char *p = path; *p;) {
+        size_t len = strcspn(p, ":");
+        char candidate[4096];
+        if (len + strlen(argv0) + 2 < sizeof(candidate)) {
+            snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)len, len ? p : ".", argv0);
+            if (access(candidate, X_OK) == 0)
+                return true;
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return false;
+}
+
 static enum gw_err proxy_setup(struct role_context *ctx, struct buf *errors)
 {
+    if (!command_exists(proxy.command[0])) {
+        buf_printf(errors, "ERROR: stdio-proxy: command not found or not executable: %s\n", proxy.command[0]);
+        return GW_ERR_CONFIG;
+    }
     proxy.max_children = config_get_int(ctx->cfg, "STDIO_MAX_CHILDREN", 16);
     proxy.pool_size = config_get_int(ctx->cfg, "STDIO_POOL_SIZE", 2);
     proxy.timeout_seconds = config_get_int(ctx->cfg, "STDIO_REQUEST_TIMEOUT", 60);

@@ -400,3 +400,10 @@ def test_supervisor_runs_a_stdio_server_as_mcp_name(procs, workdir):
         assert wait_until(lambda: not pid_exists(pid)), "the stdio server outlived the stack"
     finally:
         stack.kill_leftovers()
+
+
+def test_unknown_command_is_a_configuration_error():
+    out = subprocess.run([mcpgw_bin(), "stdio-proxy", "--port", str(free_port()), "--bind", "127.0.0.1", "--",
+                          "no-such-mcp-server-xyz"], capture_output=True, text=True, timeout=30, env=bare_env())
+    assert out.returncode == 78
+    assert "command not found or not executable: no-such-mcp-server-xyz" in out.stderr
