@@ -422,7 +422,7 @@ static void log_tool_call(const struct mcp_call *call, const char *status)
     if (!log_enabled(LOG_INFO))
         return;
     struct mcp_post *post = call->post;
-    struct log_field f[8];
+    struct log_field f[9];
     int n = 0;
     f[n++] = log_str("tool", call->name);
     f[n++] = log_str("status", status);
@@ -441,8 +441,13 @@ static void log_tool_call(const struct mcp_call *call, const char *status)
         f[n++] = log_str("request_id", http_request(post->ex)->request_id);
     if (call->cancelled)
         f[n++] = log_bool("cancelled", true);
-    if (post->server->opts.relay_request)
-        f[0] = log_str("method", call->message->method);
+    if (post->server->opts.relay_request) {
+        /* Relayed: every method is logged; "tool" only for tools/call. */
+        if (strcmp(call->message->method, "tools/call") == 0)
+            f[n++] = log_str("method", call->message->method);
+        else
+            f[0] = log_str("method", call->message->method);
+    }
     log_write(LOG_INFO,
               call->tool                         ? "Tool call"
               : post->server->opts.relay_request ? "Relayed request"
@@ -456,6 +461,15 @@ static void call_finish_status(struct mcp_call *call, json_t *response, const ch
     if (call->tool && mcp_metrics()->tool_calls)
         metrics_add(mcp_metrics()->tool_calls,
                     (const char *const[]){post->server->opts.service, call->tool->copy.name, status}, 1);
+    if (!call->tool && post->server->opts.relay_request && strcmp(call->message->method, "tools/call") == 0 &&
+        mcp_metrics()->tool_calls) {
+        /* A relayed tool: the name is the client's, so it becomes a label only when the server
+         * ran the tool (a result); a JSON-RPC error (unknown tool, ...) counts as "other". */
+        const char *tool =
+            json_object_get(response, "result") && strlen(call->name) <= 128 ? call->name : "other";
+        metrics_add(mcp_metrics()->tool_calls,
+                    (const char *const[]){post->server->opts.service, tool, status}, 1);
+    }
     log_tool_call(call, status);
     if (call->prev)
         call->prev->next = call->next;

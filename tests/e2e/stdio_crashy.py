@@ -39,6 +39,9 @@ for line in sys.stdin:
             os._exit(3)
         if name == "slow":
             continue
+        if name != "echo":
+            send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": f"Unknown tool: {name}"}})
+            continue
         send({"jsonrpc": "2.0", "id": mid, "result": {
             "content": [{"type": "text", "text": f"{args.get('message', '')} (pid {os.getpid()})"}]}})
     elif method == "ping":

@@ -407,3 +407,18 @@ def test_unknown_command_is_a_configuration_error():
                           "no-such-mcp-server-xyz"], capture_output=True, text=True, timeout=30, env=bare_env())
     assert out.returncode == 78
     assert "command not found or not executable: no-such-mcp-server-xyz" in out.stderr
+
+
+def test_relayed_tool_calls_in_metrics_and_log(crashy):
+    _, sid, _ = crashy.initialize()
+    crashy.call(sid, "echo", {"message": "m"}, id=1)
+    crashy.call(sid, "no-such-tool", {}, id=2)
+    status, _, raw = http("GET", f"http://127.0.0.1:{crashy.port}/metrics")
+    assert status == 200
+    text = raw.decode()
+    assert 'mcp_tool_calls_total{service="mcp-stdio",tool="echo",status="success"} 1' in text
+    assert 'mcp_tool_calls_total{service="mcp-stdio",tool="other",status="error"} 1' in text
+    assert "no-such-tool" not in text
+    assert 'mcp_stdio_children{service="mcp-stdio"} 1' in text
+    assert any(l.get("message") == "Relayed request" and l.get("tool") == "echo" and l.get("method") == "tools/call"
+               for l in crashy.logs())
