@@ -422,3 +422,32 @@ def test_relayed_tool_calls_in_metrics_and_log(crashy):
     assert 'mcp_stdio_children{service="mcp-stdio"} 1' in text
     assert any(l.get("message") == "Relayed request" and l.get("tool") == "echo" and l.get("method") == "tools/call"
                for l in crashy.logs())
+
+
+def modern_call(proxy, name, arguments, id):
+    meta = {"io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "pytest", "version": "1"}}
+    return proxy.post({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                       "params": {"name": name, "arguments": arguments, "_meta": meta}},
+                      headers={"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": name})
+
+
+def test_modern_raw_pool_and_a_pool_child_that_crashes(crashy):
+    status, rh, body = modern_call(crashy, "echo", {"message": "stateless"}, id=1)
+    assert status == 200 and "mcp-session-id" not in rh
+    assert body["result"]["resultType"] == "complete"
+    first = crashy.child_pids()[0]
+    assert text_of(body["result"]) == f"stateless (pid {first})"
+    status, _, body = modern_call(crashy, "crash", {}, id=2)
+    assert body["error"]["message"] == "MCP server process exited"
+    exits = [l for l in crashy.logs() if l.get("message") == "MCP server process exited"]
+    assert len(exits) == 1 and exits[0]["exit_code"] == 3
+    crashed = exits[0]["child_pid"]
+    assert wait_until(lambda: not pid_exists(crashed))
+    # The pool goes on (and replaces the dead child; STDIO_MAX_CHILDREN=2 here).
+    for i in range(4):
+        status, _, body = modern_call(crashy, "echo", {"message": "again"}, id=3 + i)
+        assert status == 200, body
+        assert text_of(body["result"]) != f"again (pid {crashed})"
+        assert text_of(body["result"]).startswith("again (pid ")
