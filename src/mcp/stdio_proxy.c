@@ -85,7 +85,9 @@ static struct {
     long long max_children, pool_size, timeout_seconds;
     size_t pool_turn;
     struct metric_family *children_gauge;
-    json_t *supported_versions; /* MCP_PROTOCOL_VERSIONS_SUPPORTED, for server/discover */
+    json_t *supported_versions;    /* MCP_PROTOCOL_VERSIONS_SUPPORTED, for server/discover */
+    struct relay_child *graveyard; /* exited, to be freed (next-linked) */
+    struct event *graveyard_event;
 } proxy;
 
 static void children_gauge_update(void)
@@ -179,14 +181,25 @@ static struct pending *pending_new(struct relay_child *c, enum pending_kind kind
 static void on_child_message(struct stdio_child *proc, json_t *message, void *arg);
 static void on_child_exit(struct stdio_child *proc, int status, void *arg);
 
-static void free_child_later(evutil_socket_t fd, short what, void *arg)
+static void free_child(struct relay_child *c)
 {
-    (void)fd;
-    (void)what;
-    struct relay_child *c = arg;
     stdio_child_free(c->proc);
     json_decref(c->init_result);
     free(c);
+}
+
+/* Exited children wait here until the loop comes back (they cannot be freed inside their own
+ * reap event); the worker's end frees whatever is left. */
+static void free_graveyard(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    while (proxy.graveyard) {
+        struct relay_child *c = proxy.graveyard;
+        proxy.graveyard = c->next;
+        free_child(c);
+    }
 }
 
 static struct relay_child *child_spawn(bool pooled)
@@ -251,7 +264,9 @@ static void on_child_exit(struct stdio_child *proc, int status, void *arg)
     }
     child_unlink(c);
     /* Not here: this runs inside the child's own reap event. */
-    event_base_once(proxy.base, -1, EV_TIMEOUT, free_child_later, c, &(struct timeval){0, 0});
+    c->next = proxy.graveyard;
+    proxy.graveyard = c;
+    event_active(proxy.graveyard_event, EV_TIMEOUT, 0);
 }
 
 static void child_send_or_fail(struct pending *p, json_t *message)
@@ -658,6 +673,7 @@ static void proxy_worker_init(struct worker *w, void *arg)
 {
     struct role_context *ctx = arg;
     proxy.base = w->base;
+    proxy.graveyard_event = event_new(w->base, -1, 0, free_graveyard, NULL);
     mcp_server_worker_init(ctx->state, w);
 }
 
@@ -683,10 +699,12 @@ static void proxy_worker_fini(struct worker *w, void *arg)
         c->owner = NULL;
         stdio_child_stop_now(c->proc);
         child_unlink(c);
-        stdio_child_free(c->proc);
-        json_decref(c->init_result);
-        free(c);
+        free_child(c);
     }
+    free_graveyard(-1, 0, NULL);
+    if (proxy.graveyard_event)
+        event_free(proxy.graveyard_event);
+    proxy.graveyard_event = NULL;
     mcp_server_worker_fini(ctx->state, w);
 }
 

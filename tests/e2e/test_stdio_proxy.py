@@ -451,3 +451,14 @@ def test_modern_raw_pool_and_a_pool_child_that_crashes(crashy):
         assert status == 200, body
         assert text_of(body["result"]) != f"again (pid {crashed})"
         assert text_of(body["result"]).startswith("again (pid ")
+
+
+def test_stop_right_after_a_child_ended_is_clean(crashy):
+    """A child that just exited is freed on the loop's next turn; a stop at that moment must
+    neither leak it nor touch it twice (the ASan build checks)."""
+    _, sid, _ = crashy.initialize()
+    crashy.call(sid, "crash", {}, id=1)
+    _, sid2, _ = crashy.initialize()
+    assert crashy.delete(sid2) == 204
+    assert crashy.proc.stop() == 0
+    crashy.proc.assert_no_sanitizer_report()
