@@ -135,6 +135,20 @@ static void pipe_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* Read what a pipe holds into its bufferevent's input (non-blocking; bounded, since a
+ * grandchild that kept the pipe open could write forever). */
+static void drain_pipe(struct bufferevent *bev)
+{
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    struct evbuffer *input = bufferevent_get_input(bev);
+    for (size_t total = 0; fd >= 0 && total < CHILD_MAX_LINE;) {
+        int n = evbuffer_read(input, fd, 65536);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+}
+
 static void finish_exit(struct stdio_child *child, int status)
 {
     child->exited = true;
@@ -142,11 +156,16 @@ static void finish_exit(struct stdio_child *child, int status)
         event_del(child->reap);
     if (child->kill_timer)
         event_del(child->kill_timer);
-    /* Whatever the child wrote before it died is still worth reading. */
-    if (child->out)
+    /* Whatever the child wrote before it died is still worth reading: the pipes may hold data
+     * the loop has not read yet (the pidfd can win the race), so read them dry now. */
+    if (child->out) {
+        drain_pipe(child->out);
         stdout_read_cb(child->out, child);
-    if (child->err)
+    }
+    if (child->err) {
+        drain_pipe(child->err);
         stderr_read_cb(child->err, child);
+    }
     close_pipe(&child->in);
     close_pipe(&child->out);
     close_pipe(&child->err);
