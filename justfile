@@ -158,5 +158,15 @@ router *args:
 echo *args:
     @"{{mcpgw}}" echo "$@"
 
+# MCP fetch service: a web page as Markdown, SSRF-safe (mcp-fetch, port 3000)
+[no-exit-message]
+fetch *args:
+    @"{{mcpgw}}" fetch "$@"
+
+# any stdio MCP server as Streamable HTTP: just stdio-proxy --port N -- CMD ARGS...
+[no-exit-message]
+stdio-proxy *args:
+    @"{{mcpgw}}" stdio-proxy "$@"
+
 version:
     @"{{mcpgw}}" version
