@@ -190,8 +190,23 @@ int rotate_logs_main(int argc, char **argv)
         if (!signalled)
             printf("No running service found: the logs will be reopened when they start\n");
     }
-    printf("%zu log files rotated (keeping %d), %d compressed, %d processes signalled\n", n, keep, compressed,
-           signalled);
+    /* Reopening is asynchronous: wait (at most 5 s) until the services have made their fresh files,
+     * so that whatever they log after this command returns lands in the new ones. A file of a
+     * service that is not running stays absent until it starts. */
+    size_t reopened = 0;
+    for (int tries = 0; signalled && tries < 100; tries++) {
+        reopened = 0;
+        for (size_t i = 0; i < n; i++) {
+            char *path = rotated(log_dir, names[i], 0, false);
+            reopened += exists(path);
+            free(path);
+        }
+        if (reopened == n)
+            break;
+        usleep(50 * 1000);
+    }
+    printf("%zu log files rotated (keeping %d), %d compressed, %d processes signalled, %zu reopened\n", n, keep,
+           compressed, signalled, reopened);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
