@@ -168,6 +168,31 @@ struct pass {
     long long counts[16];
 };
 
+/* The start both passes share: options, configuration, Redis. Returns -1 to go on (the caller
+ * then owns *cfg and *c and frees them), else the exit code to return. */
+static int start_pass(int argc, char **argv, const char *usage, struct config **cfg, redisContext **c,
+                      struct pass *p)
+{
+    const char *env_file = NULL;
+    bool dry_run = false;
+    int o = simple_options(argc, argv, usage, &env_file, &dry_run);
+    if (o)
+        return o > 0 ? 0 : 2;
+    *cfg = role_load_config(env_file);
+    if (!*cfg)
+        return CONFIG_EXIT_CODE;
+    *c = ops_redis_connect(*cfg);
+    if (!*c) {
+        config_free(*cfg);
+        return 1;
+    }
+    *p = (struct pass){.cfg = *cfg,
+                       .prefix = config_get(*cfg, "REDIS_KEY_PREFIX", "oauth:"),
+                       .now = time(NULL),
+                       .dry_run = dry_run};
+    return -1;
+}
+
 /* ---- cleanup-tokens ---- */
 
 enum {
@@ -265,34 +290,26 @@ static const char cleanup_usage[] =
 
 int cleanup_tokens_main(int argc, char **argv)
 {
-    const char *env_file = NULL;
-    bool dry_run = false;
-    int o = simple_options(argc, argv, cleanup_usage, &env_file, &dry_run);
-    if (o)
-        return o > 0 ? 0 : 2;
-    struct config *cfg = role_load_config(env_file);
-    if (!cfg)
-        return CONFIG_EXIT_CODE;
-    redisContext *c = ops_redis_connect(cfg);
-    if (!c) {
-        config_free(cfg);
-        return 1;
-    }
-    struct pass p = {.cfg = cfg,
-                     .prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
-                     .now = time(NULL),
-                     .dry_run = dry_run};
+    struct config *cfg;
+    redisContext *c;
+    struct pass p;
+    int rc = start_pass(argc, argv, cleanup_usage, &cfg, &c, &p);
+    if (rc >= 0)
+        return rc;
+    bool dry_run = p.dry_run;
     bool ok = true;
-    char *pattern;
-#define SCAN(what, fn)                                                                                       \
-    pattern = ops_key(cfg, what, "*");                                                                       \
-    ok &= scan_keys(c, pattern, fn, &p);                                                                     \
-    free(pattern);
-    SCAN("token:", clean_token);
-    SCAN("user_tokens:", clean_user_tokens);
-    SCAN("refresh:", clean_refresh);
-    SCAN("family:", clean_family);
-#undef SCAN
+    static const struct {
+        const char *what;
+        key_fn fn;
+    } passes[] = {{"token:", clean_token},
+                  {"user_tokens:", clean_user_tokens},
+                  {"refresh:", clean_refresh},
+                  {"family:", clean_family}};
+    for (size_t i = 0; i < sizeof(passes) / sizeof(passes[0]); i++) {
+        char *pattern = ops_key(cfg, passes[i].what, "*");
+        ok &= scan_keys(c, pattern, passes[i].fn, &p);
+        free(pattern);
+    }
     /* active_tokens: past exp, or whose record is gone (revoked tokens leave it at once). */
     char *active = ops_key(cfg, "active_tokens", NULL);
     p.counts[C_ACTIVE_EXPIRED] = dry_run ? command_int(c, "ZCOUNT %s -inf %lld", active, p.now)
@@ -465,23 +482,13 @@ static const char vacuum_usage[] =
 
 int redis_vacuum_main(int argc, char **argv)
 {
-    const char *env_file = NULL;
-    bool dry_run = false;
-    int o = simple_options(argc, argv, vacuum_usage, &env_file, &dry_run);
-    if (o)
-        return o > 0 ? 0 : 2;
-    struct config *cfg = role_load_config(env_file);
-    if (!cfg)
-        return CONFIG_EXIT_CODE;
-    redisContext *c = ops_redis_connect(cfg);
-    if (!c) {
-        config_free(cfg);
-        return 1;
-    }
-    struct pass p = {.cfg = cfg,
-                     .prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
-                     .now = time(NULL),
-                     .dry_run = dry_run};
+    struct config *cfg;
+    redisContext *c;
+    struct pass p;
+    int rc = start_pass(argc, argv, vacuum_usage, &cfg, &c, &p);
+    if (rc >= 0)
+        return rc;
+    bool dry_run = p.dry_run;
     char before_h[64], after_h[64];
     long long before = used_memory(c, before_h, sizeof(before_h));
     char *pattern = ops_key(cfg, "*", NULL);
