@@ -6,8 +6,6 @@
  * Beyond tokens.md (auth-private): family:{id} is a set of the family's members ("r:<refresh
  * key>", "a:<jti>:<exp>") so that a replayed refresh token revokes everything it led to, and
  * active_tokens is a sorted set of jti scored by exp behind the auth_active_tokens gauge.
- * revocation_expiry scores each revoked jti by its token's exp, so an entry leaves `revocations`
- * only once the token it names has expired (a router started later still learns of it).
  */
 #include "auth/token_store.h"
 
@@ -29,11 +27,7 @@
     "  redis.call('DEL', p..'token:'..jti)\n"                                                                \
     "  redis.call('ZREM', p..'active_tokens', jti)\n"                                                        \
     "  redis.call('ZADD', p..'revocations', now_ms, jti)\n"                                                  \
-    "  redis.call('ZADD', p..'revocation_expiry', exp, jti)\n"                                               \
-    "  for _, j in ipairs(redis.call('ZRANGEBYSCORE', p..'revocation_expiry', '-inf', now - 60)) do\n"      \
-    "    redis.call('ZREM', p..'revocations', j)\n"                                                          \
-    "  end\n"                                                                                                \
-    "  redis.call('ZREMRANGEBYSCORE', p..'revocation_expiry', '-inf', now - 60)\n"                           \
+    "  redis.call('ZREMRANGEBYSCORE', p..'revocations', '-inf', now_ms - 3600000)\n"                         \
     "end\n"                                                                                                  \
     "local function revoke_family(p, fam, now, now_ms)\n"                                                    \
     "  local fk = p..'family:'..fam\n"                                                                       \
