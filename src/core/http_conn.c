@@ -65,6 +65,7 @@ struct http_exchange {
     int streaming;
     int chunked;
     int finished;
+    int recorded; /* access log and metrics done */
     size_t bytes_out;
     const char *user, *client_id, *error; /* arena copies */
 };
@@ -750,7 +751,8 @@ static void exchange_finish(struct http_exchange *ex)
 {
     struct conn *c = ex->conn;
     ex->finished = 1;
-    exchange_record(ex);
+    if (!ex->recorded)
+        exchange_record(ex);
     if (!c) {
         exchange_free(ex);
         return;
@@ -860,6 +862,9 @@ void http_respond(struct http_exchange *ex, int status, const char *content_type
         buf_append(&out, body, len);
     /* One buffer per response: with TLS each evbuffer chain becomes its own record (pitfall 2). */
     ex->bytes_out = len;
+    /* Count the request before the client can see the answer (and ask /metrics on another worker). */
+    exchange_record(ex);
+    ex->recorded = 1;
     conn_send(c, out.data, out.len);
     buf_free(&out);
     exchange_finish(ex);
