@@ -8,6 +8,8 @@
 #   make bench      run the benchmarks in bench/
 #   make format     reformat sources with clang-format; `make check-format` only checks
 
+.DEFAULT_GOAL := all
+
 CC      ?= cc
 PKGS    := libevent libevent_openssl libevent_pthreads openssl hiredis libcurl jansson libxml-2.0 libxcrypt
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -80,7 +82,7 @@ $(eval $(call variant,asan,ASAN_CFLAGS,$(ASAN_LDFLAGS)))
 all: mcpgw
 
 mcpgw: build/release/mcpgw
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 asan: build/asan/mcpgw
 
