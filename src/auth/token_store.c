@@ -19,7 +19,10 @@
 #include "core/redis.h"
 #include "core/token_record.h"
 
-/* Lua: revoke one access token and a whole family (prefix is ARGV[1] in every script). */
+/* Lua: revoke one access token and a whole family (prefix is ARGV[1] in every script).
+ * `revocations` (scored by revocation time, what routers poll) keeps an entry until its token has
+ * expired, so that a router started hours later still refuses it; `revocation_expiry` (scored by
+ * the token's exp) says when that is. Entries without one (added by hand) go after 30 days. */
 #define LUA_REVOKE_LIB                                                                                       \
     "local function revoke_jti(p, jti, exp, now, now_ms)\n"                                                  \
     "  local left = tonumber(exp) - now\n"                                                                   \
@@ -27,7 +30,13 @@
     "  redis.call('DEL', p..'token:'..jti)\n"                                                                \
     "  redis.call('ZREM', p..'active_tokens', jti)\n"                                                        \
     "  redis.call('ZADD', p..'revocations', now_ms, jti)\n"                                                  \
-    "  redis.call('ZREMRANGEBYSCORE', p..'revocations', '-inf', now_ms - 3600000)\n"                         \
+    "  redis.call('ZADD', p..'revocation_expiry', exp, jti)\n"                                               \
+    "  local gone = redis.call('ZRANGEBYSCORE', p..'revocation_expiry', '-inf', now - 60, 'LIMIT', 0, 100)\n" \
+    "  if #gone > 0 then\n"                                                                                  \
+    "    redis.call('ZREM', p..'revocations', unpack(gone))\n"                                               \
+    "    redis.call('ZREM', p..'revocation_expiry', unpack(gone))\n"                                         \
+    "  end\n"                                                                                                \
+    "  redis.call('ZREMRANGEBYSCORE', p..'revocations', '-inf', now_ms - 2592000000)\n"                      \
     "end\n"                                                                                                  \
     "local function revoke_family(p, fam, now, now_ms)\n"                                                    \
     "  local fk = p..'family:'..fam\n"                                                                       \

@@ -561,6 +561,7 @@ def test_revoke_and_introspect(procs, workdir, redis_server):
     assert auth.redis("EXISTS", PREFIX + "revoked:" + jti) == "1"
     assert auth.redis("EXISTS", PREFIX + "token:" + jti) == "0"
     assert auth.redis("ZSCORE", PREFIX + "revocations", jti) != ""
+    assert int(auth.redis("ZSCORE", PREFIX + "revocation_expiry", jti)) == jwt_parts(tokens["access_token"])[1]["exp"]
     assert auth.post_form("/introspect", dict(creds, token=tokens["access_token"]))[2] == {"active": False}
     assert auth.verify(tokens["access_token"])[0] == 401
     # revoking the refresh token ends the grant
@@ -572,6 +573,24 @@ def test_revoke_and_introspect(procs, workdir, redis_server):
     # unknown tokens: 200 (RFC 7009 §2.2); missing token: 400
     assert auth.post_form("/revoke", {"client_id": client["client_id"], "token": "garbage"})[0] == 200
     assert auth.post_form("/revoke", {"client_id": client["client_id"]})[0] == 400
+
+
+def test_revocation_entries_stay_until_their_tokens_expire(auth):
+    """Routers load `revocations` when they start: an entry must outlive the hour after the
+    revocation for as long as its token could still be presented (here: revoked 2 h ago, valid
+    for another hour), and goes once the token has expired."""
+    now = int(time.time())
+    auth.redis("ZADD", PREFIX + "revocations", str((now - 7200) * 1000), "old-but-live")
+    auth.redis("ZADD", PREFIX + "revocation_expiry", str(now + 3600), "old-but-live")
+    auth.redis("ZADD", PREFIX + "revocations", str((now - 7200) * 1000), "expired")
+    auth.redis("ZADD", PREFIX + "revocation_expiry", str(now - 120), "expired")
+    client = public_client(auth)
+    tokens = code_tokens(auth, client)
+    assert auth.post_form("/revoke", {"client_id": client["client_id"], "token": tokens["access_token"]})[0] == 200
+    assert auth.redis("ZSCORE", PREFIX + "revocations", "old-but-live") != ""
+    assert auth.redis("ZSCORE", PREFIX + "revocations", "expired") == ""
+    assert auth.redis("ZSCORE", PREFIX + "revocation_expiry", "expired") == ""
+    assert auth.redis("ZSCORE", PREFIX + "revocations", jwt_parts(tokens["access_token"])[1]["jti"]) != ""
 
 
 # ---- /verify ----

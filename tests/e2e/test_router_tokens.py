@@ -132,6 +132,20 @@ def test_revocation_honoured_quickly(procs, redis_server, upstream):  # noqa: F8
     assert 'router_token_checks_total{result="revoked"}' in body.decode()
 
 
+def test_router_started_later_refuses_a_token_revoked_hours_ago(procs, redis_server, upstream):  # noqa: F811
+    """A token revoked two hours ago that is still valid: a router that starts now loads the
+    revocation from Redis (auth keeps it until the token expires) and refuses the token."""
+    now = int(time.time())
+    doomed = {"jti": b64(os.urandom(16))}
+    redis_command(redis_server, "ZADD", "oauth:revocations", (now - 7200) * 1000, doomed["jti"])
+    redis_command(redis_server, "ZADD", "oauth:revocation_expiry", now + 3600, doomed["jti"])
+    s = start_stack(procs, redis_server, upstream)
+    token = hs256(claims_for(s, jti=doomed["jti"], iat=now - 7300, nbf=now - 7300, exp=now + 3600))
+    status, www = status_of(s, token)
+    assert status == 401 and 'error="invalid_token"' in www
+    assert status_of(s, hs256(claims_for(s)))[0] == 200
+
+
 # ---- ES256 keys from a fake auth /jwks ----
 
 class FakeAuth:
