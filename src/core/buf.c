@@ -31,7 +31,7 @@ void buf_reset(struct buf *b)
         b->data[0] = '\0';
 }
 
-static enum gw_err buf_reserve(struct buf *b, size_t extra)
+enum gw_err buf_reserve(struct buf *b, size_t extra)
 {
     if (extra > b->cap || b->len > b->cap - extra)
         return GW_ERR_TOO_LARGE;
@@ -46,6 +46,30 @@ static enum gw_err buf_reserve(struct buf *b, size_t extra)
     b->data = gw_realloc(b->data, n);
     b->alloc = n;
     return GW_OK;
+}
+
+size_t decimal_format(char out[24], long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    out[len] = '\0';
+    return len;
+}
+
+enum gw_err buf_append_decimal(struct buf *b, long long v)
+{
+    char num[24];
+    return buf_append(b, num, decimal_format(num, v));
 }
 
 enum gw_err buf_append(struct buf *b, const void *data, size_t len)

@@ -840,21 +840,6 @@ static void exchange_finish(struct http_exchange *ex)
         conn_process_input(c);
 }
 
-/* Decimal digits of v into out (no NUL); returns the count. printf costs more than the rest of a
- * small response, so the hot path formats its few numbers itself. */
-static size_t format_decimal(char out[24], unsigned long long v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 static void append_header_line(struct buf *out, const char *name, size_t name_len, const char *value)
 {
     buf_append(out, name, name_len);
@@ -866,9 +851,8 @@ static void append_head(struct http_exchange *ex, struct buf *out, int status, c
                         long long content_length)
 {
     struct conn *c = ex->conn;
-    char num[24];
     buf_append_str(out, ex->req.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    buf_append(out, num, format_decimal(num, (unsigned long long)status));
+    buf_append_decimal(out, status);
     buf_append_char(out, ' ');
     buf_append_str(out, http_status_text(status));
     buf_append(out, "\r\n", 2);
@@ -878,7 +862,7 @@ static void append_head(struct http_exchange *ex, struct buf *out, int status, c
         append_header_line(out, "Content-Type: ", 14, content_type);
     if (content_length >= 0) {
         buf_append(out, "Content-Length: ", 16);
-        buf_append(out, num, format_decimal(num, (unsigned long long)content_length));
+        buf_append_decimal(out, content_length);
         buf_append(out, "\r\n", 2);
     } else if (ex->chunked) {
         buf_append_str(out, "Transfer-Encoding: chunked\r\n");
@@ -921,6 +905,7 @@ void http_respond(struct http_exchange *ex, int status, const char *content_type
     int no_body = strcmp(ex->req.method, "HEAD") == 0 || status == 204 || status == 304;
     struct buf out;
     buf_init(&out, (size_t)-1 / 2);
+    buf_reserve(&out, 256 + ex->resp_headers.len + len); /* one allocation for the whole answer */
     append_head(ex, &out, status, content_type, status == 204 || status == 304 ? -1 : (long long)len);
     if (!no_body && len)
         buf_append(&out, body, len);
@@ -1153,5 +1138,14 @@ void http_response_header(struct http_exchange *ex, const char *name, const char
     /* CR/LF in a header would let a value inject headers: refuse such values outright. */
     if (strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n"))
         return;
-    buf_printf(&ex->resp_headers, "%s: %s\r\n", name, value);
+    size_t name_len = strlen(name), value_len = strlen(value);
+    if (!ex->resp_headers.data)
+        (void)buf_reserve(&ex->resp_headers, 512); /* most answers carry a few short headers */
+    /* room for the whole line first, so a header past the cap is left out whole, never cut */
+    if (buf_reserve(&ex->resp_headers, name_len + value_len + 4))
+        return;
+    buf_append(&ex->resp_headers, name, name_len);
+    buf_append(&ex->resp_headers, ": ", 2);
+    buf_append(&ex->resp_headers, value, value_len);
+    buf_append(&ex->resp_headers, "\r\n", 2);
 }

@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "alloc.h"
+#include "buf.h"
 #include "log.h"
 #include "metrics.h"
 #include "server_internal.h"
@@ -108,8 +109,8 @@ static const char *method_label(const char *method)
 void server_record_request(const char *service, const char *method, int status, double seconds)
 {
     (void)service;
-    char status_text[8];
-    snprintf(status_text, sizeof(status_text), "%d", status);
+    char status_text[24];
+    decimal_format(status_text, status);
     const char *m = method_label(method);
     const char *labels[] = {metrics_service, m, status_text};
     if (m_requests)

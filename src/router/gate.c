@@ -157,19 +157,19 @@ static void refuse_token(struct http_exchange *ex, const struct router_service *
 static void add_rate_headers(struct http_exchange *ex, const struct rate_limit_decision *d, long long period)
 {
     char v[64];
-    snprintf(v, sizeof(v), "%lld", d->limit);
+    decimal_format(v, d->limit);
     http_response_header(ex, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%lld", d->remaining < 0 ? 0 : d->remaining);
+    decimal_format(v, d->remaining < 0 ? 0 : d->remaining);
     http_response_header(ex, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%lld", d->reset_seconds < 0 ? 0 : d->reset_seconds);
+    decimal_format(v, d->reset_seconds < 0 ? 0 : d->reset_seconds);
     http_response_header(ex, "RateLimit-Reset", v);
-    snprintf(v, sizeof(v), "%lld;w=%lld", d->limit, period);
+    size_t n = decimal_format(v, d->limit);
+    memcpy(v + n, ";w=", 3);
+    decimal_format(v + n + 3, period);
     http_response_header(ex, "RateLimit-Policy", v);
 }
 
 /* ---- the asynchronous limit step ---- */
-
-static void admission_record(uint64_t hash, const struct rate_limit_decision *d, bool was_optimistic);
 
 struct gate_pending {
     struct http_exchange *ex; /* NULL once the client left */
@@ -178,7 +178,6 @@ struct gate_pending {
     bool has_identity;
     const char *limit_name; /* "mcp", "register", ... */
     long long period;
-    uint64_t admission_hash; /* 0: not an optimistically admitted kind of key */
     gate_next_fn next;
     void *arg;
 };
@@ -194,8 +193,6 @@ static void on_decision(const struct rate_limit_decision *d, void *arg)
 {
     struct gate_pending *p = arg;
     struct http_exchange *ex = p->ex;
-    if (p->admission_hash)
-        admission_record(p->admission_hash, d, false);
     if (!ex) {
         free(p);
         return;
@@ -225,75 +222,6 @@ static void on_decision(const struct rate_limit_decision *d, void *arg)
     free(p);
 }
 
-/* ---- optimistic admission for keys far from their limit ----
- *
- * Every MCP request is counted in Redis, but a request whose key had plenty of room at its last
- * decision (less than a second ago) need not wait for the answer: it goes on at once and the
- * answer only refreshes this worker's view. That takes the Redis round trip off the latency of
- * normal traffic; a key close to its limit waits for Redis as before, so a client can overshoot
- * by at most the margin per worker, and only within one refresh interval. */
-#define ADMISSION_SLOTS 1024
-#define ADMISSION_FRESH_USEC 1000000
-
-struct admission_entry {
-    uint64_t key_hash; /* 0: empty */
-    long long remaining, limit, reset_seconds;
-    int inflight; /* admitted optimistically, Redis answer not yet back */
-    int64_t fresh_until_usec;
-};
-static _Thread_local struct admission_entry admission[ADMISSION_SLOTS];
-
-static uint64_t key_hash_of(const char *key)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return h ? h : 1;
-}
-
-static long long admission_margin(long long limit)
-{
-    return limit / 10 > 1 ? limit / 10 : 1;
-}
-
-static void admission_record(uint64_t hash, const struct rate_limit_decision *d, bool was_optimistic)
-{
-    struct admission_entry *e = &admission[hash % ADMISSION_SLOTS];
-    if (e->key_hash != hash) {
-        if (was_optimistic)
-            return; /* the slot went to another key meanwhile */
-        memset(e, 0, sizeof(*e));
-        e->key_hash = hash;
-    }
-    if (was_optimistic && e->inflight > 0)
-        e->inflight--;
-    e->remaining = d->allowed ? d->remaining : 0;
-    e->limit = d->limit;
-    e->reset_seconds = d->reset_seconds;
-    e->fresh_until_usec = server_now_usec() + ADMISSION_FRESH_USEC;
-}
-
-static void on_background_decision(const struct rate_limit_decision *d, void *arg)
-{
-    admission_record((uint64_t)(uintptr_t)arg, d, true);
-}
-
-/* Admit at once when the key's last known state leaves room; fills *d for the headers. */
-static bool admission_try(uint64_t hash, long long limit, struct rate_limit_decision *d)
-{
-    struct admission_entry *e = &admission[hash % ADMISSION_SLOTS];
-    if (e->key_hash != hash || e->limit != limit || server_now_usec() > e->fresh_until_usec ||
-        e->remaining - e->inflight <= admission_margin(limit))
-        return false;
-    e->inflight++;
-    memset(d, 0, sizeof(*d));
-    d->allowed = true;
-    d->limit = limit;
-    d->remaining = e->remaining - e->inflight;
-    d->reset_seconds = e->reset_seconds;
-    return true;
-}
-
 static void limit_then(struct http_exchange *ex, const struct router_service *svc,
                        const struct token_identity *identity, struct rate_limiter *rl, const char *limit_name,
                        const char *key, long long limit, long long period, gate_next_fn next, void *arg)
@@ -302,21 +230,9 @@ static void limit_then(struct http_exchange *ex, const struct router_service *sv
         next(ex, svc, identity, arg);
         return;
     }
-    uint64_t hash = 0;
-    if (strcmp(limit_name, "mcp") == 0) {
-        hash = key_hash_of(key);
-        struct rate_limit_decision d;
-        if (admission_try(hash, limit, &d)) {
-            if (rate_limit_check(rl, key, limit, period, on_background_decision, (void *)(uintptr_t)hash) !=
-                GW_OK)
-                admission[hash % ADMISSION_SLOTS].inflight--;
-            add_rate_headers(ex, &d, period);
-            next(ex, svc, identity, arg);
-            return;
-        }
-    }
+    /* Far from its limit a key is decided at once, inside rate_limit_check (see ratelimit.h);
+     * otherwise the decision comes with Redis's answer. */
     struct gate_pending *p = gw_calloc(1, sizeof(*p));
-    p->admission_hash = hash;
     p->ex = ex;
     p->svc = svc;
     if (identity) {

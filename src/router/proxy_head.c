@@ -3,34 +3,41 @@
 #include <string.h>
 #include <strings.h>
 
+/* A field name and its length (compared length first: most names differ there). */
+struct field_name {
+    const char *name;
+    size_t len;
+};
+
 /* RFC 9110 §7.6.1 and RFC 9112: fields that describe one connection, never forwarded. */
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
-    "upgrade",    "proxy-authenticate", "proxy-authorization", NULL,
+static const struct field_name hop_by_hop[] = {
+    {"connection", 10}, {"keep-alive", 10},          {"proxy-connection", 16},    {"te", 2},
+    {"trailer", 7},     {"transfer-encoding", 17},   {"upgrade", 7},              {"proxy-authenticate", 18},
+    {"proxy-authorization", 19}, {NULL, 0},
 };
 
 /* Request fields the router replaces or must not pass on (identity and forwarding facts come from
  * the router, never from the client). */
-static const char *const request_replaced[] = {
-    "host",
-    "content-length",
-    "expect",
-    "authorization",
-    "x-client-id",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "forwarded",
-    "x-real-ip",
-    "x-request-id",
-    NULL,
+static const struct field_name request_replaced[] = {
+    {"host", 4},
+    {"content-length", 14},
+    {"expect", 6},
+    {"authorization", 13},
+    {"x-client-id", 11},
+    {"x-forwarded-for", 15},
+    {"x-forwarded-proto", 17},
+    {"x-forwarded-host", 16},
+    {"x-forwarded-port", 16},
+    {"forwarded", 9},
+    {"x-real-ip", 9},
+    {"x-request-id", 12},
+    {NULL, 0},
 };
 
-static bool name_in(const char *name, size_t len, const char *const *list)
+static bool name_in(const char *name, size_t len, const struct field_name *list)
 {
-    for (const char *const *p = list; *p; p++)
-        if (strlen(*p) == len && strncasecmp(name, *p, len) == 0)
+    for (const struct field_name *f = list; f->name; f++)
+        if (f->len == len && strncasecmp(name, f->name, len) == 0)
             return true;
     return false;
 }
@@ -120,16 +127,25 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         if (in->headers[i].name && strcasecmp(in->headers[i].name, "connection") == 0)
             connection = in->headers[i].value;
 
-    enum gw_err err = buf_printf(out, "%s %s HTTP/1.1\r\n", in->method, in->target);
+    (void)buf_reserve(out, 1024); /* a typical head in one allocation (the cap still rules) */
+    enum gw_err err = buf_append_str(out, in->method);
+    if (!err)
+        err = buf_append_char(out, ' ');
+    if (!err)
+        err = buf_append_str(out, in->target);
+    if (!err)
+        err = buf_append(out, " HTTP/1.1\r\n", 11);
     if (!err)
         err = add_field(out, "Host", in->upstream_authority);
     for (size_t i = 0; !err && i < in->nheaders; i++) {
         const char *name = in->headers[i].name, *value = in->headers[i].value;
-        if (!valid_name(name) || !valid_value(value))
+        if (!name || !value)
             continue;
         size_t len = strlen(name);
+        /* dropped fields first: the longest value (Authorization) never needs scanning */
         if (name_in(name, len, hop_by_hop) || name_in(name, len, request_replaced) ||
-            strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len))
+            strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len) ||
+            !valid_name(name) || !valid_value(value))
             continue;
         err = buf_append_str(out, name);
         if (!err)
@@ -155,8 +171,13 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         err = add_field(out, "X-Forwarded-Host", in->client_host);
     bool body_method =
         strcmp(in->method, "POST") == 0 || strcmp(in->method, "PUT") == 0 || strcmp(in->method, "PATCH") == 0;
-    if (!err && (in->body_len > 0 || body_method))
-        err = buf_printf(out, "Content-Length: %zu\r\n", in->body_len);
+    if (!err && (in->body_len > 0 || body_method)) {
+        err = buf_append(out, "Content-Length: ", 16);
+        if (!err)
+            err = buf_append_decimal(out, (long long)in->body_len);
+        if (!err)
+            err = buf_append(out, "\r\n", 2);
+    }
     if (!err)
         err = buf_append(out, "\r\n", 2);
     return err;
@@ -167,6 +188,6 @@ bool proxy_response_header_relayed(const char *name, size_t name_len, const char
     if (name_in(name, name_len, hop_by_hop) || proxy_connection_lists(connection, name, name_len))
         return false;
     /* The router's own framing and identity; the core adds Date and X-Request-Id. */
-    static const char *const own[] = {"content-length", "date", "x-request-id", NULL};
+    static const struct field_name own[] = {{"content-length", 14}, {"date", 4}, {"x-request-id", 12}, {NULL, 0}};
     return !name_in(name, name_len, own);
 }

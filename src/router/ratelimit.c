@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <openssl/sha.h>
 
 #include "core/alloc.h"
@@ -25,25 +26,29 @@
 #include "core/metrics.h"
 #include "core/redis.h"
 
-/* KEYS[1] the counter; ARGV[1] limit, ARGV[2] period in ms, ARGV[3] n requests to count at once.
- * Admits the first k <= n that fit. Returns {k, remaining, reset_ms, retry_after_ms}: remaining
- * after those k, time until the counter is idle, and when the next request would fit. TAT is
- * stored in ms with 3 decimals (a 13-digit number: exact in Lua's doubles and their string form).
- * The 1e-6 keeps float rounding of period/limit from refusing the limit-th request. */
+/* KEYS[1] the counter; ARGV[1] limit, ARGV[2] period in ms, ARGV[3] n requests to count at once,
+ * ARGV[4] f requests already admitted by the router (optimistically, see below) that are counted
+ * whatever the limit says. Admits the first k <= n that fit after those f. Returns {k, remaining,
+ * reset_ms, retry_after_ms}: remaining after all of them, time until the counter is idle, and
+ * when the next request would fit. TAT is stored in ms with 3 decimals (a 13-digit number: exact
+ * in Lua's doubles and their string form). The 1e-6 keeps float rounding of period/limit from
+ * refusing the limit-th request. */
 static const char gcra_script[] =
     "local limit = tonumber(ARGV[1])\n"
     "local period = tonumber(ARGV[2])\n"
     "local n = tonumber(ARGV[3])\n"
+    "local f = tonumber(ARGV[4])\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
     "local interval = period / limit\n"
     "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
     "if tat < now then tat = now end\n"
+    "tat = tat + f * interval\n"
     "local k = math.floor((now + period - tat) / interval + 1e-6)\n"
     "if k > n then k = n end\n"
     "if k < 0 then k = 0 end\n"
-    "if k > 0 then\n"
-    "  tat = tat + k * interval\n"
+    "tat = tat + k * interval\n"
+    "if k + f > 0 then\n"
     "  redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))\n"
     "end\n"
     "local remaining = math.floor((now + period - tat) / interval + 1e-6)\n"
@@ -88,12 +93,20 @@ struct rate_limiter {
     struct redis_client *redis; /* borrowed */
     char *key_prefix;           /* REDIS_KEY_PREFIX "ratelimit:" */
     char sha[41];
-    struct key_batch *batches[BATCH_BUCKETS]; /* keys with checks waiting or in flight */
+    struct key_batch *batches[BATCH_BUCKETS]; /* keys with checks waiting or in flight, or a recent answer */
+    struct event *sweep_timer;
     struct local_entry *buckets[LOCAL_BUCKETS];
     size_t local_entries;
     bool outage; /* deciding locally; the WARNING was logged */
     long long local_decisions;
 };
+
+static int64_t monotonic_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static double wall_ms(void)
 {
@@ -174,7 +187,19 @@ static void local_decide(struct rate_limiter *rl, const char *key, long long lim
  * Checks of one key (with the same limit and period) that arrive while a command for that key is
  * in flight wait and go together in the next command, which counts all of them at once. So under
  * load a worker sends at most one command per key per Redis round trip instead of one per
- * request, and the decisions are the same as one by one: the first k that fit are admitted. */
+ * request, and the decisions are the same as one by one: the first k that fit are admitted.
+ *
+ * Far from the limit a check does not wait at all: when the last answer from Redis (less what
+ * this worker admitted since) leaves more than a margin (a tenth of the limit, at least 10
+ * requests), the request is admitted at once and counted by the next command as already
+ * admitted. Waiting a Redis round trip per request would otherwise add that round trip to every
+ * request's latency. Near the limit every check waits for Redis, so the limit is exact there; the
+ * only way past it is for other workers or routers to spend more than the margin between two
+ * answers. */
+
+#define OPTIMISTIC_MARGIN_MIN 10
+#define HEADROOM_VALID_USEC 1000000 /* an answer older than this is not trusted for headroom */
+#define SWEEP_INTERVAL_SEC 2       /* idle keys are forgotten this often */
 
 struct waiter {
     struct waiter *next;
@@ -190,6 +215,12 @@ struct key_batch {
     size_t nwaiting;
     struct waiter *sent; /* counted by the command in flight */
     size_t nsent;
+    /* optimistic admissions (see above) */
+    long long headroom;            /* `remaining` of the last answer */
+    int64_t headroom_until_usec;   /* 0: no usable answer */
+    long long reset_seconds;       /* of the last answer */
+    size_t admitted_waiting;       /* admitted since the command in flight was sent */
+    size_t admitted_sent;          /* admitted, counted by the command in flight */
     bool in_flight;
     bool retried; /* NOSCRIPT was answered once with a full EVAL */
     char key[];   /* the caller's key, without prefix */
@@ -261,10 +292,11 @@ static void on_reply(const struct redis_result *result, void *arg);
 static enum gw_err send_batch_command(struct key_batch *b, bool full_script)
 {
     struct rate_limiter *rl = b->rl;
-    char limit[24], period_ms[24], count[24];
-    snprintf(limit, sizeof(limit), "%lld", b->limit);
-    snprintf(period_ms, sizeof(period_ms), "%lld", b->period * 1000);
-    snprintf(count, sizeof(count), "%zu", b->nsent);
+    char limit[24], period_ms[24], count[24], admitted[24];
+    decimal_format(limit, b->limit);
+    decimal_format(period_ms, b->period * 1000);
+    decimal_format(count, (long long)b->nsent);
+    decimal_format(admitted, (long long)b->admitted_sent);
     size_t klen = strlen(rl->key_prefix) + strlen(b->key) + 1;
     char *key = gw_malloc(klen);
     snprintf(key, klen, "%s%s", rl->key_prefix, b->key);
@@ -274,10 +306,17 @@ static enum gw_err send_batch_command(struct key_batch *b, bool full_script)
                           key,
                           limit,
                           period_ms,
-                          count};
-    enum gw_err err = redis_command_argv(rl->redis, on_reply, b, 7, argv, NULL);
+                          count,
+                          admitted};
+    enum gw_err err = redis_command_argv(rl->redis, on_reply, b, 8, argv, NULL);
     free(key);
     return err;
+}
+
+/* Whether b must stay in the table: something to send or awaited, or an answer still usable. */
+static bool batch_needed(const struct key_batch *b, int64_t now)
+{
+    return b->in_flight || b->waiting || b->admitted_waiting || b->headroom_until_usec > now;
 }
 
 /* Send what is waiting. When Redis refuses at once, decide locally now. Returns false when b
@@ -285,29 +324,56 @@ static enum gw_err send_batch_command(struct key_batch *b, bool full_script)
 static bool batch_flush(struct key_batch *b)
 {
     struct rate_limiter *rl = b->rl;
-    while (!b->in_flight && b->waiting) {
+    while (!b->in_flight && (b->waiting || b->admitted_waiting)) {
         b->sent = b->waiting;
         b->nsent = b->nwaiting;
+        b->admitted_sent = b->admitted_waiting;
         b->waiting = NULL;
         b->waiting_tail = &b->waiting;
         b->nwaiting = 0;
+        b->admitted_waiting = 0;
         b->retried = false;
         if (rl->redis && send_batch_command(b, false) == GW_OK) {
             b->in_flight = true;
             return true;
         }
+        /* Redis is gone: admissions already made stand; the rest is decided locally, and no
+         * answer is trusted for headroom until Redis answers again. */
         struct waiter *list = b->sent;
         b->sent = NULL;
         b->nsent = 0;
+        b->admitted_sent = 0;
+        b->headroom_until_usec = 0;
         b->in_flight = true; /* callbacks below that check this key again only queue */
         decide_locally(rl, b->key, b->limit, b->period, list);
         b->in_flight = false;
     }
-    if (!b->in_flight) {
+    if (!batch_needed(b, monotonic_usec())) {
         batch_unlink_free(rl, b);
         return false;
     }
     return true;
+}
+
+/* Forget keys with nothing in flight whose last answer is too old to use. */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rate_limiter *rl = arg;
+    int64_t now = monotonic_usec();
+    for (size_t i = 0; i < BATCH_BUCKETS; i++) {
+        struct key_batch **pp = &rl->batches[i];
+        while (*pp) {
+            struct key_batch *b = *pp;
+            if (batch_needed(b, now)) {
+                pp = &b->next;
+                continue;
+            }
+            *pp = b->next;
+            free(b);
+        }
+    }
 }
 
 static bool parse_reply(const struct redisReply *r, long long out[4])
@@ -344,8 +410,17 @@ static void on_reply(const struct redis_result *result, void *arg)
     struct waiter *list = b->sent;
     b->sent = NULL;
     b->nsent = 0;
+    b->admitted_sent = 0;
     long long v[4];
-    if (result->err != GW_OK || !parse_reply(result->reply, v)) {
+    bool answered = result->err == GW_OK && parse_reply(result->reply, v);
+    if (answered) {
+        b->headroom = v[1];
+        b->reset_seconds = (v[2] + 999) / 1000;
+        b->headroom_until_usec = monotonic_usec() + HEADROOM_VALID_USEC;
+    } else {
+        b->headroom_until_usec = 0;
+    }
+    if (!answered) {
         if (result->err == GW_ERR_PROTOCOL)
             log_write(LOG_ERROR, "Rate limit script failed",
                       (struct log_field[]){log_str("error", result->error ? result->error : "bad reply")}, 1);
@@ -391,6 +466,10 @@ enum gw_err rate_limiter_create(struct event_base *base, struct redis_client *re
     struct rate_limiter *rl = gw_calloc(1, sizeof(*rl));
     rl->base = base;
     rl->redis = redis;
+    rl->sweep_timer = event_new(base, -1, EV_PERSIST, sweep_cb, rl);
+    struct timeval every = {SWEEP_INTERVAL_SEC, 0};
+    if (rl->sweep_timer)
+        event_add(rl->sweep_timer, &every);
     const char *prefix = key_prefix ? key_prefix : "";
     size_t n = strlen(prefix) + sizeof("ratelimit:");
     rl->key_prefix = gw_malloc(n);
@@ -428,6 +507,8 @@ void rate_limiter_free(struct rate_limiter *rl)
         }
     }
     local_purge(rl, 0, true);
+    if (rl->sweep_timer)
+        event_free(rl->sweep_timer);
     free(rl->key_prefix);
     free(rl);
 }
@@ -448,6 +529,20 @@ enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long
         b->period = period_seconds;
         b->waiting_tail = &b->waiting;
         *slot = b;
+    }
+    long long margin = limit / 10 > OPTIMISTIC_MARGIN_MIN ? limit / 10 : OPTIMISTIC_MARGIN_MIN;
+    long long unspent = b->headroom - (long long)(b->admitted_sent + b->admitted_waiting);
+    if (rl->redis && !rl->outage && unspent > margin && b->headroom_until_usec > monotonic_usec()) {
+        b->admitted_waiting++;
+        struct rate_limit_decision d = {.allowed = true,
+                                        .limit = limit,
+                                        .remaining = unspent - 1,
+                                        .reset_seconds = b->reset_seconds,
+                                        .local = false};
+        if (!b->in_flight)
+            batch_flush(b); /* keeps b: it has an admission to send */
+        deliver(rl, &d, cb, arg);
+        return GW_OK;
     }
     struct waiter *w = gw_calloc(1, sizeof(*w));
     w->cb = cb;

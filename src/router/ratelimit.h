@@ -46,7 +46,8 @@ void rate_limiter_free(struct rate_limiter *rl);
 /* Count one request against `key` (e.g. "mcp:<user>:<client>"; copied) with `limit` requests
  * per `period_seconds` (from config_parse_rate): the (limit+1)-th request within a period is
  * refused, and capacity returns at limit/period. cb runs exactly once, on this worker's loop
- * (possibly before this returns: when Redis is unavailable the decision is local and
+ * (possibly before this returns: a key far from its limit, by Redis's last answer, is admitted at
+ * once and counted by the next command; when Redis is unavailable the decision is local and
  * immediate; a Redis error or timeout later also falls back to a local decision). Checks of one
  * key that arrive while a command for it is in flight are counted together by the next command
  * (one command per key per round trip under load), with the same outcome as one by one: the

@@ -27,6 +27,8 @@
 #define RESPONSE_HEAD_MAX (64 * 1024)
 #define CLIENT_HIGH_WATER (256 * 1024) /* stop reading the upstream above this client backlog */
 #define READ_CHUNK (64 * 1024)          /* one recv() from an upstream */
+#define SPARE_CALLS 64                  /* finished calls kept per worker, buffers and all */
+#define SPARE_BUFFER_MAX (64 * 1024)    /* a spare call's buffer larger than this is freed */
 
 static struct metric_family *upstream_requests_metric;
 static struct metric_family *upstream_errors_metric;
@@ -70,6 +72,7 @@ struct upstream_call {
     const char *fail_reason;
     struct buf body;  /* MODE_BUFFER */
     struct buf relay; /* MODE_STREAM: what one read brought */
+    struct upstream_call *next_spare;
 };
 
 /* The socket is driven directly (recv/sendmsg on a non-blocking fd with two events) rather than
@@ -104,6 +107,9 @@ struct upstream_pool {
     int *nidle;
     struct upstream_conn *all;
     int active_streams;
+    /* Finished calls kept for the next requests: a call's buffers are a dozen allocations. */
+    struct upstream_call *spare;
+    int nspare;
     char read_buffer[READ_CHUNK]; /* parsed (and copied out) before the next recv */
 };
 
@@ -142,6 +148,7 @@ struct upstream_pool *upstream_pool_create(struct event_base *base, const struct
 }
 
 static void call_free(struct upstream_call *call);
+static void call_destroy(struct upstream_call *call);
 static void conn_destroy(struct upstream_conn *c);
 static void call_flush(struct upstream_call *call);
 static void count_request(struct upstream_call *call, const char *status);
@@ -159,6 +166,11 @@ void upstream_pool_free(struct upstream_pool *p)
                 http_exchange_on_close(call->ex, NULL, NULL);
             call_free(call);
         }
+    }
+    while (p->spare) {
+        struct upstream_call *call = p->spare;
+        p->spare = call->next_spare;
+        call_destroy(call);
     }
     free(p->addrs);
     free(p->addrlens);
@@ -329,12 +341,28 @@ static void conn_release(struct upstream_conn *c)
 
 /* ---- a call ---- */
 
-static void call_free(struct upstream_call *call)
+/* A call with empty buffers: a spare one when there is, else a fresh one. */
+static struct upstream_call *call_new(struct upstream_pool *p)
 {
-    if (call->counted_stream) {
-        call->pool->active_streams--;
-        metrics_add(active_streams_metric, (const char *[]){call->svc->name}, -1);
+    struct upstream_call *call = p->spare;
+    if (call) {
+        p->spare = call->next_spare;
+        p->nspare--;
+        call->next_spare = NULL;
+        return call;
     }
+    call = gw_calloc(1, sizeof(*call));
+    buf_init(&call->head, 128 * 1024);
+    buf_init(&call->field, RESPONSE_HEAD_MAX);
+    buf_init(&call->value, RESPONSE_HEAD_MAX);
+    buf_init(&call->headers, RESPONSE_HEAD_MAX);
+    buf_init(&call->body, BUFFERED_BODY_MAX);
+    buf_init(&call->relay, SIZE_MAX);
+    return call;
+}
+
+static void call_destroy(struct upstream_call *call)
+{
     buf_free(&call->head);
     buf_free(&call->field);
     buf_free(&call->value);
@@ -342,6 +370,41 @@ static void call_free(struct upstream_call *call)
     buf_free(&call->body);
     buf_free(&call->relay);
     free(call);
+}
+
+static void keep_or_release(struct buf *b)
+{
+    if (b->alloc > SPARE_BUFFER_MAX)
+        buf_free(b);
+    else
+        buf_reset(b);
+}
+
+static void call_free(struct upstream_call *call)
+{
+    struct upstream_pool *p = call->pool;
+    if (call->counted_stream) {
+        p->active_streams--;
+        metrics_add(active_streams_metric, (const char *[]){call->svc->name}, -1);
+    }
+    if (p->nspare >= SPARE_CALLS) {
+        call_destroy(call);
+        return;
+    }
+    struct buf kept[6] = {call->head, call->field, call->value, call->headers, call->body, call->relay};
+    for (int i = 0; i < 6; i++)
+        keep_or_release(&kept[i]);
+    memset(call, 0, sizeof(*call));
+    call->head = kept[0];
+    call->field = kept[1];
+    call->value = kept[2];
+    call->headers = kept[3];
+    call->body = kept[4];
+    call->relay = kept[5];
+    call->body.cap = BUFFERED_BODY_MAX;
+    call->next_spare = p->spare;
+    p->spare = call;
+    p->nspare++;
 }
 
 static void count_request(struct upstream_call *call, const char *status)
@@ -460,19 +523,13 @@ void upstream_forward(struct upstream_pool *pool, struct http_exchange *ex, cons
                       const char *target, const struct upstream_identity *identity, bool strip_cors)
 {
     const struct http_request *r = http_request(ex);
-    struct upstream_call *call = gw_calloc(1, sizeof(*call));
+    struct upstream_call *call = call_new(pool);
     call->pool = pool;
     call->ex = ex;
     call->svc = svc;
     call->strip_cors = strip_cors;
     call->head_request = strcmp(r->method, "HEAD") == 0;
     call->method = r->method;
-    buf_init(&call->head, 128 * 1024);
-    buf_init(&call->field, RESPONSE_HEAD_MAX);
-    buf_init(&call->value, RESPONSE_HEAD_MAX);
-    buf_init(&call->headers, RESPONSE_HEAD_MAX);
-    buf_init(&call->body, BUFFERED_BODY_MAX);
-    buf_init(&call->relay, SIZE_MAX);
     struct proxy_head_input in = {
         .method = r->method,
         .target = target,
@@ -676,8 +733,8 @@ static void call_finish(struct upstream_call *call)
 {
     struct upstream_conn *c = call->conn;
     struct http_exchange *ex = call->ex;
-    char status[8];
-    snprintf(status, sizeof(status), "%d", call->status);
+    char status[24];
+    decimal_format(status, call->status);
     count_request(call, status);
     if (ex) {
         http_exchange_on_close(ex, NULL, NULL);

@@ -300,6 +300,42 @@ static void test_local_fallback(void **state)
     ctx_close(&c);
 }
 
+/* Far from the limit a check is decided at once (no Redis round trip) and counted by the next
+ * command as already admitted; within the margin (10 here) every check waits for Redis. One
+ * limiter still admits exactly `limit`, and Redis has counted all of them. */
+static void test_far_from_limit_admits_without_waiting(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c);
+    char key[96];
+    snprintf(key, sizeof(key), "%s", fresh_key("mcp:optimistic"));
+    struct rate_limit_decision d = hit(&c, c.rl_a, key, 100, 3600);
+    assert_true(d.allowed);
+    assert_int_equal(d.remaining, 99);
+    int immediate = 0, allowed = 1;
+    for (int i = 0; i < 150; i++) {
+        struct outcome o = {0};
+        assert_int_equal(rate_limit_check(c.rl_a, key, 100, 3600, on_decision, &o), GW_OK);
+        if (o.done) {
+            immediate++;
+            assert_true(o.d.allowed);
+            assert_int_equal(o.d.remaining, 98 - i);
+        } else {
+            assert_true(fixture_run_until(&c.loop, outcome_done, &o, 5));
+        }
+        fixture_run_for(&c.loop, 0.0);
+        assert_int_equal(o.calls, 1);
+        assert_false(o.d.local);
+        if (o.d.allowed)
+            allowed++;
+    }
+    assert_int_equal(immediate, 89);
+    assert_int_equal(allowed, 100);
+    assert_false(hit(&c, c.rl_b, key, 100, 3600).allowed);
+    ctx_close(&c);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -326,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_shared_between_limiters),
         cmocka_unit_test(test_ttl_and_noscript),
         cmocka_unit_test(test_concurrent_checks_coalesce),
+        cmocka_unit_test(test_far_from_limit_admits_without_waiting),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_local_fallback),
     };
