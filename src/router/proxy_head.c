@@ -128,7 +128,8 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         if (!valid_name(name) || !valid_value(value))
             continue;
         size_t len = strlen(name);
-        if (name_in(name, len, hop_by_hop) || name_in(name, len, request_replaced) ||
+        bool kept_authorization = in->keep_authorization && strcasecmp(name, "authorization") == 0;
+        if (name_in(name, len, hop_by_hop) || (name_in(name, len, request_replaced) && !kept_authorization) ||
             strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len))
             continue;
         err = buf_append_str(out, name);
