@@ -633,7 +633,16 @@ static json_t *mcp_call(struct flow *f, const char *step, long long id, const ch
     if (request(f, step, &req, &r)) {
         answer = r.status == 200 ? flow_jsonrpc_answer(r.content_type, r.body.data ? r.body.data : "", r.body.len, id)
                                  : NULL;
-        if (!answer) {
+        if (!answer && r.status == 401 && strcmp(method, "initialize") == 0) {
+            /* a token auth just issued, refused by the router: usually not the same key */
+            struct buf d;
+            buf_init(&d, 4096);
+            describe_answer(&d, &r);
+            fail(f, step, "%s: %s (the router refuses a token auth has just issued: compare their keys with "
+                          "`mcpgw show-config | grep JWT_SECRET`)",
+                 method, buf_cstr(&d));
+            buf_free(&d);
+        } else if (!answer) {
             failed_answer(f, step, method, &r);
         } else if (json_object_get(answer, "error")) {
             failed_answer(f, step, method, &r);
