@@ -332,8 +332,9 @@ static void append_text_until_close(struct buf *out, const char *from, const cha
     while (p < end) {
         const char *lt = memchr(p, '<', (size_t)(end - p));
         const char *stop = lt ? lt : end;
-        buf_append(&raw, p, (size_t)(stop - p));
-        if (!lt)
+        size_t room = raw.cap - raw.len, n = (size_t)(stop - p);
+        buf_append(&raw, p, n < room ? n : room); /* the summary is cut anyway */
+        if (!lt || n >= room)
             break;
         struct html_tag tag;
         const char *after = next_tag(lt, end, &tag);
@@ -387,6 +388,8 @@ char *flow_html_summary(const char *html, size_t len)
         buf_init(&s, 2 * SUMMARY_MAX + 3);
         buf_printf(&s, "%s%s%s", buf_cstr(&title), title.len && para.len ? ": " : "", buf_cstr(&para));
         out = buf_take(&s);
+        if (strlen(out) > SUMMARY_MAX)
+            out[SUMMARY_MAX] = '\0';
     }
     buf_free(&title);
     buf_free(&para);
