@@ -202,7 +202,8 @@ static bool step_discovery(struct flow *f)
                                .content_type = "application/json",
                                .accept = "application/json, text/event-stream",
                                .body = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}"};
-    if (!request(f, step, &req, &r)) {
+    if (!flow_http_do(&f->http, &req, &r)) {
+        fail(f, step, "POST %s: %s (is the router running? mcpgw ps)", f->resource, r.error);
         flow_response_free(&r);
         return false;
     }

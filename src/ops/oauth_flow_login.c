@@ -86,7 +86,7 @@ static char *by_person(const struct flow_login *in, const char *reason, struct b
     if (!url)
         buf_append_str(why, "the loopback listener received an unusable request");
     else
-        buf_append_str(how, "in a browser");
+        buf_append_str(how, "a person in a browser");
     return url;
 }
 
@@ -96,6 +96,7 @@ static char *needs_person(const struct flow_login *in, const char *reason, struc
         buf_printf(why, "%s (--no-browser: not waiting for a person)", reason);
         return NULL;
     }
+    buf_reset(how); /* what the walk chose so far is not how the login happens now */
     return by_person(in, reason, how, why);
 }
 
