@@ -122,10 +122,10 @@ static void signing_key_info(void *arg, struct buf *out)
     if (!s || !s->signing_key)
         return;
     enum jwt_alg alg = jwt_key_alg(s->signing_key);
-    const char *source = alg == JWT_ALG_HS256                         ? "GATEWAY_JWT_SECRET"
+    const char *source = alg == JWT_ALG_HS256                        ? "GATEWAY_JWT_SECRET"
                          : config_has(s->cfg, "JWT_PRIVATE_KEY_B64") ? "JWT_PRIVATE_KEY_B64"
-                         : alg == JWT_ALG_ES256                       ? "DATA_DIR/keys/jwt-es256.pem"
-                                                                      : "DATA_DIR/keys/jwt-rs256.pem";
+                         : alg == JWT_ALG_ES256                      ? "DATA_DIR/keys/jwt-es256.pem"
+                                                                     : "DATA_DIR/keys/jwt-rs256.pem";
     const char *kid = jwt_key_kid(s->signing_key);
     buf_printf(out, "{\"role\":\"signs\",\"source\":\"%s\",\"keys\":[{\"alg\":\"%s\",\"kid\":\"", source,
                jwt_alg_name(alg));

@@ -22,11 +22,11 @@
 /* What one running service says about its keys. */
 struct reported {
     const char *name;
-    bool answered;      /* /health answered at all */
-    bool has_info;      /* ... with a "signing_key" member */
-    char source[512];   /* where the service took its key from */
-    char kids[2048];    /* "kid (ALG), kid (ALG)" for messages */
-    json_t *keys;       /* [{"alg":..,"kid":..}] (owned) */
+    bool answered;    /* /health answered at all */
+    bool has_info;    /* ... with a "signing_key" member */
+    char source[512]; /* where the service took its key from */
+    char kids[2048];  /* "kid (ALG), kid (ALG)" for messages */
+    json_t *keys;     /* [{"alg":..,"kid":..}] (owned) */
 };
 
 static size_t collect(char *data, size_t size, size_t n, void *arg)
@@ -68,8 +68,8 @@ static void probe(const struct service_spec *s, struct reported *r)
         {
             const char *kid = json_string_value(json_object_get(k, "kid"));
             const char *alg = json_string_value(json_object_get(k, "alg"));
-            int n = snprintf(r->kids + used, sizeof(r->kids) - used, "%s%s (%s)", i ? ", " : "", kid ? kid : "?",
-                             alg ? alg : "?");
+            int n = snprintf(r->kids + used, sizeof(r->kids) - used, "%s%s (%s)", i ? ", " : "",
+                             kid ? kid : "?", alg ? alg : "?");
             if (n < 0 || (size_t)n >= sizeof(r->kids) - used)
                 break;
             used += (size_t)n;
@@ -139,25 +139,29 @@ int key_check_report(const struct config *cfg, FILE *out)
 
     int result = 0;
     /* The reference: what auth signs with, else what the configuration gives. */
-    const char *reference = auth.has_info && first_kid(&auth) ? first_kid(&auth) : (cfg_kid[0] ? cfg_kid : NULL);
+    const char *reference =
+        auth.has_info && first_kid(&auth) ? first_kid(&auth) : (cfg_kid[0] ? cfg_kid : NULL);
     if (!cfg_kid[0])
         fprintf(out, PREFIX "no signing key in this configuration: %s\n", buf_cstr(&why));
     if (auth.has_info && cfg_kid[0] && !reports_kid(&auth, cfg_kid)) {
         fprintf(out,
-                PREFIX "MISMATCH: auth signs with kid %s from %s, but this configuration gives kid %s (%s) from "
-                       "%s: auth runs with another .env or environment; restart it with this one\n",
+                PREFIX
+                "MISMATCH: auth signs with kid %s from %s, but this configuration gives kid %s (%s) from "
+                "%s: auth runs with another .env or environment; restart it with this one\n",
                 auth.kids, auth.source, cfg_kid, cfg_alg, source);
         result = 1;
     }
     if (router.has_info && json_array_size(router.keys) == 0) {
-        fprintf(out, PREFIX "MISMATCH: the router has no key to verify tokens with yet (from %s): every token is "
-                         "refused\n",
+        fprintf(out,
+                PREFIX "MISMATCH: the router has no key to verify tokens with yet (from %s): every token is "
+                       "refused\n",
                 router.source);
         result = 1;
     } else if (router.has_info && reference && !reports_kid(&router, reference)) {
         fprintf(out,
-                PREFIX "MISMATCH: the router verifies with kid %s from %s, but %s signs with kid %s: the router "
-                       "refuses every token auth issues; restart the router with the same .env as auth\n",
+                PREFIX
+                "MISMATCH: the router verifies with kid %s from %s, but %s signs with kid %s: the router "
+                "refuses every token auth issues; restart the router with the same .env as auth\n",
                 router.kids, router.source, auth.has_info ? "auth" : "this configuration", reference);
         result = 1;
     }
@@ -173,14 +177,16 @@ int key_check_report(const struct config *cfg, FILE *out)
             fprintf(out, PREFIX "signing key same across %s (%s from %s, kid %s)\n", buf_cstr(&same), cfg_alg,
                     auth.has_info ? auth.source : source, reference);
         else
-            fprintf(out, PREFIX "signing key %s from %s, kid %s; auth and router are not running, nothing to "
-                             "compare with\n",
+            fprintf(out,
+                    PREFIX "signing key %s from %s, kid %s; auth and router are not running, nothing to "
+                           "compare with\n",
                     cfg_alg, source, reference);
         buf_free(&same);
     }
     for (struct reported *r = &auth; r; r = r == &auth ? &router : NULL) {
         if (r->answered && !r->has_info)
-            fprintf(out, PREFIX "%s answers but does not report its signing key (an older mcpgw?); not compared\n",
+            fprintf(out,
+                    PREFIX "%s answers but does not report its signing key (an older mcpgw?); not compared\n",
                     r->name);
         else if (!r->answered && (auth.has_info || router.has_info))
             fprintf(out, PREFIX "%s is not running; not compared\n", r->name);

@@ -94,7 +94,8 @@ static void say(struct flow *f, const char *status, const char *step, const char
     fflush(stdout);
 }
 
-static bool fail(struct flow *f, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail(struct flow *f, const char *step, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static bool fail(struct flow *f, const char *step, const char *fmt, ...)
 {
@@ -130,8 +131,11 @@ static void describe_answer(struct buf *out, const struct flow_response *r)
         const char *desc = json_string_value(json_object_get(doc, "error_description"));
         buf_printf(out, " %s%s%s", error, desc ? ": " : "", desc ? desc : "");
     } else if (json_is_object(rpc_error)) {
-        buf_printf(out, " JSON-RPC error %lld: %s", (long long)json_integer_value(json_object_get(rpc_error, "code")),
-                   json_string_value(json_object_get(rpc_error, "message")) ? json_string_value(json_object_get(rpc_error, "message")) : "");
+        buf_printf(out, " JSON-RPC error %lld: %s",
+                   (long long)json_integer_value(json_object_get(rpc_error, "code")),
+                   json_string_value(json_object_get(rpc_error, "message"))
+                       ? json_string_value(json_object_get(rpc_error, "message"))
+                       : "");
     } else if ((summary = flow_html_summary(body, r->body.len)) != NULL) {
         buf_printf(out, ": %s", summary);
     } else if (r->body.len) {
@@ -208,9 +212,9 @@ static bool step_discovery(struct flow *f)
         return false;
     }
     bool ok = false;
-    char *metadata = r.www_authenticate
-                         ? flow_challenge_param(r.www_authenticate, strlen(r.www_authenticate), "resource_metadata")
-                         : NULL;
+    char *metadata = r.www_authenticate ? flow_challenge_param(r.www_authenticate, strlen(r.www_authenticate),
+                                                               "resource_metadata")
+                                        : NULL;
     char *expected = public_url_resource_metadata(f->cfg, f->service);
     if (r.status != 401)
         failed_answer(f, step, "an MCP request without a token must get 401", &r);
@@ -218,7 +222,8 @@ static bool step_discovery(struct flow *f)
         fail(f, step, "401 without resource_metadata in WWW-Authenticate (%s)",
              r.www_authenticate ? r.www_authenticate : "no WWW-Authenticate header");
     else if (strcmp(metadata, expected) != 0)
-        fail(f, step, "the router names %s, the configuration says %s (is the router running with this .env?)",
+        fail(f, step,
+             "the router names %s, the configuration says %s (is the router running with this .env?)",
              metadata, expected);
     else
         ok = true;
@@ -240,7 +245,8 @@ static bool step_resource_metadata(struct flow *f)
     if (request(f, step, &req, &r)) {
         json_t *doc = r.status == 200 ? json_answer(&r) : NULL;
         const char *resource = json_string_value(json_object_get(doc, "resource"));
-        const char *issuer = json_string_value(json_array_get(json_object_get(doc, "authorization_servers"), 0));
+        const char *issuer =
+            json_string_value(json_array_get(json_object_get(doc, "authorization_servers"), 0));
         if (!doc)
             failed_answer(f, step, url, &r);
         else if (!resource || strcmp(resource, f->resource) != 0)
@@ -261,7 +267,8 @@ static bool step_resource_metadata(struct flow *f)
                     buf_printf(&scope, "%s%s", scope.len ? " " : "", json_string_value(s));
             }
             f->scope = buf_take(&scope);
-            say(f, "OK", step, "resource %s, authorization server %s, scopes \"%s\"", resource, issuer, f->scope);
+            say(f, "OK", step, "resource %s, authorization server %s, scopes \"%s\"", resource, issuer,
+                f->scope);
         }
         json_decref(doc);
     }
@@ -292,7 +299,8 @@ static bool step_as_metadata(struct flow *f)
     const char *path = f->issuer + strlen(origin);
     struct buf url;
     buf_init(&url, 8192);
-    buf_printf(&url, "%s/.well-known/oauth-authorization-server%s", origin, strcmp(path, "/") == 0 ? "" : path);
+    buf_printf(&url, "%s/.well-known/oauth-authorization-server%s", origin,
+               strcmp(path, "/") == 0 ? "" : path);
     free(origin);
     struct flow_response r;
     struct flow_request req = {.url = buf_cstr(&url), .accept = "application/json"};
@@ -303,7 +311,8 @@ static bool step_as_metadata(struct flow *f)
         if (!doc)
             failed_answer(f, step, buf_cstr(&url), &r);
         else if (!issuer || strcmp(issuer, f->issuer) != 0)
-            fail(f, step, "issuer is %s, expected %s (RFC 8414 §3.3)", issuer ? issuer : "missing", f->issuer);
+            fail(f, step, "issuer is %s, expected %s (RFC 8414 §3.3)", issuer ? issuer : "missing",
+                 f->issuer);
         else if (!json_string_value(json_object_get(doc, "authorization_endpoint")) ||
                  !json_string_value(json_object_get(doc, "token_endpoint")))
             fail(f, step, "authorization_endpoint or token_endpoint missing");
@@ -318,7 +327,8 @@ static bool step_as_metadata(struct flow *f)
             f->token_endpoint = json_str_dup(doc, "token_endpoint");
             f->registration_endpoint = json_str_dup(doc, "registration_endpoint");
             f->revocation_endpoint = json_str_dup(doc, "revocation_endpoint");
-            f->iss_parameter = json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
+            f->iss_parameter =
+                json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
             say(f, "OK", step, "issuer %s, PKCE S256, registration at %s", issuer, f->registration_endpoint);
         }
         json_decref(doc);
@@ -332,8 +342,8 @@ static bool step_register(struct flow *f)
 {
     const char *step = "client registration";
     json_t *meta = json_pack("{s:s, s:[s], s:[s,s], s:[s], s:s}", "client_name", "mcpgw test-oauth-flow",
-                             "redirect_uris", f->redirect_uri, "grant_types", "authorization_code", "refresh_token",
-                             "response_types", "code", "token_endpoint_auth_method", "none");
+                             "redirect_uris", f->redirect_uri, "grant_types", "authorization_code",
+                             "refresh_token", "response_types", "code", "token_endpoint_auth_method", "none");
     if (f->scope && *f->scope)
         json_object_set_new(meta, "scope", json_string(f->scope));
     char *body = json_dumps(meta, JSON_COMPACT);
@@ -445,10 +455,12 @@ static bool step_login(struct flow *f)
         f->code = flow_url_query_param(answer, "code");
         if (error) {
             char *desc = flow_url_query_param(answer, "error_description");
-            fail(f, step, "the authorization server answered error=%s%s%s", error, desc ? ": " : "", desc ? desc : "");
+            fail(f, step, "the authorization server answered error=%s%s%s", error, desc ? ": " : "",
+                 desc ? desc : "");
             free(desc);
         } else if (!state || strcmp(state, f->state) != 0) {
-            fail(f, step, "the state came back %s (CSRF protection of the client)", state ? "changed" : "missing");
+            fail(f, step, "the state came back %s (CSRF protection of the client)",
+                 state ? "changed" : "missing");
         } else if (iss ? strcmp(iss, f->issuer) != 0 : f->iss_parameter) {
             fail(f, step, "iss is %s, expected %s (RFC 9207)", iss ? iss : "missing", f->issuer);
         } else if (!f->code) {
@@ -504,7 +516,8 @@ static bool token_request(struct flow *f, const char *step, const char *form, js
         else if (!type || strcasecmp(type, "Bearer") != 0)
             fail(f, step, "token_type is %s, expected Bearer", type ? type : "missing");
         else if (claims && (!aud || strcmp(aud, f->resource) != 0))
-            fail(f, step, "the token's audience is %s, expected %s (RFC 8707)", aud ? aud : "missing", f->resource);
+            fail(f, step, "the token's audience is %s, expected %s (RFC 8707)", aud ? aud : "missing",
+                 f->resource);
         else
             ok = true;
         if (ok) {
@@ -632,15 +645,17 @@ static json_t *mcp_call(struct flow *f, const char *step, long long id, const ch
                                .extra = extra};
     json_t *answer = NULL;
     if (request(f, step, &req, &r)) {
-        answer = r.status == 200 ? flow_jsonrpc_answer(r.content_type, r.body.data ? r.body.data : "", r.body.len, id)
-                                 : NULL;
+        answer = r.status == 200
+                     ? flow_jsonrpc_answer(r.content_type, r.body.data ? r.body.data : "", r.body.len, id)
+                     : NULL;
         if (!answer && r.status == 401 && strcmp(method, "initialize") == 0) {
             /* a token auth just issued, refused by the router: usually not the same key */
             struct buf d;
             buf_init(&d, 4096);
             describe_answer(&d, &r);
-            fail(f, step, "%s: %s (the router refuses a token auth has just issued: compare their keys with "
-                          "`mcpgw show-config | grep JWT_SECRET`)",
+            fail(f, step,
+                 "%s: %s (the router refuses a token auth has just issued: compare their keys with "
+                 "`mcpgw show-config | grep JWT_SECRET`)",
                  method, buf_cstr(&d));
             buf_free(&d);
         } else if (!answer) {
@@ -662,8 +677,8 @@ static bool step_initialize(struct flow *f)
 {
     const char *step = "MCP initialize";
     const char *version = config_get(f->cfg, "MCP_PROTOCOL_VERSION", "2025-06-18");
-    json_t *params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", version, "capabilities", "clientInfo",
-                               "name", "mcpgw-test-oauth-flow", "version", MCPGW_VERSION);
+    json_t *params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", version, "capabilities",
+                               "clientInfo", "name", "mcpgw-test-oauth-flow", "version", MCPGW_VERSION);
     json_t *answer = mcp_call(f, step, 1, "initialize", params);
     if (!answer)
         return false;
@@ -703,8 +718,9 @@ static bool step_initialize(struct flow *f)
     }
     if (ok) {
         char m[64];
-        say(f, "OK", step, "server %s %s, protocol %s%s%s", name ? name : "(unnamed)", sv ? sv : "", negotiated,
-            f->session_id ? ", session " : ", stateless", f->session_id ? masked(f->session_id, m, sizeof(m)) : "");
+        say(f, "OK", step, "server %s %s, protocol %s%s%s", name ? name : "(unnamed)", sv ? sv : "",
+            negotiated, f->session_id ? ", session " : ", stateless",
+            f->session_id ? masked(f->session_id, m, sizeof(m)) : "");
     }
     json_decref(answer);
     return ok;
@@ -769,7 +785,8 @@ static bool step_tools_call(struct flow *f)
     if (!answer)
         return false;
     json_t *result = json_object_get(answer, "result");
-    const char *text = json_string_value(json_object_get(json_array_get(json_object_get(result, "content"), 0), "text"));
+    const char *text =
+        json_string_value(json_object_get(json_array_get(json_object_get(result, "content"), 0), "text"));
     bool ok = text && strstr(text, message) && !json_is_true(json_object_get(result, "isError"));
     if (ok)
         say(f, "OK", step, "echo answered \"%s\"", message);
@@ -842,8 +859,9 @@ static bool step_revoke(struct flow *f)
         usleep(100 * 1000);
     }
     if (status != 401)
-        return fail(f, step, "both tokens revoked, but the router still answers %ld (not 401) to the revoked access "
-                             "token after %d s",
+        return fail(f, step,
+                    "both tokens revoked, but the router still answers %ld (not 401) to the revoked access "
+                    "token after %d s",
                     status, REVOCATION_WAIT_MS / 1000);
     say(f, "OK", step, "access and refresh token revoked; the router refuses the revoked token (401)");
     return true;
@@ -852,7 +870,8 @@ static bool step_revoke(struct flow *f)
 static bool delete_client(struct flow *f, const char *step, bool quiet)
 {
     struct flow_response r;
-    struct flow_request req = {.method = "DELETE", .url = f->registration_uri, .bearer = f->registration_token};
+    struct flow_request req = {
+        .method = "DELETE", .url = f->registration_uri, .bearer = f->registration_token};
     bool ok;
     if (quiet) {
         ok = flow_http_do(&f->http, &req, &r) && r.status / 100 == 2;
@@ -899,14 +918,25 @@ static void flow_free(struct flow *f)
 {
     flow_http_cleanup(&f->http);
     flow_listener_close(&f->listener);
-    char *strings[] = {f->service, f->resource, f->issuer, f->scope, f->authorization_endpoint, f->token_endpoint,
-                       f->registration_endpoint, f->revocation_endpoint, f->redirect_uri, f->client_id,
-                       f->registration_uri, f->authorize_url, f->first_redirect, f->session_id,
+    char *strings[] = {f->service,
+                       f->resource,
+                       f->issuer,
+                       f->scope,
+                       f->authorization_endpoint,
+                       f->token_endpoint,
+                       f->registration_endpoint,
+                       f->revocation_endpoint,
+                       f->redirect_uri,
+                       f->client_id,
+                       f->registration_uri,
+                       f->authorize_url,
+                       f->first_redirect,
+                       f->session_id,
                        f->protocol_version};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
         free(strings[i]);
-    char *secrets[] = {f->registration_token, f->verifier, f->state, f->code, f->access_token, f->refresh_token,
-                       f->password};
+    char *secrets[] = {f->registration_token, f->verifier,      f->state,   f->code,
+                       f->access_token,       f->refresh_token, f->password};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         wipe_free(secrets[i]);
     json_decref(f->tools);
@@ -974,7 +1004,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             long v = strtol(argv[++i], &end, 10);
             bool port = strcmp(a, "--port") == 0;
             if (*end || v < (port ? 0 : 1) || v > (port ? 65535 : 86400)) {
-                fprintf(stderr, "ERROR: %s needs %s\n", a, port ? "a port number (0-65535)" : "seconds (1-86400)");
+                fprintf(stderr, "ERROR: %s needs %s\n", a,
+                        port ? "a port number (0-65535)" : "seconds (1-86400)");
                 return -1;
             }
             if (port)
@@ -1059,7 +1090,9 @@ static char *pick_service(const struct config *cfg, const char *wanted)
             fprintf(stderr, "ERROR: no enabled MCP service named '%s' (enabled: %s)\n", wanted,
                     n ? buf_cstr(&list) : "none");
         else
-            fprintf(stderr, "ERROR: no MCP service is enabled (MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_...)\n");
+            fprintf(
+                stderr,
+                "ERROR: no MCP service is enabled (MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_...)\n");
         buf_free(&list);
     }
     config_list_free(services, n);
@@ -1093,7 +1126,8 @@ int test_oauth_flow_main(int argc, char **argv)
         goto out;
     }
     if (flow_listener_open(&f.listener, opt.port) != GW_OK) {
-        fprintf(stderr, "ERROR: cannot listen on 127.0.0.1:%d for the redirect: %s\n", opt.port, strerror(errno));
+        fprintf(stderr, "ERROR: cannot listen on 127.0.0.1:%d for the redirect: %s\n", opt.port,
+                strerror(errno));
         goto out;
     }
     struct buf redirect;
@@ -1105,9 +1139,11 @@ int test_oauth_flow_main(int argc, char **argv)
     fflush(stdout);
 
     static bool (*const steps[NSTEPS])(struct flow *) = {
-        step_discovery, step_resource_metadata, step_as_metadata, step_register, step_authorize,
-        step_login,     step_token,             step_refresh,     step_initialize, step_tools_list,
-        step_tools_call, step_revoke,           step_cleanup,
+        step_discovery,  step_resource_metadata, step_as_metadata,
+        step_register,   step_authorize,         step_login,
+        step_token,      step_refresh,           step_initialize,
+        step_tools_list, step_tools_call,        step_revoke,
+        step_cleanup,
     };
     bool ok = true;
     for (f.step = 1; f.step <= NSTEPS && ok; f.step++)

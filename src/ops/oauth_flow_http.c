@@ -173,7 +173,8 @@ char *flow_url_resolve(const char *base, const char *ref)
     CURLU *u = curl_url();
     char *out = NULL;
     if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK) {
+        curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK) {
         char *copy = gw_strdup(out);
         curl_free(out);
         curl_url_cleanup(u);
@@ -331,7 +332,8 @@ char *flow_listener_wait(struct flow_listener *l, const char *path, int timeout_
     for (;;) {
         long long left = deadline - now_ms();
         if (left <= 0) {
-            buf_printf(why, "no redirect arrived on http://127.0.0.1:%d%s within %d s", l->port, path, timeout_s);
+            buf_printf(why, "no redirect arrived on http://127.0.0.1:%d%s within %d s", l->port, path,
+                       timeout_s);
             return NULL;
         }
         struct pollfd p = {.fd = l->fd, .events = POLLIN};

@@ -37,14 +37,14 @@ struct flow_request {
 };
 
 struct flow_response {
-    long status;                 /* 0 when no answer arrived */
-    struct buf body;             /* capped at FLOW_MAX_BODY */
-    char *location;              /* the Location header, as sent; NULL when absent */
-    char *content_type;          /* NULL when absent */
-    char *www_authenticate;      /* NULL when absent */
-    char *session_id;            /* Mcp-Session-Id; NULL when absent */
-    char *protocol_version;      /* MCP-Protocol-Version; NULL when absent */
-    char error[256];             /* transport error ("" when an answer arrived) */
+    long status;            /* 0 when no answer arrived */
+    struct buf body;        /* capped at FLOW_MAX_BODY */
+    char *location;         /* the Location header, as sent; NULL when absent */
+    char *content_type;     /* NULL when absent */
+    char *www_authenticate; /* NULL when absent */
+    char *session_id;       /* Mcp-Session-Id; NULL when absent */
+    char *protocol_version; /* MCP-Protocol-Version; NULL when absent */
+    char error[256];        /* transport error ("" when an answer arrived) */
 };
 
 /* Set up the session. ca_file (may be NULL: the system's CAs) is copied. GW_ERR_IO when curl
@@ -84,14 +84,15 @@ char *flow_listener_wait(struct flow_listener *l, const char *path, int timeout_
 
 struct flow_login {
     const char *authorize_url; /* the complete authorization request (what a person opens) */
-    const char *start_url;     /* where the walk starts (the authorization request's redirect); NULL: authorize_url */
-    const char *redirect_uri;  /* registered loopback URI; the walk ends when it is reached */
-    const char *user;          /* local user name, or NULL */
-    const char *password;      /* its password, or NULL */
-    bool allow_browser;        /* may fall back to a person with a browser */
-    bool browser_first;        /* go straight to the person (--browser) */
-    bool open_browser;         /* run xdg-open on the URL (--open) */
-    int timeout_s;             /* how long to wait for the person */
+    const char
+        *start_url; /* where the walk starts (the authorization request's redirect); NULL: authorize_url */
+    const char *redirect_uri; /* registered loopback URI; the walk ends when it is reached */
+    const char *user;         /* local user name, or NULL */
+    const char *password;     /* its password, or NULL */
+    bool allow_browser;       /* may fall back to a person with a browser */
+    bool browser_first;       /* go straight to the person (--browser) */
+    bool open_browser;        /* run xdg-open on the URL (--open) */
+    int timeout_s;            /* how long to wait for the person */
     struct flow_listener *listener;
 };
 

@@ -40,7 +40,8 @@ static bool is_html(const struct flow_response *r)
 static void describe(struct buf *why, const char *method, const char *url, const struct flow_response *r)
 {
     char *summary = is_html(r) ? flow_html_summary(r->body.data ? r->body.data : "", r->body.len) : NULL;
-    buf_printf(why, "%s %s answered %ld%s%s", method, url, r->status, summary ? ": " : "", summary ? summary : "");
+    buf_printf(why, "%s %s answered %ld%s%s", method, url, r->status, summary ? ": " : "",
+               summary ? summary : "");
     free(summary);
 }
 
@@ -184,8 +185,10 @@ char *flow_login_run(struct flow_http *h, const struct flow_login *in, struct bu
                 form_add(&body, "password", in->password ? in->password : "");
                 buf_printf(how, "local user %s", in->user);
             } else if (in->user) {
-                buf_printf(why, "--user %s given, but the login page offers no local users (LOCAL_USERS_FILE is not set)",
-                           in->user);
+                buf_printf(
+                    why,
+                    "--user %s given, but the login page offers no local users (LOCAL_USERS_FILE is not set)",
+                    in->user);
             } else if (github) {
                 form_add(&body, "req", req_id);
                 form_add(&body, "csrf", csrf);

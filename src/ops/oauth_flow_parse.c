@@ -143,9 +143,12 @@ static void decode_references(struct buf *out, const char *s, size_t len)
             size_t j = i + (hex ? 3 : 2);
             unsigned long code = 0;
             size_t digits = 0;
-            while (j < len && digits < 7 && (hex ? isxdigit((unsigned char)s[j]) : isdigit((unsigned char)s[j]))) {
-                code = code * (hex ? 16 : 10) +
-                       (unsigned long)(isdigit((unsigned char)s[j]) ? s[j] - '0' : (tolower((unsigned char)s[j]) - 'a' + 10));
+            while (j < len && digits < 7 &&
+                   (hex ? isxdigit((unsigned char)s[j]) : isdigit((unsigned char)s[j]))) {
+                code =
+                    code * (hex ? 16 : 10) + (unsigned long)(isdigit((unsigned char)s[j])
+                                                                 ? s[j] - '0'
+                                                                 : (tolower((unsigned char)s[j]) - 'a' + 10));
                 j++;
                 digits++;
             }
@@ -273,14 +276,16 @@ static bool attr_equals(const struct html_attr *a, const char *want)
 }
 
 /* The first <input>/<button> named name (and with that value, when value is not NULL). */
-static bool find_control(const char *html, size_t len, const char *name, const char *value, struct html_tag *out)
+static bool find_control(const char *html, size_t len, const char *name, const char *value,
+                         struct html_tag *out)
 {
     const char *p = html, *end = html + len;
     while (p && p < end) {
         p = next_tag(p, end, out);
         if (!p)
             return false;
-        if (out->closing || !(strview_eq_nocase(out->name, "input") || strview_eq_nocase(out->name, "button")))
+        if (out->closing ||
+            !(strview_eq_nocase(out->name, "input") || strview_eq_nocase(out->name, "button")))
             continue;
         if (!attr_equals(tag_attr(out, "name"), name))
             continue;

@@ -38,11 +38,12 @@ struct proxy_head_input {
 };
 
 /* Append the upstream request head (request line, headers, blank line) to out. The client's
- * Authorization (unless keep_authorization), Proxy-Authorization, X-User-*, X-Client-Id, X-Forwarded-*, Forwarded,
- * X-Real-IP, X-Request-Id, Host, Content-Length, Expect and every hop-by-hop header (including
- * the ones the client's Connection header names) are dropped; fields with bytes that cannot
- * appear in a header (CR, LF, NUL, other controls but tab) are dropped, never forwarded.
- * GW_ERR_INVALID when method or target is unusable; GW_ERR_TOO_LARGE when out's cap is hit. */
+ * Authorization (unless keep_authorization), Proxy-Authorization, X-User-*, X-Client-Id,
+ * X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, Host, Content-Length, Expect and every
+ * hop-by-hop header (including the ones the client's Connection header names) are dropped;
+ * fields with bytes that cannot appear in a header (CR, LF, NUL, other controls but tab) are
+ * dropped, never forwarded. GW_ERR_INVALID when method or target is unusable; GW_ERR_TOO_LARGE
+ * when out's cap is hit. */
 enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct buf *out);
 
 /* Whether a response header from the upstream should be relayed to the client. connection is

@@ -124,6 +124,8 @@ class Running:
                 self.proc.wait()
         err = self.proc.stderr.read()
         time.sleep(0.1)  # the reader thread drains the rest
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            assert marker not in err, f"test-oauth-flow: sanitizer report:\n{err[-4000:]}"
         return self.proc.returncode, "".join(self.out), err
 
 

@@ -25,17 +25,19 @@ static void assert_param(const char *header, const char *name, const char *expec
 static void test_challenge(void **state)
 {
     (void)state;
-    const char *router = "Bearer resource_metadata=\"http://localhost:8080/.well-known/oauth-protected-resource/"
-                         "mcp-echo/mcp\"";
+    const char *router =
+        "Bearer resource_metadata=\"http://localhost:8080/.well-known/oauth-protected-resource/"
+        "mcp-echo/mcp\"";
     assert_param(router, "resource_metadata",
                  "http://localhost:8080/.well-known/oauth-protected-resource/mcp-echo/mcp");
     /* case-insensitive scheme and names, token values, several params, spaces around '=' */
     assert_param("bearer Error = invalid_token, RESOURCE_METADATA=\"u\"", "resource_metadata", "u");
-    assert_param("Bearer error=\"invalid_token\", error_description=\"a \\\"quoted\\\" word\"", "error_description",
-                 "a \"quoted\" word");
+    assert_param("Bearer error=\"invalid_token\", error_description=\"a \\\"quoted\\\" word\"",
+                 "error_description", "a \"quoted\" word");
     /* another challenge first, with a token68 and with params */
     assert_param("Basic dXNlcjpwYXNz==, Bearer resource_metadata=\"x\"", "resource_metadata", "x");
-    assert_param("Basic realm=\"a, b\", Bearer realm=\"r\", resource_metadata=\"y\"", "resource_metadata", "y");
+    assert_param("Basic realm=\"a, b\", Bearer realm=\"r\", resource_metadata=\"y\"", "resource_metadata",
+                 "y");
     assert_param("Newauth realm=\"apps\", type=1, Bearer resource_metadata=\"z\"", "resource_metadata", "z");
     /* the param belongs to another scheme, or is absent */
     assert_param("Basic resource_metadata=\"x\"", "resource_metadata", NULL);
@@ -84,13 +86,15 @@ static void test_html_controls(void **state)
 static void test_html_summary(void **state)
 {
     (void)state;
-    const char *login = "<html><head><title>Sign in</title><style>p{}</style></head><body><h1>Sign in</h1>"
-                        "<p role=\"alert\"><strong>Invalid user name\n   or password.</strong></p><p>second</p>";
+    const char *login =
+        "<html><head><title>Sign in</title><style>p{}</style></head><body><h1>Sign in</h1>"
+        "<p role=\"alert\"><strong>Invalid user name\n   or password.</strong></p><p>second</p>";
     char *s = flow_html_summary(login, strlen(login));
     assert_string_equal(s, "Sign in: Invalid user name or password.");
     free(s);
-    const char *error = "<title>Invalid request</title><div class=\"box\"><p>The redirect_uri &quot;x&quot; is "
-                        "not registered &amp; was refused.</p></div>";
+    const char *error =
+        "<title>Invalid request</title><div class=\"box\"><p>The redirect_uri &quot;x&quot; is "
+        "not registered &amp; was refused.</p></div>";
     s = flow_html_summary(error, strlen(error));
     assert_string_equal(s, "Invalid request: The redirect_uri \"x\" is not registered & was refused.");
     free(s);
@@ -116,13 +120,16 @@ static void test_jsonrpc_answer(void **state)
                         "2025-06-18");
     json_decref(m);
     assert_null(flow_jsonrpc_answer("application/json", json, strlen(json), 2));
-    const char *batch = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}},{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"x\":1}}]";
+    const char *batch =
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}},{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"x\":1}}]";
     m = flow_jsonrpc_answer(NULL, batch, strlen(batch), 2);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "result"), "x")), 1);
     json_decref(m);
     /* SSE: a notification first, the answer in two data lines, CRLF line ends */
-    const char *sse = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\n"
-                      ": a comment\nevent: message\nid: 7\ndata: {\"jsonrpc\":\"2.0\",\ndata: \"id\":3,\"result\":{\"ok\":true}}\n\n";
+    const char *sse =
+        "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\n"
+        ": a comment\nevent: message\nid: 7\ndata: {\"jsonrpc\":\"2.0\",\ndata: "
+        "\"id\":3,\"result\":{\"ok\":true}}\n\n";
     m = flow_jsonrpc_answer("text/event-stream; charset=utf-8", sse, strlen(sse), 3);
     assert_non_null(m);
     assert_true(json_is_true(json_object_get(json_object_get(m, "result"), "ok")));
