@@ -3,7 +3,9 @@
  * a small blocking HTTP session (libcurl easy, cookies kept, redirects not followed), the
  * loopback listener that receives the authorization response, and the login walk.
  *
- * oauth_flow.c        the command: options, the steps, their output
+ * oauth_flow.c        the command: options, password, service, the run of the steps
+ * oauth_flow_steps.c  output and request helpers; the OAuth steps (discovery to refresh)
+ * oauth_flow_mcp.c    the MCP steps, revocation and clean-up
  * oauth_flow_http.c   struct flow_http, URL helpers, struct flow_listener
  * oauth_flow_login.c  flow_login_run: consent and login as a browser would, or a person does it
  * oauth_flow_parse.c  the pure parsers (fuzzed)
@@ -12,6 +14,8 @@
 #define MCPGW_OPS_OAUTH_FLOW_INTERNAL_H
 
 #include <stdbool.h>
+
+#include <jansson.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -104,5 +108,83 @@ struct flow_login {
  * gets a short description ("local user alice", "GitHub at URL", "in a browser"). NULL on
  * failure, with the reason appended to why. */
 char *flow_login_run(struct flow_http *h, const struct flow_login *in, struct buf *how, struct buf *why);
+
+/* ---- the run and its steps (oauth_flow_steps.c, oauth_flow_mcp.c) ---- */
+
+#define FLOW_NSTEPS 13
+
+/* The command line of test-oauth-flow. */
+struct options {
+    const char *env_file;
+    const char *service;
+    const char *user;
+    bool password_stdin;
+    bool browser_first;
+    bool no_browser;
+    bool open_browser;
+    int timeout_s;
+    int port;
+    const char *ca_file;
+};
+
+/* One run: what the steps learn and hand on to the next ones. Strings are owned (free). */
+struct flow {
+    const struct config *cfg;
+    const struct options *opt;
+    struct flow_http http;
+    struct flow_listener listener;
+    int step;
+    const char *failed; /* name of the failed step */
+
+    char *service, *resource, *issuer, *scope;
+    char *authorization_endpoint, *token_endpoint, *registration_endpoint, *revocation_endpoint;
+    bool iss_parameter;
+    char *redirect_uri;
+    char *client_id, *registration_token, *registration_uri;
+    char *verifier, *state, *authorize_url, *first_redirect;
+    char *code;
+    char *access_token, *refresh_token;
+    char *session_id, *protocol_version;
+    char *password;
+    json_t *tools;
+};
+
+/* Each step prints its one line (flow_say, or flow_fail which also records the step's name in
+ * f->failed) and returns false when the run cannot go on. */
+bool flow_step_discovery(struct flow *f);
+bool flow_step_resource_metadata(struct flow *f);
+bool flow_step_as_metadata(struct flow *f);
+bool flow_step_register(struct flow *f);
+bool flow_step_authorize(struct flow *f);
+bool flow_step_login(struct flow *f);
+bool flow_step_token(struct flow *f);
+bool flow_step_refresh(struct flow *f);
+bool flow_step_initialize(struct flow *f);
+bool flow_step_tools_list(struct flow *f);
+bool flow_step_tools_call(struct flow *f);
+bool flow_step_revoke(struct flow *f);
+bool flow_step_cleanup(struct flow *f);
+/* After a failure: revoke the tokens and delete the client handed out so far, printing nothing. */
+void flow_cleanup_quietly(struct flow *f);
+
+/* "OK   [ 3/13] step: ..." (status "OK" or "SKIP") on stdout, flushed. */
+void flow_say(struct flow *f, const char *status, const char *step, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "FAIL [ 3/13] step: ..."; records step in f->failed; returns false. */
+bool flow_fail(struct flow *f, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "eyJhbGci... (812 chars)" into out: a token recognisable, not usable. Returns out. */
+const char *flow_masked(const char *token, char *out, size_t size);
+/* "HTTP 400 invalid_grant: ..." (OAuth error, JSON-RPC error, page summary or the body's start). */
+void flow_describe_answer(struct buf *out, const struct flow_response *r);
+/* flow_http_do on the run's session; when no answer came, the step fails with the reason. */
+bool flow_send(struct flow *f, const char *step, const struct flow_request *req, struct flow_response *r);
+/* The body as JSON (caller json_decref()s), or NULL. */
+json_t *flow_json_answer(const struct flow_response *r);
+/* The step fails with "what: " + flow_describe_answer(r); returns false. */
+bool flow_failed_answer(struct flow *f, const char *step, const char *what, const struct flow_response *r);
+/* Append name=value, form-encoded, to body. */
+void flow_form_add(struct buf *body, const char *name, const char *value);
+/* Wipe a secret string, then free it (NULL is fine). */
+void flow_wipe_free(char *s);
 
 #endif
