@@ -91,6 +91,7 @@ validate-token *args:
 generate-token *args:
     @"{{mcpgw}}" generate-token "$@"
 
+# the whole OAuth + MCP flow against the running stack, one line per step
 [no-exit-message]
 test-oauth-flow *args:
     @"{{mcpgw}}" test-oauth-flow "$@"

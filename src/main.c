@@ -11,6 +11,7 @@
 #include "auth/browser.h"
 #include "ops/config_commands.h"
 #include "ops/maintenance_commands.h"
+#include "ops/oauth_flow.h"
 #include "ops/ops_commands.h"
 #include "ops/supervisor.h"
 #include "ops/token_commands.h"
@@ -46,6 +47,7 @@ static const struct command commands[] = {
     {"decode-token", decode_token_main, "print a token's header and claims, times in UTC (no verification)"},
     {"validate-token", validate_token_main, "verify a token as the router does; VALID or INVALID with the reason"},
     {"generate-token", generate_token_main, "mint a test access token (--user U), recorded like any other"},
+    {"test-oauth-flow", test_oauth_flow_main, "the whole OAuth + MCP flow against the running stack, step by step"},
     {"redis-cli", redis_cli_main, "Debian's redis-cli against REDIS_URL with the password (ping, INFO memory, ...)"},
     {"cleanup-tokens", cleanup_tokens_main, "remove expired and orphaned token records and index entries"},
     {"redis-vacuum", redis_vacuum_main, "give TTLs to keys that lack one, drop stale keys, MEMORY PURGE"},

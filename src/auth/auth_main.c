@@ -112,6 +112,27 @@ static bool redis_check(void *arg, struct buf *detail)
     return false;
 }
 
+/* /health's "signing_key": which key tokens are signed with, by kid and algorithm (the kid is
+ * in every token's header anyway; for HS256 it is derived from the secret without revealing it),
+ * so that `mcpgw show-config` can check that auth and the router use the same key. */
+static void signing_key_info(void *arg, struct buf *out)
+{
+    (void)arg;
+    const struct auth_state *s = state;
+    if (!s || !s->signing_key)
+        return;
+    enum jwt_alg alg = jwt_key_alg(s->signing_key);
+    const char *source = alg == JWT_ALG_HS256                        ? "GATEWAY_JWT_SECRET"
+                         : config_has(s->cfg, "JWT_PRIVATE_KEY_B64") ? "JWT_PRIVATE_KEY_B64"
+                         : alg == JWT_ALG_ES256                      ? "DATA_DIR/keys/jwt-es256.pem"
+                                                                     : "DATA_DIR/keys/jwt-rs256.pem";
+    const char *kid = jwt_key_kid(s->signing_key);
+    buf_printf(out, "{\"role\":\"signs\",\"source\":\"%s\",\"keys\":[{\"alg\":\"%s\",\"kid\":\"", source,
+               jwt_alg_name(alg));
+    buf_append_json_escaped(out, kid, strlen(kid));
+    buf_append_str(out, "\"}]}");
+}
+
 static void free_state(struct auth_state *s)
 {
     if (!s)
@@ -171,6 +192,7 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
     }
     auth_metrics_register();
     health_add_check("redis", redis_check, NULL, true);
+    health_add_info("signing_key", signing_key_info, NULL);
     log_write(LOG_INFO, "Authorization server ready",
               (struct log_field[]){
                   log_str("issuer", s->issuer), log_str("alg", jwt_alg_name(jwt_key_alg(s->signing_key))),

@@ -16,8 +16,16 @@ struct health_check {
     bool critical;
 };
 
+struct health_info {
+    const char *name;
+    health_info_fn fn;
+    void *arg;
+};
+
 static struct health_check checks[MAX_CHECKS];
 static int nchecks;
+static struct health_info infos[MAX_CHECKS];
+static int ninfos;
 static int64_t started_usec;
 
 void health_add_check(const char *name, health_check_fn fn, void *arg, bool critical)
@@ -25,6 +33,13 @@ void health_add_check(const char *name, health_check_fn fn, void *arg, bool crit
     if (nchecks == MAX_CHECKS)
         return;
     checks[nchecks++] = (struct health_check){name, fn, arg, critical};
+}
+
+void health_add_info(const char *name, health_info_fn fn, void *arg)
+{
+    if (ninfos == MAX_CHECKS)
+        return;
+    infos[ninfos++] = (struct health_info){name, fn, arg};
 }
 
 void health_mark_start(void)
@@ -58,7 +73,15 @@ void health_handle(struct http_exchange *ex)
         }
         buf_append_char(&out, '}');
     }
-    buf_printf(&out, "},\"service\":\"%s\",\"status\":\"%s\",\"uptime_seconds\":%lld,\"version\":\"%s\"}",
+    buf_append_char(&out, '}');
+    for (int i = 0; i < ninfos; i++) {
+        buf_printf(&out, ",\"%s\":", infos[i].name);
+        size_t before = out.len;
+        infos[i].fn(infos[i].arg, &out);
+        if (out.len == before)
+            buf_append_str(&out, "null");
+    }
+    buf_printf(&out, ",\"service\":\"%s\",\"status\":\"%s\",\"uptime_seconds\":%lld,\"version\":\"%s\"}",
                log_service(), healthy ? "healthy" : "unhealthy", (long long)health_uptime_seconds(), MCPGW_VERSION);
     http_response_header(ex, "Cache-Control", "no-store");
     http_respond(ex, healthy ? 200 : 503, "application/json", out.data, out.len);

@@ -2,7 +2,8 @@
  * health.h - the /health and /metrics endpoints every service mounts.
  *
  * /health answers JSON: {"status":"healthy"|"unhealthy","service":..,"version":..,
- * "uptime_seconds":..,"checks":{"redis":{"status":"healthy"},...}} with 200 when every
+ * "uptime_seconds":..,"checks":{"redis":{"status":"healthy"},...}} (plus the members added
+ * with health_add_info) with 200 when every
  * critical check passes and 503 otherwise. Checks run on the worker thread that serves the
  * request, so they may read that worker's own clients (its Redis connection, ...).
  * /metrics answers the Prometheus text exposition of core/metrics.
@@ -20,6 +21,12 @@ typedef bool (*health_check_fn)(void *arg, struct buf *detail);
 /* Register a check at start-up (before server_run). name is borrowed (use a literal).
  * A non-critical check is reported but does not make the service unhealthy. */
 void health_add_check(const char *name, health_check_fn fn, void *arg, bool critical);
+
+/* An extra top-level member of the /health document (e.g. "signing_key"): fn appends one JSON
+ * value to out. Runs on the worker serving the request, like a check; it must not fail and must
+ * say nothing secret (/health is public). Register at start-up; name is borrowed (a literal). */
+typedef void (*health_info_fn)(void *arg, struct buf *out);
+void health_add_info(const char *name, health_info_fn fn, void *arg);
 
 /* Record the process start time; called by main before anything else. */
 void health_mark_start(void);

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/role.h"
+#include "key_check.h"
 
 /* Shared option parsing: --env-file FILE and --help. Returns 1 when --help was printed, -1 on
  * a usage error, 0 to go on. */
@@ -110,13 +112,30 @@ int show_config_main(int argc, char **argv)
     }
 
     static const char usage[] =
-        "Usage: mcpgw show-config [--env-file FILE]\n\n"
+        "Usage: mcpgw show-config [--env-file FILE] [--no-check]\n\n"
         "Print the effective configuration (defaults, ./.env, then the environment), one\n"
         "NAME=value per line, sorted. Secrets are masked. Lines from defaults are marked\n"
         "\"# default\".\n\n"
+        "Then the guide's \"JWT secret matches across services\" check, as lines starting with\n"
+        "\"# JWT_SECRET check:\" (so `show-config | grep JWT_SECRET` shows them): the signing key\n"
+        "of this configuration, of the running auth and of the running router, compared by key\n"
+        "id (kid; for HS256 derived from GATEWAY_JWT_SECRET without revealing it). Exit 1 when\n"
+        "they differ.\n\n"
+        "  --no-check    skip that check (no connection to the services)\n"
         "  --reference   print the reference of every variable (Markdown) instead\n";
+    /* --no-check is ours; the rest is parsed as for validate-env */
+    bool check = true;
+    char **args = gw_calloc((size_t)argc + 1, sizeof(char *));
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--no-check") == 0)
+            check = false;
+        else
+            args[nargs++] = argv[i];
+    }
     const char *env_file = NULL;
-    int r = parse_common(argc, argv, usage, &env_file);
+    int r = parse_common(nargs, args, usage, &env_file);
+    free(args);
     if (r)
         return r > 0 ? 0 : 2;
     struct config *cfg = role_load_config(env_file);
@@ -134,6 +153,8 @@ int show_config_main(int argc, char **argv)
         printf("%s=%s%s\n", name, shown, from_default ? "    # default" : "");
         free(shown);
     }
+    fflush(stdout);
+    int status = check ? key_check_report(cfg, stdout) : 0;
     config_free(cfg);
-    return 0;
+    return status;
 }

@@ -142,8 +142,9 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         if (!name || !value)
             continue;
         size_t len = strlen(name);
-        /* dropped fields first: the longest value (Authorization) never needs scanning */
-        if (name_in(name, len, hop_by_hop) || name_in(name, len, request_replaced) ||
+        bool kept_authorization = in->keep_authorization && len == 13 && strcasecmp(name, "authorization") == 0;
+        /* dropped fields first: the longest value (Authorization) rarely needs scanning */
+        if (name_in(name, len, hop_by_hop) || (name_in(name, len, request_replaced) && !kept_authorization) ||
             strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len) ||
             !valid_name(name) || !valid_value(value))
             continue;

@@ -31,14 +31,19 @@ struct proxy_head_input {
     const char *username;           /* X-User-Name */
     const char *client_id;          /* X-Client-Id */
     size_t body_len;                /* Content-Length sent upstream */
+    /* Pass the client's Authorization on: only to the authorization server, which checks
+     * client credentials itself (client_secret_basic at /token, /revoke, /introspect; the
+     * registration access token at /register/{id}). An MCP upstream never gets the token. */
+    bool keep_authorization;
 };
 
 /* Append the upstream request head (request line, headers, blank line) to out. The client's
- * Authorization, Proxy-Authorization, X-User-*, X-Client-Id, X-Forwarded-*, Forwarded,
- * X-Real-IP, X-Request-Id, Host, Content-Length, Expect and every hop-by-hop header (including
- * the ones the client's Connection header names) are dropped; fields with bytes that cannot
- * appear in a header (CR, LF, NUL, other controls but tab) are dropped, never forwarded.
- * GW_ERR_INVALID when method or target is unusable; GW_ERR_TOO_LARGE when out's cap is hit. */
+ * Authorization (unless keep_authorization), Proxy-Authorization, X-User-*, X-Client-Id,
+ * X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, Host, Content-Length, Expect and every
+ * hop-by-hop header (including the ones the client's Connection header names) are dropped;
+ * fields with bytes that cannot appear in a header (CR, LF, NUL, other controls but tab) are
+ * dropped, never forwarded. GW_ERR_INVALID when method or target is unusable; GW_ERR_TOO_LARGE
+ * when out's cap is hit. */
 enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct buf *out);
 
 /* Whether a response header from the upstream should be relayed to the client. connection is

@@ -185,6 +185,15 @@ static bool tokens_check(void *arg, struct buf *detail)
     return token_checker_ready(rw->tokens);
 }
 
+/* /health's "signing_key": the keys this worker verifies tokens with, by kid (see token_check.h). */
+static void signing_key_info(void *arg, struct buf *out)
+{
+    (void)arg;
+    struct router_worker *rw = current_worker();
+    if (rw && rw->tokens)
+        token_checker_key_info(rw->tokens, out);
+}
+
 static bool rate_limit_health(void *arg, struct buf *detail)
 {
     (void)arg;
@@ -252,6 +261,7 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
     health_add_check("redis", redis_check, NULL, false);
     health_add_check("tokens", tokens_check, NULL, true);
     health_add_check("rate_limits", rate_limit_health, NULL, false);
+    health_add_info("signing_key", signing_key_info, NULL);
 
     for (size_t i = 0; i < st->routes->nservices; i++) {
         const struct router_service *s = &st->routes->services[i];

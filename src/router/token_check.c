@@ -560,6 +560,23 @@ void token_checker_health_detail(const struct token_checker *tc, struct buf *det
         buf_printf(detail, "%zu keys, %zu revoked jti tracked", jwt_keyset_count(tc->keys), tc->revoked.used);
 }
 
+void token_checker_key_info(const struct token_checker *tc, struct buf *out)
+{
+    const char *source = tc->hs256 ? "GATEWAY_JWT_SECRET" : tc->jwks_url;
+    buf_append_str(out, "{\"role\":\"verifies\",\"source\":\"");
+    buf_append_json_escaped(out, source, strlen(source));
+    buf_append_str(out, "\",\"keys\":[");
+    size_t n = tc->keys ? jwt_keyset_count(tc->keys) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct jwt_key *key = jwt_keyset_key_at(tc->keys, i);
+        const char *kid = jwt_key_kid(key);
+        buf_printf(out, "%s{\"alg\":\"%s\",\"kid\":\"", i ? "," : "", jwt_alg_name(jwt_key_alg(key)));
+        buf_append_json_escaped(out, kid, strlen(kid));
+        buf_append_str(out, "\"}");
+    }
+    buf_append_str(out, "]}");
+}
+
 unsigned long long token_checker_jwks_fetches(const struct token_checker *tc)
 {
     return tc->jwks_fetches_ok;

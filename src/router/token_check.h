@@ -59,6 +59,9 @@ enum token_check_result token_check(struct token_checker *tc, const char *author
 bool token_checker_ready(const struct token_checker *tc);
 /* One line for /health's detail: what is loaded, or what is missing. Appends to detail. */
 void token_checker_health_detail(const struct token_checker *tc, struct buf *detail);
+/* /health's "signing_key" member: {"role":"verifies","source":"GATEWAY_JWT_SECRET" or the JWKS
+ * URL,"keys":[{"alg":..,"kid":..},...]} (kids only, nothing secret). Appends to out. */
+void token_checker_key_info(const struct token_checker *tc, struct buf *out);
 /* JWKS documents successfully loaded so far (start-up and refreshes). For tests. */
 unsigned long long token_checker_jwks_fetches(const struct token_checker *tc);
 

@@ -544,6 +544,7 @@ void upstream_forward(struct upstream_pool *pool, struct http_exchange *ex, cons
         .username = identity ? identity->username : NULL,
         .client_id = identity ? identity->client_id : NULL,
         .body_len = r->body_len,
+        .keep_authorization = svc->index == 0, /* auth: see proxy_head.h */
     };
     if (proxy_build_request_head(&in, &call->head) != GW_OK) {
         call_free(call);

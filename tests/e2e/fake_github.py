@@ -14,6 +14,9 @@ What it does like github.com / api.github.com:
                                   a code issued with code_challenge needs the matching verifier.
   GET  /user, /user/emails, /user/orgs   with "Authorization: Bearer|token <access token>",
                                   401 {"message":"Bad credentials"} otherwise.
+With fake.require_login=True it answers /login/oauth/authorize like github.com does for a browser
+that is not signed in: a 200 "Sign in to GitHub" page, unless the request carries the cookie
+gh_session=1 (a browser already signed in), which gets the redirect as above.
 Fault switches: fake.fault = None | "down" (connections closed without an answer) | "slow"
 (answers after fake.slow_seconds) | "5xx" (502 with an HTML body, like GitHub's unicorn page).
 Every request is recorded in fake.requests as (method, path, headers dict, body bytes).
@@ -44,6 +47,7 @@ class FakeGitHub:
         self.login_as = "octocat"
         self.last_authorize_query = None
         self.deny = False
+        self.require_login = False
         self.fault = None
         self.slow_seconds = 15
         self.codes = {}   # code -> dict
@@ -149,6 +153,11 @@ class FakeGitHub:
                     return self._send(404, "<html>Not Found</html>", "text/html")
                 redirect_uri = q.get("redirect_uri", "")
                 state = q.get("state", "")
+                if fake.require_login and "gh_session=1" not in (self.headers.get("Cookie") or ""):
+                    return self._send(200, "<!DOCTYPE html><html><head><title>Sign in to GitHub</title></head><body>"
+                                           "<form action=\"/session\" method=\"post\"><input name=\"login\">"
+                                           "<input type=\"password\" name=\"password\"></form></body></html>",
+                                      "text/html; charset=utf-8")
                 if fake.deny:
                     sep = "&" if "?" in redirect_uri else "?"
                     loc = redirect_uri + sep + urllib.parse.urlencode({

@@ -109,6 +109,22 @@ static void test_no_identity_no_injection(void **state)
     buf_free(&out);
 }
 
+/* The authorization server checks client credentials itself (Basic client authentication,
+ * registration access tokens): for it alone the client's Authorization goes through. */
+static void test_authorization_kept_for_auth_only(void **state)
+{
+    (void)state;
+    struct proxy_head_input in = input();
+    in.keep_authorization = true;
+    struct buf out;
+    buf_init(&out, 65536);
+    assert_int_equal(proxy_build_request_head(&in, &out), GW_OK);
+    assert_non_null(strstr(buf_cstr(&out), "\r\nAuthorization: Bearer secret-token\r\n"));
+    assert_null(strstr(buf_cstr(&out), "X-User-Id: admin")); /* the rest is still replaced */
+    assert_null(strstr(buf_cstr(&out), "6.6.6.6"));
+    buf_free(&out);
+}
+
 static void test_unusable_input(void **state)
 {
     (void)state;
@@ -153,6 +169,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_head),
         cmocka_unit_test(test_no_identity_no_injection),
+        cmocka_unit_test(test_authorization_kept_for_auth_only),
         cmocka_unit_test(test_unusable_input),
         cmocka_unit_test(test_response_headers),
     };
