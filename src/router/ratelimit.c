@@ -95,6 +95,7 @@ struct rate_limiter {
     char sha[41];
     struct key_batch *batches[BATCH_BUCKETS]; /* keys with checks waiting or in flight, or a recent answer */
     struct event *sweep_timer;
+    struct event *flush_timer; /* pending while admissions wait to be counted */
     struct local_entry *buckets[LOCAL_BUCKETS];
     size_t local_entries;
     bool outage; /* deciding locally; the WARNING was logged */
@@ -200,6 +201,7 @@ static void local_decide(struct rate_limiter *rl, const char *key, long long lim
 #define OPTIMISTIC_MARGIN_MIN 10
 #define HEADROOM_VALID_USEC 1000000 /* an answer older than this is not trusted for headroom */
 #define SWEEP_INTERVAL_SEC 2       /* idle keys are forgotten this often */
+#define ADMITTED_FLUSH_MS 10        /* admissions alone are sent to Redis at most this often */
 
 struct waiter {
     struct waiter *next;
@@ -319,12 +321,25 @@ static bool batch_needed(const struct key_batch *b, int64_t now)
     return b->in_flight || b->waiting || b->admitted_waiting || b->headroom_until_usec > now;
 }
 
-/* Send what is waiting. When Redis refuses at once, decide locally now. Returns false when b
- * was freed. */
-static bool batch_flush(struct key_batch *b)
+static void arm_flush_timer(struct rate_limiter *rl)
+{
+    if (rl->flush_timer && !evtimer_pending(rl->flush_timer, NULL)) {
+        struct timeval tv = {0, ADMITTED_FLUSH_MS * 1000};
+        evtimer_add(rl->flush_timer, &tv);
+    }
+}
+
+/* Send what is waiting. Admissions alone (no check waiting) are left for the flush timer when
+ * defer_admitted: under load that makes one command per key per 10 ms, not per round trip. When
+ * Redis refuses at once, decide locally now. Returns false when b was freed. */
+static bool batch_flush(struct key_batch *b, bool defer_admitted)
 {
     struct rate_limiter *rl = b->rl;
     while (!b->in_flight && (b->waiting || b->admitted_waiting)) {
+        if (!b->waiting && defer_admitted) {
+            arm_flush_timer(rl);
+            return true;
+        }
         b->sent = b->waiting;
         b->nsent = b->nwaiting;
         b->admitted_sent = b->admitted_waiting;
@@ -353,6 +368,23 @@ static bool batch_flush(struct key_batch *b)
         return false;
     }
     return true;
+}
+
+/* Count the admissions made since the last commands. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rate_limiter *rl = arg;
+    for (size_t i = 0; i < BATCH_BUCKETS; i++) {
+        struct key_batch *b = rl->batches[i];
+        while (b) {
+            struct key_batch *next = b->next; /* batch_flush may free b */
+            if (b->admitted_waiting && !b->in_flight)
+                batch_flush(b, false);
+            b = next;
+        }
+    }
 }
 
 /* Forget keys with nothing in flight whose last answer is too old to use. */
@@ -446,7 +478,7 @@ static void on_reply(const struct redis_result *result, void *arg)
         }
     }
     b->in_flight = false;
-    batch_flush(b);
+    batch_flush(b, true);
 }
 
 static void on_script_loaded(const struct redis_result *result, void *arg)
@@ -467,6 +499,7 @@ enum gw_err rate_limiter_create(struct event_base *base, struct redis_client *re
     rl->base = base;
     rl->redis = redis;
     rl->sweep_timer = event_new(base, -1, EV_PERSIST, sweep_cb, rl);
+    rl->flush_timer = evtimer_new(base, flush_cb, rl);
     struct timeval every = {SWEEP_INTERVAL_SEC, 0};
     if (rl->sweep_timer)
         event_add(rl->sweep_timer, &every);
@@ -509,6 +542,8 @@ void rate_limiter_free(struct rate_limiter *rl)
     local_purge(rl, 0, true);
     if (rl->sweep_timer)
         event_free(rl->sweep_timer);
+    if (rl->flush_timer)
+        event_free(rl->flush_timer);
     free(rl->key_prefix);
     free(rl);
 }
@@ -540,7 +575,7 @@ enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long
                                         .reset_seconds = b->reset_seconds,
                                         .local = false};
         if (!b->in_flight)
-            batch_flush(b); /* keeps b: it has an admission to send */
+            batch_flush(b, true); /* keeps b: it has an admission to count */
         deliver(rl, &d, cb, arg);
         return GW_OK;
     }
@@ -551,7 +586,7 @@ enum gw_err rate_limit_check(struct rate_limiter *rl, const char *key, long long
     b->waiting_tail = &w->next;
     b->nwaiting++;
     if (!b->in_flight)
-        batch_flush(b);
+        batch_flush(b, false);
     return GW_OK;
 }
 
