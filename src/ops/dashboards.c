@@ -234,6 +234,14 @@ static void explain(const struct grafana *g, const char *what, const struct answ
     char said[600] = "";
     if (m)
         snprintf(said, sizeof(said), " (Grafana: %.500s)", m);
+    if (!a->json && a->status != 401) {
+        /* Grafana's API answers JSON, even its errors: this is something else (a sub-path
+         * missing from GRAFANA_URL makes Grafana serve its web page, or another server answers). */
+        fprintf(stderr, "ERROR: %s: the answer (status %ld) is not from Grafana's HTTP API: is GRAFANA_URL (%s) "
+                        "Grafana's address, including any sub-path it is served under?\n",
+                what, a->status, g->base);
+        return;
+    }
     switch (a->status) {
     case 401:
         fprintf(stderr, "ERROR: Grafana refused GRAFANA_API_KEY (401 Unauthorized)%s: check that the token is "
@@ -338,17 +346,17 @@ int import_dashboards_main(int argc, char **argv)
     struct config *cfg = role_load_config(env_file);
     if (!cfg)
         return CONFIG_EXIT_CODE;
-    bool missing = false;
-    const char *needed[] = {"GRAFANA_URL", "GRAFANA_API_KEY"};
-    for (size_t i = 0; i < 2; i++)
-        if (!config_has(cfg, needed[i])) {
-            fprintf(stderr, "ERROR: Required variable %s not set\n", needed[i]);
-            missing = true;
-        }
-    if (missing) {
+    /* GRAFANA_URL and GRAFANA_API_KEY must be set, and what is set must be valid. */
+    static const char *const required[] = {"GRAFANA_URL", "GRAFANA_API_KEY", NULL};
+    struct buf errors;
+    buf_init(&errors, 64 * 1024);
+    if (config_validate_for(cfg, required, &errors) != GW_OK) {
+        fputs(buf_cstr(&errors), stderr);
+        buf_free(&errors);
         config_free(cfg);
         return CONFIG_EXIT_CODE;
     }
+    buf_free(&errors);
     if (!dir)
         dir = config_get(cfg, "DASHBOARDS_DIR", "./monitoring/dashboards");
 
