@@ -298,3 +298,306 @@ def test_import_dashboards_folder_title_taken(workdir, grafana):
     assert r.returncode == 1
     assert "409 Conflict" in r.stderr and "with another uid exists" in r.stderr
     assert grafana.dashboards == {}
+
+
+# ---- the live check: Debian's prometheus against a running stack ----
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from http.client import HTTPConnection, HTTPException  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.parse  # noqa: E402
+
+from conftest import http  # noqa: E402
+from test_ops import Stack  # noqa: E402
+
+# The shipped windows are minutes to hours; the live check keeps every expression and swaps only
+# the range windows and `for:` durations for seconds (scrapes and evaluations every second).
+SHORT_WINDOWS = {"5m": "10s", "10m": "10s", "15m": "20s", "30m": "20s", "1h": "30s"}
+SHORT_FOR = "2s"
+DASHBOARD_VARS = {"$__rate_interval": "1m", "$__range": "5m", "$service": ".+"}
+
+
+class FaultyUpstream:
+    """An MCP upstream behind the router (MCP_<NAME>_URL) whose answers a test can spoil:
+    mode "ok" (200 JSON-RPC result), "5xx" (500) or "slow" (answers after slow_seconds)."""
+
+    def __init__(self):
+        self.mode = "ok"
+        self.slow_seconds = 2.5
+        self.served = 0
+        up = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status, doc):
+                out = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def do_GET(self):
+                self._answer(200, {"status": "healthy"})
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                up.served += 1
+                mode = up.mode
+                if mode == "slow":
+                    time.sleep(up.slow_seconds)
+                try:
+                    rid = json.loads(body).get("id")
+                except (ValueError, AttributeError):
+                    rid = None
+                if mode == "5xx":
+                    self._answer(500, {"jsonrpc": "2.0", "id": rid, "error": {"code": -32603, "message": "boom"}})
+                else:
+                    self._answer(200, {"jsonrpc": "2.0", "id": rid, "result": {}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Hammer:
+    """Calls fn() again and again (every `every` seconds) on `threads` threads until stopped."""
+
+    def __init__(self, fn, every=0.1, threads=1):
+        self.stop_event = threading.Event()
+        self.errors = []
+
+        def loop():
+            while not self.stop_event.is_set():
+                try:
+                    fn()
+                except Exception as e:  # the fault under test may make calls fail; keep going
+                    self.errors.append(repr(e))
+                self.stop_event.wait(every)
+
+        self.threads = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+class Prometheus:
+    def __init__(self, port, proc):
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = proc
+
+    def api(self, path, **params):
+        q = "?" + urllib.parse.urlencode(params) if params else ""
+        status, _, body = http("GET", self.url + path + q, timeout=10)
+        doc = json.loads(body)
+        assert status == 200 and doc["status"] == "success", (path, params, body[:2000])
+        return doc["data"]
+
+    def query(self, expr):
+        return self.api("/api/v1/query", query=expr)["result"]
+
+    def alerts(self):
+        return self.api("/api/v1/alerts")["alerts"]
+
+    def wait(self, predicate, what, timeout=60):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            assert self.proc.alive(), f"prometheus exited:\n{self.proc.stderr()[-3000:]}"
+            try:
+                last = predicate()
+                if last:
+                    return last
+            except OSError as e:  # not listening yet
+                last = e
+            time.sleep(0.5)
+        what = what() if callable(what) else what
+        raise AssertionError(f"timed out waiting for {what}; last: {last}\nalerts: {json.dumps(self.alerts())[:4000]}")
+
+
+def shortened_rules(path_out):
+    """alerts.yml with only `for:` and the [range] windows shortened; returns the rules by name."""
+    with open(os.path.join(MON, "alerts.yml")) as f:
+        doc = yaml.safe_load(f)
+    by_name = {}
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            original = rule["expr"]
+            rule["expr"] = re.sub(r"\[(\w+)\]", lambda m: "[" + SHORT_WINDOWS[m.group(1)] + "]", original)
+            # nothing but the windows changed
+            assert re.sub(r"\[\w+\]", "[]", rule["expr"]) == re.sub(r"\[\w+\]", "[]", original)
+            if "for" in rule:
+                rule["for"] = SHORT_FOR
+            by_name[rule["alert"]] = rule
+    with open(path_out, "w") as f:
+        yaml.safe_dump(doc, f, sort_keys=False)
+    return by_name
+
+
+def live_config(path_out, rules_path, ports):
+    """monitoring/prometheus.yml with the test's ports, scrapes and evaluations every second."""
+    with open(os.path.join(MON, "prometheus.yml")) as f:
+        conf = yaml.safe_load(f)
+    conf["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"})
+    conf["rule_files"] = [rules_path]
+    job = conf["scrape_configs"][0]
+    groups = []
+    for g in job["static_configs"]:
+        service = g["labels"]["service"]
+        if service in ports:  # mcp-fetch is not enabled in this stack
+            groups.append({"targets": [f"127.0.0.1:{ports[service]}"], "labels": g["labels"]})
+    assert sorted(g["labels"]["service"] for g in groups) == sorted(ports)
+    job["static_configs"] = groups
+    with open(path_out, "w") as f:
+        yaml.safe_dump(conf, f, sort_keys=False)
+    r = promtool("check", "config", path_out)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def firing(prom, wanted):
+    """wanted: {alertname: {label: value or callable}}; True when every one is firing."""
+    alerts = prom.alerts()
+    for name, labels in wanted.items():
+        if not any(a["labels"]["alertname"] == name and a["state"] == "firing" and
+                   all((v(a["labels"].get(k, "")) if callable(v) else a["labels"].get(k) == v)
+                       for k, v in labels.items())
+                   for a in alerts):
+            return False
+    return alerts
+
+
+def none_active(prom, names):
+    return not any(a["labels"]["alertname"] in names for a in prom.alerts())
+
+
+class Router:
+    """Requests through the router (path routing) with a token, on one keep-alive connection."""
+
+    def __init__(self, port, token=None):
+        self.port = port
+        self.token = token
+        self.conn = None
+
+    def post(self, path, doc, token=None, extra=None):
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        tok = token if token is not None else self.token
+        if tok:
+            headers["Authorization"] = f"Bearer {tok}"
+        headers.update(extra or {})
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                self.conn.request("POST", path, json.dumps(doc).encode(), headers)
+                r = self.conn.getresponse()
+                body = r.read()
+                if r.getheader("Connection", "").lower() == "close":
+                    self.conn.close()
+                    self.conn = None
+                return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+            except (HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+
+
+def generate_token(stack, service):
+    r = stack.run("generate-token", "--user", "monitor", "--service", service)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_live_prometheus_alerts_fire_and_resolve(procs, workdir):
+    faulty, slow = FaultyUpstream(), FaultyUpstream()
+    stack = Stack(workdir, MCP_FAULTY_URL=f"http://127.0.0.1:{faulty.port}",
+                  MCP_SLOW_URL=f"http://127.0.0.1:{slow.port}",
+                  RATE_LIMIT_MCP="100000/minute", RATE_LIMIT_REGISTER="1/minute")
+    hammers = []
+    try:
+        stack.start_foreground(procs)
+        ports = {"auth": stack.ports["AUTH_PORT"], "router": stack.ports["ADMIN_PORT"],
+                 "mcp-echo": stack.ports["MCP_ECHO_PORT"]}
+        rules = shortened_rules(os.path.join(workdir, "alerts.yml"))
+        config = os.path.join(workdir, "prometheus.yml")
+        live_config(config, os.path.join(workdir, "alerts.yml"), ports)
+        prom_port = free_port()
+        proc = procs.start(["/usr/bin/prometheus", f"--config.file={config}",
+                            f"--storage.tsdb.path={os.path.join(workdir, 'prometheus-data')}",
+                            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                           bare_env(), name="prometheus", cwd=workdir)
+        prom = Prometheus(prom_port, proc)
+        prom.wait(lambda: prom.api("/api/v1/rules")["groups"], "rules loaded")
+        assert {r["name"] for g in prom.api("/api/v1/rules")["groups"] for r in g["rules"]} == set(rules)
+        prom.wait(lambda: len([r for r in prom.query('up{job="mcp-gateway"} == 1')]) == 3, "3 targets up")
+        assert prom.alerts() == []  # a healthy stack raises nothing
+
+        http_port = stack.ports["HTTP_PORT"]
+        tokens = {s: generate_token(stack, s) for s in ("mcp-echo", "mcp-faulty", "mcp-slow")}
+
+        # ---- the faults, all at once ----
+        assert stack.run("down", "mcp-echo").returncode == 0                     # ServiceDown
+        faulty.mode = "5xx"                                                        # HighErrorRate
+        slow.mode = "slow"                                                         # SlowRequests
+        rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        hammers.append(Hammer(lambda r=Router(http_port, tokens["mcp-faulty"]): r.post("/mcp-faulty/mcp", rpc)))
+        hammers.append(Hammer(lambda: Router(http_port, tokens["mcp-slow"]).post("/mcp-slow/mcp", rpc),
+                              every=0, threads=3))
+        hammers.append(Hammer(lambda r=Router(http_port): r.post("/mcp-echo/mcp", rpc, token="not.a.token"),
+                              every=0.2))                                          # TokenRejectionSpike
+        hammers.append(Hammer(lambda: http("POST", f"http://127.0.0.1:{stack.ports['AUTH_PORT']}/token",
+                                           b"grant_type=authorization_code&code=x&client_id=nobody&code_verifier=v",
+                                           {"Content-Type": "application/x-www-form-urlencoded"}),
+                              every=0.2))                                          # AuthFailureSpike
+        hammers.append(Hammer(lambda r=Router(http_port): r.post("/register", {"redirect_uris": ["http://127.0.0.1/cb"]}),
+                              every=0.2))                                          # RateLimitStorm
+        fired = prom.wait(lambda: firing(prom, {
+            "ServiceDown": {"service": "mcp-echo"},
+            "HighErrorRate": {"service": "router", "status": lambda s: s.startswith("5")},
+            "SlowRequests": {"service": "router", "method": "POST"},
+            "TokenRejectionSpike": {"service": "mcp-echo"},
+            "AuthFailureSpike": {"service": "auth"},
+            "RateLimitStorm": {"limit": "register"},
+        }), lambda: "every induced alert firing (hammer errors: %s)" % [h.errors[-3:] for h in hammers], timeout=90)
+        slow_alert = next(a for a in fired if a["labels"]["alertname"] == "SlowRequests")
+        assert float(slow_alert["value"]) > 2
+        down = next(a for a in fired if a["labels"]["alertname"] == "ServiceDown")
+        assert "mcpgw logs mcp-echo" in down["annotations"]["description"]
+
+        # ---- the faults end ----
+        for h in hammers:
+            h.stop()
+        hammers.clear()
+        faulty.mode = slow.mode = "ok"
+        assert stack.run("restart", "mcp-echo").returncode == 0
+        # The p99 covers the last minutes: enough fast requests push the slow ones out of it.
+        fast = Router(http_port, tokens["mcp-slow"])
+        def diluted():
+            for _ in range(300):
+                assert fast.post("/mcp-slow/mcp", rpc)[0] == 200
+            q = prom.query('http_request_duration_seconds{service="router",method="POST",quantile="0.99"}')
+            return q and float(q[0]["value"][1]) < 2
+        prom.wait(diluted, "router p99 back under 2 s", timeout=120)
+        prom.wait(lambda: none_active(prom, {"ServiceDown", "HighErrorRate", "SlowRequests", "TokenRejectionSpike",
+                                             "AuthFailureSpike", "RateLimitStorm"}),
+                  "every alert resolved", timeout=90)
+    finally:
+        for h in hammers:
+            h.stop()
+        stack.kill_leftovers()
+        faulty.stop()
+        slow.stop()
