@@ -17,13 +17,20 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
+import urllib.parse
+from http.client import HTTPConnection, HTTPException
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
-from conftest import ROOT, bare_env, free_port, mcpgw_bin
+from conftest import ROOT, bare_env, free_port, http, mcpgw_bin
 from fake_grafana import FakeGrafana
+from test_ops import Stack
 
 MON = os.path.join(ROOT, "monitoring")
 DASHBOARD_UIDS = {"mcpgw-overview", "mcpgw-auth", "mcpgw-mcp", "mcpgw-resources", "mcpgw-redis"}
@@ -302,15 +309,6 @@ def test_import_dashboards_folder_title_taken(workdir, grafana):
 
 # ---- the live check: Debian's prometheus against a running stack ----
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
-from http.client import HTTPConnection, HTTPException  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import urllib.parse  # noqa: E402
-
-from conftest import http  # noqa: E402
-from test_ops import Stack  # noqa: E402
-
 # The shipped windows are minutes to hours; the live check keeps every expression and swaps only
 # the range windows and `for:` durations for seconds (scrapes and evaluations every second).
 SHORT_WINDOWS = {"5m": "10s", "10m": "10s", "15m": "20s", "30m": "20s", "1h": "30s"}
@@ -330,6 +328,12 @@ class FaultyUpstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                # head and body leave in two writes: without this, Nagle holds the body until
+                # the router's delayed ACK, 40 ms a request
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, *args):
                 pass
@@ -548,23 +552,41 @@ def test_live_prometheus_alerts_fire_and_resolve(procs, workdir):
 
         http_port = stack.ports["HTTP_PORT"]
         tokens = {s: generate_token(stack, s) for s in ("mcp-echo", "mcp-faulty", "mcp-slow")}
+        auth_url = f"http://127.0.0.1:{stack.ports['AUTH_PORT']}"
+        status, _, body = http("POST", auth_url + "/register",
+                               json.dumps({"redirect_uris": ["http://127.0.0.1:9/cb"],
+                                           "token_endpoint_auth_method": "none"}).encode(),
+                               {"Content-Type": "application/json"})
+        assert status == 201, body
+        client_id = json.loads(body)["client_id"]
+        status, _, _ = http("POST", auth_url + "/token",
+                            urllib.parse.urlencode({"grant_type": "authorization_code", "code": "unknown",
+                                                    "client_id": client_id, "code_verifier": "v" * 43,
+                                                    "redirect_uri": "http://127.0.0.1:9/cb"}).encode(),
+                            {"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 400
 
         # ---- the faults, all at once ----
         assert stack.run("down", "mcp-echo").returncode == 0                     # ServiceDown
         faulty.mode = "5xx"                                                        # HighErrorRate
         slow.mode = "slow"                                                         # SlowRequests
         rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-        hammers.append(Hammer(lambda r=Router(http_port, tokens["mcp-faulty"]): r.post("/mcp-faulty/mcp", rpc)))
-        hammers.append(Hammer(lambda: Router(http_port, tokens["mcp-slow"]).post("/mcp-slow/mcp", rpc),
-                              every=0, threads=3))
+        # Each fault at a few times its alert's threshold, and little else, so that the slow
+        # requests stay more than 1% of the router's POSTs (the p99) without many of them.
+        hammers.append(Hammer(lambda r=Router(http_port, tokens["mcp-faulty"]): r.post("/mcp-faulty/mcp", rpc),
+                              every=0.3))                                          # 5xx, > 0.1/s
+        hammers.append(Hammer(lambda r=Router(http_port, tokens["mcp-slow"]): r.post("/mcp-slow/mcp", rpc),
+                              every=0))                                            # p99 > 2 s
+        hammers.append(Hammer(lambda r=Router(http_port, tokens["mcp-echo"]): r.post("/mcp-echo/mcp", rpc),
+                              every=1))                                            # 502, upstream errors
         hammers.append(Hammer(lambda r=Router(http_port): r.post("/mcp-echo/mcp", rpc, token="not.a.token"),
-                              every=0.2))                                          # TokenRejectionSpike
-        hammers.append(Hammer(lambda: http("POST", f"http://127.0.0.1:{stack.ports['AUTH_PORT']}/token",
+                              every=0.4))                                          # token rejections, > 0.5/s
+        hammers.append(Hammer(lambda: http("POST", auth_url + "/token",
                                            b"grant_type=authorization_code&code=x&client_id=nobody&code_verifier=v",
                                            {"Content-Type": "application/x-www-form-urlencoded"}),
-                              every=0.2))                                          # AuthFailureSpike
+                              every=0.4))                                          # auth failures, > 0.2/s
         hammers.append(Hammer(lambda r=Router(http_port): r.post("/register", {"redirect_uris": ["http://127.0.0.1/cb"]}),
-                              every=0.2))                                          # RateLimitStorm
+                              every=0.3))                                          # 429s, > 1/s
         fired = prom.wait(lambda: firing(prom, {
             "ServiceDown": {"service": "mcp-echo"},
             "HighErrorRate": {"service": "router", "status": lambda s: s.startswith("5")},
@@ -587,7 +609,7 @@ def test_live_prometheus_alerts_fire_and_resolve(procs, workdir):
         # The p99 covers the last minutes: enough fast requests push the slow ones out of it.
         fast = Router(http_port, tokens["mcp-slow"])
         def diluted():
-            for _ in range(300):
+            for _ in range(200):
                 assert fast.post("/mcp-slow/mcp", rpc)[0] == 200
             q = prom.query('http_request_duration_seconds{service="router",method="POST",quantile="0.99"}')
             return q and float(q[0]["value"][1]) < 2
@@ -595,6 +617,51 @@ def test_live_prometheus_alerts_fire_and_resolve(procs, workdir):
         prom.wait(lambda: none_active(prom, {"ServiceDown", "HighErrorRate", "SlowRequests", "TokenRejectionSpike",
                                              "AuthFailureSpike", "RateLimitStorm"}),
                   "every alert resolved", timeout=90)
+
+        # ---- every dashboard query returns data from this stack ----
+        echo = Router(http_port, tokens["mcp-echo"])
+        status, headers, _ = echo.post("/mcp-echo/mcp", {
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        assert status == 200
+        session = {"Mcp-Session-Id": headers["mcp-session-id"]} if "mcp-session-id" in headers else {}
+        for tool, args in (("echo", {"message": "hi"}), ("echo", {})):  # a success and a refusal
+            status, _, _ = echo.post("/mcp-echo/mcp", {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                                       "params": {"name": tool, "arguments": args}}, extra=session)
+            assert status == 200
+        exprs = dashboard_exprs()
+        assert len(exprs) >= 30
+
+        def empty_queries():
+            empty = []
+            for name, title, expr in exprs:
+                q = expr
+                for var, value in DASHBOARD_VARS.items():
+                    q = q.replace(var, value)
+                assert "$" not in q, (name, title, q)
+                if not prom.query(q):
+                    empty.append(f"{name} / {title}: {q}")
+            return empty
+        prom.wait(lambda: not empty_queries(), lambda: f"dashboard queries without data: {empty_queries()}",
+                  timeout=30)
+
+        # ---- Redis unreachable, and a service restarting in a loop ----
+        assert stack.run("down", "redis").returncode == 0
+        for n in (1, 2, 3):
+            pid = stack.wait(lambda: (lambda s: s["state"] == "running" and s["pid"])(stack.service("mcp-echo")),
+                             "mcp-echo running")
+            os.kill(pid, 9)
+            # each restart seen by Prometheus before the next kill
+            prom.wait(lambda: [r for r in prom.query(f'service_restarts_total{{service="mcp-echo"}} == {n}')],
+                      f"restart {n} scraped")
+        fired = prom.wait(lambda: firing(prom, {"RedisUnreachable": {"service": "auth"},
+                                               "ServiceRestartLoop": {"service": "mcp-echo"}}),
+                          "RedisUnreachable and ServiceRestartLoop firing", timeout=60)
+        assert "mcpgw restart redis" in next(a for a in fired if a["labels"]["alertname"] == "RedisUnreachable")[
+            "annotations"]["description"]
+        assert stack.run("restart", "redis").returncode == 0
+        prom.wait(lambda: none_active(prom, {"RedisUnreachable", "ServiceRestartLoop"}),
+                  "RedisUnreachable and ServiceRestartLoop resolved", timeout=90)
     finally:
         for h in hammers:
             h.stop()
