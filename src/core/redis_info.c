@@ -64,7 +64,8 @@ static bool is_db_name(const char *p, size_t len)
     return true;
 }
 
-static void parse_line(const char *line, size_t len, struct redis_info *info, bool *have_memory, bool *have_clients)
+static void parse_line(const char *line, size_t len, struct redis_info *info, bool *have_memory,
+                       bool *have_clients)
 {
     if (len == 0 || line[0] == '#')
         return;
@@ -128,18 +129,20 @@ static struct metric_family *up_metric, *memory_metric, *maxmemory_metric, *clie
 
 static void register_once(void)
 {
-    up_metric = metrics_register(METRIC_GAUGE, "redis_up", "1 when Redis answered the last INFO poll, 0 when not",
-                                 NULL, 0, NULL, 0);
+    up_metric = metrics_register(METRIC_GAUGE, "redis_up",
+                                 "1 when Redis answered the last INFO poll, 0 when not", NULL, 0, NULL, 0);
     memory_metric = metrics_register(METRIC_GAUGE, "redis_memory_used_bytes",
                                      "Memory Redis has allocated (INFO used_memory)", NULL, 0, NULL, 0);
     maxmemory_metric = metrics_register(METRIC_GAUGE, "redis_memory_max_bytes",
                                         "Redis maxmemory setting (0: no limit)", NULL, 0, NULL, 0);
     clients_metric = metrics_register(METRIC_GAUGE, "redis_connected_clients",
-                                      "Client connections open on Redis (every service's, and redis-cli's)", NULL, 0,
-                                      NULL, 0);
-    keys_metric = metrics_register(METRIC_GAUGE, "redis_keys", "Keys in Redis, over every database", NULL, 0, NULL, 0);
-    expiring_metric = metrics_register(METRIC_GAUGE, "redis_expiring_keys",
-                                       "Keys in Redis that have a TTL, over every database", NULL, 0, NULL, 0);
+                                      "Client connections open on Redis (every service's, and redis-cli's)",
+                                      NULL, 0, NULL, 0);
+    keys_metric =
+        metrics_register(METRIC_GAUGE, "redis_keys", "Keys in Redis, over every database", NULL, 0, NULL, 0);
+    expiring_metric =
+        metrics_register(METRIC_GAUGE, "redis_expiring_keys",
+                         "Keys in Redis that have a TTL, over every database", NULL, 0, NULL, 0);
     metrics_set(up_metric, NULL, 0);
 }
 

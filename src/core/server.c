@@ -98,8 +98,8 @@ static void register_once(void)
      * process (MCPGW_RESTARTS, see supervisor_loop.c), which carries it on: the counter keeps
      * growing across restarts, so increase() over a window counts the restarts in it. */
     m_restarts = metrics_register(METRIC_COUNTER, "service_restarts_total",
-                                  "Automatic restarts of this service by the supervisor since mcpgw up", svc_labels,
-                                  1, NULL, 0);
+                                  "Automatic restarts of this service by the supervisor since mcpgw up",
+                                  svc_labels, 1, NULL, 0);
     const char *inherited = getenv("MCPGW_RESTARTS");
     char *end = NULL;
     long restarts = inherited ? strtol(inherited, &end, 10) : 0;

@@ -40,7 +40,7 @@ static const char usage[] =
 
 struct dashboard {
     char *path;
-    json_t *json; /* owned */
+    json_t *json;            /* owned */
     const char *uid, *title; /* borrowed from json */
 };
 
@@ -56,8 +56,8 @@ static bool valid_uid(const char *uid)
     if (n == 0 || n > 40)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!(uid[i] == '-' || uid[i] == '_' || (uid[i] >= '0' && uid[i] <= '9') || (uid[i] >= 'a' && uid[i] <= 'z') ||
-              (uid[i] >= 'A' && uid[i] <= 'Z')))
+        if (!(uid[i] == '-' || uid[i] == '_' || (uid[i] >= '0' && uid[i] <= '9') ||
+              (uid[i] >= 'a' && uid[i] <= 'z') || (uid[i] >= 'A' && uid[i] <= 'Z')))
             return false;
     return true;
 }
@@ -100,8 +100,8 @@ static int load_dashboards(const char *dir, struct dashboard *out, size_t max)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "ERROR: cannot read the dashboards directory %s: %s (set DASHBOARDS_DIR or --dir)\n", dir,
-                strerror(errno));
+        fprintf(stderr, "ERROR: cannot read the dashboards directory %s: %s (set DASHBOARDS_DIR or --dir)\n",
+                dir, strerror(errno));
         return -1;
     }
     size_t n = 0;
@@ -134,7 +134,8 @@ static int load_dashboards(const char *dir, struct dashboard *out, size_t max)
     for (size_t i = 0; ok && i < n; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(out[i].uid, out[j].uid) == 0) {
-                fprintf(stderr, "ERROR: %s and %s have the same uid %s\n", out[j].path, out[i].path, out[i].uid);
+                fprintf(stderr, "ERROR: %s and %s have the same uid %s\n", out[j].path, out[i].path,
+                        out[i].uid);
                 ok = false;
             }
     if (!ok) {
@@ -237,28 +238,35 @@ static void explain(const struct grafana *g, const char *what, const struct answ
     if (!a->json && a->status != 401) {
         /* Grafana's API answers JSON, even its errors: this is something else (a sub-path
          * missing from GRAFANA_URL makes Grafana serve its web page, or another server answers). */
-        fprintf(stderr, "ERROR: %s: the answer (status %ld) is not from Grafana's HTTP API: is GRAFANA_URL (%s) "
-                        "Grafana's address, including any sub-path it is served under?\n",
+        fprintf(stderr,
+                "ERROR: %s: the answer (status %ld) is not from Grafana's HTTP API: is GRAFANA_URL (%s) "
+                "Grafana's address, including any sub-path it is served under?\n",
                 what, a->status, g->base);
         return;
     }
     switch (a->status) {
     case 401:
-        fprintf(stderr, "ERROR: Grafana refused GRAFANA_API_KEY (401 Unauthorized)%s: check that the token is "
-                        "right and has not expired or been revoked\n", said);
-        break;
-    case 403:
-        fprintf(stderr, "ERROR: %s: 403 Forbidden%s: the token's service account needs the Editor role\n", what,
+        fprintf(stderr,
+                "ERROR: Grafana refused GRAFANA_API_KEY (401 Unauthorized)%s: check that the token is "
+                "right and has not expired or been revoked\n",
                 said);
         break;
+    case 403:
+        fprintf(stderr, "ERROR: %s: 403 Forbidden%s: the token's service account needs the Editor role\n",
+                what, said);
+        break;
     case 404:
-        fprintf(stderr, "ERROR: %s: 404 Not Found%s: is GRAFANA_URL (%s) Grafana's address, including any sub-path "
-                        "it is served under?\n", what, said, g->base);
+        fprintf(stderr,
+                "ERROR: %s: 404 Not Found%s: is GRAFANA_URL (%s) Grafana's address, including any sub-path "
+                "it is served under?\n",
+                what, said, g->base);
         break;
     default:
         if (a->status >= 300 && a->status < 400)
-            fprintf(stderr, "ERROR: %s: Grafana answered %ld (a redirect): set GRAFANA_URL to the address it "
-                            "redirects to\n", what, a->status);
+            fprintf(stderr,
+                    "ERROR: %s: Grafana answered %ld (a redirect): set GRAFANA_URL to the address it "
+                    "redirects to\n",
+                    what, a->status);
         else
             fprintf(stderr, "ERROR: %s: Grafana answered %ld%s\n", what, a->status, said);
     }
@@ -281,14 +289,16 @@ static bool ensure_folder(struct grafana *g)
         return false;
     }
     answer_free(&a);
-    if (!grafana_call(g, "POST", "/api/folders", "{\"uid\":\"" FOLDER_UID "\",\"title\":\"" FOLDER_TITLE "\"}", &a))
+    if (!grafana_call(g, "POST", "/api/folders",
+                      "{\"uid\":\"" FOLDER_UID "\",\"title\":\"" FOLDER_TITLE "\"}", &a))
         return false;
     bool ok = a.status == 200 && json_is_object(a.json);
     if (ok)
         printf("Created folder %s\n", FOLDER_TITLE);
     else if (a.status == 409)
-        fprintf(stderr, "ERROR: POST /api/folders: 409 Conflict (Grafana: %s): a folder named \"" FOLDER_TITLE
-                        "\" with another uid exists; rename it, or move its dashboards and delete it\n",
+        fprintf(stderr,
+                "ERROR: POST /api/folders: 409 Conflict (Grafana: %s): a folder named \"" FOLDER_TITLE
+                "\" with another uid exists; rename it, or move its dashboards and delete it\n",
                 grafana_message(&a) ? grafana_message(&a) : "exists");
     else
         explain(g, "POST /api/folders", &a);
@@ -298,8 +308,8 @@ static bool ensure_folder(struct grafana *g)
 
 static bool import_one(struct grafana *g, const struct dashboard *d)
 {
-    json_t *request = json_pack("{s:O, s:s, s:b, s:s}", "dashboard", d->json, "folderUid", FOLDER_UID, "overwrite", 1,
-                                "message", "mcpgw import-dashboards " MCPGW_VERSION);
+    json_t *request = json_pack("{s:O, s:s, s:b, s:s}", "dashboard", d->json, "folderUid", FOLDER_UID,
+                                "overwrite", 1, "message", "mcpgw import-dashboards " MCPGW_VERSION);
     char *body = json_dumps(request, JSON_COMPACT);
     json_decref(request);
     if (!body)

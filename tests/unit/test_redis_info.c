@@ -16,11 +16,12 @@ static void test_real_answer(void **state)
 {
     (void)state;
     /* the shape redis-server 7 sends: sections, CRLF, human duplicates, keyspace lines */
-    const char *text = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:12\r\n\r\n"
-                       "# Clients\r\nconnected_clients:5\r\nblocked_clients:0\r\n\r\n"
-                       "# Memory\r\nused_memory:1161640\r\nused_memory_human:1.11M\r\n"
-                       "used_memory_rss:12496896\r\nmaxmemory:268435456\r\nmaxmemory_human:256.00M\r\n\r\n"
-                       "# Keyspace\r\ndb0:keys=12,expires=7,avg_ttl=3599000\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n";
+    const char *text =
+        "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:12\r\n\r\n"
+        "# Clients\r\nconnected_clients:5\r\nblocked_clients:0\r\n\r\n"
+        "# Memory\r\nused_memory:1161640\r\nused_memory_human:1.11M\r\n"
+        "used_memory_rss:12496896\r\nmaxmemory:268435456\r\nmaxmemory_human:256.00M\r\n\r\n"
+        "# Keyspace\r\ndb0:keys=12,expires=7,avg_ttl=3599000\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n";
     struct redis_info info;
     assert_int_equal(parse(text, &info), GW_OK);
     assert_true(info.used_memory == 1161640);
@@ -35,7 +36,8 @@ static void test_empty_keyspace_and_lf(void **state)
 {
     (void)state;
     struct redis_info info;
-    assert_int_equal(parse("# Clients\nconnected_clients:1\n# Memory\nused_memory:900\n# Keyspace\n", &info), GW_OK);
+    assert_int_equal(parse("# Clients\nconnected_clients:1\n# Memory\nused_memory:900\n# Keyspace\n", &info),
+                     GW_OK);
     assert_true(info.keys == 0 && info.expiring_keys == 0);
     assert_int_equal(info.ndbs, 0);
     assert_true(info.maxmemory == 0);
@@ -57,9 +59,9 @@ static void test_bad_values_skipped(void **state)
 {
     (void)state;
     struct redis_info info;
-    const char *bad[] = {"used_memory:-5\nconnected_clients:1\n", "used_memory:nan\nconnected_clients:1\n",
+    const char *bad[] = {"used_memory:-5\nconnected_clients:1\n",  "used_memory:nan\nconnected_clients:1\n",
                          "used_memory:inf\nconnected_clients:1\n", "used_memory:12abc\nconnected_clients:1\n",
-                         "used_memory:\nconnected_clients:1\n", "used_memory: 12\nconnected_clients:1\n"};
+                         "used_memory:\nconnected_clients:1\n",    "used_memory: 12\nconnected_clients:1\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(parse(bad[i], &info), GW_ERR_PROTOCOL);
     /* malformed keyspace lines are skipped, the rest still counts */
