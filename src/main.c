@@ -10,6 +10,7 @@
 #include "auth/auth_role.h"
 #include "auth/browser.h"
 #include "ops/config_commands.h"
+#include "ops/dashboards.h"
 #include "ops/maintenance_commands.h"
 #include "ops/oauth_flow.h"
 #include "ops/ops_commands.h"
@@ -57,7 +58,7 @@ static const struct command commands[] = {
     {"diagnostic-bundle", diagnostic_bundle_main, "config, health, logs, metrics, versions, stats in one archive; no secrets"},
     {"update-all", update_all_main, "rebuild, then restart services one at a time, each gated on its health"},
     {"renew-certs", renew_certs_main, "(not implemented yet: comes with the certificate work)"},
-    {"import-dashboards", import_dashboards_main, "(not implemented yet: comes with the monitoring work)"},
+    {"import-dashboards", import_dashboards_main, "post the Grafana dashboards to GRAFANA_URL (folder mcpgw, by uid)"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},
 };

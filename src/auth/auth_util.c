@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/redis.h"
+#include "core/redis_info.h"
 #include "core/server.h"
 
 char *auth_key(struct http_exchange *ex, const char *kind, const char *id)
@@ -160,6 +161,7 @@ void auth_metrics_register(void)
             metrics_add(tokens_issued, (const char *[]){grant_types[i]}, 0);
     if (active_tokens)
         metrics_set(active_tokens, NULL, 0);
+    redis_info_metrics_register();
 }
 
 void auth_count_failure(const char *reason)
@@ -197,7 +199,8 @@ void auth_count_client_request(const char *client_id)
 }
 
 /* The active-token gauge: worker 0 trims and counts the active_tokens sorted set (jti scored by
- * exp) every 5 s; one cheap round trip, no key scan. */
+ * exp) every 5 s; one cheap round trip, no key scan. The same tick polls Redis's INFO for the
+ * redis_* gauges: auth owns the token store, so its view of Redis is the one operators need. */
 static struct event *active_timer;
 
 static void active_count_done(const struct redis_result *result, void *arg)
@@ -226,6 +229,7 @@ static void active_tick(evutil_socket_t fd, short what, void *arg)
     if (redis_command_argv(w->redis, active_trim_done, NULL, 4, trim, NULL) == GW_OK)
         redis_command_argv(w->redis, active_count_done, NULL, 2, count, NULL);
     free(key);
+    redis_info_poll(w->redis);
 }
 
 void auth_metrics_worker_start(struct auth_worker *w)

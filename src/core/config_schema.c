@@ -546,6 +546,20 @@ static const struct config_var schema[] = {
      .min = 1,
      .max = 1000000,
      .doc = "Failed health checks in a row before the supervisor restarts a service"},
+
+    /* Monitoring: where `mcpgw import-dashboards` puts the Grafana dashboards. */
+    {.name = "GRAFANA_URL",
+     .type = CONFIG_URL,
+     .check = check_http_url,
+     .doc = "Grafana that import-dashboards posts to, e.g. http://127.0.0.1:3000"},
+    {.name = "GRAFANA_API_KEY",
+     .type = CONFIG_STRING,
+     .secret = true,
+     .doc = "Grafana service account token (Editor role) for import-dashboards"},
+    {.name = "DASHBOARDS_DIR",
+     .type = CONFIG_STRING,
+     .default_value = "./monitoring/dashboards",
+     .doc = "Directory of the Grafana dashboards (*.json) that import-dashboards imports"},
     {.name = NULL},
 };
 

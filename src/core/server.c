@@ -50,7 +50,7 @@ struct server {
 
 static _Thread_local struct worker *current_worker;
 
-static struct metric_family *m_requests, *m_duration, *m_connections;
+static struct metric_family *m_requests, *m_duration, *m_connections, *m_restarts;
 static const char *metrics_service = "mcpgw";
 
 static void register_once(void);
@@ -95,6 +95,19 @@ static void register_once(void)
                                   2, NULL, 0);
     m_connections = metrics_register(METRIC_GAUGE, "http_connections_active", "Open client connections.",
                                      svc_labels, 1, NULL, 0);
+    /* The supervisor knows how often it restarted a service and hands the count to the new
+     * process (MCPGW_RESTARTS, see supervisor_loop.c), which carries it on: the counter keeps
+     * growing across restarts, so increase() over a window counts the restarts in it. */
+    m_restarts = metrics_register(METRIC_COUNTER, "service_restarts_total",
+                                  "Automatic restarts of this service by the supervisor since mcpgw up",
+                                  svc_labels, 1, NULL, 0);
+    const char *inherited = getenv("MCPGW_RESTARTS");
+    char *end = NULL;
+    long restarts = inherited ? strtol(inherited, &end, 10) : 0;
+    if (!inherited || end == inherited || *end || restarts < 0)
+        restarts = 0;
+    if (m_restarts)
+        metrics_add(m_restarts, (const char *[]){metrics_service}, (double)restarts);
 }
 
 static const char *method_label(const char *method)

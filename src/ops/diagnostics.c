@@ -1,6 +1,5 @@
 /*
- * diagnostics.c - diagnostic-bundle, update-all, and the placeholders renew-certs and
- * import-dashboards.
+ * diagnostics.c - diagnostic-bundle, update-all, and the placeholder renew-certs.
  *
  * The bundle must never carry a secret or a token: every file in it goes through scrub(), which
  * replaces each configured secret value (every variable config_is_secret() names, and the
@@ -509,15 +508,5 @@ int renew_certs_main(int argc, char **argv)
            "It will need HTTPS_PORT, ACME_EMAIL, BASE_DOMAIN with DNS pointing here and port 80 reachable\n"
            "for HTTP-01 challenges (or TLS_CERT_FILE/TLS_KEY_FILE or TLS_CERT_DIR for your own\n"
            "certificates: replace the files, then `kill -HUP` the router, or `mcpgw restart router`).\n");
-    return help ? 0 : 2;
-}
-
-int import_dashboards_main(int argc, char **argv)
-{
-    bool help = argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-    printf("Usage: mcpgw import-dashboards\n"
-           "Not implemented yet: dashboards come with the monitoring work. It will need a Grafana URL and\n"
-           "API token and a Prometheus that scrapes the services' /metrics (the router's on ADMIN_PORT).\n"
-           "Until then `curl http://127.0.0.1:ADMIN_PORT/metrics` shows what there is.\n");
     return help ? 0 : 2;
 }

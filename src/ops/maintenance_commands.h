@@ -3,7 +3,8 @@
  *   redis_commands.c: redis-cli, cleanup-tokens, redis-vacuum
  *   log_rotation.c:   rotate-logs
  *   backup.c:         backup-all, restore
- *   diagnostics.c:    diagnostic-bundle, update-all, renew-certs, import-dashboards
+ *   diagnostics.c:    diagnostic-bundle, update-all, renew-certs
+ *   (import-dashboards: dashboards.h)
  * Each takes the subcommand's argc/argv (argv[0] is the subcommand) and returns the exit code:
  * 0 all well, 1 something failed, 2 usage error (and "not implemented yet"), 78 configuration.
  */
@@ -19,6 +20,5 @@ int restore_main(int argc, char **argv);
 int diagnostic_bundle_main(int argc, char **argv);
 int update_all_main(int argc, char **argv);
 int renew_certs_main(int argc, char **argv);
-int import_dashboards_main(int argc, char **argv);
 
 #endif

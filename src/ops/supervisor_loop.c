@@ -155,6 +155,9 @@ static bool child_start(struct supervisor *sv, struct child *c)
             c->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         }
     }
+    /* The restart count so far, for the service's service_restarts_total (core/server.c). */
+    char restarts[24];
+    snprintf(restarts, sizeof(restarts), "%d", c->restarts);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -181,6 +184,8 @@ static bool child_start(struct supervisor *sv, struct child *c)
         dup2(pipefd[1] >= 0 ? pipefd[1] : devnull, 1);
         if (!sv->foreground)
             dup2(devnull, 2);
+        /* the supervisor is one thread, so setenv between fork and exec is safe */
+        setenv("MCPGW_RESTARTS", restarts, 1);
         execvp(s->argv[0], s->argv);
         fprintf(stderr, "ERROR: cannot run %s: %s\n", s->argv[0], strerror(errno));
         _exit(127);
