@@ -3,7 +3,8 @@
  *   redis_commands.c: redis-cli, cleanup-tokens, redis-vacuum
  *   log_rotation.c:   rotate-logs
  *   backup.c:         backup-all, restore
- *   diagnostics.c:    diagnostic-bundle, update-all, renew-certs, import-dashboards
+ *   diagnostics.c:    diagnostic-bundle, update-all, import-dashboards
+ *   certificates.c:   renew-certs (ACME; see certificates.h)
  * Each takes the subcommand's argc/argv (argv[0] is the subcommand) and returns the exit code:
  * 0 all well, 1 something failed, 2 usage error (and "not implemented yet"), 78 configuration.
  */
