@@ -1,7 +1,7 @@
 """
 End-to-end tests of the maintenance commands: redis-cli, cleanup-tokens, redis-vacuum,
-rotate-logs, backup-all / restore, diagnostic-bundle, and the placeholders renew-certs and
-import-dashboards. Real redis-server (fixture), real mcpgw processes on 127.0.0.1.
+rotate-logs, backup-all / restore, diagnostic-bundle, and the placeholder import-dashboards
+(renew-certs: test_acme.py). Real redis-server (fixture), real mcpgw processes on 127.0.0.1.
 """
 import json
 import os
@@ -310,6 +310,6 @@ def test_update_all_without_supervisor_and_placeholders(workdir, redis_server):
     env = base_env(workdir, redis_server)
     r = run(env, "update-all", "--no-build")
     assert r.returncode == 1 and "supervisor is not running" in r.stderr
-    for cmd, what in (("renew-certs", "certificate"), ("import-dashboards", "monitoring")):
+    for cmd, what in (("import-dashboards", "monitoring"),):
         r = run(env, cmd)
         assert r.returncode == 2 and "Not implemented yet" in r.stdout and what in r.stdout
