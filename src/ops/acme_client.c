@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -317,6 +318,7 @@ static int run_uacme(struct acme_client *c, const char *const *args, struct buf 
         dup2(pipefd[1], 1);
         dup2(pipefd[1], 2);
         signal(SIGPIPE, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* renew-certs stopped (supervisor going down): uacme too */
         if (c->trust_dir && !private_trust(c->trust_dir)) {
             fprintf(stderr,
                     "uacme: cannot use ACME_CA_BUNDLE: a private mount namespace was refused (%s); run as root "
