@@ -429,8 +429,26 @@ bool acme_client_account(struct acme_client *c, struct acme_outcome *o)
 
 /* ---- issuing ---- */
 
+/* uacme keeps the previous certificate as HOST/cert-<second the issuance started>.pem (a hard
+ * link) and fails if that name exists: two issuances of one host in the same second (a --force
+ * right after a renewal). Wait for the next second in that case. */
+static void avoid_backup_clash(const struct acme_client *c, const char *host)
+{
+    for (int tries = 0; tries < 30; tries++) {
+        struct buf p;
+        buf_init(&p, 8192);
+        buf_printf(&p, "%s/%s/cert-%llu.pem", c->confdir, host, (unsigned long long)time(NULL));
+        bool clash = access(buf_cstr(&p), F_OK) == 0;
+        buf_free(&p);
+        if (!clash)
+            return;
+        usleep(100 * 1000);
+    }
+}
+
 void acme_client_issue(struct acme_client *c, const char *host, bool force, struct acme_outcome *o)
 {
+    avoid_backup_clash(c, host);
     struct buf out;
     buf_init(&out, OUTPUT_CAP + 1);
     const char *forced[] = {"-f", "issue", host, NULL};

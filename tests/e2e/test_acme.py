@@ -210,9 +210,13 @@ def test_supervisor_issues_router_serves_renewals_keep_connections(procs, acme_s
     assert "reloads its certificates" in r.stdout
     stack.wait(lambda: fingerprint(root_file, stack.https_port, ECHO_HOST) != before.fingerprint,
                "the renewed certificate served to new connections")
-    status, body = before.get("/health")
+    status, body = before.get("/health")  # the connection from before the reload still works
     assert status == 200 and json.loads(body)["status"] == "healthy"
-    assert before.fingerprint != fingerprint(root_file, stack.https_port, ECHO_HOST)
+    after = TlsConn(root_file, stack.https_port, ECHO_HOST)  # verified against pebble's root
+    assert after.fingerprint != before.fingerprint
+    status, body = after.get("/health")
+    assert status == 200 and json.loads(body)["status"] == "healthy"
+    after.close()
     before.close()
 
     # not due with a shorter window; --force renews anyway, one host with --host
