@@ -94,7 +94,9 @@ static const char *check_http_url(const struct config *cfg, const char *value)
 static const char *check_https_url(const struct config *cfg, const char *value)
 {
     (void)cfg;
-    return strncasecmp(value, "https://", 8) == 0 ? NULL : "must be an https:// URL (RFC 8555 requires HTTPS)";
+    if (strncasecmp(value, "https://", 8) != 0)
+        return "must be an https:// URL (RFC 8555 requires HTTPS)";
+    return NULL;
 }
 
 static const char *check_redis_url(const struct config *cfg, const char *value)

@@ -150,11 +150,13 @@ enum gw_err acme_client_init(struct acme_client *c, const struct config *cfg, co
     c->timeout_s = 300;
     c->uacme = find_program("uacme");
     if (!c->uacme) {
-        buf_printf(errors, "ERROR: uacme not found in PATH (apt-get install uacme; scripts/setup installs it)\n");
+        buf_printf(errors,
+                   "ERROR: uacme not found in PATH (apt-get install uacme; scripts/setup installs it)\n");
         return GW_ERR_NOT_FOUND;
     }
     if (!make_dirs(c->confdir, 0700) || !make_dirs(c->challenge_dir, 0755)) {
-        buf_printf(errors, "ERROR: cannot create %s or %s: %s\n", c->confdir, c->challenge_dir, strerror(errno));
+        buf_printf(errors, "ERROR: cannot create %s or %s: %s\n", c->confdir, c->challenge_dir,
+                   strerror(errno));
         return GW_ERR_IO;
     }
     chmod(c->state_dir, 0700); /* account and certificate keys live below */
@@ -181,7 +183,8 @@ enum gw_err acme_client_init(struct acme_client *c, const struct config *cfg, co
         free(copy);
         free(pem);
         if (!ok) {
-            buf_printf(errors, "ERROR: cannot copy ACME_CA_BUNDLE into %s: %s\n", c->trust_dir, strerror(errno));
+            buf_printf(errors, "ERROR: cannot copy ACME_CA_BUNDLE into %s: %s\n", c->trust_dir,
+                       strerror(errno));
             return GW_ERR_IO;
         }
     }
@@ -320,10 +323,11 @@ static int run_uacme(struct acme_client *c, const char *const *args, struct buf 
         signal(SIGPIPE, SIG_DFL);
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* renew-certs stopped (supervisor going down): uacme too */
         if (c->trust_dir && !private_trust(c->trust_dir)) {
-            fprintf(stderr,
-                    "uacme: cannot use ACME_CA_BUNDLE: a private mount namespace was refused (%s); run as root "
-                    "or allow unprivileged user namespaces\n",
-                    strerror(errno));
+            fprintf(
+                stderr,
+                "uacme: cannot use ACME_CA_BUNDLE: a private mount namespace was refused (%s); run as root "
+                "or allow unprivileged user namespaces\n",
+                strerror(errno));
             _exit(2);
         }
         execv(argv[0], (char *const *)argv);
@@ -355,7 +359,8 @@ static int run_uacme(struct acme_client *c, const char *const *args, struct buf 
         if (got <= 0)
             break;
         if (output->len < OUTPUT_CAP)
-            buf_append(output, chunk, (size_t)got < OUTPUT_CAP - output->len ? (size_t)got : OUTPUT_CAP - output->len);
+            buf_append(output, chunk,
+                       (size_t)got < OUTPUT_CAP - output->len ? (size_t)got : OUTPUT_CAP - output->len);
         if (buf_append(&pending, chunk, (size_t)got) != GW_OK)
             buf_reset(&pending); /* a line over 1 MiB: drop it rather than stall */
         deliver_lines(c, &pending, false);
@@ -471,7 +476,8 @@ static bool key_authorization_ok(const char *token, const char *auth)
 int acme_hook_main(int argc, char **argv)
 {
     if (argc != 6) {
-        fprintf(stderr, "Usage: mcpgw renew-certs --challenge-hook METHOD TYPE IDENT TOKEN AUTH (run by uacme)\n");
+        fprintf(stderr,
+                "Usage: mcpgw renew-certs --challenge-hook METHOD TYPE IDENT TOKEN AUTH (run by uacme)\n");
         return 2;
     }
     const char *method = argv[1], *type = argv[2], *token = argv[4], *auth = argv[5];
@@ -479,7 +485,8 @@ int acme_hook_main(int argc, char **argv)
         return 1; /* decline dns-01 and tls-alpn-01: the router serves HTTP-01 only */
     const char *dir = getenv("MCPGW_ACME_CHALLENGE_DIR");
     if (!dir || !*dir) {
-        fprintf(stderr, "challenge hook: MCPGW_ACME_CHALLENGE_DIR is not set (run through mcpgw renew-certs)\n");
+        fprintf(stderr,
+                "challenge hook: MCPGW_ACME_CHALLENGE_DIR is not set (run through mcpgw renew-certs)\n");
         return 2;
     }
     if (!acme_challenge_token_ok(token, strlen(token))) {

@@ -28,12 +28,12 @@
 typedef void (*acme_line_fn)(const char *line, void *arg);
 
 struct acme_client {
-    char *uacme;         /* absolute path of the uacme program */
-    char *state_dir;     /* DATA_DIR/acme */
-    char *confdir;       /* DATA_DIR/acme/uacme */
-    char *hook;          /* DATA_DIR/acme/challenge-hook */
-    char *trust_dir;     /* DATA_DIR/acme/trust (only with a CA bundle) */
-    char *challenge_dir; /* acme_challenge_dir() */
+    char *uacme;                             /* absolute path of the uacme program */
+    char *state_dir;                         /* DATA_DIR/acme */
+    char *confdir;                           /* DATA_DIR/acme/uacme */
+    char *hook;                              /* DATA_DIR/acme/challenge-hook */
+    char *trust_dir;                         /* DATA_DIR/acme/trust (only with a CA bundle) */
+    char *challenge_dir;                     /* acme_challenge_dir() */
     char *directory_url, *email, *ca_bundle; /* ca_bundle NULL: the system's CAs */
     int renew_days;
     int timeout_s; /* per uacme run; killed after */

@@ -134,17 +134,20 @@ void acme_outcome_parse(const char *text, size_t len, int exit_code, struct acme
     if (len) {
         last_error_line(text, len, out);
         /* libcurl's words when the directory itself cannot be reached or trusted */
-        if (find_bounded(text, len, "SSL peer certificate") || find_bounded(text, len, "SSL certificate problem") ||
+        if (find_bounded(text, len, "SSL peer certificate") ||
+            find_bounded(text, len, "SSL certificate problem") ||
             find_bounded(text, len, "certificate verify"))
             out->failure = ACME_FAIL_SERVER_UNTRUSTED;
         else if (find_bounded(text, len, "Couldn't connect to server") ||
-                 find_bounded(text, len, "Couldn't resolve host") || find_bounded(text, len, "Timeout was reached") ||
+                 find_bounded(text, len, "Couldn't resolve host") ||
+                 find_bounded(text, len, "Timeout was reached") ||
                  find_bounded(text, len, "failed to fetch directory"))
             out->failure = ACME_FAIL_SERVER_UNREACHABLE;
     }
     if (!out->detail[0])
-        snprintf(out->detail, sizeof(out->detail), exit_code < 0 ? "the ACME client was killed or could not run"
-                                                                  : "the ACME client failed (exit status %d)",
+        snprintf(out->detail, sizeof(out->detail),
+                 exit_code < 0 ? "the ACME client was killed or could not run"
+                               : "the ACME client failed (exit status %d)",
                  exit_code);
 }
 
@@ -185,7 +188,8 @@ void acme_outcome_explain(const struct acme_outcome *o, const char *host, int ht
     buf_printf(out, "%s: ", acme_failure_label(o->failure));
     switch (o->failure) {
     case ACME_FAIL_DNS:
-        buf_printf(out, "the CA could not resolve %s; create an A/AAAA record pointing at this machine", host);
+        buf_printf(out, "the CA could not resolve %s; create an A/AAAA record pointing at this machine",
+                   host);
         break;
     case ACME_FAIL_CONNECTION:
         buf_printf(out,
@@ -200,8 +204,9 @@ void acme_outcome_explain(const struct acme_outcome *o, const char *host, int ht
                    host);
         break;
     case ACME_FAIL_RATE_LIMITED:
-        buf_printf(out, "the CA refuses more certificates for %s for now; wait (see the detail for when), "
-                        "and test with the staging directory",
+        buf_printf(out,
+                   "the CA refuses more certificates for %s for now; wait (see the detail for when), "
+                   "and test with the staging directory",
                    host);
         break;
     case ACME_FAIL_CAA:
@@ -225,5 +230,6 @@ void acme_outcome_explain(const struct acme_outcome *o, const char *host, int ht
         break;
     }
     if (o->problem_type[0] || o->detail[0])
-        buf_printf(out, " [%s%s%s]", o->problem_type, o->problem_type[0] && o->detail[0] ? ": " : "", o->detail);
+        buf_printf(out, " [%s%s%s]", o->problem_type, o->problem_type[0] && o->detail[0] ? ": " : "",
+                   o->detail);
 }

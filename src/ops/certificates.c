@@ -64,9 +64,9 @@ long long acme_renewal_delay_ms(int consecutive_failures, double random01)
 /* ---- the router's log ---- */
 
 struct acme_log {
-    int fd;          /* LOG_DIR/router.log, or -1: stderr */
+    int fd;           /* LOG_DIR/router.log, or -1: stderr */
     const char *host; /* the host being worked on, or NULL */
-    bool in_problem; /* inside uacme's multi-line problem document */
+    bool in_problem;  /* inside uacme's multi-line problem document */
 };
 
 static void acme_log_open(struct acme_log *l, const struct config *cfg)
@@ -85,8 +85,8 @@ static void acme_log_open(struct acme_log *l, const struct config *cfg)
 }
 
 /* One JSON line as the router's, with "component":"acme" and the host. */
-static void acme_log(struct acme_log *l, enum log_level level, const char *message, const struct log_field *extra,
-                     int nextra)
+static void acme_log(struct acme_log *l, enum log_level level, const char *message,
+                     const struct log_field *extra, int nextra)
 {
     struct log_field fields[8];
     int n = 0;
@@ -175,7 +175,8 @@ static bool write_atomic(const char *path, const char *data, mode_t mode)
 }
 
 /* notAfter of the first certificate in pem as Unix time, and whether key_pem is its key. */
-static bool check_pair(const char *cert_pem, const char *key_pem, long long *not_after, char *why, size_t whysz)
+static bool check_pair(const char *cert_pem, const char *key_pem, long long *not_after, char *why,
+                       size_t whysz)
 {
     BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
     X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
@@ -219,13 +220,15 @@ static bool install(const struct acme_client *c, const char *cert_dir, const cha
         buf_init(&dst_key, 8192);
         buf_printf(&dst_cert, "%s/%s.crt", cert_dir, host);
         buf_printf(&dst_key, "%s/%s.key", cert_dir, host);
-        char *old_cert = read_file(buf_cstr(&dst_cert), 1 << 20), *old_key = read_file(buf_cstr(&dst_key), 1 << 20);
+        char *old_cert = read_file(buf_cstr(&dst_cert), 1 << 20),
+             *old_key = read_file(buf_cstr(&dst_key), 1 << 20);
         bool same = old_cert && old_key && strcmp(old_cert, cert) == 0 && strcmp(old_key, key) == 0;
         if (same) {
             ok = true;
         } else if (mkdir(cert_dir, 0700) != 0 && errno != EEXIST) {
             snprintf(why, whysz, "cannot create %s: %s", cert_dir, strerror(errno));
-        } else if (!write_atomic(buf_cstr(&dst_key), key, 0600) || !write_atomic(buf_cstr(&dst_cert), cert, 0644)) {
+        } else if (!write_atomic(buf_cstr(&dst_key), key, 0600) ||
+                   !write_atomic(buf_cstr(&dst_cert), cert, 0644)) {
             snprintf(why, whysz, "cannot write into %s: %s", cert_dir, strerror(errno));
         } else {
             ok = true;
@@ -315,7 +318,8 @@ static const char *acme_off_reason(const struct config *cfg)
     if (config_get_int(cfg, "HTTPS_PORT", 443) == 0)
         return "HTTPS is off (HTTPS_PORT=0): there are no certificates to renew";
     if (!acme_enabled(cfg))
-        return "the certificates come from files (TLS_CERT_FILE/TLS_CERT_DIR), not ACME: replace the files, then "
+        return "the certificates come from files (TLS_CERT_FILE/TLS_CERT_DIR), not ACME: replace the files, "
+               "then "
                "`kill -HUP` the router or `mcpgw restart router` (unset both to use ACME)";
     return NULL;
 }
@@ -376,13 +380,15 @@ static int renew(const struct config *cfg, const struct options *o)
     rc = 1;
     if (acme_client_init(&client, cfg, service_self_exe(), &errors) != GW_OK) {
         fputs(buf_cstr(&errors), stderr);
-        acme_log(&log, LOG_ERROR, "ACME: renewal not started", (struct log_field[]){log_str("error", buf_cstr(&errors))},
-                 1);
+        acme_log(&log, LOG_ERROR, "ACME: renewal not started",
+                 (struct log_field[]){log_str("error", buf_cstr(&errors))}, 1);
         goto out_client;
     }
     lock = take_lock(&client);
     if (lock < 0) {
-        fprintf(stderr, "ERROR: another renew-certs is running (the supervisor's daily run?); try again in a minute\n");
+        fprintf(
+            stderr,
+            "ERROR: another renew-certs is running (the supervisor's daily run?); try again in a minute\n");
         goto out_client;
     }
     client.on_line = on_uacme_line;
@@ -401,7 +407,9 @@ static int renew(const struct config *cfg, const struct options *o)
         acme_outcome_explain(&outcome, "the account", http_port, &why);
         fprintf(stderr, "ERROR: ACME account: %s\n", buf_cstr(&why));
         acme_log(&log, LOG_ERROR, "ACME: account registration failed",
-                 (struct log_field[]){log_str("error", buf_cstr(&why)), log_str("acme_error", outcome.problem_type)}, 2);
+                 (struct log_field[]){log_str("error", buf_cstr(&why)),
+                                      log_str("acme_error", outcome.problem_type)},
+                 2);
         buf_free(&why);
         goto out_client;
     }
@@ -417,7 +425,8 @@ static int renew(const struct config *cfg, const struct options *o)
         char why[512] = "";
         long long not_after = 0;
         bool changed = false;
-        if (outcome.status != ACME_FAILED && !install(&client, cert_dir, host, &changed, &not_after, why, sizeof(why))) {
+        if (outcome.status != ACME_FAILED &&
+            !install(&client, cert_dir, host, &changed, &not_after, why, sizeof(why))) {
             outcome.status = ACME_FAILED;
             outcome.failure = ACME_FAIL_OTHER;
             snprintf(outcome.detail, sizeof(outcome.detail), "installing the certificate: %s", why);
@@ -435,7 +444,8 @@ static int renew(const struct config *cfg, const struct options *o)
             fprintf(stderr, "ERROR: %s: %s\n", host, buf_cstr(&text));
             acme_log(&log, LOG_ERROR, "ACME: certificate not obtained",
                      (struct log_field[]){log_str("reason", acme_failure_label(outcome.failure)),
-                                          log_str("error", buf_cstr(&text)), log_str("acme_error", outcome.problem_type)},
+                                          log_str("error", buf_cstr(&text)),
+                                          log_str("acme_error", outcome.problem_type)},
                      3);
             buf_free(&text);
         } else if (outcome.status == ACME_ISSUED) {
@@ -445,8 +455,9 @@ static int renew(const struct config *cfg, const struct options *o)
                      (struct log_field[]){log_int("not_after", not_after), log_str("valid_until", until)}, 2);
         } else {
             current++;
-            printf("  %-40s valid until %s: not due (renewed within %d days of expiry; --force renews now)%s\n",
-                   host, until, client.renew_days, changed ? "; installed" : "");
+            printf(
+                "  %-40s valid until %s: not due (renewed within %d days of expiry; --force renews now)%s\n",
+                host, until, client.renew_days, changed ? "; installed" : "");
             acme_log(&log, LOG_INFO, "ACME: certificate still valid; not renewed",
                      (struct log_field[]){log_int("not_after", not_after), log_str("valid_until", until),
                                           log_bool("installed", changed)},
@@ -464,12 +475,14 @@ static int renew(const struct config *cfg, const struct options *o)
             acme_log(&log, LOG_INFO, "ACME: asked the router to reload its certificates (SIGHUP)",
                      (struct log_field[]){log_int("pid", router), log_int("installed", installed)}, 2);
         } else {
-            printf("The router is not running under `mcpgw up`: it loads the new certificates when it starts\n"
-                   "(or `kill -HUP` it)\n");
+            printf(
+                "The router is not running under `mcpgw up`: it loads the new certificates when it starts\n"
+                "(or `kill -HUP` it)\n");
         }
     }
     acme_log(&log, failed ? LOG_ERROR : LOG_INFO, "ACME: certificate check finished",
-             (struct log_field[]){log_int("issued", issued), log_int("still_valid", current), log_int("failed", failed)},
+             (struct log_field[]){log_int("issued", issued), log_int("still_valid", current),
+                                  log_int("failed", failed)},
              3);
     rc = failed ? 1 : 0;
 out_client:

@@ -3,10 +3,11 @@
  * through uacme (acme_client.h), installed where the router loads them (core/acme_paths.h),
  * then a reload of the router (SIGHUP: open connections keep their certificate).
  *
- * The supervisor runs the same command once a day (acme_renewal_delay_ms) and at start, so a
- * certificate is issued as soon as the router serves the challenges and renewed when it expires
- * within ACME_RENEW_DAYS. Every ACME step is a JSON line in the router's log (LOG_DIR/router.log,
- * "service":"router","component":"acme"), so `mcpgw logs router | grep -i acme` shows them.
+ * The supervisor runs the same command at start (once the router is up) and then once a day
+ * (acme_renewal_delay_ms), so a certificate is issued as soon as the router serves the challenges and renewed
+ * when it expires within ACME_RENEW_DAYS. Every ACME step is a JSON line in the router's log
+ * (LOG_DIR/router.log, "service":"router","component":"acme"), so `mcpgw logs router | grep -i acme` shows
+ * them.
  */
 #ifndef MCPGW_OPS_CERTIFICATES_H
 #define MCPGW_OPS_CERTIFICATES_H

@@ -45,7 +45,7 @@ static const char usage[] =
     "through stdio-proxy). Each is health-checked every HEALTH_CHECK_INTERVAL seconds and restarted\n"
     "with exponential backoff when it exits, or when it fails HEALTH_CHECK_RETRIES checks in a row.\n"
     "With ACME certificates (HTTPS_PORT on, no TLS_CERT_FILE/TLS_CERT_DIR) it runs `mcpgw renew-certs`\n"
-    "once the router is healthy and then daily (docs/certificates.md).\n\n"
+    "once the router is up and then daily (docs/certificates.md).\n\n"
     "  -d, --detach      run in the background (pid file and control socket in RUN_DIR,\n"
     "                    default DATA_DIR/run); waits until the services are healthy\n"
     "  --env-file FILE   configuration file instead of ./.env\n\n"

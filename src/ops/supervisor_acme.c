@@ -1,6 +1,6 @@
 /*
  * supervisor_acme.c - the supervisor's part in ACME certificates: run `mcpgw renew-certs` as a
- * child when the router first answers healthy (so the first certificate is issued as soon as
+ * child once the router has been health-checked (so the first certificate is issued as soon as
  * the challenges can be served, and a missing one is noticed at every start), then once a day
  * with jitter, and after a failure again in 10 minutes, doubling up to a day
  * (acme_renewal_delay_ms). The child does the work, logs each step into the router's log and
@@ -38,11 +38,13 @@ static double random01(void)
     return (double)r / 4294967296.0;
 }
 
-static bool router_healthy(const struct supervisor *sv)
+/* The router runs and has been health-checked (healthy, or unhealthy after its start-up grace:
+ * an unhealthy router, e.g. waiting for auth's keys, still serves the challenges). */
+static bool router_up(const struct supervisor *sv)
 {
     for (size_t i = 0; i < sv->nchildren; i++)
         if (strcmp(sv->children[i].spec->name, "router") == 0)
-            return sv->children[i].state == CHILD_RUNNING && strcmp(sv->children[i].health, "healthy") == 0;
+            return sv->children[i].state == CHILD_RUNNING && strcmp(sv->children[i].health, "starting") != 0;
     return false;
 }
 
@@ -90,9 +92,10 @@ static void start_run(struct supervisor *sv)
 
 void supervisor_acme_tick(struct supervisor *sv)
 {
-    if (sv->stopping || sv->acme_pid > 0 || !acme_enabled(sv->cfg) || !service_table_find(&sv->table, "router"))
+    if (sv->stopping || sv->acme_pid > 0 || !acme_enabled(sv->cfg) ||
+        !service_table_find(&sv->table, "router"))
         return;
-    if (sv->acme_next_ms == 0 ? !router_healthy(sv) : now_ms() < sv->acme_next_ms)
+    if (sv->acme_next_ms == 0 ? !router_up(sv) : now_ms() < sv->acme_next_ms)
         return;
     start_run(sv);
 }
@@ -110,9 +113,11 @@ bool supervisor_acme_reaped(struct supervisor *sv, pid_t pid, int status)
         log_write(LOG_INFO, "ACME: certificate check done; next in about a day",
                   (struct log_field[]){log_int("next_in_s", delay / 1000)}, 1);
     else
-        log_write(LOG_ERROR, "ACME: certificate check failed (see mcpgw logs router | grep -i acme); retrying later",
+        log_write(LOG_ERROR,
+                  "ACME: certificate check failed (see mcpgw logs router | grep -i acme); retrying later",
                   (struct log_field[]){log_int("exit_code", WIFEXITED(status) ? WEXITSTATUS(status) : -1),
-                                       log_int("failures", sv->acme_failures), log_int("next_in_s", delay / 1000)},
+                                       log_int("failures", sv->acme_failures),
+                                       log_int("next_in_s", delay / 1000)},
                   3);
     return true;
 }

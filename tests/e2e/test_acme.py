@@ -4,7 +4,7 @@ Encrypt's test CA) on 127.0.0.1 with its own HTTPS certificate from a throw-away
 ACME_CA_BUNDLE is exercised), pebble-challtestsrv as its DNS server answering 127.0.0.1 for
 every name, and pebble's HTTP-01 validation pointed at the router's HTTP port.
 
-Covered: the supervisor issues the first certificates as soon as the router is healthy and the
+Covered: the supervisor issues the first certificates as soon as the router is up and the
 router serves them; a client that trusts pebble's root (from pebble's management API) completes
 HTTPS requests; `renew-certs` renews when due, skips when not, renews with --force while a
 keep-alive HTTPS connection keeps working across the reload; the guide's
@@ -98,6 +98,13 @@ class Pebble:
             return r.read().decode()
 
 
+def run_mcpgw(args, env, cwd=None, timeout=120):
+    r = subprocess.run([mcpgw_bin(), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+        assert marker not in r.stderr, f"mcpgw {' '.join(args)}: sanitizer report:\n{r.stderr[-4000:]}"
+    return r
+
+
 def acme_env(pebble, https_port, **extra):
     env = dict(BASE_DOMAIN=DOMAIN, ROUTING="subdomain", HTTPS_PORT=str(https_port), ACME_EMAIL="ops@example.com",
                ACME_DIRECTORY_URL=pebble.directory, ACME_CA_BUNDLE=pebble.ca_bundle)
@@ -159,7 +166,7 @@ def test_supervisor_issues_router_serves_renewals_keep_connections(procs, acme_s
     certs = os.path.join(stack.env["DATA_DIR"], "acme", "certs")
     router_log = os.path.join(stack.env["LOG_DIR"], "router.log")
 
-    # the supervisor ran renew-certs once the router was healthy; the router reloaded
+    # the supervisor ran renew-certs once the router was up; the router reloaded
     stack.wait(lambda: all(os.path.exists(os.path.join(certs, h + ".crt")) for h in (AUTH_HOST, ECHO_HOST)),
                "certificates issued by the supervisor's run")
     stack.wait(lambda: "TLS certificates reloaded (ACME)" in open(router_log).read(), "router reloaded")
@@ -221,13 +228,11 @@ def test_supervisor_issues_router_serves_renewals_keep_connections(procs, acme_s
 
     # not due with a shorter window; --force renews anyway, one host with --host
     env = bare_env(ACME_RENEW_DAYS="5")
-    r = subprocess.run([mcpgw_bin(), "renew-certs"], cwd=stack.dir, env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = run_mcpgw(["renew-certs"], env, cwd=stack.dir)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 issued, 2 still valid, 0 failed" in r.stdout and "not due" in r.stdout
     old = fingerprint(root_file, stack.https_port, AUTH_HOST)
-    r = subprocess.run([mcpgw_bin(), "renew-certs", "--force", "--host", AUTH_HOST], cwd=stack.dir, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = run_mcpgw(["renew-certs", "--force", "--host", AUTH_HOST], env, cwd=stack.dir)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 issued, 0 still valid, 0 failed" in r.stdout and ECHO_HOST not in r.stdout
     stack.wait(lambda: fingerprint(root_file, stack.https_port, AUTH_HOST) != old, "forced renewal served")
@@ -253,8 +258,7 @@ def test_failures_in_plain_words(procs, workdir):
                    LOG_DIR=os.path.join(workdir, "logs"), MCP_ECHO_ENABLED="true")
 
     def renew(*args):
-        return subprocess.run([mcpgw_bin(), "renew-certs", *args], env=bare_env(**env), capture_output=True,
-                              text=True, timeout=120)
+        return run_mcpgw(["renew-certs", *args], bare_env(**env))
 
     # nothing listens on the HTTP port (the router is not running): port 80 unreachable
     r = renew("--host", AUTH_HOST)
@@ -292,8 +296,7 @@ def test_renew_certs_refuses_without_acme(workdir):
     base = dict(BASE_DOMAIN=DOMAIN, DATA_DIR=os.path.join(workdir, "data"), LOG_DIR="")
 
     def renew(*args, **env):
-        return subprocess.run([mcpgw_bin(), "renew-certs", *args], env=bare_env(**base, **env),
-                              capture_output=True, text=True, timeout=30)
+        return run_mcpgw(["renew-certs", *args], bare_env(**base, **env), timeout=30)
 
     r = renew("--help")
     assert r.returncode == 0 and r.stdout.startswith("Usage: mcpgw renew-certs")

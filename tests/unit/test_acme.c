@@ -64,7 +64,8 @@ static void test_connection_refused(void **state)
     struct buf b;
     buf_init(&b, 8192);
     acme_outcome_explain(&o, "x.example.test", 18080, &b);
-    assert_non_null(strstr(buf_cstr(&b), "port 80 unreachable: the CA could not connect to http://x.example.test/"));
+    assert_non_null(
+        strstr(buf_cstr(&b), "port 80 unreachable: the CA could not connect to http://x.example.test/"));
     assert_non_null(strstr(buf_cstr(&b), "forwarded to HTTP_PORT 18080"));
     assert_non_null(strstr(buf_cstr(&b), "connection refused]"));
     buf_reset(&b);
@@ -92,10 +93,11 @@ static void test_problem_kinds(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[1024];
-        snprintf(text, sizeof(text),
-                 "uacme: the server reported the following error:\n{\"type\": \"urn:ietf:params:acme:error:%s\", "
-                 "\"detail\": \"because\\nreasons\", \"status\": 400}\n",
-                 cases[i].type);
+        snprintf(
+            text, sizeof(text),
+            "uacme: the server reported the following error:\n{\"type\": \"urn:ietf:params:acme:error:%s\", "
+            "\"detail\": \"because\\nreasons\", \"status\": 400}\n",
+            cases[i].type);
         struct acme_outcome o;
         parse(text, 2, &o);
         assert_int_equal(o.failure, cases[i].failure);
@@ -108,20 +110,25 @@ static void test_rate_limit_and_subproblems(void **state)
 {
     (void)state;
     struct acme_outcome o;
-    parse("uacme: the server reported the following error:\n{\n  \"type\": \"urn:ietf:params:acme:error:rateLimited\",\n"
-          "  \"detail\": \"too many certificates (5) already issued for this exact set of domains in the last 168 "
+    parse("uacme: the server reported the following error:\n{\n  \"type\": "
+          "\"urn:ietf:params:acme:error:rateLimited\",\n"
+          "  \"detail\": \"too many certificates (5) already issued for this exact set of domains in the "
+          "last 168 "
           "hours: auth.example.com, retry after 2026-12-01 10:00:00 UTC\",\n  \"status\": 429\n}\n",
           2, &o);
     assert_int_equal(o.failure, ACME_FAIL_RATE_LIMITED);
     struct buf b;
     buf_init(&b, 8192);
     acme_outcome_explain(&o, "auth.example.com", 80, &b);
-    assert_non_null(strstr(buf_cstr(&b), "rate limited: the CA refuses more certificates for auth.example.com"));
+    assert_non_null(
+        strstr(buf_cstr(&b), "rate limited: the CA refuses more certificates for auth.example.com"));
     assert_non_null(strstr(buf_cstr(&b), "retry after 2026-12-01"));
     buf_free(&b);
     /* a compound problem: the first subproblem says what happened */
-    parse("uacme: the server reported the following error:\n{\"type\": \"urn:ietf:params:acme:error:compound\", "
-          "\"detail\": \"several\", \"subproblems\": [{\"type\": \"urn:ietf:params:acme:error:dns\", \"detail\": "
+    parse("uacme: the server reported the following error:\n{\"type\": "
+          "\"urn:ietf:params:acme:error:compound\", "
+          "\"detail\": \"several\", \"subproblems\": [{\"type\": \"urn:ietf:params:acme:error:dns\", "
+          "\"detail\": "
           "\"NXDOMAIN looking up A for mcp-echo.example.com\"}]}\n",
           2, &o);
     assert_int_equal(o.failure, ACME_FAIL_DNS);
@@ -132,7 +139,8 @@ static void test_directory_failures(void **state)
 {
     (void)state;
     struct acme_outcome o;
-    parse("uacme: curl_get: GET https://127.0.0.1:14999/dir failed: SSL peer certificate or SSH remote key was not OK\n"
+    parse("uacme: curl_get: GET https://127.0.0.1:14999/dir failed: SSL peer certificate or SSH remote key "
+          "was not OK\n"
           "uacme: curl_get: waiting 5 seconds before retrying\n"
           "uacme: acme_get: curl_get failed\n"
           "uacme: failed to fetch directory at https://127.0.0.1:14999/dir\n",
@@ -144,7 +152,8 @@ static void test_directory_failures(void **state)
           2, &o);
     assert_int_equal(o.failure, ACME_FAIL_SERVER_UNREACHABLE);
     /* a problem document that is not JSON: the last error line, kind unknown */
-    parse("uacme: the server reported the following error:\n{ not json\nuacme: failed to authorize order\n", 2, &o);
+    parse("uacme: the server reported the following error:\n{ not json\nuacme: failed to authorize order\n",
+          2, &o);
     assert_int_equal(o.failure, ACME_FAIL_OTHER);
     assert_string_equal(o.detail, "uacme: failed to authorize order");
 }
@@ -172,8 +181,9 @@ static void test_schedule(void **state)
 static void test_mode_and_hosts(void **state)
 {
     (void)state;
-    struct config *cfg = load_ok("BASE_DOMAIN=Gateway.Example.com\nMCP_ECHO_ENABLED=true\nMCP_FETCH_ENABLED=true\n"
-                                 "MCP_MEMORY_COMMAND=x\nDATA_DIR=/var/lib/gw\n");
+    struct config *cfg =
+        load_ok("BASE_DOMAIN=Gateway.Example.com\nMCP_ECHO_ENABLED=true\nMCP_FETCH_ENABLED=true\n"
+                "MCP_MEMORY_COMMAND=x\nDATA_DIR=/var/lib/gw\n");
     assert_true(acme_enabled(cfg));
     size_t n = 0;
     char **hosts = acme_hosts(cfg, &n);
@@ -241,8 +251,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static int hook(const char *method, const char *type, const char *token, const char *auth)
 {
-    char *argv[] = {"--challenge-hook", (char *)method, (char *)type, "auth.example.com", (char *)token,
-                    (char *)auth, NULL};
+    char *argv[] = {"--challenge-hook", (char *)method, (char *)type, "auth.example.com",
+                    (char *)token,      (char *)auth,   NULL};
     return acme_hook_main(6, argv);
 }
 
