@@ -19,6 +19,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "core/acme_paths.h"
 #include "core/alloc.h"
@@ -461,6 +465,83 @@ void acme_client_issue(struct acme_client *c, const char *host, bool force, stru
     int rc = run_uacme(c, force ? forced : plain, &out);
     acme_outcome_parse(out.data, out.len, rc, o);
     buf_free(&out);
+}
+
+/* ---- installing for the router ---- */
+
+/* notAfter of the first certificate in cert_pem (Unix time), after checking that key_pem is its
+ * key. false with why filled otherwise. */
+static bool check_pair(const char *cert_pem, const char *key_pem, long long *not_after, char *why,
+                       size_t whysz)
+{
+    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    bool ok = false;
+    struct tm tm;
+    if (!x)
+        snprintf(why, whysz, "the certificate is not PEM");
+    else if (!k)
+        snprintf(why, whysz, "the key is not PEM");
+    else if (X509_check_private_key(x, k) != 1)
+        snprintf(why, whysz, "the key does not match the certificate");
+    else if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
+        snprintf(why, whysz, "the certificate has no readable expiry");
+    else {
+        *not_after = (long long)timegm(&tm);
+        ok = true;
+    }
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    ERR_clear_error();
+    return ok;
+}
+
+bool acme_client_install(const struct acme_client *c, const char *cert_dir, const char *host, bool *changed,
+                         long long *not_after, char *why, size_t whysz)
+{
+    *changed = false;
+    char *src_cert = acme_client_cert_path(c, host), *src_key = acme_client_key_path(c, host);
+    char *cert = read_small_file(src_cert, 1 << 20), *key = read_small_file(src_key, 1 << 20);
+    bool ok = false;
+    if (!cert || !key) {
+        snprintf(why, whysz, "%s: %s", cert ? src_key : src_cert, strerror(errno));
+    } else if (check_pair(cert, key, not_after, why, whysz)) {
+        struct buf b;
+        buf_init(&b, 8192);
+        buf_printf(&b, "%s/%s.crt", cert_dir, host);
+        char *dst_cert = buf_take(&b);
+        buf_init(&b, 8192);
+        buf_printf(&b, "%s/%s.key", cert_dir, host);
+        char *dst_key = buf_take(&b);
+        char *old_cert = read_small_file(dst_cert, 1 << 20), *old_key = read_small_file(dst_key, 1 << 20);
+        if (old_cert && old_key && strcmp(old_cert, cert) == 0 && strcmp(old_key, key) == 0) {
+            ok = true; /* installed already */
+        } else if (!make_dirs(cert_dir, 0700)) {
+            snprintf(why, whysz, "cannot create %s: %s", cert_dir, strerror(errno));
+        } else if (!write_atomic(dst_key, key, strlen(key), 0600) ||
+                   !write_atomic(dst_cert, cert, strlen(cert), 0644)) {
+            snprintf(why, whysz, "cannot write into %s: %s", cert_dir, strerror(errno));
+        } else {
+            ok = true;
+            *changed = true;
+        }
+        if (old_key)
+            OPENSSL_cleanse(old_key, strlen(old_key));
+        free(old_cert);
+        free(old_key);
+        free(dst_cert);
+        free(dst_key);
+    }
+    if (key)
+        OPENSSL_cleanse(key, strlen(key));
+    free(cert);
+    free(key);
+    free(src_cert);
+    free(src_key);
+    return ok;
 }
 
 /* ---- the hook ---- */

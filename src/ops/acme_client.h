@@ -18,6 +18,7 @@
 #define MCPGW_OPS_ACME_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "acme_outcome.h"
 #include "core/buf.h"
@@ -65,6 +66,16 @@ bool acme_client_account(struct acme_client *c, struct acme_outcome *o);
  * failure). The files are then at acme_client_cert_path / acme_client_key_path.
  */
 void acme_client_issue(struct acme_client *c, const char *host, bool force, struct acme_outcome *o);
+
+/*
+ * Copy uacme's certificate chain and key of host into cert_dir as HOST.crt and HOST.key (the
+ * router's layout), after checking that they parse and belong together: the key first, each
+ * written to a temporary file and renamed, so the router never reads half a pair it could not
+ * load. Nothing is written when the installed files are the same (*changed false). *not_after
+ * gets the certificate's expiry (Unix time). false with a reason in why otherwise.
+ */
+bool acme_client_install(const struct acme_client *c, const char *cert_dir, const char *host, bool *changed,
+                         long long *not_after, char *why, size_t whysz);
 
 /* Where uacme keeps host's certificate chain and key. Caller frees. */
 char *acme_client_cert_path(const struct acme_client *c, const char *host);

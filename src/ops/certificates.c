@@ -16,9 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "acme_client.h"
 #include "maintenance_commands.h"
 #include "core/acme_paths.h"
@@ -137,115 +134,6 @@ static void on_uacme_line(const char *line, void *arg)
     acme_log(l, bad ? LOG_WARNING : LOG_INFO, message, NULL, 0);
 }
 
-/* ---- installing a certificate where the router loads it ---- */
-
-static char *read_file(const char *path, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct buf b;
-    buf_init(&b, cap);
-    char chunk[4096];
-    size_t got;
-    bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        ok = buf_append(&b, chunk, got) == GW_OK;
-    fclose(f);
-    if (!ok) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_take(&b);
-}
-
-static bool write_atomic(const char *path, const char *data, mode_t mode)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wbx");
-    if (!f)
-        return false;
-    bool ok = fchmod(fileno(f), mode) == 0 && fputs(data, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) == 0)
-        return true;
-    unlink(tmp);
-    return false;
-}
-
-/* notAfter of the first certificate in pem as Unix time, and whether key_pem is its key. */
-static bool check_pair(const char *cert_pem, const char *key_pem, long long *not_after, char *why,
-                       size_t whysz)
-{
-    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
-    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-    bool ok = false;
-    struct tm tm;
-    if (!x)
-        snprintf(why, whysz, "the certificate is not PEM");
-    else if (!k)
-        snprintf(why, whysz, "the key is not PEM");
-    else if (X509_check_private_key(x, k) != 1)
-        snprintf(why, whysz, "the key does not match the certificate");
-    else if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
-        snprintf(why, whysz, "the certificate has no readable expiry");
-    else {
-        *not_after = (long long)timegm(&tm);
-        ok = true;
-    }
-    X509_free(x);
-    EVP_PKEY_free(k);
-    BIO_free(cb);
-    BIO_free(kb);
-    return ok;
-}
-
-/* Copy uacme's files for host into cert_dir as HOST.key and HOST.crt (key first, each by
- * rename, so the router never reads a half-written file) when they differ from what is there.
- * *changed tells whether anything was replaced. */
-static bool install(const struct acme_client *c, const char *cert_dir, const char *host, bool *changed,
-                    long long *not_after, char *why, size_t whysz)
-{
-    *changed = false;
-    char *src_cert = acme_client_cert_path(c, host), *src_key = acme_client_key_path(c, host);
-    char *cert = read_file(src_cert, 1 << 20), *key = read_file(src_key, 1 << 20);
-    bool ok = false;
-    if (!cert || !key) {
-        snprintf(why, whysz, "%s: %s", cert ? src_key : src_cert, strerror(errno));
-    } else if (check_pair(cert, key, not_after, why, whysz)) {
-        struct buf dst_cert, dst_key;
-        buf_init(&dst_cert, 8192);
-        buf_init(&dst_key, 8192);
-        buf_printf(&dst_cert, "%s/%s.crt", cert_dir, host);
-        buf_printf(&dst_key, "%s/%s.key", cert_dir, host);
-        char *old_cert = read_file(buf_cstr(&dst_cert), 1 << 20),
-             *old_key = read_file(buf_cstr(&dst_key), 1 << 20);
-        bool same = old_cert && old_key && strcmp(old_cert, cert) == 0 && strcmp(old_key, key) == 0;
-        if (same) {
-            ok = true;
-        } else if (mkdir(cert_dir, 0700) != 0 && errno != EEXIST) {
-            snprintf(why, whysz, "cannot create %s: %s", cert_dir, strerror(errno));
-        } else if (!write_atomic(buf_cstr(&dst_key), key, 0600) ||
-                   !write_atomic(buf_cstr(&dst_cert), cert, 0644)) {
-            snprintf(why, whysz, "cannot write into %s: %s", cert_dir, strerror(errno));
-        } else {
-            ok = true;
-            *changed = true;
-        }
-        free(old_cert);
-        free(old_key);
-        buf_free(&dst_cert);
-        buf_free(&dst_key);
-    }
-    free(cert);
-    free(key);
-    free(src_cert);
-    free(src_key);
-    return ok;
-}
-
 /* ---- router reload ---- */
 
 /* The router's pid from RUN_DIR/router.pid (written by the supervisor), when that process is
@@ -257,10 +145,14 @@ static pid_t router_pid(const struct config *cfg)
     buf_init(&p, 8192);
     buf_printf(&p, "%s/router.pid", run_dir);
     free(run_dir);
-    char *text = read_file(buf_cstr(&p), 64);
+    FILE *f = fopen(buf_cstr(&p), "r");
     buf_free(&p);
-    long pid = text ? strtol(text, NULL, 10) : 0;
-    free(text);
+    long pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
     if (pid <= 1 || kill((pid_t)pid, 0) != 0)
         return 0;
     char path[64];
@@ -426,7 +318,7 @@ static int renew(const struct config *cfg, const struct options *o)
         long long not_after = 0;
         bool changed = false;
         if (outcome.status != ACME_FAILED &&
-            !install(&client, cert_dir, host, &changed, &not_after, why, sizeof(why))) {
+            !acme_client_install(&client, cert_dir, host, &changed, &not_after, why, sizeof(why))) {
             outcome.status = ACME_FAILED;
             outcome.failure = ACME_FAIL_OTHER;
             snprintf(outcome.detail, sizeof(outcome.detail), "installing the certificate: %s", why);

@@ -2,8 +2,9 @@
  * test_acme.c - the ACME pieces that need no ACME server: uacme's output read into a failure kind
  * and the operator's sentence (from real uacme 1.7.4 output and Let's Encrypt problem
  * documents), the supervisor's renewal schedule (daily, backoff, jitter bounds), ACME mode and
- * the host list, the new settings' validation, and the challenge hook writing and removing
- * files (and refusing unsafe tokens).
+ * the host list, the new settings' validation, the challenge hook writing and removing files
+ * (and refusing unsafe tokens), and installing uacme's files for the router (a mismatched key is
+ * refused).
  */
 #include "config_testutil.h"
 
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/acme_paths.h"
@@ -295,6 +297,60 @@ static void test_hook(void **state)
     nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* uacme's layout in dir/uacme for host, from a fresh self-signed pair (openssl CLI). */
+static void make_uacme_pair(const char *dir, const char *host, const char *tag)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %s/uacme/%s %s/uacme/private/%s && openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:P-256 -nodes -keyout %s/uacme/private/%s/key.pem -out %s/uacme/%s/cert.pem "
+             "-subj /CN=%s -days 2 >/dev/null 2>&1",
+             dir, host, dir, host, dir, host, dir, host, tag);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_install(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mcpgw-test-acme-install-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char confdir[256], certs[256], path[400];
+    snprintf(confdir, sizeof(confdir), "%s/uacme", dir);
+    snprintf(certs, sizeof(certs), "%s/certs", dir);
+    struct acme_client c = {.confdir = confdir};
+    make_uacme_pair(dir, "a.example.com", "one");
+    bool changed = false;
+    long long not_after = 0;
+    char why[256] = "";
+    assert_true(acme_client_install(&c, certs, "a.example.com", &changed, &not_after, why, sizeof(why)));
+    assert_true(changed);
+    assert_true(not_after > time(NULL) && not_after <= time(NULL) + 2 * 86400 + 60);
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/a.example.com.key", certs);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof(path), "%s/a.example.com.crt", certs);
+    assert_int_equal(stat(path, &st), 0);
+    /* the same files again: nothing written */
+    assert_true(acme_client_install(&c, certs, "a.example.com", &changed, &not_after, why, sizeof(why)));
+    assert_false(changed);
+    /* a key that is not the certificate's: refused, the installed pair stays */
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "
+             "%s/uacme/private/a.example.com/key.pem "
+             ">/dev/null 2>&1",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    assert_false(acme_client_install(&c, certs, "a.example.com", &changed, &not_after, why, sizeof(why)));
+    assert_false(changed);
+    assert_string_equal(why, "the key does not match the certificate");
+    /* nothing issued for a host: the missing file is named */
+    assert_false(acme_client_install(&c, certs, "b.example.com", &changed, &not_after, why, sizeof(why)));
+    assert_non_null(strstr(why, "b.example.com/cert.pem"));
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_mode_and_hosts),
         cmocka_unit_test(test_settings_validated),
         cmocka_unit_test(test_hook),
+        cmocka_unit_test(test_install),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
