@@ -57,7 +57,7 @@ static const struct command commands[] = {
     {"restore", restore_main, "verify a backup archive, stop services, restore Redis data and keys, start them"},
     {"diagnostic-bundle", diagnostic_bundle_main, "config, health, logs, metrics, versions, stats in one archive; no secrets"},
     {"update-all", update_all_main, "rebuild, then restart services one at a time, each gated on its health"},
-    {"renew-certs", renew_certs_main, "(not implemented yet: comes with the certificate work)"},
+    {"renew-certs", renew_certs_main, "obtain or renew the HTTPS certificates now with ACME (--force, --host H)"},
     {"import-dashboards", import_dashboards_main, "post the Grafana dashboards to GRAFANA_URL (folder mcpgw, by uid)"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show this help"},

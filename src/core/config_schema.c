@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acme_paths.h"
 #include "urlform.h"
 
 #define PORT_RANGE .min = 0, .max = 65535
@@ -38,8 +39,7 @@ static bool when_hs256(const struct config *cfg)
 /* Let's Encrypt needs an account e-mail when HTTPS is on and no certificate is given. */
 static bool when_acme(const struct config *cfg)
 {
-    return config_get_int(cfg, "HTTPS_PORT", 443) != 0 && !config_has(cfg, "TLS_CERT_FILE") &&
-           !config_has(cfg, "TLS_CERT_DIR");
+    return acme_enabled(cfg);
 }
 
 static bool with_tls_key(const struct config *cfg)
@@ -88,6 +88,14 @@ static const char *check_http_url(const struct config *cfg, const char *value)
         return "must be an http:// or https:// URL";
     if (url.has_query || url.has_fragment)
         return "must not have a query or fragment";
+    return NULL;
+}
+
+static const char *check_https_url(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    if (strncasecmp(value, "https://", 8) != 0)
+        return "must be an https:// URL (RFC 8555 requires HTTPS)";
     return NULL;
 }
 
@@ -321,6 +329,20 @@ static const struct config_var schema[] = {
      .required = when_acme,
      .check = check_email,
      .doc = "Let's Encrypt account e-mail (needed for HTTPS without TLS_CERT_FILE)"},
+    {.name = "ACME_DIRECTORY_URL",
+     .type = CONFIG_URL,
+     .default_value = ACME_DEFAULT_DIRECTORY_URL,
+     .check = check_https_url,
+     .doc = "ACME directory (Let's Encrypt staging: " ACME_STAGING_DIRECTORY_URL ")"},
+    {.name = "ACME_CA_BUNDLE",
+     .type = CONFIG_STRING,
+     .doc = "PEM CA certificates that a private ACME directory's HTTPS certificate chains to"},
+    {.name = "ACME_RENEW_DAYS",
+     .type = CONFIG_INT,
+     .default_value = "30",
+     .min = 1,
+     .max = 365,
+     .doc = "Renew ACME certificates that expire within this many days (checked daily)"},
     {.name = "TLS_CERT_FILE",
      .type = CONFIG_STRING,
      .required = with_tls_key,

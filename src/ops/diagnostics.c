@@ -1,5 +1,5 @@
 /*
- * diagnostics.c - diagnostic-bundle, update-all, and the placeholder renew-certs.
+ * diagnostics.c - diagnostic-bundle and update-all.
  *
  * The bundle must never carry a secret or a token: every file in it goes through scrub(), which
  * replaces each configured secret value (every variable config_is_secret() names, and the
@@ -496,17 +496,4 @@ int update_all_main(int argc, char **argv)
         printf("%zu services updated one at a time, all healthy\n", done);
     json_decref(st);
     return rc;
-}
-
-/* ---- later issues ---- */
-
-int renew_certs_main(int argc, char **argv)
-{
-    bool help = argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-    printf("Usage: mcpgw renew-certs\n"
-           "Not implemented yet: certificate renewal comes with the certificate work (ACME).\n"
-           "It will need HTTPS_PORT, ACME_EMAIL, BASE_DOMAIN with DNS pointing here and port 80 reachable\n"
-           "for HTTP-01 challenges (or TLS_CERT_FILE/TLS_KEY_FILE or TLS_CERT_DIR for your own\n"
-           "certificates: replace the files, then `kill -HUP` the router, or `mcpgw restart router`).\n");
-    return help ? 0 : 2;
 }

@@ -3,10 +3,11 @@
  *   redis_commands.c: redis-cli, cleanup-tokens, redis-vacuum
  *   log_rotation.c:   rotate-logs
  *   backup.c:         backup-all, restore
- *   diagnostics.c:    diagnostic-bundle, update-all, renew-certs
+ *   diagnostics.c:    diagnostic-bundle, update-all
+ *   certificates.c:   renew-certs (ACME; see certificates.h)
  *   (import-dashboards: dashboards.h)
  * Each takes the subcommand's argc/argv (argv[0] is the subcommand) and returns the exit code:
- * 0 all well, 1 something failed, 2 usage error (and "not implemented yet"), 78 configuration.
+ * 0 all well, 1 something failed, 2 usage error, 78 configuration.
  */
 #ifndef MCPGW_OPS_MAINTENANCE_COMMANDS_H
 #define MCPGW_OPS_MAINTENANCE_COMMANDS_H

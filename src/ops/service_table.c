@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "core/acme_paths.h"
 #include "core/alloc.h"
 #include "core/redis_url.h"
 
@@ -295,8 +296,8 @@ enum gw_err service_table_build(const struct config *cfg, const char *env_file, 
         struct service_spec *s = add_role(out, cfg, "router", "router", env_file);
         s->health_port = (int)config_get_int(cfg, "ADMIN_PORT", 8080);
         add_port(s, "HTTP_PORT", (int)config_get_int(cfg, "HTTP_PORT", 80));
-        /* HTTPS is listened on only with certificates (ACME alone does not bind it yet) */
-        bool tls = config_has(cfg, "TLS_CERT_FILE") || config_has(cfg, "TLS_CERT_DIR");
+        /* HTTPS is listened on with certificate files or with ACME (certificates from renew-certs) */
+        bool tls = config_has(cfg, "TLS_CERT_FILE") || config_has(cfg, "TLS_CERT_DIR") || acme_enabled(cfg);
         add_port(s, "HTTPS_PORT", tls ? (int)config_get_int(cfg, "HTTPS_PORT", 443) : 0);
         add_port(s, "ADMIN_PORT", s->health_port);
     } else {

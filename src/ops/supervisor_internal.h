@@ -56,6 +56,11 @@ struct supervisor {
     int health_retries;
     int shutdown_timeout_ms;
     long long next_health_ms;
+    /* ACME certificates (supervisor_acme.c): `mcpgw renew-certs` as a child, at the router's
+     * first health check, then daily (backoff after failures) */
+    pid_t acme_pid;         /* the run in progress, 0 when none */
+    long long acme_next_ms; /* 0: as soon as the router has been checked */
+    int acme_failures;      /* consecutive failed runs */
 };
 
 /* supervisor_loop.c */
@@ -63,5 +68,13 @@ void supervisor_children_init(struct supervisor *sv);
 void supervisor_start_all(struct supervisor *sv);
 void supervisor_stop_all(struct supervisor *sv);
 int supervisor_run(struct supervisor *sv); /* until down/SIGTERM; returns the exit code */
+
+/* supervisor_acme.c */
+/* start a run when one is due */
+void supervisor_acme_tick(struct supervisor *sv);
+/* true when pid was the run (then scheduled the next one) */
+bool supervisor_acme_reaped(struct supervisor *sv, pid_t pid, int status);
+/* end a run in progress (SIGTERM, wait) */
+void supervisor_acme_stop(struct supervisor *sv);
 
 #endif

@@ -332,6 +332,8 @@ static void reap(struct supervisor *sv)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (supervisor_acme_reaped(sv, pid, status))
+            continue;
         for (size_t i = 0; i < sv->nchildren; i++) {
             struct child *c = &sv->children[i];
             if (c->pid != pid)
@@ -712,7 +714,9 @@ int supervisor_run(struct supervisor *sv)
             health_round(sv);
             sv->next_health_ms = now_ms() + sv->health_interval_ms;
         }
+        supervisor_acme_tick(sv);
     }
+    supervisor_acme_stop(sv);
     supervisor_stop_all(sv);
     children_free(sv);
     return 0;

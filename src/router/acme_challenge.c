@@ -14,31 +14,6 @@
 
 #include "core/alloc.h"
 
-char *acme_challenge_dir(const struct config *cfg)
-{
-    const char *dir = config_get(cfg, "ACME_CHALLENGE_DIR", NULL);
-    if (dir && *dir)
-        return gw_strdup(dir);
-    const char *data = config_get(cfg, "DATA_DIR", "./data");
-    size_t n = strlen(data) + sizeof("/acme-challenge");
-    char *out = gw_malloc(n);
-    snprintf(out, n, "%s/acme-challenge", data);
-    return out;
-}
-
-bool acme_challenge_token_ok(const char *token, size_t len)
-{
-    if (len == 0 || len > 255)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = token[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* Read dir/token into buf (at most ACME_CHALLENGE_MAX_BYTES); -1 when it is not a readable
  * regular file of acceptable size. */
 static ssize_t read_challenge(const char *dir, const char *token, char *buf)

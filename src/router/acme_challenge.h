@@ -9,19 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/acme_paths.h" /* acme_challenge_dir, acme_challenge_token_ok */
 #include "core/config.h"
 #include "core/http.h"
 
 #define ACME_CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 /* Largest challenge file served; a key authorization is under 100 bytes. */
 #define ACME_CHALLENGE_MAX_BYTES 4096
-
-/* The challenge directory: ACME_CHALLENGE_DIR, else DATA_DIR/acme-challenge. Caller frees. */
-char *acme_challenge_dir(const struct config *cfg);
-
-/* True when token is a safe challenge file name: 1 to 255 base64url characters
- * (A-Z a-z 0-9 - _), so no '/', '.', '..' or NUL can reach the file system. */
-bool acme_challenge_token_ok(const char *token, size_t len);
 
 /*
  * If the request path starts with ACME_CHALLENGE_PREFIX, answer it and return true: GET/HEAD

@@ -105,7 +105,7 @@ static void router_handle(struct http_exchange *ex, void *arg)
         /* certificate renewal must work over plain HTTP; everything else moves to HTTPS */
         if (acme_challenge_route(ex, st->acme_dir))
             return;
-        if (st->tls) {
+        if (st->tls && tls_server_ready(st->tls)) { /* ACME: until the first certificate, plain HTTP serves */
             https_redirect(ex, st->https_port);
             return;
         }
@@ -369,7 +369,8 @@ static const struct role router_role = {
     .port_variable = "HTTP_PORT",
     .default_port = 80,
     .extra_help =
-        "\nListeners: HTTP_PORT (this --port), HTTPS_PORT with TLS_CERT_FILE/TLS_KEY_FILE, ADMIN_PORT\n"
+        "\nListeners: HTTP_PORT (this --port), HTTPS_PORT (TLS_CERT_FILE/TLS_KEY_FILE, TLS_CERT_DIR, or\n"
+        "ACME certificates from DATA_DIR/acme/certs; SIGHUP reloads them), ADMIN_PORT\n"
         "(/metrics, /ping, /health). Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
         "SVC.BASE_DOMAIN/mcp -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
         "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",

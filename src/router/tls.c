@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "core/acme_paths.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -45,6 +46,7 @@ struct tls_server {
     SSL_CTX *current;     /* default context of the current set (one reference) */
     size_t nhosts;
     char *cert_file, *key_file, *cert_dir;
+    bool allow_empty; /* ACME: the directory may hold nothing yet (no set until a reload finds one) */
 };
 
 static int set_index = -1;
@@ -79,7 +81,7 @@ static void init_once_fn(void)
 
 bool tls_configured(const struct config *cfg)
 {
-    return config_has(cfg, "TLS_CERT_FILE") || config_has(cfg, "TLS_CERT_DIR");
+    return config_has(cfg, "TLS_CERT_FILE") || config_has(cfg, "TLS_CERT_DIR") || acme_enabled(cfg);
 }
 
 /* ---- building a set ---- */
@@ -146,10 +148,12 @@ static bool host_name_ok(const char *h, size_t len)
 static int sni_callback(SSL *ssl, int *alert, void *arg);
 
 /* Every <host>.crt in dir with its key; appended to *hosts. false on any problem. */
-static bool load_dir(const char *dir, struct host_cert **hosts, size_t *nhosts, struct buf *errors,
-                     bool *io_error)
+static bool load_dir(const char *dir, bool missing_ok, struct host_cert **hosts, size_t *nhosts,
+                     struct buf *errors, bool *io_error)
 {
     DIR *d = opendir(dir);
+    if (!d && errno == ENOENT && missing_ok)
+        return true; /* ACME: nothing issued yet */
     if (!d) {
         buf_printf(errors, "ERROR: TLS: cannot read TLS_CERT_DIR %s: %s\n", dir, strerror(errno));
         *io_error = true;
@@ -213,7 +217,7 @@ static SSL_CTX *build_set(const struct tls_server *ts, struct buf *errors, enum 
         ok = false;
     }
     if (ts->cert_dir && *ts->cert_dir)
-        ok = load_dir(ts->cert_dir, &hosts, &nhosts, errors, &io_error) && ok;
+        ok = load_dir(ts->cert_dir, ts->allow_empty, &hosts, &nhosts, errors, &io_error) && ok;
     if (ok && nhosts > 0) {
         qsort(hosts, nhosts, sizeof(*hosts), compare_hosts);
         if (!default_ctx) { /* no default pair: the first host's certificate, loaded once more */
@@ -224,7 +228,11 @@ static SSL_CTX *build_set(const struct tls_server *ts, struct buf *errors, enum 
             ok = default_ctx != NULL;
         }
     }
-    if (ok && !default_ctx) {
+    if (ok && !default_ctx && ts->allow_empty) {
+        buf_printf(errors, "no certificate in %s yet (mcpgw renew-certs obtains them)\n", ts->cert_dir);
+        *err = GW_ERR_NOT_FOUND;
+        ok = false;
+    } else if (ok && !default_ctx) {
         buf_printf(errors, "ERROR: TLS: no certificate (set TLS_CERT_FILE/TLS_KEY_FILE or put HOST.crt and "
                            "HOST.key into TLS_CERT_DIR)\n");
         *err = GW_ERR_NOT_FOUND;
@@ -297,8 +305,8 @@ static char *dup_or_null(const char *s)
     return s && *s ? gw_strdup(s) : NULL;
 }
 
-enum gw_err tls_server_create_from(const char *cert_file, const char *key_file, const char *cert_dir,
-                                   struct tls_server **out, struct buf *errors)
+static enum gw_err create(const char *cert_file, const char *key_file, const char *cert_dir, bool allow_empty,
+                          struct tls_server **out, struct buf *errors)
 {
     *out = NULL;
     pthread_once(&init_once, init_once_fn);
@@ -311,20 +319,48 @@ enum gw_err tls_server_create_from(const char *cert_file, const char *key_file, 
     ts->cert_file = dup_or_null(cert_file);
     ts->key_file = dup_or_null(key_file);
     ts->cert_dir = dup_or_null(cert_dir);
+    ts->allow_empty = allow_empty;
     enum gw_err err = GW_OK;
-    ts->current = build_set(ts, errors, &err);
+    struct buf none;
+    buf_init(&none, 64 * 1024);
+    /* with allow_empty, "nothing yet" is not an error for the caller */
+    ts->current = build_set(ts, allow_empty ? &none : errors, &err);
+    if (!ts->current && allow_empty && err != GW_ERR_NOT_FOUND)
+        buf_append(errors, none.data, none.len);
+    buf_free(&none);
     buf_free(&scratch);
-    if (!ts->current) {
+    if (!ts->current && !(allow_empty && err == GW_ERR_NOT_FOUND)) {
         tls_server_free(ts);
         return err;
     }
-    ts->nhosts = ((struct cert_set *)SSL_CTX_get_ex_data(ts->current, set_index))->nhosts;
+    if (ts->current)
+        ts->nhosts = ((struct cert_set *)SSL_CTX_get_ex_data(ts->current, set_index))->nhosts;
+    else
+        log_write(LOG_WARNING, "ACME: no certificate yet; HTTPS connections are refused until one is issued",
+                  (struct log_field[]){log_str("cert_dir", cert_dir)}, 1);
     *out = ts;
     return GW_OK;
 }
 
+enum gw_err tls_server_create_from(const char *cert_file, const char *key_file, const char *cert_dir,
+                                   struct tls_server **out, struct buf *errors)
+{
+    return create(cert_file, key_file, cert_dir, false, out, errors);
+}
+
+enum gw_err tls_server_create_acme(const char *cert_dir, struct tls_server **out, struct buf *errors)
+{
+    return create(NULL, NULL, cert_dir, true, out, errors);
+}
+
 enum gw_err tls_server_create(const struct config *cfg, struct tls_server **out, struct buf *errors)
 {
+    if (!config_has(cfg, "TLS_CERT_FILE") && !config_has(cfg, "TLS_CERT_DIR") && acme_enabled(cfg)) {
+        char *dir = acme_cert_dir(cfg);
+        enum gw_err err = tls_server_create_acme(dir, out, errors);
+        free(dir);
+        return err;
+    }
     return tls_server_create_from(config_get(cfg, "TLS_CERT_FILE", NULL),
                                   config_get(cfg, "TLS_KEY_FILE", NULL),
                                   config_get(cfg, "TLS_CERT_DIR", NULL), out, errors);
@@ -336,6 +372,12 @@ enum gw_err tls_server_reload(struct tls_server *ts, struct buf *errors)
     buf_init(&local, 64 * 1024);
     enum gw_err err = GW_OK;
     SSL_CTX *fresh = build_set(ts, &local, &err);
+    if (!fresh && ts->allow_empty && err == GW_ERR_NOT_FOUND) {
+        log_write(LOG_INFO, "ACME: no certificate issued yet; nothing to reload",
+                  (struct log_field[]){log_str("cert_dir", ts->cert_dir)}, 1);
+        buf_free(&local);
+        return GW_OK;
+    }
     if (!fresh) {
         log_write(LOG_ERROR, "TLS certificates not reloaded: keeping the current ones",
                   (struct log_field[]){log_str("error", buf_cstr(&local))}, 1);
@@ -352,7 +394,7 @@ enum gw_err tls_server_reload(struct tls_server *ts, struct buf *errors)
     ts->nhosts = nhosts;
     pthread_mutex_unlock(&ts->lock);
     SSL_CTX_free(old); /* open connections hold their own references */
-    log_write(LOG_INFO, "TLS certificates reloaded",
+    log_write(LOG_INFO, ts->allow_empty ? "TLS certificates reloaded (ACME)" : "TLS certificates reloaded",
               (struct log_field[]){log_int("hosts", (long long)nhosts)}, 1);
     return GW_OK;
 }
@@ -371,6 +413,14 @@ SSL_CTX *tls_server_context(void *arg)
 size_t tls_server_host_count(const struct tls_server *ts)
 {
     return ts->nhosts;
+}
+
+bool tls_server_ready(struct tls_server *ts)
+{
+    pthread_mutex_lock(&ts->lock);
+    bool ready = ts->current != NULL;
+    pthread_mutex_unlock(&ts->lock);
+    return ready;
 }
 
 void tls_server_free(struct tls_server *ts)

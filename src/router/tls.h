@@ -25,10 +25,12 @@
 
 struct tls_server;
 
-/* Whether the configuration asks for TLS from files (TLS_CERT_FILE or TLS_CERT_DIR set). */
+/* Whether the router listens on HTTPS_PORT: certificate files are given (TLS_CERT_FILE or
+ * TLS_CERT_DIR), or ACME obtains them (acme_enabled). */
 bool tls_configured(const struct config *cfg);
 
-/* Load the certificates named by cfg (see tls_server_create_from). */
+/* Load the certificates named by cfg (see tls_server_create_from); in ACME mode those in
+ * acme_cert_dir(cfg) (see tls_server_create_acme). */
 enum gw_err tls_server_create(const struct config *cfg, struct tls_server **out, struct buf *errors);
 
 /*
@@ -43,12 +45,23 @@ enum gw_err tls_server_create(const struct config *cfg, struct tls_server **out,
 enum gw_err tls_server_create_from(const char *cert_file, const char *key_file, const char *cert_dir,
                                    struct tls_server **out, struct buf *errors);
 
+/*
+ * ACME mode: every HOST.crt/HOST.key in cert_dir, like TLS_CERT_DIR, except that an empty or
+ * missing directory is not an error: then there is no certificate (tls_server_ready false,
+ * tls_server_context NULL, so TLS connections are closed at once) until a reload finds one.
+ */
+enum gw_err tls_server_create_acme(const char *cert_dir, struct tls_server **out, struct buf *errors);
+
+/* Whether a certificate set is loaded (false only in ACME mode before the first certificate). */
+bool tls_server_ready(struct tls_server *ts);
+
 /* Read every file again and swap the new set in (any thread; meant for the SIGHUP hook). On
  * failure the current set stays and errors says why; the outcome is also logged. */
 enum gw_err tls_server_reload(struct tls_server *ts, struct buf *errors);
 
 /* For listener_options.tls_context: the current default SSL_CTX with a new reference the caller
- * takes over (SSL_CTX_free). Thread-safe. arg is the struct tls_server. */
+ * takes over (SSL_CTX_free), or NULL when none is loaded yet. Thread-safe. arg is the struct
+ * tls_server. */
 SSL_CTX *tls_server_context(void *arg);
 
 /* Hosts with their own certificate in the current set (not counting the default pair). */

@@ -1,7 +1,7 @@
 """
 End-to-end tests of the maintenance commands: redis-cli, cleanup-tokens, redis-vacuum,
-rotate-logs, backup-all / restore, diagnostic-bundle, and the placeholder renew-certs
-(import-dashboards: test_monitoring.py). Real redis-server (fixture), real mcpgw processes on 127.0.0.1.
+rotate-logs, backup-all / restore, diagnostic-bundle (import-dashboards: test_monitoring.py,
+renew-certs: test_acme.py). Real redis-server (fixture), real mcpgw processes on 127.0.0.1.
 """
 import json
 import os
@@ -306,10 +306,7 @@ def test_update_all_restarts_one_at_a_time(procs, stack):
     assert stack.all_healthy()
 
 
-def test_update_all_without_supervisor_and_placeholders(workdir, redis_server):
+def test_update_all_without_supervisor(workdir, redis_server):
     env = base_env(workdir, redis_server)
     r = run(env, "update-all", "--no-build")
     assert r.returncode == 1 and "supervisor is not running" in r.stderr
-    for cmd, what in (("renew-certs", "certificate"),):
-        r = run(env, cmd)
-        assert r.returncode == 2 and "Not implemented yet" in r.stdout and what in r.stdout

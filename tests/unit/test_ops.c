@@ -84,9 +84,11 @@ static void test_default_services_in_start_order(void **state)
 
     const struct service_spec *router = &t.items[2];
     assert_int_equal(router->health_port, 8181); /* /health lives on the admin port */
-    assert_int_equal(router->nports, 2);         /* HTTP and admin; no TLS certificate: no HTTPS */
+    assert_int_equal(router->nports, 3); /* HTTP, HTTPS (no certificate files: ACME), admin */
     assert_int_equal(router->ports[0], 8180);
-    assert_string_equal(router->port_vars[1], "ADMIN_PORT");
+    assert_int_equal(router->ports[1], 443);
+    assert_string_equal(router->port_vars[1], "HTTPS_PORT");
+    assert_string_equal(router->port_vars[2], "ADMIN_PORT");
 
     assert_int_equal(t.items[3].health_port, 3101);
     assert_string_equal(t.items[3].argv[1], "echo");
