@@ -31,7 +31,8 @@
     "  redis.call('ZREM', p..'active_tokens', jti)\n"                                                        \
     "  redis.call('ZADD', p..'revocations', now_ms, jti)\n"                                                  \
     "  redis.call('ZADD', p..'revocation_expiry', exp, jti)\n"                                               \
-    "  local gone = redis.call('ZRANGEBYSCORE', p..'revocation_expiry', '-inf', now - 60, 'LIMIT', 0, 100)\n" \
+    "  local gone = redis.call('ZRANGEBYSCORE', p..'revocation_expiry', '-inf', now - 60, 'LIMIT', 0, "      \
+    "100)\n"                                                                                                 \
     "  if #gone > 0 then\n"                                                                                  \
     "    redis.call('ZREM', p..'revocations', unpack(gone))\n"                                               \
     "    redis.call('ZREM', p..'revocation_expiry', unpack(gone))\n"                                         \
@@ -259,8 +260,14 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
         return;
     }
 
-    struct token_record tr = {.client_id = g->client_id, .sub = g->sub, .username = g->username, .scope = g->scope,
-                              .resource = g->resource, .iat = now, .exp = exp, .grant = g->grant_type};
+    struct token_record tr = {.client_id = g->client_id,
+                              .sub = g->sub,
+                              .username = g->username,
+                              .scope = g->scope,
+                              .resource = g->resource,
+                              .iat = now,
+                              .exp = exp,
+                              .grant = g->grant_type};
     char *record_json = token_record_json(&tr);
     if (!record_json)
         gw_oom(0);

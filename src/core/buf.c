@@ -196,11 +196,21 @@ enum gw_err buf_append_json_escaped(struct buf *b, const char *s, size_t len)
             continue;
         }
         switch (c) {
-        case '"': err = buf_append(b, "\\\"", 2); break;
-        case '\\': err = buf_append(b, "\\\\", 2); break;
-        case '\n': err = buf_append(b, "\\n", 2); break;
-        case '\r': err = buf_append(b, "\\r", 2); break;
-        case '\t': err = buf_append(b, "\\t", 2); break;
+        case '"':
+            err = buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            err = buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            err = buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            err = buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            err = buf_append(b, "\\t", 2);
+            break;
         default: {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             err = buf_append(b, esc, 6);

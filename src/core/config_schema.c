@@ -248,7 +248,8 @@ static const struct config_var schema[] = {
      .default_value = "86400",
      .min = 0,
      .max = LLONG_MAX,
-     .doc = "Registered clients that never obtained a token expire after this many seconds (0: CLIENT_LIFETIME)"},
+     .doc = "Registered clients that never obtained a token expire after this many seconds (0: "
+            "CLIENT_LIFETIME)"},
     {.name = "REGISTRATION_RATE_LIMIT",
      .type = CONFIG_INT,
      .default_value = "20",
@@ -271,17 +272,20 @@ static const struct config_var schema[] = {
      .default_value = "30",
      .min = 0,
      .max = 3600,
-     .doc = "Seconds a rotated refresh token still works (concurrent refreshes); reuse later revokes the grant"},
+     .doc =
+         "Seconds a rotated refresh token still works (concurrent refreshes); reuse later revokes the grant"},
     {.name = "CIMD_ALLOW_PRIVATE",
      .type = CONFIG_BOOL,
      .default_value = "false",
-     .doc = "Allow client ID metadata documents on private, loopback or link-local addresses (SSRF guard off)"},
+     .doc =
+         "Allow client ID metadata documents on private, loopback or link-local addresses (SSRF guard off)"},
     {.name = "CIMD_CA_FILE",
      .type = CONFIG_STRING,
      .doc = "PEM CA bundle for fetching client ID metadata documents (default: the system's)"},
     {.name = "AUTH_STATIC_CLIENTS",
      .type = CONFIG_STRING,
-     .doc = "Pre-registered clients: JSON array of {client_id, client_secret_hash (base64url SHA-256), redirect_uris, client_name}"},
+     .doc = "Pre-registered clients: JSON array of {client_id, client_secret_hash (base64url SHA-256), "
+            "redirect_uris, client_name}"},
 
     /* The edge. */
     {.name = "ROUTING",
@@ -490,7 +494,8 @@ static const struct config_var schema[] = {
     {.name = "FETCH_ALLOW_PRIVATE",
      .type = CONFIG_BOOL,
      .default_value = "false",
-     .doc = "mcp-fetch may connect to private, loopback, link-local, CGNAT and multicast addresses (SSRF guard off)"},
+     .doc = "mcp-fetch may connect to private, loopback, link-local, CGNAT and multicast addresses (SSRF "
+            "guard off)"},
     {.name = "FETCH_DENY_ADDRESSES",
      .type = CONFIG_LIST,
      .default_value = "",
@@ -524,7 +529,8 @@ static const struct config_var schema[] = {
      .type = CONFIG_INT,
      .default_value = "16",
      POSITIVE,
-     .doc = "Most stdio MCP server processes one stdio-proxy runs (sessions' and pool's); initialize beyond it: 503"},
+     .doc = "Most stdio MCP server processes one stdio-proxy runs (sessions' and pool's); initialize beyond "
+            "it: 503"},
     {.name = "STDIO_POOL_SIZE",
      .type = CONFIG_INT,
      .default_value = "2",
@@ -534,7 +540,8 @@ static const struct config_var schema[] = {
      .type = CONFIG_INT,
      .default_value = "60",
      POSITIVE,
-     .doc = "stdio-proxy: seconds a request may wait for the stdio MCP server's answer (then a JSON-RPC error)"},
+     .doc =
+         "stdio-proxy: seconds a request may wait for the stdio MCP server's answer (then a JSON-RPC error)"},
 
     /* Operations. */
     {.name = "LOG_LEVEL",

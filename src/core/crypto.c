@@ -263,8 +263,8 @@ void crypto_sha256(const void *data, size_t len, unsigned char out[CRYPTO_SHA256
         pthread_setspecific(digest_ctx_key, ctx);
     }
     unsigned int n = 0;
-    if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, out, &n) ||
-        n != CRYPTO_SHA256_LEN) {
+    if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, data, len) ||
+        !EVP_DigestFinal_ex(ctx, out, &n) || n != CRYPTO_SHA256_LEN) {
         fprintf(stderr, "FATAL: SHA-256 failed\n");
         abort();
     }

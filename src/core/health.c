@@ -82,7 +82,8 @@ void health_handle(struct http_exchange *ex)
             buf_append_str(&out, "null");
     }
     buf_printf(&out, ",\"service\":\"%s\",\"status\":\"%s\",\"uptime_seconds\":%lld,\"version\":\"%s\"}",
-               log_service(), healthy ? "healthy" : "unhealthy", (long long)health_uptime_seconds(), MCPGW_VERSION);
+               log_service(), healthy ? "healthy" : "unhealthy", (long long)health_uptime_seconds(),
+               MCPGW_VERSION);
     http_response_header(ex, "Cache-Control", "no-store");
     http_respond(ex, healthy ? 200 : 503, "application/json", out.data, out.len);
     buf_free(&out);

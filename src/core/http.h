@@ -33,10 +33,10 @@ struct http_header {
 };
 
 struct http_request {
-    const char *method;  /* "GET", "POST", ... (static string) */
-    const char *target;  /* the raw request-target, e.g. "/mcp?x=1" */
-    const char *path;    /* target without the query; not percent-decoded */
-    const char *query;   /* after '?', "" when none; not decoded */
+    const char *method; /* "GET", "POST", ... (static string) */
+    const char *target; /* the raw request-target, e.g. "/mcp?x=1" */
+    const char *path;   /* target without the query; not percent-decoded */
+    const char *query;  /* after '?', "" when none; not decoded */
     const struct http_header *headers;
     size_t nheaders;
     const char *body; /* NUL-terminated for convenience; may contain NULs (use body_len) */
@@ -78,7 +78,8 @@ void http_exchange_on_close(struct http_exchange *ex, http_close_fn fn, void *ar
 void http_response_header(struct http_exchange *ex, const char *name, const char *value);
 
 /* Send a complete response and finish the exchange. content_type may be NULL for no body. */
-void http_respond(struct http_exchange *ex, int status, const char *content_type, const void *body, size_t len);
+void http_respond(struct http_exchange *ex, int status, const char *content_type, const void *body,
+                  size_t len);
 /* JSON body (a NUL-terminated serialized document). */
 void http_respond_json(struct http_exchange *ex, int status, const char *json);
 /* {"error":error,"error_description":description} with the right content type; both escaped. */

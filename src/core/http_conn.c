@@ -86,9 +86,9 @@ struct conn {
     char remote_addr[INET6_ADDRSTRLEN];
     int remote_port;
     int tls;
-    int close_after; /* close once the current response is written */
-    int peer_eof;    /* the client has half-closed */
-    int in_dispatch; /* inside the read loop: finishing a response must not re-enter it */
+    int close_after;  /* close once the current response is written */
+    int peer_eof;     /* the client has half-closed */
+    int in_dispatch;  /* inside the read loop: finishing a response must not re-enter it */
     int limit_status; /* status chosen by a limit check inside a parser callback */
     const char *limit_reason;
     size_t head_bytes;
@@ -224,38 +224,70 @@ static const char *http_date_now(void)
 const char *http_status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     }
     return "Unknown";
 }
@@ -710,7 +742,8 @@ void http_conn_accept(struct worker_listener *wl, int fd, const struct sockaddr 
             free(c);
             return;
         }
-        c->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        c->bev =
+            bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         c->tls = 1;
     } else {
@@ -892,7 +925,8 @@ static void conn_send(struct conn *c, const char *data, size_t len)
         bufferevent_write(c->bev, data, len);
 }
 
-void http_respond(struct http_exchange *ex, int status, const char *content_type, const void *body, size_t len)
+void http_respond(struct http_exchange *ex, int status, const char *content_type, const void *body,
+                  size_t len)
 {
     if (ex->finished || ex->streaming)
         return;

@@ -134,9 +134,9 @@ char *public_url_resource_metadata_document(const struct config *cfg, const char
     for (size_t i = 0; i < n; i++)
         json_array_append_new(scopes, json_string(list[i]));
     config_list_free(list, n);
-    json_t *doc = json_pack("{s:s, s:[s], s:o, s:[s], s:s}", "resource", resource, "authorization_servers", issuer,
-                            "scopes_supported", scopes, "bearer_methods_supported", "header", "resource_name",
-                            service);
+    json_t *doc =
+        json_pack("{s:s, s:[s], s:o, s:[s], s:s}", "resource", resource, "authorization_servers", issuer,
+                  "scopes_supported", scopes, "bearer_methods_supported", "header", "resource_name", service);
     char *out = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     free(resource);

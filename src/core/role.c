@@ -162,7 +162,8 @@ int role_main(const struct role *role, int argc, char **argv)
         fputs(buf_cstr(&errors), stderr);
         /* the same words in the JSON log, without the "ERROR: " prefix and newline */
         char line[512];
-        snprintf(line, sizeof(line), "%s", buf_cstr(&errors) + (strncmp(buf_cstr(&errors), "ERROR: ", 7) ? 0 : 7));
+        snprintf(line, sizeof(line), "%s",
+                 buf_cstr(&errors) + (strncmp(buf_cstr(&errors), "ERROR: ", 7) ? 0 : 7));
         line[strcspn(line, "\n")] = '\0';
         log_write(LOG_ERROR, line, NULL, 0);
         rc = 1;

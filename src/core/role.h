@@ -23,13 +23,13 @@ struct role_context {
 };
 
 struct role {
-    const char *service;        /* log/metrics name, e.g. "mcp-echo" */
-    const char *command;        /* subcommand, e.g. "echo" */
-    const char *summary;        /* one line for --help */
-    const char *port_variable;  /* e.g. "MCP_ECHO_PORT"; its schema default is the default port */
-    int default_port;           /* used when the variable has no default */
+    const char *service;         /* log/metrics name, e.g. "mcp-echo" */
+    const char *command;         /* subcommand, e.g. "echo" */
+    const char *summary;         /* one line for --help */
+    const char *port_variable;   /* e.g. "MCP_ECHO_PORT"; its schema default is the default port */
+    int default_port;            /* used when the variable has no default */
     const char *const *required; /* NULL-terminated names this role needs set (besides type checks) */
-    const char *extra_help;     /* role-specific options/variables for --help; may be NULL */
+    const char *extra_help;      /* role-specific options/variables for --help; may be NULL */
     /* Parse role-specific options; return the number of argv entries consumed at argv[i] (0 if
      * not recognised, -1 on error after printing it). May be NULL. */
     int (*parse_option)(struct role_context *ctx, int argc, char **argv, int i);

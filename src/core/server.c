@@ -91,8 +91,8 @@ static void register_once(void)
     m_requests = metrics_register(METRIC_COUNTER, "http_requests_total", "HTTP requests answered, by status.",
                                   req_labels, 3, NULL, 0);
     m_duration = metrics_register(METRIC_SUMMARY, "http_request_duration_seconds",
-                                  "Time from the first byte of a request to the end of its response.", dur_labels,
-                                  2, NULL, 0);
+                                  "Time from the first byte of a request to the end of its response.",
+                                  dur_labels, 2, NULL, 0);
     m_connections = metrics_register(METRIC_GAUGE, "http_connections_active", "Open client connections.",
                                      svc_labels, 1, NULL, 0);
     /* The supervisor knows how often it restarted a service and hands the count to the new
@@ -238,8 +238,9 @@ static SSL_CTX *make_tls_context(const char *cert, const char *key, struct buf *
         return NULL;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        buf_printf(errors, "ERROR: TLS: cannot load private key %s (or it does not match the certificate): %s\n",
-                   key, ERR_reason_error_string(ERR_get_error()));
+        buf_printf(errors,
+                   "ERROR: TLS: cannot load private key %s (or it does not match the certificate): %s\n", key,
+                   ERR_reason_error_string(ERR_get_error()));
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -335,7 +336,8 @@ int server_worker_count(const struct server *srv)
 
 /* ---- workers -------------------------------------------------------------------------------- */
 
-static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
+static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int socklen,
+                      void *arg)
 {
     (void)evl;
     http_conn_accept(arg, fd, sa, socklen);
@@ -439,7 +441,8 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
               (struct log_field[]){log_int("deadline_ms", srv->opts.shutdown_timeout_ms)}, 1);
     for (int i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].started)
-            event_base_once(srv->workers[i].pub.base, -1, EV_TIMEOUT, worker_drain_cb, &srv->workers[i], NULL);
+            event_base_once(srv->workers[i].pub.base, -1, EV_TIMEOUT, worker_drain_cb, &srv->workers[i],
+                            NULL);
     event_base_loopbreak(srv->main_base);
 }
 

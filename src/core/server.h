@@ -49,8 +49,8 @@ struct server_options {
 };
 
 struct listener_options {
-    const char *bind_addr; /* "0.0.0.0", "127.0.0.1", "::" */
-    int port;              /* 0: let the kernel choose (tests); see server_listener_port */
+    const char *bind_addr;     /* "0.0.0.0", "127.0.0.1", "::" */
+    int port;                  /* 0: let the kernel choose (tests); see server_listener_port */
     const char *tls_cert_file; /* both set: TLS 1.2+ on this listener */
     const char *tls_key_file;
     /* Instead of the pair above: called on the worker thread for every accepted connection;
@@ -62,13 +62,13 @@ struct listener_options {
     void *tls_context_arg;
     http_handler_fn handler;
     void *handler_arg;
-    size_t max_header_bytes;     /* request line + headers; over it: 431 */
-    size_t max_body_bytes;       /* over it: 413 */
-    int request_timeout_ms;      /* whole head+body must arrive within this: else 408 */
-    int keepalive_timeout_ms;    /* idle keep-alive connections closed after this */
-    int write_timeout_ms;        /* client not reading for this long: connection closed */
-    size_t max_connections;      /* per worker; over it new connections are closed at once */
-    bool quiet_paths_health;     /* log /health and /metrics at DEBUG instead of INFO */
+    size_t max_header_bytes;  /* request line + headers; over it: 431 */
+    size_t max_body_bytes;    /* over it: 413 */
+    int request_timeout_ms;   /* whole head+body must arrive within this: else 408 */
+    int keepalive_timeout_ms; /* idle keep-alive connections closed after this */
+    int write_timeout_ms;     /* client not reading for this long: connection closed */
+    size_t max_connections;   /* per worker; over it new connections are closed at once */
+    bool quiet_paths_health;  /* log /health and /metrics at DEBUG instead of INFO */
 };
 
 /* Defaults: 16 KiB headers, 1 MiB body, 30 s request, 75 s keep-alive, 60 s write, 10000

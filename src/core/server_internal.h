@@ -15,10 +15,10 @@ struct conn;
 /* One listener as configured (process-wide, read-only while workers run). */
 struct listener {
     struct listener_options opts;
-    char *bind_addr; /* owned copy */
-    int port;        /* the bound port */
+    char *bind_addr;  /* owned copy */
+    int port;         /* the bound port */
     SSL_CTX *ssl_ctx; /* NULL for plain HTTP (or when opts.tls_context supplies one per connection) */
-    int fds[64];     /* one SO_REUSEPORT socket per worker, created by server_add_listener */
+    int fds[64];      /* one SO_REUSEPORT socket per worker, created by server_add_listener */
     int nfds;
 };
 

@@ -59,14 +59,22 @@ int validate_env_main(int argc, char **argv)
 static const char *type_name(const struct config_var *v)
 {
     switch (v->type) {
-    case CONFIG_STRING: return "string";
-    case CONFIG_INT: return "integer";
-    case CONFIG_BOOL: return "boolean";
-    case CONFIG_URL: return "URL";
-    case CONFIG_LIST: return "comma list";
-    case CONFIG_RATE: return "rate (N/second, N/minute, N/hour)";
-    case CONFIG_ENUM: return "one of";
-    case CONFIG_LOG_LEVEL: return "DEBUG, INFO, WARNING or ERROR";
+    case CONFIG_STRING:
+        return "string";
+    case CONFIG_INT:
+        return "integer";
+    case CONFIG_BOOL:
+        return "boolean";
+    case CONFIG_URL:
+        return "URL";
+    case CONFIG_LIST:
+        return "comma list";
+    case CONFIG_RATE:
+        return "rate (N/second, N/minute, N/hour)";
+    case CONFIG_ENUM:
+        return "one of";
+    case CONFIG_LOG_LEVEL:
+        return "DEBUG, INFO, WARNING or ERROR";
     }
     return "string";
 }
@@ -85,7 +93,8 @@ static void print_reference_rows(const struct config_var *vars)
             }
         }
         printf(" | %s%s%s | %s%s |\n", v->default_value ? "`" : "", v->default_value ? v->default_value : "",
-               v->default_value ? "`" : "", v->doc ? v->doc : "", v->secret ? " (secret: masked, never logged)" : "");
+               v->default_value ? "`" : "", v->doc ? v->doc : "",
+               v->secret ? " (secret: masked, never logged)" : "");
     }
 }
 
@@ -147,7 +156,8 @@ int show_config_main(int argc, char **argv)
         bool from_default;
         config_entry(cfg, i, &name, &value, &from_default);
         /* Only mcpgw's own variables: the environment also holds PATH, HOME, ... */
-        if (!config_schema_find(name) && strncmp(name, "MCP_", 4) != 0 && strncmp(name, "RATE_LIMIT_", 11) != 0)
+        if (!config_schema_find(name) && strncmp(name, "MCP_", 4) != 0 &&
+            strncmp(name, "RATE_LIMIT_", 11) != 0)
             continue;
         char *shown = config_display_value(name, value);
         printf("%s=%s%s\n", name, shown, from_default ? "    # default" : "");

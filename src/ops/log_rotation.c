@@ -205,8 +205,8 @@ int rotate_logs_main(int argc, char **argv)
             break;
         usleep(50 * 1000);
     }
-    printf("%zu log files rotated (keeping %d), %d compressed, %d processes signalled, %zu reopened\n", n, keep,
-           compressed, signalled, reopened);
+    printf("%zu log files rotated (keeping %d), %d compressed, %d processes signalled, %zu reopened\n", n,
+           keep, compressed, signalled, reopened);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);

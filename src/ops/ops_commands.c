@@ -199,7 +199,8 @@ int ops_wait_healthy(const char *socket_path, pid_t pid, int timeout_s)
             if (all)
                 break;
         } else if (pid > 0 && kill(pid, 0) != 0) {
-            fprintf(stderr, "ERROR: the supervisor exited during start-up; see LOG_DIR/supervisor.log and supervisor.out\n");
+            fprintf(stderr, "ERROR: the supervisor exited during start-up; see LOG_DIR/supervisor.log and "
+                            "supervisor.out\n");
             return 1;
         }
         usleep(300 * 1000);
@@ -208,7 +209,8 @@ int ops_wait_healthy(const char *socket_path, pid_t pid, int timeout_s)
         print_status(last, false);
     json_decref(last);
     if (!all)
-        fprintf(stderr, "ERROR: not every service became healthy within %d s (mcpgw logs SERVICE)\n", timeout_s);
+        fprintf(stderr, "ERROR: not every service became healthy within %d s (mcpgw logs SERVICE)\n",
+                timeout_s);
     return all ? 0 : 1;
 }
 
@@ -261,8 +263,8 @@ int health_check_main(int argc, char **argv)
         if (!ok)
             bad++;
         if (json)
-            json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:s}", "service", s->name, "endpoint", url,
-                                                     "status", ok ? "healthy" : "unhealthy", "detail",
+            json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:s}", "service", s->name, "endpoint",
+                                                     url, "status", ok ? "healthy" : "unhealthy", "detail",
                                                      buf_cstr(&detail)));
         else
             printf("%-14s %-40s %-10s %s\n", s->name, url, ok ? "healthy" : "unhealthy", buf_cstr(&detail));
@@ -332,8 +334,8 @@ static int signal_pid_files(const char *run_dir, int sig, bool wait_gone)
         }
         if (pid > 1 && pid_is_ours(pid)) {
             kill(pid, sig);
-            printf("  sent %s to %.*s (pid %d)\n", sig == SIGKILL ? "SIGKILL" : "SIGTERM", (int)(len - 4), e->d_name,
-                   pid);
+            printf("  sent %s to %.*s (pid %d)\n", sig == SIGKILL ? "SIGKILL" : "SIGTERM", (int)(len - 4),
+                   e->d_name, pid);
             pids[n++] = pid;
         }
         unlink(path);
@@ -401,7 +403,9 @@ int down_main(int argc, char **argv)
         char path[4400];
         snprintf(path, sizeof(path), "%s", sock);
         unlink(path);
-        printf(n ? "Stopped %d leftover processes (the supervisor was not running)\n" : "Nothing was running\n", n);
+        printf(n ? "Stopped %d leftover processes (the supervisor was not running)\n"
+                 : "Nothing was running\n",
+               n);
     }
     free(run_dir);
     return rc;
@@ -423,7 +427,8 @@ int restart_main(int argc, char **argv)
     if (!cfg)
         return CONFIG_EXIT_CODE;
     config_free(cfg);
-    json_t *req = npos ? json_pack("{s:s, s:s}", "cmd", "restart", "service", pos[0]) : json_pack("{s:s}", "cmd", "restart");
+    json_t *req = npos ? json_pack("{s:s, s:s}", "cmd", "restart", "service", pos[0])
+                       : json_pack("{s:s}", "cmd", "restart");
     enum gw_err err;
     json_t *reply = call(sock, req, 600000, &err);
     if (!reply) {

@@ -29,7 +29,7 @@ struct log_source {
     FILE *f;
     char *line; /* current line (merge), owned */
     size_t cap;
-    char ts[40]; /* its timestamp, or the file's last one */
+    char ts[40];  /* its timestamp, or the file's last one */
     off_t offset; /* -f: bytes already shown */
     ino_t inode;
 };
@@ -278,8 +278,8 @@ int logs_main(int argc, char **argv)
             if (access(path, R_OK) == 0) {
                 snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, alt);
             } else if (!follow_mode) {
-                fprintf(stderr, "ERROR: no log file for '%s' in %s (services log to LOG_DIR/SERVICE.log)\n", service,
-                        log_dir);
+                fprintf(stderr, "ERROR: no log file for '%s' in %s (services log to LOG_DIR/SERVICE.log)\n",
+                        service, log_dir);
                 return 1;
             }
         }
@@ -346,7 +346,8 @@ static void sample(pid_t pid, struct proc_sample *s)
         return;
     unsigned long long utime = 0, stime = 0;
     long rss_pages = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %ld",
+    if (sscanf(p + 2,
+               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %ld",
                &utime, &stime, &rss_pages) != 3)
         return;
     s->cpu_ticks = utime + stime;
@@ -357,7 +358,8 @@ static void sample(pid_t pid, struct proc_sample *s)
     if (f) {
         char line[256];
         while (fgets(line, sizeof(line), f)) {
-            if (sscanf(line, "read_bytes: %llu", &s->read_bytes) == 1 || sscanf(line, "write_bytes: %llu", &s->write_bytes) == 1)
+            if (sscanf(line, "read_bytes: %llu", &s->read_bytes) == 1 ||
+                sscanf(line, "write_bytes: %llu", &s->write_bytes) == 1)
                 s->io_ok = true;
         }
         fclose(f);
@@ -455,13 +457,15 @@ int stats_main(int argc, char **argv)
                 printf("%-14s %-8s %7s %12s %12s %12s %6s\n", name, "-", "-", "-", "-", "-", "-");
             continue;
         }
-        double cpu = elapsed > 0 ? 100.0 * (double)(after[i].cpu_ticks - before[i].cpu_ticks) / (double)hz / elapsed : 0;
+        double cpu = elapsed > 0
+                         ? 100.0 * (double)(after[i].cpu_ticks - before[i].cpu_ticks) / (double)hz / elapsed
+                         : 0;
         if (json) {
-            json_array_append_new(
-                out, json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:i}", "service", name, "pid", (json_int_t)pids[i],
-                               "cpu_percent", cpu, "rss_bytes", (json_int_t)(after[i].rss_kb * 1024), "disk_read_bytes",
-                               (json_int_t)after[i].read_bytes, "disk_write_bytes", (json_int_t)after[i].write_bytes,
-                               "open_fds", after[i].fds));
+            json_array_append_new(out, json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:i}", "service", name,
+                                                 "pid", (json_int_t)pids[i], "cpu_percent", cpu, "rss_bytes",
+                                                 (json_int_t)(after[i].rss_kb * 1024), "disk_read_bytes",
+                                                 (json_int_t)after[i].read_bytes, "disk_write_bytes",
+                                                 (json_int_t)after[i].write_bytes, "open_fds", after[i].fds));
         } else {
             char rss[32], rd[32], wr[32];
             human_bytes(after[i].rss_kb * 1024, rss, sizeof(rss));

@@ -150,14 +150,17 @@ static struct service_spec *add_role(struct service_table *t, const struct confi
 
 static bool is_local_host(const char *host)
 {
-    return host && (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0);
+    return host &&
+           (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0);
 }
 
-static enum gw_err add_redis(struct service_table *t, const struct config *cfg, bool probe, struct buf *errors)
+static enum gw_err add_redis(struct service_table *t, const struct config *cfg, bool probe,
+                             struct buf *errors)
 {
     struct redis_endpoint ep;
     const char *reason = NULL;
-    if (redis_endpoint_parse(config_get(cfg, "REDIS_URL", "redis://127.0.0.1:6379/0"), &ep, &reason) != GW_OK) {
+    if (redis_endpoint_parse(config_get(cfg, "REDIS_URL", "redis://127.0.0.1:6379/0"), &ep, &reason) !=
+        GW_OK) {
         buf_printf(errors, "ERROR: Invalid value for REDIS_URL: %s\n", reason ? reason : "not a Redis URL");
         return GW_ERR_CONFIG;
     }
@@ -171,7 +174,8 @@ static enum gw_err add_redis(struct service_table *t, const struct config *cfg, 
         snprintf(s->health_host, sizeof(s->health_host), "%s", ep.host ? ep.host : "");
         s->health_port = ep.port;
         if (ep.unix_path)
-            buf_printf(&t->notes, "redis: REDIS_URL is a Unix socket (%s); not started by mcpgw\n", ep.unix_path);
+            buf_printf(&t->notes, "redis: REDIS_URL is a Unix socket (%s); not started by mcpgw\n",
+                       ep.unix_path);
         redis_endpoint_free(&ep);
         return GW_OK;
     }
@@ -197,9 +201,10 @@ static enum gw_err add_redis(struct service_table *t, const struct config *cfg, 
     snprintf(data_dir, sizeof(data_dir), "%s/redis", config_get(cfg, "DATA_DIR", "./data"));
     snprintf(port, sizeof(port), "%d", ep.port);
     struct argv_builder a = {0};
-    const char *fixed[] = {"redis-server", "--bind", ep.host, "--port", port, "--appendonly", "yes",
-                           "--appendfsync", "everysec", "--dir", data_dir, "--daemonize", "no",
-                           "--logfile", "", "--protected-mode", "yes"};
+    const char *fixed[] = {
+        "redis-server", "--bind", ep.host,  "--port",      port, "--appendonly", "yes", "--appendfsync",
+        "everysec",     "--dir",  data_dir, "--daemonize", "no", "--logfile",    "",    "--protected-mode",
+        "yes"};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv_push(&a, fixed[i]);
     if (s->redis_password) {
@@ -245,7 +250,8 @@ static void add_stdio_services(struct service_table *t, const struct config *cfg
         if (config_has(cfg, var) && !config_get_bool(cfg, var, true))
             continue;
         if (!service_have_command("stdio-proxy")) {
-            buf_printf(&t->notes, "%s: %s is set but this build has no `mcpgw stdio-proxy`; not started\n", svc, name);
+            buf_printf(&t->notes, "%s: %s is set but this build has no `mcpgw stdio-proxy`; not started\n",
+                       svc, name);
             continue;
         }
         snprintf(var, sizeof(var), "%s_PORT", prefix);
@@ -314,8 +320,8 @@ enum gw_err service_table_build(const struct config *cfg, const char *env_file, 
         if (!config_get_bool(cfg, builtin[i].enabled, false))
             continue;
         if (!service_have_command(builtin[i].command)) {
-            buf_printf(&out->notes, "%s: %s=true but this build has no `mcpgw %s`; not started\n", builtin[i].name,
-                       builtin[i].enabled, builtin[i].command);
+            buf_printf(&out->notes, "%s: %s=true but this build has no `mcpgw %s`; not started\n",
+                       builtin[i].name, builtin[i].enabled, builtin[i].command);
             continue;
         }
         struct service_spec *s = add_role(out, cfg, builtin[i].name, builtin[i].command, env_file);
@@ -433,7 +439,8 @@ bool service_port_answers(const char *host, int port, int timeout_ms)
 }
 
 /* Send all of data, then read until the peer closes, `until` appears, or the deadline. */
-static bool exchange(int fd, const char *data, size_t len, struct buf *reply, const char *until, long long deadline)
+static bool exchange(int fd, const char *data, size_t len, struct buf *reply, const char *until,
+                     long long deadline)
 {
     size_t sent = 0;
     while (sent < len) {
@@ -484,7 +491,8 @@ static void failing_checks(const char *body, struct buf *detail)
         const char *why = json_string_value(json_object_get(value, "detail"));
         if (!why)
             why = json_string_value(json_object_get(value, "error"));
-        buf_printf(detail, "%s%s: %s", any ? "; " : "", key, why && *why ? why : (status ? status : "failing"));
+        buf_printf(detail, "%s%s: %s", any ? "; " : "", key,
+                   why && *why ? why : (status ? status : "failing"));
         any = true;
     }
     if (!any)
@@ -501,8 +509,10 @@ static bool probe_http(const struct service_spec *s, int timeout_ms, struct buf 
         return false;
     }
     char req[512];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\nUser-Agent: mcpgw-supervisor\r\n\r\n",
-                     s->health_path, s->health_host, s->health_port);
+    int n = snprintf(
+        req, sizeof(req),
+        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\nUser-Agent: mcpgw-supervisor\r\n\r\n",
+        s->health_path, s->health_host, s->health_port);
     struct buf reply;
     buf_init(&reply, 256 * 1024);
     bool done = exchange(fd, req, (size_t)n, &reply, NULL, deadline);
@@ -530,7 +540,8 @@ static bool probe_redis(const struct service_spec *s, int timeout_ms, struct buf
     long long deadline = now_ms() + timeout_ms;
     int fd = connect_timeout(s->health_host, s->health_port, timeout_ms);
     if (fd < 0) {
-        buf_printf(detail, "Could not connect to Redis at %s:%d: %s", s->health_host, s->health_port, strerror(errno));
+        buf_printf(detail, "Could not connect to Redis at %s:%d: %s", s->health_host, s->health_port,
+                   strerror(errno));
         return false;
     }
     struct buf req, reply;

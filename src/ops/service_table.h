@@ -24,8 +24,8 @@ enum service_kind { SERVICE_REDIS, SERVICE_HTTP };
 struct service_spec {
     char name[SERVICE_NAME_MAX]; /* "redis", "auth", "router", "mcp-echo", "mcp-<name>" */
     enum service_kind kind;
-    bool managed;        /* false: a Redis that runs elsewhere; only health-checked */
-    char **argv;         /* NULL-terminated command line of the child; NULL when !managed */
+    bool managed;         /* false: a Redis that runs elsewhere; only health-checked */
+    char **argv;          /* NULL-terminated command line of the child; NULL when !managed */
     char health_host[64]; /* numeric address the health check connects to */
     int health_port;
     const char *health_path; /* "/health" (static); unused for redis */

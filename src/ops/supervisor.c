@@ -95,7 +95,8 @@ static bool check_ports(const struct config *cfg, const struct service_table *t)
         if (!s->managed)
             continue;
         for (size_t j = 0; j < s->nports; j++) {
-            const char *addr = s->kind == SERVICE_REDIS ? s->health_host : (bind_addr && *bind_addr ? bind_addr : "0.0.0.0");
+            const char *addr =
+                s->kind == SERVICE_REDIS ? s->health_host : (bind_addr && *bind_addr ? bind_addr : "0.0.0.0");
             if (port_taken(addr, s->ports[j])) {
                 fprintf(stderr, "ERROR: bind: address already in use (%s:%d, %s of %s)\n", addr, s->ports[j],
                         s->port_vars[j], s->name);
@@ -217,13 +218,15 @@ int up_main(int argc, char **argv)
     if (*sv.log_dir)
         make_dirs(sv.log_dir);
     if (!control_socket_path(sv.run_dir, sv.socket_path, sizeof(sv.socket_path))) {
-        fprintf(stderr, "ERROR: RUN_DIR path too long for a Unix socket: %s (set RUN_DIR to a shorter path)\n",
+        fprintf(stderr,
+                "ERROR: RUN_DIR path too long for a Unix socket: %s (set RUN_DIR to a shorter path)\n",
                 sv.run_dir);
         goto out;
     }
     long long other = 0;
     if (already_running(sv.socket_path, &other)) {
-        fprintf(stderr, "ERROR: mcpgw up is already running (pid %lld); use mcpgw ps, mcpgw restart or mcpgw down\n",
+        fprintf(stderr,
+                "ERROR: mcpgw up is already running (pid %lld); use mcpgw ps, mcpgw restart or mcpgw down\n",
                 other);
         goto out;
     }
@@ -238,7 +241,8 @@ int up_main(int argc, char **argv)
         goto out;
     struct service_spec *redis = service_table_find(&sv.table, "redis");
     if (redis && redis->managed && !have_redis_server()) {
-        fprintf(stderr, "ERROR: redis-server not found (apt-get install redis-server), or point REDIS_URL at a running Redis\n");
+        fprintf(stderr, "ERROR: redis-server not found (apt-get install redis-server), or point REDIS_URL at "
+                        "a running Redis\n");
         goto out;
     }
 

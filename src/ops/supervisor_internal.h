@@ -27,15 +27,15 @@ struct child {
     long long started_ms; /* monotonic */
     const char *health;   /* "starting", "healthy", "unhealthy", "-" (static) */
     char detail[512];
-    int failed_checks;  /* consecutive */
-    int restarts;       /* automatic restarts since `up` */
-    int crash_streak;   /* exits without a healthy period in between: the backoff exponent */
+    int failed_checks; /* consecutive */
+    int restarts;      /* automatic restarts since `up` */
+    int crash_streak;  /* exits without a healthy period in between: the backoff exponent */
     long long next_start_ms;
     long long stop_deadline_ms;
-    int last_exit;      /* wait status text source: exit code, or -signal */
-    int log_pipe;       /* redis: read end of its stdout, -1 otherwise */
+    int last_exit; /* wait status text source: exit code, or -signal */
+    int log_pipe;  /* redis: read end of its stdout, -1 otherwise */
     struct buf log_pending;
-    int log_fd;         /* redis: LOG_DIR/redis.log, -1 otherwise */
+    int log_fd; /* redis: LOG_DIR/redis.log, -1 otherwise */
 };
 
 struct supervisor {

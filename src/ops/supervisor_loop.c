@@ -161,7 +161,8 @@ static bool child_start(struct supervisor *sv, struct child *c)
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
-        log_write(LOG_ERROR, "Could not start service", (struct log_field[]){log_str("svc", s->name), log_str("error", strerror(errno))}, 2);
+        log_write(LOG_ERROR, "Could not start service",
+                  (struct log_field[]){log_str("svc", s->name), log_str("error", strerror(errno))}, 2);
         if (pipefd[0] >= 0) {
             close(pipefd[0]);
             close(pipefd[1]);
@@ -204,7 +205,8 @@ static bool child_start(struct supervisor *sv, struct child *c)
     c->detail[0] = '\0';
     c->failed_checks = 0;
     pid_file_write(sv, s->name, pid);
-    log_write(LOG_INFO, "Service started", (struct log_field[]){log_str("svc", s->name), log_int("pid", pid)}, 2);
+    log_write(LOG_INFO, "Service started", (struct log_field[]){log_str("svc", s->name), log_int("pid", pid)},
+              2);
     return true;
 }
 
@@ -228,7 +230,8 @@ static void child_stop(struct supervisor *sv, struct child *c, enum child_state 
             waitpid(c->pid, &status, 0);
         }
         note_exit(c, status);
-        log_write(LOG_INFO, "Service stopped", (struct log_field[]){log_str("svc", c->spec->name), log_int("pid", c->pid)}, 2);
+        log_write(LOG_INFO, "Service stopped",
+                  (struct log_field[]){log_str("svc", c->spec->name), log_int("pid", c->pid)}, 2);
         pid_file_remove(sv, c->spec->name);
         c->pid = 0;
     }
@@ -250,8 +253,9 @@ static void wait_ready(struct child *c)
         buf_reset(&detail);
         if (c->log_pipe >= 0)
             redis_log_drain(c);
-        if (c->spec->kind == SERVICE_REDIS ? service_probe(c->spec, 500, &detail)
-                                           : service_port_answers(c->spec->health_host, c->spec->health_port, 500)) {
+        if (c->spec->kind == SERVICE_REDIS
+                ? service_probe(c->spec, 500, &detail)
+                : service_port_answers(c->spec->health_host, c->spec->health_port, 500)) {
             if (c->spec->kind == SERVICE_REDIS)
                 c->health = "healthy";
             break;
@@ -394,7 +398,8 @@ static void start_due(struct supervisor *sv)
             continue;
         c->restarts++;
         log_write(LOG_WARNING, "Restarting service",
-                  (struct log_field[]){log_str("svc", c->spec->name), log_int("restart_count", c->restarts)}, 2);
+                  (struct log_field[]){log_str("svc", c->spec->name), log_int("restart_count", c->restarts)},
+                  2);
         child_start(sv, c);
         if (c->spec->kind == SERVICE_REDIS)
             wait_ready(c);
@@ -432,11 +437,13 @@ static void announce(struct supervisor *sv)
     if (!all || sv->announced)
         return;
     sv->announced = true;
-    log_write(LOG_INFO, "All services healthy", (struct log_field[]){log_int("services", (long long)sv->nchildren)}, 1);
+    log_write(LOG_INFO, "All services healthy",
+              (struct log_field[]){log_int("services", (long long)sv->nchildren)}, 1);
     if (!sv->foreground)
         return;
-    printf("mcpgw: all %zu services are healthy (mcpgw ps, mcpgw health-check, mcpgw logs -f; Ctrl-C stops)\n",
-           sv->nchildren);
+    printf(
+        "mcpgw: all %zu services are healthy (mcpgw ps, mcpgw health-check, mcpgw logs -f; Ctrl-C stops)\n",
+        sv->nchildren);
     for (size_t i = 0; i < sv->nchildren; i++) {
         const struct service_spec *s = sv->children[i].spec;
         if (strncmp(s->name, "mcp-", 4) == 0 && service_table_find(&sv->table, "router")) {
@@ -466,7 +473,8 @@ static void health_round(struct supervisor *sv)
         snprintf(c->detail, sizeof(c->detail), "%s", buf_cstr(&detail));
         if (ok) {
             if (strcmp(c->health, "healthy") != 0 && strcmp(c->health, "starting") != 0)
-                log_write(LOG_INFO, "Service healthy again", (struct log_field[]){log_str("svc", c->spec->name)}, 1);
+                log_write(LOG_INFO, "Service healthy again",
+                          (struct log_field[]){log_str("svc", c->spec->name)}, 1);
             c->health = "healthy";
             c->failed_checks = 0;
             if (now - c->started_ms >= HEALTHY_RESETS_BACKOFF_MS)
@@ -484,7 +492,9 @@ static void health_round(struct supervisor *sv)
         if (c->failed_checks >= sv->health_retries && c->spec->managed && c->pid > 0 &&
             dependencies_healthy(sv, c)) {
             log_write(LOG_ERROR, "Service unhealthy too long; restarting it",
-                      (struct log_field[]){log_str("svc", c->spec->name), log_int("failed_checks", c->failed_checks)}, 2);
+                      (struct log_field[]){log_str("svc", c->spec->name),
+                                           log_int("failed_checks", c->failed_checks)},
+                      2);
             /* Without blocking the loop: SIGTERM now, SIGKILL at the deadline (kill_overdue),
              * the restart when reap() sees it gone. */
             kill(c->pid, SIGTERM);
@@ -523,7 +533,8 @@ static json_t *error_reply(const char *fmt, const char *arg, const struct superv
     int n = snprintf(text, sizeof(text), fmt, arg);
     if (sv) {
         for (size_t i = 0; i < sv->nchildren && n > 0 && (size_t)n < sizeof(text); i++)
-            n += snprintf(text + n, sizeof(text) - (size_t)n, "%s%s", i ? ", " : " (services: ", sv->children[i].spec->name);
+            n += snprintf(text + n, sizeof(text) - (size_t)n, "%s%s",
+                          i ? ", " : " (services: ", sv->children[i].spec->name);
         if (n > 0 && (size_t)n < sizeof(text) - 1)
             snprintf(text + n, sizeof(text) - (size_t)n, ")");
     }
@@ -562,7 +573,7 @@ static json_t *restart_all(struct supervisor *sv)
     }
     buf_free(&errors);
     int *restarts = gw_calloc(sv->nchildren + 1, sizeof(int));
-    char (*names)[SERVICE_NAME_MAX] = gw_calloc(sv->nchildren + 1, SERVICE_NAME_MAX);
+    char(*names)[SERVICE_NAME_MAX] = gw_calloc(sv->nchildren + 1, SERVICE_NAME_MAX);
     size_t old = sv->nchildren;
     for (size_t i = 0; i < old; i++) {
         restarts[i] = sv->children[i].restarts;
@@ -599,8 +610,8 @@ static json_t *handle_request(struct supervisor *sv, json_t *req)
         json_t *list = json_array();
         for (size_t i = 0; i < sv->nchildren; i++)
             json_array_append_new(list, service_json(sv, &sv->children[i]));
-        return json_pack("{s:b, s:I, s:o, s:s}", "ok", 1, "pid", (json_int_t)getpid(), "services", list, "notes",
-                         buf_cstr(&sv->table.notes));
+        return json_pack("{s:b, s:I, s:o, s:s}", "ok", 1, "pid", (json_int_t)getpid(), "services", list,
+                         "notes", buf_cstr(&sv->table.notes));
     }
     if (strcmp(cmd, "down") == 0) {
         sv->stopping = true;

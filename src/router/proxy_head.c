@@ -11,9 +11,16 @@ struct field_name {
 
 /* RFC 9110 §7.6.1 and RFC 9112: fields that describe one connection, never forwarded. */
 static const struct field_name hop_by_hop[] = {
-    {"connection", 10}, {"keep-alive", 10},          {"proxy-connection", 16},    {"te", 2},
-    {"trailer", 7},     {"transfer-encoding", 17},   {"upgrade", 7},              {"proxy-authenticate", 18},
-    {"proxy-authorization", 19}, {NULL, 0},
+    {"connection", 10},
+    {"keep-alive", 10},
+    {"proxy-connection", 16},
+    {"te", 2},
+    {"trailer", 7},
+    {"transfer-encoding", 17},
+    {"upgrade", 7},
+    {"proxy-authenticate", 18},
+    {"proxy-authorization", 19},
+    {NULL, 0},
 };
 
 /* Request fields the router replaces or must not pass on (identity and forwarding facts come from
@@ -142,7 +149,8 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         if (!name || !value)
             continue;
         size_t len = strlen(name);
-        bool kept_authorization = in->keep_authorization && len == 13 && strcasecmp(name, "authorization") == 0;
+        bool kept_authorization =
+            in->keep_authorization && len == 13 && strcasecmp(name, "authorization") == 0;
         /* dropped fields first: the longest value (Authorization) rarely needs scanning */
         if (name_in(name, len, hop_by_hop) || (name_in(name, len, request_replaced) && !kept_authorization) ||
             strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len) ||
@@ -189,6 +197,7 @@ bool proxy_response_header_relayed(const char *name, size_t name_len, const char
     if (name_in(name, name_len, hop_by_hop) || proxy_connection_lists(connection, name, name_len))
         return false;
     /* The router's own framing and identity; the core adds Date and X-Request-Id. */
-    static const struct field_name own[] = {{"content-length", 14}, {"date", 4}, {"x-request-id", 12}, {NULL, 0}};
+    static const struct field_name own[] = {
+        {"content-length", 14}, {"date", 4}, {"x-request-id", 12}, {NULL, 0}};
     return !name_in(name, name_len, own);
 }

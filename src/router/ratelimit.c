@@ -200,7 +200,7 @@ static void local_decide(struct rate_limiter *rl, const char *key, long long lim
 
 #define OPTIMISTIC_MARGIN_MIN 10
 #define HEADROOM_VALID_USEC 1000000 /* an answer older than this is not trusted for headroom */
-#define SWEEP_INTERVAL_SEC 2       /* idle keys are forgotten this often */
+#define SWEEP_INTERVAL_SEC 2        /* idle keys are forgotten this often */
 #define ADMITTED_FLUSH_MS 10        /* admissions alone are sent to Redis at most this often */
 
 struct waiter {
@@ -218,11 +218,11 @@ struct key_batch {
     struct waiter *sent; /* counted by the command in flight */
     size_t nsent;
     /* optimistic admissions (see above) */
-    long long headroom;            /* `remaining` of the last answer */
-    int64_t headroom_until_usec;   /* 0: no usable answer */
-    long long reset_seconds;       /* of the last answer */
-    size_t admitted_waiting;       /* admitted since the command in flight was sent */
-    size_t admitted_sent;          /* admitted, counted by the command in flight */
+    long long headroom;          /* `remaining` of the last answer */
+    int64_t headroom_until_usec; /* 0: no usable answer */
+    long long reset_seconds;     /* of the last answer */
+    size_t admitted_waiting;     /* admitted since the command in flight was sent */
+    size_t admitted_sent;        /* admitted, counted by the command in flight */
     bool in_flight;
     bool retried; /* NOSCRIPT was answered once with a full EVAL */
     char key[];   /* the caller's key, without prefix */

@@ -26,9 +26,9 @@
 #define BUFFERED_BODY_MAX (1024 * 1024) /* larger (or unknown-length) bodies are streamed */
 #define RESPONSE_HEAD_MAX (64 * 1024)
 #define CLIENT_HIGH_WATER (256 * 1024) /* stop reading the upstream above this client backlog */
-#define READ_CHUNK (64 * 1024)          /* one recv() from an upstream */
-#define SPARE_CALLS 64                  /* finished calls kept per worker, buffers and all */
-#define SPARE_BUFFER_MAX (64 * 1024)    /* a spare call's buffer larger than this is freed */
+#define READ_CHUNK (64 * 1024)         /* one recv() from an upstream */
+#define SPARE_CALLS 64                 /* finished calls kept per worker, buffers and all */
+#define SPARE_BUFFER_MAX (64 * 1024)   /* a spare call's buffer larger than this is freed */
 
 static struct metric_family *upstream_requests_metric;
 static struct metric_family *upstream_errors_metric;
@@ -91,8 +91,8 @@ struct upstream_conn {
     llhttp_t parser;
     struct upstream_call *call; /* NULL while idle in the pool */
     bool connected, reused, idle;
-    bool reading;  /* read_event is added */
-    bool leftover; /* bytes arrived after the complete response: not reusable */
+    bool reading;                                /* read_event is added */
+    bool leftover;                               /* bytes arrived after the complete response: not reusable */
     struct upstream_conn *prev, *next;           /* every connection of the pool */
     struct upstream_conn *idle_prev, *idle_next; /* the service's idle list */
 };

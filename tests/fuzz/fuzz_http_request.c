@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = 1;
     }
     struct buf out = http_harness_exchange(&h, data, size);
-    if (out.len && strncmp(buf_cstr(&out), "HTTP/1.", 7) != 0 && strncmp(buf_cstr(&out), "HTTP/1.1 100", 12) != 0)
+    if (out.len && strncmp(buf_cstr(&out), "HTTP/1.", 7) != 0 &&
+        strncmp(buf_cstr(&out), "HTTP/1.1 100", 12) != 0)
         abort();
     buf_free(&out);
     return 0;

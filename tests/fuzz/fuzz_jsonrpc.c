@@ -18,7 +18,6 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/protocol.h"
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Serialize value and check it is one line of JSON that parses back. */

@@ -31,8 +31,8 @@ static void init_keys(void)
     hs_set = jwt_keyset_new();
     es_set = jwt_keyset_new();
     mixed_set = jwt_keyset_new();
-    if (jwt_keyset_add(hs_set, hs_key) || jwt_keyset_add(es_set, es_key) || jwt_keyset_add(mixed_set, hs_key) ||
-        jwt_keyset_add(mixed_set, es_key))
+    if (jwt_keyset_add(hs_set, hs_key) || jwt_keyset_add(es_set, es_key) ||
+        jwt_keyset_add(mixed_set, hs_key) || jwt_keyset_add(mixed_set, es_key))
         abort();
 }
 
@@ -57,7 +57,8 @@ static void fuzz_verify(const char *text, size_t size)
 
     json_t *header = NULL, *body = NULL;
     enum jwt_result decoded = jwt_decode_unverified(text, size, &header, &body);
-    if ((decoded == JWT_OK) != (header != NULL && body != NULL) || (decoded != JWT_OK && decoded != JWT_MALFORMED))
+    if ((decoded == JWT_OK) != (header != NULL && body != NULL) ||
+        (decoded != JWT_OK && decoded != JWT_MALFORMED))
         abort();
     if (decoded == JWT_OK && (!json_is_object(header) || !json_is_object(body)))
         abort();

@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The printable address is made of host and port (or the path) only: no credentials. */
         char expected[300];
         if (ep.host)
-            snprintf(expected, sizeof(expected), strchr(ep.host, ':') ? "[%s]:%d" : "%s:%d", ep.host, ep.port);
+            snprintf(expected, sizeof(expected), strchr(ep.host, ':') ? "[%s]:%d" : "%s:%d", ep.host,
+                     ep.port);
         else
             snprintf(expected, sizeof(expected), "%s", ep.unix_path);
         if (strcmp(expected, ep.address) != 0)

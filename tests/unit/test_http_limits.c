@@ -76,14 +76,16 @@ static void test_too_many_headers_431(void **state)
 static void test_body_limit_413(void **state)
 {
     (void)state;
-    assert_int_equal(status_for("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 4096, 1000), 413);
+    assert_int_equal(status_for("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 4096, 1000),
+                     413);
     char req[4096];
     char chunk[700];
     memset(chunk, 'b', 600);
     chunk[600] = '\0';
-    snprintf(req, sizeof(req),
-             "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n%s\r\n258\r\n%s\r\n0\r\n\r\n",
-             chunk, chunk);
+    snprintf(
+        req, sizeof(req),
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n%s\r\n258\r\n%s\r\n0\r\n\r\n",
+        chunk, chunk);
     assert_int_equal(status_for(req, 4096, 1000), 413);
     assert_int_equal(status_for(req, 4096, 2000), 200);
 }

@@ -84,7 +84,7 @@ static void test_default_services_in_start_order(void **state)
 
     const struct service_spec *router = &t.items[2];
     assert_int_equal(router->health_port, 8181); /* /health lives on the admin port */
-    assert_int_equal(router->nports, 3); /* HTTP, HTTPS (no certificate files: ACME), admin */
+    assert_int_equal(router->nports, 3);         /* HTTP, HTTPS (no certificate files: ACME), admin */
     assert_int_equal(router->ports[0], 8180);
     assert_int_equal(router->ports[1], 443);
     assert_string_equal(router->port_vars[1], "HTTPS_PORT");
@@ -121,8 +121,10 @@ static void test_missing_subcommands_are_noted_not_started(void **state)
     assert_int_equal(t.count, 2); /* redis, mcp-echo */
     assert_null(service_table_find(&t, "auth"));
     assert_non_null(strstr(buf_cstr(&t.notes), "auth: this build has no `mcpgw auth`"));
-    assert_non_null(strstr(buf_cstr(&t.notes), "mcp-fetch: MCP_FETCH_ENABLED=true but this build has no `mcpgw fetch`"));
-    assert_non_null(strstr(buf_cstr(&t.notes), "mcp-memory: MCP_MEMORY_COMMAND is set but this build has no"));
+    assert_non_null(
+        strstr(buf_cstr(&t.notes), "mcp-fetch: MCP_FETCH_ENABLED=true but this build has no `mcpgw fetch`"));
+    assert_non_null(
+        strstr(buf_cstr(&t.notes), "mcp-memory: MCP_MEMORY_COMMAND is set but this build has no"));
     service_table_free(&t);
 }
 
@@ -132,7 +134,8 @@ static void test_stdio_servers_and_disabled_echo(void **state)
     service_set_help_text(help_all);
     struct service_table t;
     build("MCP_ECHO_ENABLED=false\nMCP_MEMORY_COMMAND=npx -y @modelcontextprotocol/server-memory\n"
-          "MCP_MEMORY_PORT=3005\nMCP_GIT_TOOLS_COMMAND=uvx mcp-server-git\nMCP_OFF_COMMAND=x\nMCP_OFF_PORT=3007\n"
+          "MCP_MEMORY_PORT=3005\nMCP_GIT_TOOLS_COMMAND=uvx "
+          "mcp-server-git\nMCP_OFF_COMMAND=x\nMCP_OFF_PORT=3007\n"
           "MCP_OFF_ENABLED=false\n",
           NULL, &t);
     assert_null(service_table_find(&t, "mcp-echo"));

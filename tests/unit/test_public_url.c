@@ -47,7 +47,8 @@ static void test_plain_http_with_port(void **state)
 static void test_path_routing(void **state)
 {
     (void)state;
-    struct config *cfg = load("BASE_DOMAIN=example.com\nROUTING=path\nPUBLIC_ORIGIN=HTTPS://Example.com:8443/\n");
+    struct config *cfg =
+        load("BASE_DOMAIN=example.com\nROUTING=path\nPUBLIC_ORIGIN=HTTPS://Example.com:8443/\n");
     expect(public_url_issuer(cfg), "https://example.com:8443");
     expect(public_url_resource(cfg, "mcp-echo"), "https://example.com:8443/mcp-echo/mcp");
     expect(public_url_resource_metadata(cfg, "mcp-echo"),
@@ -62,7 +63,8 @@ static void test_metadata_document(void **state)
     char *doc = public_url_resource_metadata_document(cfg, "mcp-echo");
     json_t *j = json_loads(doc, 0, NULL);
     assert_non_null(j);
-    assert_string_equal(json_string_value(json_object_get(j, "resource")), "https://mcp-echo.example.com/mcp");
+    assert_string_equal(json_string_value(json_object_get(j, "resource")),
+                        "https://mcp-echo.example.com/mcp");
     assert_string_equal(json_string_value(json_array_get(json_object_get(j, "authorization_servers"), 0)),
                         "https://auth.example.com");
     assert_int_equal(json_array_size(json_object_get(j, "scopes_supported")), 2);
