@@ -57,6 +57,7 @@ struct http_exchange {
     struct arena_block *arena;
     struct http_header *headers;
     size_t nheaders, headers_alloc;
+    uint32_t header_name_len[MAX_HEADERS]; /* strlen of each name: compared before the names */
     struct buf resp_headers;
     http_close_fn close_fn;
     void *close_arg;
@@ -396,6 +397,7 @@ static int push_header(struct conn *c)
     trim(&v, &vn);
     ex->headers[ex->nheaders].name = arena_strndup(ex, c->field.data, c->field.len);
     ex->headers[ex->nheaders].value = arena_strndup(ex, v, vn);
+    ex->header_name_len[ex->nheaders] = (uint32_t)c->field.len;
     ex->nheaders++;
     buf_reset(&c->field);
     buf_reset(&c->value);
@@ -1101,19 +1103,26 @@ const struct http_request *http_request(const struct http_exchange *ex)
     return &ex->req;
 }
 
+/* Lengths first: handlers look up a few names per request among a dozen headers. */
+static bool header_named(const struct http_exchange *ex, size_t i, const char *name, size_t name_len)
+{
+    return ex->header_name_len[i] == name_len && strcasecmp(ex->headers[i].name, name) == 0;
+}
+
 const char *http_header(const struct http_exchange *ex, const char *name)
 {
+    size_t name_len = strlen(name);
     for (size_t i = 0; i < ex->nheaders; i++)
-        if (strcasecmp(ex->headers[i].name, name) == 0)
+        if (header_named(ex, i, name, name_len))
             return ex->headers[i].value;
     return NULL;
 }
 
 size_t http_header_count(const struct http_exchange *ex, const char *name)
 {
-    size_t n = 0;
+    size_t name_len = strlen(name), n = 0;
     for (size_t i = 0; i < ex->nheaders; i++)
-        if (strcasecmp(ex->headers[i].name, name) == 0)
+        if (header_named(ex, i, name, name_len))
             n++;
     return n;
 }

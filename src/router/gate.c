@@ -279,8 +279,13 @@ void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct
                 (const char *[]){svc->name, label_for(&client_labels, &client_cache, identity.client_id)}, 1);
     metrics_add(by_user_metric,
                 (const char *[]){svc->name, label_for(&user_labels, &user_cache, identity.user_id)}, 1);
-    char key[512];
-    snprintf(key, sizeof(key), "mcp:%s:%s", identity.user_id, identity.client_id);
+    /* "mcp:<user>:<client>" (both NUL-terminated within their arrays, so this always fits) */
+    char key[4 + sizeof(identity.user_id) + 1 + sizeof(identity.client_id)];
+    size_t user_len = strlen(identity.user_id), client_len = strlen(identity.client_id);
+    memcpy(key, "mcp:", 4);
+    memcpy(key + 4, identity.user_id, user_len);
+    key[4 + user_len] = ':';
+    memcpy(key + 5 + user_len, identity.client_id, client_len + 1);
     limit_then(ex, svc, &identity, rl, "mcp", key, limits->mcp_limit, limits->mcp_period, next, arg);
 }
 

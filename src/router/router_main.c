@@ -55,9 +55,15 @@ static void forward_mcp(struct http_exchange *ex, const struct router_service *s
 {
     struct router_worker *rw = arg;
     const struct http_request *r = http_request(ex);
-    size_t n = strlen(svc->mcp_path) + strlen(r->query) + 2;
-    char *target = http_exchange_alloc(ex, n);
-    snprintf(target, n, "%s%s%s", svc->mcp_path, *r->query ? "?" : "", r->query);
+    size_t path_len = strlen(svc->mcp_path), query_len = strlen(r->query);
+    char *target = http_exchange_alloc(ex, path_len + query_len + 2);
+    memcpy(target, svc->mcp_path, path_len);
+    if (query_len) {
+        target[path_len] = '?';
+        memcpy(target + path_len + 1, r->query, query_len + 1);
+    } else {
+        target[path_len] = '\0';
+    }
     struct upstream_identity who = {0};
     if (identity) {
         who.user_id = identity->user_id;
