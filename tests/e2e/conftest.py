@@ -27,11 +27,29 @@ def mcpgw_bin():
     return os.environ.get("MCPGW_BIN", os.path.join(ROOT, "mcpgw"))
 
 
+# Each pytest-xdist worker hands out ports from its own block below the kernel's ephemeral range
+# (32768+), in order. A port the kernel picks at random could go to another worker's test in the
+# moment between one of our servers stopping and starting again on it (a restart drill): then
+# our checks would reach the other test's server.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_WORKER_INDEX = int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0
+_PORT_BLOCK = 3000
+_PORT_BASE = 20000 + (_WORKER_INDEX % 4) * _PORT_BLOCK
+_port_cursor = [int.from_bytes(os.urandom(2), "big") % _PORT_BLOCK]
+
+
 def free_port():
-    """A port that was free a moment ago on 127.0.0.1 (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port of this worker's block that is free now on 127.0.0.1."""
+    for _ in range(_PORT_BLOCK):
+        port = _PORT_BASE + _port_cursor[0] % _PORT_BLOCK
+        _port_cursor[0] += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORT_BASE}-{_PORT_BASE + _PORT_BLOCK - 1}")
 
 
 def bare_env(**extra):
