@@ -28,7 +28,13 @@
 #define CLIENT_HIGH_WATER (256 * 1024) /* stop reading the upstream above this client backlog */
 #define READ_CHUNK (64 * 1024)         /* one recv() from an upstream */
 #define SPARE_CALLS 64                 /* finished calls kept per worker, buffers and all */
-#define SPARE_BUFFER_MAX (64 * 1024)   /* a spare call's buffer larger than this is freed */
+/* Under AddressSanitizer finished calls are freed, so that a use after the end is caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RECYCLE_CALLS 0
+#else
+#define RECYCLE_CALLS 1
+#endif
+#define SPARE_BUFFER_MAX (64 * 1024) /* a spare call's buffer larger than this is freed */
 
 static struct metric_family *upstream_requests_metric;
 static struct metric_family *upstream_errors_metric;
@@ -387,7 +393,7 @@ static void call_free(struct upstream_call *call)
         p->active_streams--;
         metrics_add(active_streams_metric, (const char *[]){call->svc->name}, -1);
     }
-    if (p->nspare >= SPARE_CALLS) {
+    if (!RECYCLE_CALLS || p->nspare >= SPARE_CALLS) {
         call_destroy(call);
         return;
     }
