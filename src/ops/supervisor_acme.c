@@ -69,19 +69,8 @@ static void start_run(struct supervisor *sv)
         return;
     }
     if (pid == 0) {
-        setpgid(0, 0); /* a Ctrl-C reaches the supervisor only, as for the services */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(devnull, 0);
-        dup2(devnull, 1); /* the operator's summary; the log lines go to the router's log */
-        if (!sv->foreground)
-            dup2(devnull, 2);
+        /* stdout is the operator's summary; the log lines go to the router's log */
+        supervisor_child_setup(sv, parent, -1);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }

@@ -64,6 +64,12 @@ struct supervisor {
 };
 
 /* supervisor_loop.c */
+/* In a freshly forked child of the supervisor (parent: the supervisor's pid before fork): its
+ * own process group (a Ctrl-C in the terminal reaches the supervisor only, which then stops the
+ * children in order), a death signal for a supervisor killed -9, default signals, stdin from
+ * /dev/null, stdout to stdout_fd (-1: /dev/null), stderr kept only in the foreground. Exits
+ * the child when the supervisor is already gone. */
+void supervisor_child_setup(const struct supervisor *sv, pid_t parent, int stdout_fd);
 void supervisor_children_init(struct supervisor *sv);
 void supervisor_start_all(struct supervisor *sv);
 void supervisor_stop_all(struct supervisor *sv);

@@ -170,21 +170,7 @@ static bool child_start(struct supervisor *sv, struct child *c)
         return false;
     }
     if (pid == 0) {
-        /* Own process group: a Ctrl-C in the terminal reaches the supervisor only, which
-         * then stops the children in order. The death signal covers a supervisor killed -9. */
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(devnull, 0);
-        dup2(pipefd[1] >= 0 ? pipefd[1] : devnull, 1);
-        if (!sv->foreground)
-            dup2(devnull, 2);
+        supervisor_child_setup(sv, parent, pipefd[1]);
         /* the supervisor is one thread, so setenv between fork and exec is safe */
         setenv("MCPGW_RESTARTS", restarts, 1);
         execvp(s->argv[0], s->argv);
@@ -208,6 +194,23 @@ static bool child_start(struct supervisor *sv, struct child *c)
     log_write(LOG_INFO, "Service started", (struct log_field[]){log_str("svc", s->name), log_int("pid", pid)},
               2);
     return true;
+}
+
+void supervisor_child_setup(const struct supervisor *sv, pid_t parent, int stdout_fd)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(1);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(stdout_fd >= 0 ? stdout_fd : devnull, 1);
+    if (!sv->foreground)
+        dup2(devnull, 2);
 }
 
 static void note_exit(struct child *c, int status)
