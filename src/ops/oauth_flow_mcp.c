@@ -24,13 +24,11 @@
 
 #define REVOCATION_WAIT_MS 5000 /* the router learns revocations within about a second */
 
-static json_t *mcp_call(struct flow *f, const char *step, long long id, const char *method, json_t *params)
+/* POST one JSON-RPC message to the MCP endpoint with the token and, once known, the session and
+ * protocol version headers. false (step failed, printed) when no HTTP answer came; else the
+ * caller frees *r. */
+static bool mcp_post(struct flow *f, const char *step, const char *body, struct flow_response *r)
 {
-    json_t *msg = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)id, "method", method);
-    if (params)
-        json_object_set_new(msg, "params", params);
-    char *body = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
     char session[1024], version[128];
     const char *extra[3] = {NULL, NULL, NULL};
     size_t n = 0;
@@ -42,7 +40,6 @@ static json_t *mcp_call(struct flow *f, const char *step, long long id, const ch
         snprintf(version, sizeof(version), "MCP-Protocol-Version: %s", f->protocol_version);
         extra[n++] = version;
     }
-    struct flow_response r;
     struct flow_request req = {.method = "POST",
                                .url = f->resource,
                                .content_type = "application/json",
@@ -50,8 +47,19 @@ static json_t *mcp_call(struct flow *f, const char *step, long long id, const ch
                                .bearer = f->access_token,
                                .body = body,
                                .extra = extra};
+    return flow_send(f, step, &req, r);
+}
+
+static json_t *mcp_call(struct flow *f, const char *step, long long id, const char *method, json_t *params)
+{
+    json_t *msg = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)id, "method", method);
+    if (params)
+        json_object_set_new(msg, "params", params);
+    char *body = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    struct flow_response r;
     json_t *answer = NULL;
-    if (flow_send(f, step, &req, &r)) {
+    if (mcp_post(f, step, body, &r)) {
         answer = r.status == 200
                      ? flow_jsonrpc_answer(r.content_type, r.body.data ? r.body.data : "", r.body.len, id)
                      : NULL;
@@ -100,24 +108,8 @@ bool flow_step_initialize(struct flow *f)
     } else {
         f->protocol_version = gw_strdup(negotiated);
         /* the client's half of the handshake; a notification gets 202 without a body */
-        char session[1024], vh[128];
-        const char *extra[3] = {NULL, NULL, NULL};
-        size_t n = 0;
-        if (f->session_id) {
-            snprintf(session, sizeof(session), "Mcp-Session-Id: %s", f->session_id);
-            extra[n++] = session;
-        }
-        snprintf(vh, sizeof(vh), "MCP-Protocol-Version: %s", f->protocol_version);
-        extra[n++] = vh;
         struct flow_response r;
-        struct flow_request req = {.method = "POST",
-                                   .url = f->resource,
-                                   .content_type = "application/json",
-                                   .accept = "application/json, text/event-stream",
-                                   .bearer = f->access_token,
-                                   .body = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
-                                   .extra = extra};
-        if (!flow_send(f, step, &req, &r))
+        if (!mcp_post(f, step, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &r))
             ok = false;
         else if (r.status != 202 && r.status != 200 && r.status != 204)
             ok = flow_failed_answer(f, step, "notifications/initialized", &r);
