@@ -33,6 +33,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "http.h"
+#include "http_head.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -397,6 +398,50 @@ static int count_head(struct conn *c, size_t len)
     return 0;
 }
 
+/* A new exchange for the request that starts arriving now. */
+static struct http_exchange *exchange_begin(struct conn *c)
+{
+    struct http_exchange *ex = exchange_take(c);
+    ex->conn = c;
+    ex->req.start_usec = server_now_usec();
+    ex->req.remote_addr = c->remote_addr;
+    ex->req.remote_port = c->remote_port;
+    ex->req.tls = c->tls;
+    c->ex = ex;
+    return ex;
+}
+
+/* What both parsers do once the head is known: the target split into path and query (target is
+ * an arena string), the one-Host rule, and the request id. -1 (with limit_status set) for a
+ * request to refuse. */
+static int exchange_head_parsed(struct conn *c, struct http_exchange *ex, const char *target,
+                                size_t target_len)
+{
+    ex->req.headers = ex->headers;
+    ex->req.nheaders = ex->nheaders;
+    size_t hosts = http_header_count(ex, "Host");
+    if (hosts > 1 || (ex->req.version_minor == 1 && hosts == 0))
+        return limit_fail(c, 400, "Exactly one Host header is required");
+    ex->req.target = target;
+    const char *q = memchr(target, '?', target_len);
+    if (q) {
+        ex->req.path = arena_strndup(ex, target, (size_t)(q - target));
+        ex->req.query = q + 1;
+    } else {
+        ex->req.path = target;
+        ex->req.query = "";
+    }
+    const char *rid = http_header(ex, "X-Request-Id");
+    if (rid && request_id_is_sane(rid)) {
+        ex->req.request_id = rid;
+    } else {
+        char *id = arena_alloc(ex, 33);
+        generate_request_id(id);
+        ex->req.request_id = id;
+    }
+    return 0;
+}
+
 static int on_message_begin(llhttp_t *p)
 {
     struct conn *c = p->data;
@@ -406,13 +451,7 @@ static int on_message_begin(llhttp_t *p)
     buf_reset(&c->value);
     buf_reset(&c->body);
     c->last_was_value = 0;
-    struct http_exchange *ex = exchange_take(c);
-    ex->conn = c;
-    ex->req.start_usec = server_now_usec();
-    ex->req.remote_addr = c->remote_addr;
-    ex->req.remote_port = c->remote_port;
-    ex->req.tls = c->tls;
-    c->ex = ex;
+    exchange_begin(c);
     return 0;
 }
 
@@ -498,30 +537,8 @@ static int on_headers_complete(llhttp_t *p)
         return limit_fail(c, 400, "Only HTTP/1.0 and HTTP/1.1 are supported");
     ex->req.version_minor = p->http_minor;
     ex->req.method = llhttp_method_name((llhttp_method_t)p->method);
-    ex->req.headers = ex->headers;
-    ex->req.nheaders = ex->nheaders;
-    size_t hosts = http_header_count(ex, "Host");
-    if (hosts > 1 || (p->http_minor == 1 && hosts == 0))
-        return limit_fail(c, 400, "Exactly one Host header is required");
-
-    const char *target = buf_cstr(&c->url);
-    ex->req.target = arena_strndup(ex, target, c->url.len);
-    const char *q = strchr(ex->req.target, '?');
-    if (q) {
-        ex->req.path = arena_strndup(ex, ex->req.target, (size_t)(q - ex->req.target));
-        ex->req.query = q + 1;
-    } else {
-        ex->req.path = ex->req.target;
-        ex->req.query = "";
-    }
-    const char *rid = http_header(ex, "X-Request-Id");
-    if (rid && request_id_is_sane(rid)) {
-        ex->req.request_id = rid;
-    } else {
-        char *id = arena_alloc(ex, 33);
-        generate_request_id(id);
-        ex->req.request_id = id;
-    }
+    if (exchange_head_parsed(c, ex, arena_strndup(ex, buf_cstr(&c->url), c->url.len), c->url.len))
+        return -1;
 
     size_t max_body = c->wl->listener->opts.max_body_bytes;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max_body)
@@ -564,15 +581,60 @@ static const llhttp_settings_t parser_settings = {
 
 /* ---- connection life ---------------------------------------------------------------------- */
 
-static void conn_dispatch(struct conn *c)
+static void conn_dispatch(struct conn *c, bool keep_alive)
 {
     struct http_exchange *ex = c->ex;
     const struct listener_options *o = &c->wl->listener->opts;
     evtimer_del(c->timer);
     c->state = CONN_HANDLING;
-    if (!llhttp_should_keep_alive(&c->parser) || c->wl->draining)
+    if (!keep_alive || c->wl->draining)
         c->close_after = 1;
     o->handler(ex, o->handler_arg);
+}
+
+/* The common case without llhttp: a whole request of the simple shape (core/http_head.h) at the
+ * start of the input. It is copied into the exchange's arena in one piece, and the header names,
+ * values and target are NUL-terminated in that copy. Returns the bytes taken, 0 when llhttp
+ * should parse them instead (any other shape, a limit to enforce, or not all there yet). On a
+ * request to refuse, an error answer is on its way and c->state is CONN_LINGER. */
+static size_t conn_take_simple_request(struct conn *c, const char *data, size_t len)
+{
+    const struct listener_options *o = &c->wl->listener->opts;
+    struct http_head head;
+    if (http_head_scan_request(data, len, &head) != HTTP_HEAD_OK || head.head_len > o->max_header_bytes ||
+        head.target.len > MAX_URL_BYTES || head.content_length > o->max_body_bytes ||
+        head.nfields > MAX_HEADERS)
+        return 0;
+    struct http_exchange *ex = exchange_begin(c);
+    size_t total = head.head_len + head.content_length;
+    char *copy = arena_alloc(ex, total + 1);
+    memcpy(copy, data, total);
+    copy[total] = '\0';
+    if (ex->headers_alloc < head.nfields) {
+        ex->headers_alloc = head.nfields > 16 ? head.nfields : 16;
+        ex->headers = gw_realloc(ex->headers, ex->headers_alloc * sizeof(*ex->headers));
+    }
+    for (size_t i = 0; i < head.nfields; i++) {
+        const struct http_head_field *f = &head.fields[i];
+        copy[f->name.off + f->name.len] = '\0';   /* the colon */
+        copy[f->value.off + f->value.len] = '\0'; /* CR, or the first trailing space */
+        ex->headers[i].name = copy + f->name.off;
+        ex->headers[i].value = copy + f->value.off;
+        ex->header_name_len[i] = f->name.len;
+    }
+    ex->nheaders = head.nfields;
+    copy[head.target.off + head.target.len] = '\0'; /* the space before HTTP/1.x */
+    ex->req.method = head.method;
+    ex->req.version_minor = head.version_minor;
+    ex->req.body = copy + head.head_len;
+    ex->req.body_len = head.content_length;
+    if (exchange_head_parsed(c, ex, copy + head.target.off, head.target.len)) {
+        conn_send_error_and_close(c, c->limit_status, "bad_request", c->limit_reason);
+        return total;
+    }
+    /* No 100 Continue: the body is already here (RFC 9110 §10.1.1 lets a server omit it). */
+    conn_dispatch(c, head.keep_alive);
+    return total;
 }
 
 static void conn_process_input(struct conn *c)
@@ -583,14 +645,19 @@ static void conn_process_input(struct conn *c)
         size_t avail = evbuffer_get_length(in);
         if (avail == 0)
             break;
-        if (c->state == CONN_IDLE) {
-            c->state = CONN_READING;
-            conn_arm_timer(c, c->wl->listener->opts.request_timeout_ms);
-        }
         struct evbuffer_iovec vec;
         if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1)
             break;
         const char *data = vec.iov_base;
+        if (c->state == CONN_IDLE) {
+            size_t taken = conn_take_simple_request(c, data, vec.iov_len);
+            if (taken) {
+                evbuffer_drain(in, taken);
+                continue; /* the handler may have answered synchronously: parse the next request */
+            }
+            c->state = CONN_READING;
+            conn_arm_timer(c, c->wl->listener->opts.request_timeout_ms);
+        }
         llhttp_errno_t err = llhttp_execute(&c->parser, data, vec.iov_len);
         if (err == HPE_OK) {
             evbuffer_drain(in, vec.iov_len);
@@ -599,7 +666,7 @@ static void conn_process_input(struct conn *c)
         if (err == HPE_PAUSED) {
             const char *pos = llhttp_get_error_pos(&c->parser);
             evbuffer_drain(in, (size_t)(pos - data));
-            conn_dispatch(c);
+            conn_dispatch(c, llhttp_should_keep_alive(&c->parser));
             continue; /* the handler may have answered synchronously: parse the next request */
         }
         if (c->limit_status) {

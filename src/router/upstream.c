@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/http_head.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "proxy_head.h"
@@ -631,46 +632,48 @@ static char *trim(char *s)
     return s;
 }
 
-static int on_headers_complete(llhttp_t *p)
+/* A response header as either parser hands it over: NUL-terminated, the value trimmed. */
+struct response_field {
+    const char *name, *value;
+    size_t name_len;
+};
+
+static bool field_is(const struct response_field *f, const char *name, size_t name_len)
 {
-    struct upstream_call *call = p->data;
-    if (push_response_header(call))
-        return -1;
-    call->status = p->status_code;
-    if (call->status < 200)
-        return 0; /* 1xx: an interim answer; the real one follows */
+    return f->name_len == name_len && strcasecmp(f->name, name) == 0;
+}
+
+/* A final (non-1xx) response head has arrived: relay its headers to the client and choose
+ * between buffering the body (known, small length: answered with http_respond) and streaming it
+ * (SSE, unknown or large length). has_length/content_length: the response's Content-Length. */
+static void response_head(struct upstream_call *call, const struct response_field *fields, size_t nfields,
+                          bool has_length, uint64_t content_length)
+{
     struct http_exchange *ex = call->ex;
     const char *content_type = NULL, *connection = NULL;
-    char *h = call->headers.data;
-    for (size_t i = 0; i < call->nheaders; i++) {
-        char *name = h, *value = trim(h + strlen(h) + 1);
-        h = value + strlen(value) + 1;
-        if (strcasecmp(name, "content-type") == 0)
-            content_type = value;
-        else if (strcasecmp(name, "connection") == 0)
-            connection = value;
+    for (size_t i = 0; i < nfields; i++) {
+        if (field_is(&fields[i], "content-type", 12))
+            content_type = fields[i].value;
+        else if (field_is(&fields[i], "connection", 10))
+            connection = fields[i].value;
     }
     call->sse = content_type && strncasecmp(content_type, "text/event-stream", 17) == 0;
-    h = call->headers.data;
-    for (size_t i = 0; i < call->nheaders; i++) {
-        char *name = h, *value = h + strlen(h) + 1;
-        value = trim(value);
-        h = value + strlen(value) + 1;
-        size_t nlen = strlen(name);
-        if (strcasecmp(name, "content-type") == 0 || strcasecmp(name, "x-accel-buffering") == 0 ||
-            !proxy_response_header_relayed(name, nlen, connection) ||
-            (call->strip_cors && strncasecmp(name, "access-control-", 15) == 0))
+    for (size_t i = 0; i < nfields; i++) {
+        const struct response_field *f = &fields[i];
+        if (field_is(f, "content-type", 12) || field_is(f, "x-accel-buffering", 17) ||
+            !proxy_response_header_relayed(f->name, f->name_len, connection) ||
+            (call->strip_cors && f->name_len > 15 && strncasecmp(f->name, "access-control-", 15) == 0))
             continue;
-        http_response_header(ex, name, value);
+        http_response_header(ex, f->name, f->value);
     }
     bool no_body = call->head_request || call->status == 204 || call->status == 304;
-    if (no_body || (!call->sse && (p->flags & F_CONTENT_LENGTH) && p->content_length <= BUFFERED_BODY_MAX)) {
+    if (no_body || (!call->sse && has_length && content_length <= BUFFERED_BODY_MAX)) {
         call->mode = MODE_BUFFER;
         call->body.cap = BUFFERED_BODY_MAX;
         /* keep the content type for http_respond */
         if (content_type)
-            buf_printf(&call->relay, "%s", content_type);
-        return call->head_request ? 1 : 0;
+            buf_append_str(&call->relay, content_type);
+        return;
     }
     call->mode = MODE_STREAM;
     if (call->sse) {
@@ -681,7 +684,30 @@ static int on_headers_complete(llhttp_t *p)
     call->counted_stream = true;
     call->pool->active_streams++;
     metrics_add(active_streams_metric, (const char *[]){call->svc->name}, 1);
-    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct upstream_call *call = p->data;
+    if (push_response_header(call))
+        return -1;
+    call->status = p->status_code;
+    if (call->status < 200)
+        return 0; /* 1xx: an interim answer; the real one follows */
+    struct response_field on_stack[64];
+    struct response_field *fields =
+        call->nheaders <= 64 ? on_stack : gw_malloc(call->nheaders * sizeof(struct response_field));
+    char *h = call->headers.data;
+    for (size_t i = 0; i < call->nheaders; i++) {
+        char *name = h, *value = trim(h + strlen(h) + 1);
+        h = value + strlen(value) + 1;
+        fields[i] = (struct response_field){name, value, strlen(name)};
+    }
+    response_head(call, call->nheaders ? fields : NULL, call->nheaders, (p->flags & F_CONTENT_LENGTH) != 0,
+                  p->content_length);
+    if (fields != on_stack)
+        free(fields);
+    return call->head_request ? 1 : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -735,8 +761,9 @@ static void call_flush(struct upstream_call *call)
     }
 }
 
-/* The response is complete: answer the client and give the connection back to the pool. */
-static void call_finish(struct upstream_call *call)
+/* The response is complete: answer the client and give the connection back to the pool if
+ * the response allows it (keep_alive). A buffered body is body/body_len. */
+static void call_finish_with(struct upstream_call *call, bool keep_alive, const char *body, size_t body_len)
 {
     struct upstream_conn *c = call->conn;
     struct http_exchange *ex = call->ex;
@@ -750,13 +777,13 @@ static void call_finish(struct upstream_call *call)
             http_stream_end(ex);
         } else {
             const char *content_type = call->relay.len ? call->relay.data : NULL;
-            http_respond(ex, call->status, content_type, call->body.data, call->body.len);
+            http_respond(ex, call->status, content_type, body, body_len);
         }
         call->ex = NULL;
     }
     if (c) {
         evtimer_del(c->timer);
-        if (llhttp_should_keep_alive(&c->parser))
+        if (keep_alive)
             conn_release(c);
         else
             conn_destroy(c);
@@ -765,11 +792,55 @@ static void call_finish(struct upstream_call *call)
     call_free(call);
 }
 
-/* Parse the bytes one recv brought. Returns true when the call is over (call, and maybe c, are
- * gone). Bytes after a complete response mark the connection as not reusable. */
-static bool conn_parse(struct upstream_conn *c, const char *data, size_t len)
+/* call_finish_with for a response llhttp parsed. */
+static void call_finish(struct upstream_call *call)
+{
+    struct upstream_conn *c = call->conn;
+    call_finish_with(call, c && llhttp_should_keep_alive(&c->parser), call->body.data, call->body.len);
+}
+
+/* The common case without llhttp: the whole answer, of the simple shape core/http_head.h
+ * describes, in the first bytes read. Header names and values are NUL-terminated in place (the
+ * pool's read buffer is ours until the next recv) and the body is answered from there. Returns
+ * false to let llhttp parse the bytes instead: any other shape, an answer to HEAD, an SSE or large
+ * body (streamed), or a response still arriving. */
+static bool conn_take_simple_response(struct upstream_conn *c, char *data, size_t len)
 {
     struct upstream_call *call = c->call;
+    struct http_head head;
+    if (call->got_bytes || call->head_request || http_head_scan_response(data, len, &head) != HTTP_HEAD_OK ||
+        head.content_length > BUFFERED_BODY_MAX)
+        return false;
+    for (size_t i = 0; i < head.nfields; i++) {
+        const struct http_head_field *f = &head.fields[i];
+        if (f->name.len == 12 && strncasecmp(data + f->name.off, "content-type", 12) == 0 &&
+            f->value.len >= 17 && strncasecmp(data + f->value.off, "text/event-stream", 17) == 0)
+            return false; /* a stream, even with a length: llhttp's path relays it event by event */
+    }
+    struct response_field fields[HTTP_HEAD_MAX_FIELDS];
+    for (size_t i = 0; i < head.nfields; i++) {
+        const struct http_head_field *f = &head.fields[i];
+        data[f->name.off + f->name.len] = '\0';   /* the colon */
+        data[f->value.off + f->value.len] = '\0'; /* CR, or the first trailing space */
+        fields[i] = (struct response_field){data + f->name.off, data + f->value.off, f->name.len};
+    }
+    call->got_bytes = true;
+    call->status = head.status;
+    response_head(call, fields, head.nfields, true, head.content_length);
+    call->complete = true;
+    size_t total = head.head_len + head.content_length;
+    c->leftover = total != len;
+    call_finish_with(call, head.keep_alive, data + head.head_len, head.content_length);
+    return true;
+}
+
+/* Parse the bytes one recv brought. Returns true when the call is over (call, and maybe c, are
+ * gone). Bytes after a complete response mark the connection as not reusable. */
+static bool conn_parse(struct upstream_conn *c, char *data, size_t len)
+{
+    struct upstream_call *call = c->call;
+    if (conn_take_simple_response(c, data, len))
+        return true;
     if (len) {
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         if (err == HPE_PAUSED) {
