@@ -1,11 +1,14 @@
 /*
  * metrics.c - Prometheus metrics registry: families, label sets, lock-free updates.
  *
- * Hot path (metrics_add/set/observe): find the label set by hash with acquire loads (chains
- * only ever grow, so readers need no lock), find this thread's shard (one acquire load), then
- * relaxed atomic read-modify-writes on it. The family mutex is taken only to create a label set
+ * Hot path (metrics_add/observe): this thread's memo of the family's recent label sets gives
+ * the series and this thread's shard after one string comparison per label; on a miss, find
+ * the label set by hash with acquire loads (chains only ever grow, so readers need no lock) and
+ * the shard with one acquire load. Series handles (metrics_series*) skip the lookup. Then
+ * relaxed atomic arithmetic on the shard: a load and a store in a slot the thread owns,
+ * read-modify-writes in the shared one. The family mutex is taken only to create a label set
  * or a scrape's view of them; a thread's shard is created with one compare-and-swap. There is
- * no global lock per update. Rendering lives in metrics_render.c, process metrics in
+ * no lock and no allocation per update once a label set exists. Rendering lives in metrics_render.c, process metrics in
  * metrics_process.c.
  */
 #include "metrics.h"
