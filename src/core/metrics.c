@@ -1,11 +1,14 @@
 /*
  * metrics.c - Prometheus metrics registry: families, label sets, lock-free updates.
  *
- * Hot path (metrics_add/set/observe): find the label set by hash with acquire loads (chains
- * only ever grow, so readers need no lock), find this thread's shard (one acquire load), then
- * relaxed atomic read-modify-writes on it. The family mutex is taken only to create a label set
+ * Hot path (metrics_add/observe): this thread's memo of the family's recent label sets gives
+ * the series and this thread's shard after one string comparison per label; on a miss, find
+ * the label set by hash with acquire loads (chains only ever grow, so readers need no lock) and
+ * the shard with one acquire load. Series handles (metrics_series*) skip the lookup. Then
+ * relaxed atomic arithmetic on the shard: a load and a store in a slot the thread owns,
+ * read-modify-writes in the shared one. The family mutex is taken only to create a label set
  * or a scrape's view of them; a thread's shard is created with one compare-and-swap. There is
- * no global lock per update. Rendering lives in metrics_render.c, process metrics in
+ * no lock and no allocation per update once a label set exists. Rendering lives in metrics_render.c, process metrics in
  * metrics_process.c.
  */
 #include "metrics.h"
@@ -22,6 +25,7 @@
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct metric_family *registry_first, *registry_last;
+static uint32_t last_family_id; /* under registry_lock; ids start at 1 (0: an empty memo entry) */
 
 struct collector {
     metrics_collect_fn fn;
@@ -198,6 +202,7 @@ struct metric_family *metrics_register(enum metric_type type, const char *name, 
     }
     struct metric_family *f = gw_calloc(1, sizeof(*f));
     f->type = type;
+    f->id = ++last_family_id;
     f->name = gw_strdup(name);
     f->help = gw_strdup(help);
     f->nlabels = nlabels;
@@ -255,10 +260,24 @@ static uint64_t label_hash(const char *const *values, size_t n)
     return h;
 }
 
-static bool labels_equal(const struct metric_series *s, const char *const *values, size_t n)
+/* Inline rather than strcmp: label values are short ("POST", "200"), so the call would cost
+ * more than the comparison. value NULL stands for "". */
+static inline bool label_equal(const char *copy, const char *value)
+{
+    if (!value)
+        return *copy == '\0';
+    for (;; copy++, value++) {
+        if (*copy != *value)
+            return false;
+        if (!*copy)
+            return true;
+    }
+}
+
+static inline bool labels_equal(const struct metric_series *s, const char *const *values, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(s->label_values[i], values[i] ? values[i] : "") != 0)
+        if (!label_equal(s->label_values[i], values[i]))
             return false;
     return true;
 }
@@ -285,6 +304,7 @@ static void append_label(struct buf *b, const char *name, const char *value)
 static struct metric_series *series_new(struct metric_family *f, const char *const *values, uint64_t hash)
 {
     struct metric_series *s = gw_calloc(1, sizeof(*s));
+    s->family = f;
     s->hash = hash;
     struct buf text;
     buf_init(&text, SIZE_MAX / 2);
@@ -337,14 +357,15 @@ static struct metric_series *series_get(struct metric_family *f, const char *con
 
 /* ---- shards ---------------------------------------------------------------------------- */
 
-static atomic_uint next_thread_slot;
+static _Atomic uint64_t next_thread_slot;
 static _Thread_local int thread_slot = -1;
 
-static int thread_slot_index(void)
+static inline int thread_slot_index(void)
 {
-    if (thread_slot < 0)
-        thread_slot =
-            (int)(atomic_fetch_add_explicit(&next_thread_slot, 1, memory_order_relaxed) % METRICS_MAX_SHARDS);
+    if (__builtin_expect(thread_slot < 0, 0)) {
+        uint64_t n = atomic_fetch_add_explicit(&next_thread_slot, 1, memory_order_relaxed);
+        thread_slot = n < METRICS_SHARED_SLOT ? (int)n : METRICS_SHARED_SLOT;
+    }
     return thread_slot;
 }
 
@@ -380,13 +401,13 @@ static struct metric_shard *shard_new(const struct metric_family *f)
     return sh;
 }
 
-static struct metric_shard *shard_get(const struct metric_family *f, struct metric_series *s)
+/* This thread slot's shard of s, created on the slot's first update of s. */
+static inline struct metric_shard *shard_get(struct metric_series *s, int slot)
 {
-    int slot = thread_slot_index();
     struct metric_shard *sh = atomic_load_explicit(&s->shards[slot], memory_order_acquire);
-    if (sh)
+    if (__builtin_expect(sh != NULL, 1))
         return sh;
-    sh = shard_new(f);
+    sh = shard_new(s->family);
     struct metric_shard *expected = NULL;
     if (!atomic_compare_exchange_strong_explicit(&s->shards[slot], &expected, sh, memory_order_acq_rel,
                                                  memory_order_acquire)) {
@@ -396,26 +417,102 @@ static struct metric_shard *shard_get(const struct metric_family *f, struct metr
     return sh;
 }
 
-static void atomic_add_double(_Atomic uint64_t *target, double v)
+/* Shard arithmetic. `owned`: the calling thread owns its slot (see METRICS_MAX_SHARDS), so it
+ * is the only writer and a relaxed load + store is exact; the shared slot needs atomic
+ * read-modify-writes. Either way every access is atomic, so a concurrent scrape reads whole
+ * values (this thread's latest or an earlier one). */
+static inline void shard_add_u64(_Atomic uint64_t *target, uint64_t n, bool owned)
+{
+    if (owned)
+        atomic_store_explicit(target, atomic_load_explicit(target, memory_order_relaxed) + n,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(target, n, memory_order_relaxed);
+}
+
+static inline void shard_add_u32(_Atomic uint32_t *target, uint32_t n, bool owned)
+{
+    if (owned)
+        atomic_store_explicit(target, atomic_load_explicit(target, memory_order_relaxed) + n,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(target, n, memory_order_relaxed);
+}
+
+static inline void shard_add_double(_Atomic uint64_t *target, double v, bool owned)
 {
     uint64_t old = atomic_load_explicit(target, memory_order_relaxed);
+    if (owned) {
+        atomic_store_explicit(target, metrics_double_to_bits(metrics_bits_to_double(old) + v),
+                              memory_order_relaxed);
+        return;
+    }
     while (!atomic_compare_exchange_weak_explicit(target, &old,
                                                   metrics_double_to_bits(metrics_bits_to_double(old) + v),
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
+/* ---- per-thread memo ------------------------------------------------------------------- */
+
+/* Each thread remembers, per family, the MEMO_WAYS label sets it used last with its shard of
+ * each, so that the by-values calls find a recent label set by comparing the values with the
+ * series' copies: no hash, no chain, no shard lookup. Rows are indexed by family id; an entry
+ * whose id is not the family's is empty or another family's (ids are never reused, so an entry
+ * left by a family that metrics_reset_for_tests freed never matches again and is never read
+ * through). Purely thread-local: no synchronisation. */
+#define MEMO_ROWS 64
+#define MEMO_WAYS 4
+
+struct memo_entry {
+    uint32_t family_id; /* 0: empty */
+    struct metric_series *series;
+    struct metric_shard *shard; /* this thread slot's shard of series */
+};
+static _Thread_local struct memo_entry memo[MEMO_ROWS][MEMO_WAYS];
+
+static __attribute__((noinline)) struct memo_entry *
+memo_fill(struct metric_family *f, const char *const *values, struct memo_entry *row)
+{
+    struct metric_series *s = series_get(f, values);
+    if (!s)
+        return NULL;
+    memmove(&row[1], &row[0], (MEMO_WAYS - 1) * sizeof(row[0])); /* the oldest one goes */
+    row[0].family_id = f->id;
+    row[0].series = s;
+    row[0].shard = shard_get(s, thread_slot_index());
+    return &row[0];
+}
+
+/* This thread's memo entry for f's series with these label values (created on first use), or
+ * NULL if values is NULL while f has labels. */
+static inline struct memo_entry *memo_lookup(struct metric_family *f, const char *const *values)
+{
+    if (f->nlabels && !values)
+        return NULL;
+    struct memo_entry *row = memo[f->id % MEMO_ROWS];
+    for (size_t w = 0; w < MEMO_WAYS; w++)
+        if (row[w].family_id == f->id && labels_equal(row[w].series, values, f->nlabels))
+            return &row[w];
+    return memo_fill(f, values, row);
+}
+
 /* ---- updates --------------------------------------------------------------------------- */
+
+static inline bool add_ok(const struct metric_family *f, double v)
+{
+    if (!isfinite(v) || (f->type != METRIC_COUNTER && f->type != METRIC_GAUGE))
+        return false;
+    return f->type != METRIC_COUNTER || v >= 0; /* counters only go up; a negative add is a caller bug */
+}
 
 void metrics_add(struct metric_family *f, const char *const *label_values, double v)
 {
-    if (!f || !isfinite(v) || (f->type != METRIC_COUNTER && f->type != METRIC_GAUGE))
+    if (!f || !add_ok(f, v))
         return;
-    if (f->type == METRIC_COUNTER && v < 0)
-        return; /* counters only go up; a negative add is a caller bug, not data */
-    struct metric_series *s = series_get(f, label_values);
-    if (s)
-        atomic_add_double(&shard_get(f, s)->sum_bits, v);
+    struct memo_entry *e = memo_lookup(f, label_values);
+    if (e)
+        shard_add_double(&e->shard->sum_bits, v, thread_slot != METRICS_SHARED_SLOT);
 }
 
 static double series_shard_sum(const struct metric_series *s)
@@ -431,14 +528,19 @@ static double series_shard_sum(const struct metric_series *s)
 
 /* A gauge's value is base + the sum of its shards, so that adds stay per-thread; set moves
  * the base. An add racing with a set lands either before or after it, both valid orders. */
+static void series_set(struct metric_series *s, double v)
+{
+    atomic_store_explicit(&s->gauge_base_bits, metrics_double_to_bits(v - series_shard_sum(s)),
+                          memory_order_relaxed);
+}
+
 void metrics_set(struct metric_family *f, const char *const *label_values, double v)
 {
     if (!f || f->type != METRIC_GAUGE)
         return;
     struct metric_series *s = series_get(f, label_values);
     if (s)
-        atomic_store_explicit(&s->gauge_base_bits, metrics_double_to_bits(v - series_shard_sum(s)),
-                              memory_order_relaxed);
+        series_set(s, v);
 }
 
 double metrics_series_value(const struct metric_series *s, enum metric_type type)
@@ -463,23 +565,24 @@ void metrics_advance_clock_for_tests(unsigned seconds)
     atomic_fetch_add_explicit(&clock_offset_for_tests, seconds, memory_order_relaxed);
 }
 
+_Static_assert(SUMMARY_SUB_BUCKETS == 16, "summary_bucket_index takes 4 mantissa bits");
+
 /* Bucket 0: v <= 0. Then SUMMARY_SUB_BUCKETS linear buckets per power of two from
- * 2^SUMMARY_MIN_EXPONENT on. */
-static size_t summary_bucket_index(double v)
+ * 2^SUMMARY_MIN_EXPONENT on. Read off the double's bits: the binary exponent picks the power
+ * of two and the top 4 mantissa bits the linear bucket in it (what frexp and a multiply would
+ * give, without the library call). Subnormals have the smallest exponent; +Inf the largest. */
+static inline size_t summary_bucket_index(double v)
 {
     if (!(v > 0))
         return 0;
-    int e;
-    double m = frexp(v, &e); /* v = m * 2^e, m in [0.5, 1) */
-    int exponent = e - 1;    /* v in [2^exponent, 2^(exponent+1)) */
+    uint64_t bits = metrics_double_to_bits(v);
+    int exponent = (int)((bits >> 52) & 0x7ff) - 1023; /* v in [2^exponent, 2^(exponent+1)) */
     if (exponent < SUMMARY_MIN_EXPONENT)
         return 1;
-    if (exponent >= SUMMARY_MIN_EXPONENT + SUMMARY_EXPONENTS || isinf(v))
+    if (exponent >= SUMMARY_MIN_EXPONENT + SUMMARY_EXPONENTS)
         return SUMMARY_BUCKETS - 1;
-    int sub = (int)((m * 2 - 1) * SUMMARY_SUB_BUCKETS);
-    if (sub >= SUMMARY_SUB_BUCKETS)
-        sub = SUMMARY_SUB_BUCKETS - 1;
-    return 1 + (size_t)(exponent - SUMMARY_MIN_EXPONENT) * SUMMARY_SUB_BUCKETS + (size_t)sub;
+    size_t sub = (size_t)(bits >> 48) & (SUMMARY_SUB_BUCKETS - 1);
+    return 1 + (size_t)(exponent - SUMMARY_MIN_EXPONENT) * SUMMARY_SUB_BUCKETS + sub;
 }
 
 double metrics_summary_bucket_value(size_t bucket)
@@ -492,7 +595,7 @@ double metrics_summary_bucket_value(size_t bucket)
     return ldexp(1.0 + (sub + 0.5) / SUMMARY_SUB_BUCKETS, exponent);
 }
 
-static void summary_observe(struct metric_shard *sh, double v)
+static void summary_observe(struct metric_shard *sh, double v, bool owned)
 {
     uint64_t epoch = metrics_now_seconds() / SUMMARY_SLOT_SECONDS;
     struct summary_slot *slot = &sh->slots[epoch % SUMMARY_SLOTS];
@@ -507,21 +610,17 @@ static void summary_observe(struct metric_shard *sh, double v)
             atomic_store_explicit(&slot->epoch, epoch, memory_order_release);
         }
     }
-    atomic_fetch_add_explicit(&slot->counts[summary_bucket_index(v)], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&sh->count, 1, memory_order_relaxed);
-    atomic_add_double(&sh->sum_bits, v);
+    shard_add_u32(&slot->counts[summary_bucket_index(v)], 1, owned);
+    shard_add_u64(&sh->count, 1, owned);
+    shard_add_double(&sh->sum_bits, v, owned);
 }
 
-void metrics_observe(struct metric_family *f, const char *const *label_values, double v)
+/* One observation into this thread's shard of a histogram or summary. */
+static void shard_observe(const struct metric_family *f, struct metric_shard *sh, double v)
 {
-    if (!f || isnan(v) || (f->type != METRIC_HISTOGRAM && f->type != METRIC_SUMMARY))
-        return;
-    struct metric_series *s = series_get(f, label_values);
-    if (!s)
-        return;
-    struct metric_shard *sh = shard_get(f, s);
+    bool owned = thread_slot != METRICS_SHARED_SLOT;
     if (f->type == METRIC_SUMMARY) {
-        summary_observe(sh, v);
+        summary_observe(sh, v, owned);
         return;
     }
     /* First bucket whose upper bound is >= v; nbuckets means +Inf. */
@@ -533,8 +632,59 @@ void metrics_observe(struct metric_family *f, const char *const *label_values, d
         else
             lo = mid + 1;
     }
-    atomic_fetch_add_explicit(&sh->bucket_counts[lo], 1, memory_order_relaxed);
-    atomic_add_double(&sh->sum_bits, v);
+    shard_add_u64(&sh->bucket_counts[lo], 1, owned);
+    shard_add_double(&sh->sum_bits, v, owned);
+}
+
+void metrics_observe(struct metric_family *f, const char *const *label_values, double v)
+{
+    if (!f || isnan(v) || (f->type != METRIC_HISTOGRAM && f->type != METRIC_SUMMARY))
+        return;
+    struct memo_entry *e = memo_lookup(f, label_values);
+    if (e)
+        shard_observe(f, e->shard, v);
+}
+
+/* ---- series handles -------------------------------------------------------------------- */
+
+struct metric_series *metrics_series(struct metric_family *f, const char *const *label_values)
+{
+    return f ? series_get(f, label_values) : NULL;
+}
+
+struct metric_series *metrics_series_once(struct metric_series *_Atomic *slot, struct metric_family *f,
+                                          const char *const *label_values)
+{
+    /* Acquire pairs with the release below (and series_get's own publication), so a thread
+     * that sees the handle sees the series' contents. */
+    struct metric_series *s = atomic_load_explicit(slot, memory_order_acquire);
+    if (__builtin_expect(s != NULL, 1))
+        return s;
+    s = metrics_series(f, label_values);
+    if (s)
+        atomic_store_explicit(slot, s, memory_order_release); /* racing threads store the same series */
+    return s;
+}
+
+void metrics_series_add(struct metric_series *s, double v)
+{
+    if (!s || !add_ok(s->family, v))
+        return;
+    int slot = thread_slot_index();
+    shard_add_double(&shard_get(s, slot)->sum_bits, v, slot != METRICS_SHARED_SLOT);
+}
+
+void metrics_series_set(struct metric_series *s, double v)
+{
+    if (s && s->family->type == METRIC_GAUGE)
+        series_set(s, v);
+}
+
+void metrics_series_observe(struct metric_series *s, double v)
+{
+    if (!s || isnan(v) || (s->family->type != METRIC_HISTOGRAM && s->family->type != METRIC_SUMMARY))
+        return;
+    shard_observe(s->family, shard_get(s, thread_slot_index()), v);
 }
 
 /* ---- scrape ---------------------------------------------------------------------------- */

@@ -17,10 +17,13 @@
 #include "buf.h"
 #include "metrics.h"
 
-/* Thread slots. A thread takes the next slot on its first update; past this many threads,
- * slots are shared, which stays correct (every update is an atomic read-modify-write) and only
- * adds contention. */
+/* Thread slots. A thread takes the next slot on its first update and keeps it: the first
+ * METRICS_MAX_SHARDS - 1 threads each own one, and only the owner ever writes that slot's
+ * shards, so it updates them with a relaxed load and store (no locked instruction). Every
+ * later thread shares the last slot (METRICS_SHARED_SLOT), whose shards are updated with atomic
+ * read-modify-writes: still correct, only slower. */
 #define METRICS_MAX_SHARDS 64
+#define METRICS_SHARED_SLOT (METRICS_MAX_SHARDS - 1)
 /* Hash chains per family for label-set lookup. Chains only grow; label sets are bounded by
  * the callers (see metrics.h), so a few hundred series still give short chains. */
 #define METRICS_CHAINS 64
@@ -44,7 +47,9 @@ struct summary_slot {
     _Atomic uint32_t counts[SUMMARY_BUCKETS];
 };
 
-/* One thread slot's share of a series. Which members are used depends on the family type. */
+/* One thread slot's share of a series. Which members are used depends on the family type.
+ * Written only by the slot's thread(s) (see METRICS_MAX_SHARDS), read by scrapes; every member
+ * that changes after creation is atomic, so a scrape never reads a torn value. */
 struct metric_shard {
     _Atomic uint64_t sum_bits;       /* counter/gauge: value (bits of a double); histogram/summary: sum */
     _Atomic uint64_t count;          /* summary: observations ever */
@@ -53,6 +58,7 @@ struct metric_shard {
 };
 
 struct metric_series {
+    struct metric_family *family;     /* immutable */
     struct metric_series *chain_next; /* set before the series is published, then immutable */
     struct metric_series *order_next; /* creation order, for stable output; under family lock */
     uint64_t hash;
@@ -65,6 +71,7 @@ struct metric_series {
 struct metric_family {
     struct metric_family *next; /* registration order; under the registry lock */
     enum metric_type type;
+    uint32_t id; /* unique in the process (never reused, even by metrics_reset_for_tests) */
     char *name;
     char *help;
     char **label_names;

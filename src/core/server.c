@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,9 @@ static _Thread_local struct worker *current_worker;
 
 static struct metric_family *m_requests, *m_duration, *m_connections, *m_restarts;
 static const char *metrics_service = "mcpgw";
+/* Bumped whenever metrics_service is set, so the per-thread series handles below (which carry
+ * the service label) are resolved again. Starts at 1: a zeroed cache entry is empty. */
+static _Atomic unsigned metrics_generation = 1;
 
 static void register_once(void);
 static void enable_evthreads(void);
@@ -80,6 +84,7 @@ static void register_metrics(const char *service)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     metrics_service = service;
+    atomic_fetch_add_explicit(&metrics_generation, 1, memory_order_relaxed);
     pthread_once(&once, register_once);
 }
 
@@ -110,33 +115,72 @@ static void register_once(void)
         metrics_add(m_restarts, (const char *[]){metrics_service}, (double)restarts);
 }
 
-static const char *method_label(const char *method)
+/* The method label: one of these (the last for any other method). */
+static const char *const method_labels[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                            "DELETE", "OPTIONS", "PATCH", "OTHER"};
+#define NMETHOD_LABELS (sizeof(method_labels) / sizeof(method_labels[0]))
+
+static unsigned method_index(const char *method)
 {
-    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (method && strcmp(method, known[i]) == 0)
-            return known[i];
-    return "OTHER";
+    for (unsigned i = 0; method && i + 1 < NMETHOD_LABELS; i++)
+        if (method[0] == method_labels[i][0] && strcmp(method, method_labels[i]) == 0)
+            return i;
+    return NMETHOD_LABELS - 1;
 }
+
+/* Series handles per worker thread, so that recording a request neither formats its status
+ * nor looks label values up: the duration series by method, the requests series in a small
+ * direct-mapped cache by method and status (a miss resolves it by values). An entry is valid
+ * for the generation it was resolved in (see metrics_generation). Thread-local: no locking;
+ * the series themselves belong to the registry and live as long as the process. */
+#define REQUEST_CACHE 32
+struct request_series {
+    unsigned generation, method;
+    int status;
+    struct metric_series *requests;
+};
+static _Thread_local struct request_series request_cache[REQUEST_CACHE];
+static _Thread_local struct {
+    unsigned generation;
+    struct metric_series *duration;
+} duration_cache[NMETHOD_LABELS];
+static _Thread_local struct {
+    unsigned generation;
+    struct metric_series *connections;
+} connections_cache;
 
 void server_record_request(const char *service, const char *method, int status, double seconds)
 {
     (void)service;
-    char status_text[24];
-    decimal_format(status_text, status);
-    const char *m = method_label(method);
-    const char *labels[] = {metrics_service, m, status_text};
-    if (m_requests)
-        metrics_add(m_requests, labels, 1);
-    if (m_duration)
-        metrics_observe(m_duration, labels, seconds);
+    unsigned m = method_index(method);
+    unsigned generation = atomic_load_explicit(&metrics_generation, memory_order_relaxed);
+    struct request_series *r = &request_cache[((unsigned)status * NMETHOD_LABELS + m) % REQUEST_CACHE];
+    if (r->generation != generation || r->method != m || r->status != status) {
+        char status_text[24];
+        decimal_format(status_text, status);
+        r->requests =
+            metrics_series(m_requests, (const char *[]){metrics_service, method_labels[m], status_text});
+        r->generation = generation;
+        r->method = m;
+        r->status = status;
+    }
+    metrics_series_add(r->requests, 1);
+    if (duration_cache[m].generation != generation) {
+        duration_cache[m].duration =
+            metrics_series(m_duration, (const char *[]){metrics_service, method_labels[m]});
+        duration_cache[m].generation = generation;
+    }
+    metrics_series_observe(duration_cache[m].duration, seconds);
 }
 
 void server_connections_changed(int delta)
 {
-    const char *labels[] = {metrics_service};
-    if (m_connections)
-        metrics_add(m_connections, labels, delta);
+    unsigned generation = atomic_load_explicit(&metrics_generation, memory_order_relaxed);
+    if (connections_cache.generation != generation) {
+        connections_cache.connections = metrics_series(m_connections, (const char *[]){metrics_service});
+        connections_cache.generation = generation;
+    }
+    metrics_series_add(connections_cache.connections, delta);
 }
 
 /* ---- set-up --------------------------------------------------------------------------------- */

@@ -61,6 +61,7 @@ static const char gcra_script[] =
 /* ---- metrics ---- */
 
 static struct metric_family *checks_metric;
+static struct metric_series *_Atomic checks_series[2][2]; /* [allowed][local], on first use */
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void register_metrics_once(void)
@@ -268,8 +269,11 @@ static void deliver(struct rate_limiter *rl, const struct rate_limit_decision *d
         log_write(LOG_INFO, "Redis available again: rate limits are shared",
                   (struct log_field[]){log_str("redis", redis_client_address(rl->redis))}, 1);
     }
-    metrics_add(checks_metric,
-                (const char *[]){d->allowed ? "allowed" : "limited", d->local ? "local" : "redis"}, 1);
+    metrics_series_add(metrics_series_once(&checks_series[d->allowed ? 1 : 0][d->local ? 1 : 0],
+                                           checks_metric,
+                                           (const char *[]){d->allowed ? "allowed" : "limited",
+                                                            d->local ? "local" : "redis"}),
+                       1);
     cb(d, arg);
 }
 

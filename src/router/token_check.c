@@ -37,6 +37,8 @@
 /* ---- metrics (process-wide, registered once) ---- */
 
 static struct metric_family *checks_metric, *jwks_metric;
+/* router_token_checks_total's series by result, resolved on first use */
+static struct metric_series *_Atomic checks_series[TOKEN_INSUFFICIENT_SCOPE + 1];
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void register_metrics_once(void)
@@ -482,7 +484,12 @@ static enum token_check_result finish(enum token_check_result result, const char
 {
     if (reason)
         *reason = why;
-    metrics_add(checks_metric, (const char *[]){token_check_result_name(result)}, 1);
+    if ((unsigned)result < sizeof(checks_series) / sizeof(checks_series[0]))
+        metrics_series_add(metrics_series_once(&checks_series[result], checks_metric,
+                                               (const char *[]){token_check_result_name(result)}),
+                           1);
+    else
+        metrics_add(checks_metric, (const char *[]){token_check_result_name(result)}, 1);
     return result;
 }
 

@@ -6,6 +6,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,6 +464,256 @@ static void test_threads_sum(void **state)
     free(text);
 }
 
+/* ---- series handles and the per-thread memo -------------------------------------------- */
+
+/* The same updates, by values only or mixing handles in, give the same exposition text. */
+static char *handles_scenario(bool use_handles)
+{
+    metrics_reset_for_tests();
+    const char *req_labels[] = {"service", "method", "status"}, *svc_labels[] = {"service"};
+    struct metric_family *requests =
+        metrics_register(METRIC_COUNTER, "http_requests_total", "Requests.", req_labels, 3, NULL, 0);
+    struct metric_family *active =
+        metrics_register(METRIC_GAUGE, "active_streams", "Streams.", svc_labels, 1, NULL, 0);
+    struct metric_family *latency =
+        metrics_register(METRIC_SUMMARY, "latency_seconds", "Latency.", svc_labels, 1, NULL, 0);
+    struct metric_family *sizes = metrics_register(METRIC_HISTOGRAM, "size_bytes", "Sizes.", svc_labels, 1,
+                                                   (const double[]){10, 100}, 2);
+    struct metric_family *plain = metrics_register(METRIC_COUNTER, "plain_total", "Plain.", NULL, 0, NULL, 0);
+    const char *ok[] = {"echo", "POST", "200"}, *denied[] = {"echo", "POST", "401"}, *echo[] = {"echo"};
+    struct metric_series *_Atomic ok_slot = NULL;
+    for (int i = 0; i < 10; i++) {
+        if (use_handles && i % 2) {
+            metrics_series_add(metrics_series_once(&ok_slot, requests, ok), 1);
+            metrics_series_add(metrics_series(active, echo), 1);
+            metrics_series_observe(metrics_series(latency, echo), 0.001 * i);
+            metrics_series_observe(metrics_series(sizes, echo), 7.0 * i);
+            metrics_series_add(metrics_series(plain, NULL), 2);
+        } else {
+            metrics_add(requests, ok, 1);
+            metrics_add(active, echo, 1);
+            metrics_observe(latency, echo, 0.001 * i);
+            metrics_observe(sizes, echo, 7.0 * i);
+            metrics_add(plain, NULL, 2);
+        }
+        if (i == 5)
+            metrics_add(requests, denied, 1);
+    }
+    if (use_handles)
+        metrics_series_set(metrics_series(active, echo), 3);
+    else
+        metrics_set(active, echo, 3);
+    metrics_add(active, echo, -1);
+    return render_app();
+}
+
+static void test_series_handles_same_exposition(void **state)
+{
+    (void)state;
+    char *by_values = handles_scenario(false);
+    char *mixed = handles_scenario(true);
+    assert_string_equal(mixed, by_values);
+    assert_non_null(strstr(mixed,
+                           "http_requests_total{service=\"echo\",method=\"POST\",status=\"200\"} 10\n"
+                           "http_requests_total{service=\"echo\",method=\"POST\",status=\"401\"} 1\n"));
+    assert_non_null(strstr(mixed, "active_streams{service=\"echo\"} 2\n"));
+    assert_non_null(strstr(mixed, "plain_total 20\n"));
+    assert_non_null(strstr(mixed, "size_bytes_bucket{service=\"echo\",le=\"10\"} 2\n"));
+    free(by_values);
+    free(mixed);
+}
+
+static void test_series_handles_misuse(void **state)
+{
+    (void)state;
+    const char *labels[] = {"who"};
+    struct metric_family *c = metrics_register(METRIC_COUNTER, "c_total", "C.", labels, 1, NULL, 0);
+    struct metric_family *g = metrics_register(METRIC_GAUGE, "g", "G.", labels, 1, NULL, 0);
+    assert_null(metrics_series(NULL, (const char *[]){"x"}));
+    assert_null(metrics_series(c, NULL)); /* labelled family without values */
+    struct metric_series *_Atomic slot = NULL;
+    assert_null(metrics_series_once(&slot, NULL, (const char *[]){"x"}));
+    assert_null(atomic_load(&slot));
+    metrics_series_add(NULL, 1);
+    metrics_series_set(NULL, 1);
+    metrics_series_observe(NULL, 1);
+    /* a handle resolves on first use only: the label set shows from then on */
+    char *text = render_app();
+    assert_null(strstr(text, "c_total{"));
+    free(text);
+    struct metric_series *a = metrics_series_once(&slot, c, (const char *[]){"a"});
+    assert_non_null(a);
+    assert_ptr_equal(metrics_series_once(&slot, c, (const char *[]){"ignored once resolved"}), a);
+    assert_ptr_equal(metrics_series(c, (const char *[]){"a"}), a);
+    metrics_series_add(a, -1);        /* counters never go down */
+    metrics_series_add(a, 1.0 / 0.0); /* not finite */
+    metrics_series_set(a, 5);         /* not a gauge */
+    metrics_series_observe(a, 5);     /* not a histogram or summary */
+    struct metric_series *gs = metrics_series(g, (const char *[]){"a"});
+    metrics_series_add(gs, -2);
+    metrics_series_observe(gs, 1);
+    text = render_app();
+    assert_float_equal(sample_value(text, "c_total{who=\"a\"}"), 0, 0);
+    assert_float_equal(sample_value(text, "g{who=\"a\"}"), -2, 0);
+    free(text);
+}
+
+/* The memo compares values, not pointers: one buffer holding different values in turn, more
+ * label sets than a memo row holds, and values that differ only in length. */
+static void test_memo_compares_values(void **state)
+{
+    (void)state;
+    const char *labels[] = {"service", "status"};
+    struct metric_family *f = metrics_register(METRIC_COUNTER, "codes_total", "Codes.", labels, 2, NULL, 0);
+    char status[8];
+    const char *values[] = {"echo", status};
+    static const char *const codes[] = {"200", "404", "500", "201", "204", "302", "20", "2000"};
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+            strcpy(status, codes[i]);
+            metrics_add(f, values, (double)(i + 1));
+        }
+    metrics_add(f, (const char *[]){"echo", NULL}, 1); /* NULL stands for "" */
+    metrics_add(f, (const char *[]){"echo", ""}, 1);
+    char *text = render_app();
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "codes_total{service=\"echo\",status=\"%s\"}", codes[i]);
+        assert_float_equal(sample_value(text, prefix), 3.0 * (double)(i + 1), 0);
+    }
+    assert_float_equal(sample_value(text, "codes_total{service=\"echo\",status=\"\"}"), 2, 0);
+    free(text);
+    /* after a reset, a new family of the same name never sees the old one's memo entries */
+    metrics_reset_for_tests();
+    f = metrics_register(METRIC_COUNTER, "codes_total", "Codes.", labels, 2, NULL, 0);
+    strcpy(status, "200");
+    metrics_add(f, values, 1);
+    text = render_app();
+    assert_string_equal(text, "# HELP codes_total Codes.\n# TYPE codes_total counter\n"
+                              "codes_total{service=\"echo\",status=\"200\"} 1\n");
+    free(text);
+}
+
+/* Summary buckets as the registry documents them: v in [2^e, 2^(e+1)), 16 linear buckets per
+ * power of two, reported at the bucket's midpoint (computed here with frexp). */
+static double reference_bucket_value(double v)
+{
+    if (!(v > 0))
+        return 0;
+    int e;
+    double m = frexp(v, &e);
+    int exponent = e - 1;
+    if (exponent < -20)
+        return ldexp(1.0 + 0.5 / 16, -20);
+    if (exponent >= -20 + 64 || isinf(v))
+        return ldexp(1.0 + 15.5 / 16, -20 + 63);
+    int sub = (int)((m * 2 - 1) * 16);
+    return ldexp(1.0 + (sub + 0.5) / 16, exponent);
+}
+
+static void test_summary_buckets(void **state)
+{
+    (void)state;
+    const char *labels[] = {"i"};
+    struct metric_family *f = metrics_register(METRIC_SUMMARY, "v_seconds", "V.", labels, 1, NULL, 0);
+    double values[200];
+    size_t n = 0;
+    const double fixed[] = {0,
+                            -1,
+                            1e-300,
+                            5e-324,
+                            ldexp(1, -21),
+                            ldexp(1, -20),
+                            1,
+                            1.0625,
+                            nextafter(1.0625, 0),
+                            1.9999,
+                            3,
+                            0.0005,
+                            0.25,
+                            1e10,
+                            ldexp(1, 44),
+                            nextafter(ldexp(1, 44), 0),
+                            1e300,
+                            1.0 / 0.0};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        values[n++] = fixed[i];
+    for (double v = 1e-7; n < 200; v *= 1.37)
+        values[n++] = v;
+    for (size_t i = 0; i < n; i++) {
+        char label[16];
+        snprintf(label, sizeof(label), "%zu", i);
+        metrics_observe(f, (const char *[]){label}, values[i]);
+    }
+    char *text = render_app();
+    for (size_t i = 0; i < n; i++) {
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "v_seconds{i=\"%zu\",quantile=\"0.5\"}", i);
+        double got = sample_value(text, prefix), want = reference_bucket_value(values[i]);
+        if (got != want)
+            fail_msg("value %.17g: bucket value %.17g, want %.17g", values[i], got, want);
+    }
+    free(text);
+}
+
+/* Handles and by-values updates from many threads, more than there are owned slots (so some
+ * share the last one and update it with atomic read-modify-writes), with scrapes meanwhile. */
+#define MANY_THREADS 80
+#define MANY_INCREMENTS 2000
+
+struct many_args {
+    struct metric_family *counter, *summary;
+    struct metric_series *_Atomic *slot;
+    pthread_barrier_t *start;
+};
+
+static void *many_thread(void *arg)
+{
+    struct many_args *a = arg;
+    const char *values[] = {"echo", "POST"};
+    pthread_barrier_wait(a->start);
+    for (int i = 0; i < MANY_INCREMENTS; i++) {
+        if (i % 2)
+            metrics_series_add(metrics_series_once(a->slot, a->counter, values), 1);
+        else
+            metrics_add(a->counter, values, 1);
+        metrics_observe(a->summary, values, 0.25);
+    }
+    return NULL;
+}
+
+static void test_handles_many_threads(void **state)
+{
+    (void)state;
+    const char *labels[] = {"service", "method"};
+    struct metric_family *counter =
+        metrics_register(METRIC_COUNTER, "calls_total", "Calls.", labels, 2, NULL, 0);
+    struct metric_family *summary =
+        metrics_register(METRIC_SUMMARY, "call_seconds", "Call time.", labels, 2, NULL, 0);
+    struct metric_series *_Atomic slot = NULL;
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, MANY_THREADS + 1);
+    struct many_args args = {counter, summary, &slot, &start};
+    pthread_t threads[MANY_THREADS];
+    for (int i = 0; i < MANY_THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, many_thread, &args), 0);
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < 5; i++)
+        free(render_all());
+    for (int i = 0; i < MANY_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&start);
+    char *text = render_app();
+    double total = (double)MANY_THREADS * MANY_INCREMENTS;
+    assert_float_equal(sample_value(text, "calls_total{service=\"echo\",method=\"POST\"}"), total, 0);
+    assert_float_equal(sample_value(text, "call_seconds_count{service=\"echo\",method=\"POST\"}"), total, 0);
+    assert_float_equal(sample_value(text, "call_seconds_sum{service=\"echo\",method=\"POST\"}"), total / 4,
+                       0);
+    assert_near(sample_value(text, "call_seconds{service=\"echo\",method=\"POST\",quantile=\"0.99\"}"), 0.25,
+                0.04);
+    free(text);
+}
+
 /* ---- process metrics and promtool ------------------------------------------------------ */
 
 static void test_process_metrics(void **state)
@@ -538,6 +790,11 @@ int main(void)
         cmocka_unit_test_setup(test_misuse_is_ignored, reset),
         cmocka_unit_test_setup(test_collector, reset),
         cmocka_unit_test_setup(test_threads_sum, reset),
+        cmocka_unit_test_setup(test_series_handles_same_exposition, reset),
+        cmocka_unit_test_setup(test_series_handles_misuse, reset),
+        cmocka_unit_test_setup(test_memo_compares_values, reset),
+        cmocka_unit_test_setup(test_summary_buckets, reset),
+        cmocka_unit_test_setup(test_handles_many_threads, reset),
         cmocka_unit_test_setup(test_process_metrics, reset),
         cmocka_unit_test_setup(test_promtool_accepts, reset),
     };
