@@ -1289,31 +1289,58 @@ void http_exchange_on_close(struct http_exchange *ex, http_close_fn fn, void *ar
     ex->close_arg = arg;
 }
 
-static int header_is_reserved(const char *name)
+static int header_is_reserved(const char *name, size_t len)
 {
-    static const char *const reserved[] = {"Content-Length", "Transfer-Encoding", "Connection", "Date",
-                                           "X-Request-Id"};
+    static const struct {
+        const char *name;
+        size_t len;
+    } reserved[] = {{"Content-Length", 14},
+                    {"Transfer-Encoding", 17},
+                    {"Connection", 10},
+                    {"Date", 4},
+                    {"X-Request-Id", 12}};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-        if (strcasecmp(name, reserved[i]) == 0)
+        if (len == reserved[i].len && strcasecmp(name, reserved[i].name) == 0)
             return 1;
     return 0;
 }
 
+/* The length of s, or SIZE_MAX if it holds CR or LF (or, for a name, a colon or space): such a
+ * header would let a value inject headers, so it is refused outright. */
+static size_t header_part_length(const char *s, int is_name)
+{
+    size_t n = 0;
+    for (;; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (c > ':')
+            continue;
+        if (c == '\0')
+            return n;
+        if (c == '\r' || c == '\n' || (is_name && (c == ':' || c == ' ')))
+            return SIZE_MAX;
+    }
+}
+
 void http_response_header(struct http_exchange *ex, const char *name, const char *value)
 {
-    if (header_is_reserved(name))
+    size_t name_len = header_part_length(name, 1), value_len = header_part_length(value, 0);
+    if (name_len == SIZE_MAX || value_len == SIZE_MAX || header_is_reserved(name, name_len))
         return;
-    /* CR/LF in a header would let a value inject headers: refuse such values outright. */
-    if (strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n"))
-        return;
-    size_t name_len = strlen(name), value_len = strlen(value);
     if (!ex->resp_headers.data)
         (void)buf_reserve(&ex->resp_headers, 512); /* most answers carry a few short headers */
     /* room for the whole line first, so a header past the cap is left out whole, never cut */
-    if (buf_reserve(&ex->resp_headers, name_len + value_len + 4))
+    struct buf *b = &ex->resp_headers;
+    if (buf_reserve(b, name_len + value_len + 4))
         return;
-    buf_append(&ex->resp_headers, name, name_len);
-    buf_append(&ex->resp_headers, ": ", 2);
-    buf_append(&ex->resp_headers, value, value_len);
-    buf_append(&ex->resp_headers, "\r\n", 2);
+    char *p = b->data + b->len;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, value_len);
+    p += value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }

@@ -8,8 +8,8 @@
  * relaxed atomic arithmetic on the shard: a load and a store in a slot the thread owns,
  * read-modify-writes in the shared one. The family mutex is taken only to create a label set
  * or a scrape's view of them; a thread's shard is created with one compare-and-swap. There is
- * no lock and no allocation per update once a label set exists. Rendering lives in metrics_render.c, process metrics in
- * metrics_process.c.
+ * no lock and no allocation per update once a label set exists. Rendering lives in metrics_render.c, process
+ * metrics in metrics_process.c.
  */
 #include "metrics.h"
 

@@ -1,5 +1,6 @@
 #include "proxy_head.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -72,30 +73,54 @@ static bool is_tchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
 }
 
-static bool valid_name(const char *s)
+static bool valid_name(const char *s, size_t len)
 {
-    if (!s || !*s)
+    if (!s || len == 0)
         return false;
-    for (; *s; s++)
-        if (!is_tchar((unsigned char)*s))
+    for (size_t i = 0; i < len; i++)
+        if (!is_tchar((unsigned char)s[i]))
             return false;
     return true;
 }
 
-/* A value we can put on the wire: visible ASCII, space, tab and obs-text; no CR, LF, NUL. */
-static bool valid_value(const char *s)
+/* The length of a value we can put on the wire (visible ASCII, space, tab and obs-text; no CR,
+ * LF, NUL or other controls), or SIZE_MAX for a value that must not be sent. */
+static size_t value_length(const char *s)
 {
     if (!s)
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
+        return SIZE_MAX;
+    size_t n = 0;
+    for (;; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (c >= 0x20 && c != 0x7f)
+            continue;
+        if (c == '\0')
+            return n;
+        if (c != '\t')
+            return SIZE_MAX;
     }
-    return true;
 }
 
 static bool valid_target(const char *s)
@@ -110,29 +135,47 @@ static bool valid_target(const char *s)
     return true;
 }
 
+/* "name: value\r\n", with room reserved once. */
+static enum gw_err append_line(struct buf *out, const char *name, size_t name_len, const char *value,
+                               size_t value_len)
+{
+    enum gw_err err = buf_reserve(out, name_len + value_len + 4);
+    if (err)
+        return err;
+    char *p = out->data + out->len;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, value_len);
+    p += value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    out->len = (size_t)(p - out->data);
+    return GW_OK;
+}
+
 static enum gw_err add_field(struct buf *out, const char *name, const char *value)
 {
-    if (!value || !*value || !valid_value(value))
+    size_t value_len = value_length(value);
+    if (value_len == 0 || value_len == SIZE_MAX)
         return GW_OK; /* nothing safe to say: say nothing */
-    enum gw_err err = buf_append_str(out, name);
-    if (!err)
-        err = buf_append(out, ": ", 2);
-    if (!err)
-        err = buf_append_str(out, value);
-    if (!err)
-        err = buf_append(out, "\r\n", 2);
-    return err;
+    return append_line(out, name, strlen(name), value, value_len);
 }
 
 enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct buf *out)
 {
-    if (!valid_name(in->method) || !valid_target(in->target) || !in->upstream_authority ||
-        !valid_value(in->upstream_authority) || !*in->upstream_authority)
+    size_t authority_len = value_length(in->upstream_authority);
+    if (!in->method || !valid_name(in->method, strlen(in->method)) || !valid_target(in->target) ||
+        authority_len == 0 || authority_len == SIZE_MAX)
         return GW_ERR_INVALID;
     const char *connection = NULL;
-    for (size_t i = 0; i < in->nheaders; i++)
-        if (in->headers[i].name && strcasecmp(in->headers[i].name, "connection") == 0)
+    for (size_t i = 0; i < in->nheaders; i++) {
+        const char *name = in->headers[i].name;
+        if (name && (name[0] == 'c' || name[0] == 'C') && strcasecmp(name, "connection") == 0)
             connection = in->headers[i].value;
+    }
 
     (void)buf_reserve(out, 1024); /* a typical head in one allocation (the cap still rules) */
     enum gw_err err = buf_append_str(out, in->method);
@@ -154,15 +197,12 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         /* dropped fields first: the longest value (Authorization) rarely needs scanning */
         if (name_in(name, len, hop_by_hop) || (name_in(name, len, request_replaced) && !kept_authorization) ||
             strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len) ||
-            !valid_name(name) || !valid_value(value))
+            !valid_name(name, len))
             continue;
-        err = buf_append_str(out, name);
-        if (!err)
-            err = buf_append(out, ": ", 2);
-        if (!err)
-            err = buf_append_str(out, value);
-        if (!err)
-            err = buf_append(out, "\r\n", 2);
+        size_t value_len = value_length(value);
+        if (value_len == SIZE_MAX)
+            continue;
+        err = append_line(out, name, len, value, value_len);
     }
     if (!err)
         err = add_field(out, "X-User-Id", in->user_id);
