@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "http.h"
 #include "http_head.h"
+#include "lazy_timer.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -81,8 +82,8 @@ struct conn {
      * than by the bufferevent, which asks the kernel how much is readable (FIONREAD) before every
      * read: one system call more per request. TLS connections read through the bufferevent. */
     struct event *read_event;
-    int reading; /* read_event is added */
-    struct event *timer;
+    int reading;             /* read_event is added */
+    struct lazy_timer timer; /* the state's deadline: request, keep-alive or linger */
     llhttp_t parser;
     enum conn_state state;
     char remote_addr[INET6_ADDRSTRLEN];
@@ -355,16 +356,13 @@ const char *http_status_text(int status)
 
 static void conn_arm_timer(struct conn *c, int ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    lazy_timer_set(&c->timer, ms);
 }
 
 static void conn_send_error_and_close(struct conn *c, int status, const char *error, const char *description);
 
-static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void conn_timer_fired(void *arg)
 {
-    (void)fd;
-    (void)what;
     struct conn *c = arg;
     switch (c->state) {
     case CONN_READING:
@@ -585,7 +583,7 @@ static void conn_dispatch(struct conn *c, bool keep_alive)
 {
     struct http_exchange *ex = c->ex;
     const struct listener_options *o = &c->wl->listener->opts;
-    evtimer_del(c->timer);
+    lazy_timer_clear(&c->timer);
     c->state = CONN_HANDLING;
     if (!keep_alive || c->wl->draining)
         c->close_after = 1;
@@ -812,7 +810,7 @@ static void conn_close(struct conn *c)
         c->next->prev = c->prev;
     wl->nconns--;
     server_connections_changed(-1);
-    event_free(c->timer);
+    lazy_timer_free(&c->timer);
     if (c->read_event)
         event_free(c->read_event);
     bufferevent_free(c->bev);
@@ -877,7 +875,8 @@ void http_conn_accept(struct worker_listener *wl, int fd, const struct sockaddr 
         c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
         c->read_event = event_new(base, fd, EV_READ | EV_PERSIST, conn_plain_read_cb, c);
     }
-    if (!c->bev || (!c->tls && !c->read_event)) {
+    if (!c->bev || (!c->tls && !c->read_event) || lazy_timer_init(&c->timer, base, conn_timer_fired, c)) {
+        lazy_timer_free(&c->timer);
         if (c->read_event)
             event_free(c->read_event);
         if (c->bev)
@@ -887,7 +886,6 @@ void http_conn_accept(struct worker_listener *wl, int fd, const struct sockaddr 
         free(c);
         return;
     }
-    c->timer = evtimer_new(base, conn_timer_cb, c);
     buf_init(&c->url, MAX_URL_BYTES);
     buf_init(&c->field, l->opts.max_header_bytes);
     buf_init(&c->value, l->opts.max_header_bytes);
@@ -1130,7 +1128,7 @@ static void conn_send_error_and_close(struct conn *c, int status, const char *er
         ex->req.version_minor = 1;
     c->close_after = 1;
     c->state = CONN_HANDLING;
-    evtimer_del(c->timer);
+    lazy_timer_clear(&c->timer);
     http_respond_error(ex, status, error, description);
     /* exchange_finish saw close_after; switch to lingering instead of an abrupt close */
     if (c->state == CONN_IDLE) {

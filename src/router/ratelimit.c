@@ -97,6 +97,7 @@ struct rate_limiter {
     struct key_batch *batches[BATCH_BUCKETS]; /* keys with checks waiting or in flight, or a recent answer */
     struct event *sweep_timer;
     struct event *flush_timer; /* pending while admissions wait to be counted */
+    bool flush_armed;          /* flush_timer is pending (asking libevent takes the base's lock) */
     struct local_entry *buckets[LOCAL_BUCKETS];
     size_t local_entries;
     bool outage; /* deciding locally; the WARNING was logged */
@@ -327,9 +328,10 @@ static bool batch_needed(const struct key_batch *b, int64_t now)
 
 static void arm_flush_timer(struct rate_limiter *rl)
 {
-    if (rl->flush_timer && !evtimer_pending(rl->flush_timer, NULL)) {
+    if (rl->flush_timer && !rl->flush_armed) {
         struct timeval tv = {0, ADMITTED_FLUSH_MS * 1000};
         evtimer_add(rl->flush_timer, &tv);
+        rl->flush_armed = true;
     }
 }
 
@@ -380,6 +382,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct rate_limiter *rl = arg;
+    rl->flush_armed = false;
     for (size_t i = 0; i < BATCH_BUCKETS; i++) {
         struct key_batch *b = rl->batches[i];
         while (b) {

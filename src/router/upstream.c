@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/http_head.h"
+#include "core/lazy_timer.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "proxy_head.h"
@@ -94,7 +95,7 @@ struct upstream_conn {
     struct event *read_event;  /* persistent while connected and not paused */
     struct event *write_event; /* while connecting, or while `pending` holds bytes */
     struct evbuffer *pending;  /* request bytes the socket did not take at once */
-    struct event *timer;
+    struct lazy_timer timer;   /* connect, response, stream-idle or pool-idle deadline */
     llhttp_t parser;
     struct upstream_call *call; /* NULL while idle in the pool */
     bool connected, reused, idle;
@@ -242,7 +243,7 @@ static void conn_destroy(struct upstream_conn *c)
         c->next->prev = c->prev;
     if (c->call)
         c->call->conn = NULL;
-    event_free(c->timer);
+    lazy_timer_free(&c->timer);
     event_free(c->read_event);
     event_free(c->write_event);
     evbuffer_free(c->pending);
@@ -252,13 +253,12 @@ static void conn_destroy(struct upstream_conn *c)
 
 static void arm_timer(struct upstream_conn *c, int ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    lazy_timer_set(&c->timer, ms);
 }
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_timer_fired(void *arg);
 
 static void set_reading(struct upstream_conn *c, bool on)
 {
@@ -295,15 +295,14 @@ static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
     c->fd = fd;
     c->read_event = event_new(p->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
     c->write_event = event_new(p->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
-    c->timer = evtimer_new(p->base, conn_timer_cb, c);
+    enum gw_err timer_err = lazy_timer_init(&c->timer, p->base, conn_timer_fired, c);
     c->pending = evbuffer_new();
-    if (!c->read_event || !c->write_event || !c->timer || !c->pending) {
+    if (!c->read_event || !c->write_event || timer_err || !c->pending) {
         if (c->read_event)
             event_free(c->read_event);
         if (c->write_event)
             event_free(c->write_event);
-        if (c->timer)
-            event_free(c->timer);
+        lazy_timer_free(&c->timer);
         if (c->pending)
             evbuffer_free(c->pending);
         close(fd);
@@ -495,7 +494,7 @@ static void call_start(struct upstream_call *call)
     call->attempts++;
     if (c) {
         idle_remove(c);
-        evtimer_del(c->timer);
+        lazy_timer_clear(&c->timer);
     } else {
         c = conn_new(p, service);
         if (!c) {
@@ -678,7 +677,7 @@ static void response_head(struct upstream_call *call, const struct response_fiel
     call->mode = MODE_STREAM;
     if (call->sse) {
         http_response_header(ex, "X-Accel-Buffering", "no");
-        evtimer_del(call->conn->timer);
+        lazy_timer_clear(&call->conn->timer);
     }
     http_stream_start(ex, call->status, content_type);
     call->counted_stream = true;
@@ -756,7 +755,7 @@ static void call_flush(struct upstream_call *call)
     if (!call->complete && call->conn && http_stream_pending(call->ex) > CLIENT_HIGH_WATER) {
         call->paused = true;
         set_reading(call->conn, false);
-        evtimer_del(call->conn->timer);
+        lazy_timer_clear(&call->conn->timer);
         http_stream_on_drain(call->ex, on_client_drain, call);
     }
 }
@@ -782,7 +781,7 @@ static void call_finish_with(struct upstream_call *call, bool keep_alive, const 
         call->ex = NULL;
     }
     if (c) {
-        evtimer_del(c->timer);
+        lazy_timer_clear(&c->timer);
         if (keep_alive)
             conn_release(c);
         else
@@ -943,7 +942,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         }
         c->connected = true;
         event_del(c->write_event);
-        evtimer_del(c->timer);
+        lazy_timer_clear(&c->timer);
         set_reading(c, true);
         if (c->call)
             call_send(c->call);
@@ -958,10 +957,8 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         event_del(c->write_event);
 }
 
-static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void conn_timer_fired(void *arg)
 {
-    (void)fd;
-    (void)what;
     struct upstream_conn *c = arg;
     struct upstream_call *call = c->call;
     if (!call) {
