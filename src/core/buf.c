@@ -50,18 +50,31 @@ enum gw_err buf_reserve(struct buf *b, size_t extra)
 
 size_t decimal_format(char out[24], long long v)
 {
+    /* two digits per division: headers carry numbers like 1000000000 on every response */
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     char tmp[24];
-    size_t n = 0;
+    size_t n = sizeof(tmp);
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned pair = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--n] = pairs[pair + 1];
+        tmp[--n] = pairs[pair];
+    }
+    if (u >= 10) {
+        tmp[--n] = pairs[u * 2 + 1];
+        tmp[--n] = pairs[u * 2];
+    } else {
+        tmp[--n] = (char)('0' + u);
+    }
     size_t len = 0;
     if (v < 0)
         out[len++] = '-';
-    while (n)
-        out[len++] = tmp[--n];
+    memcpy(out + len, tmp + n, sizeof(tmp) - n);
+    len += sizeof(tmp) - n;
     out[len] = '\0';
     return len;
 }

@@ -44,8 +44,9 @@ static const struct field_name request_replaced[] = {
 
 static bool name_in(const char *name, size_t len, const struct field_name *list)
 {
+    char first = (char)(name[0] | 0x20); /* lower case for letters; the lists start with letters */
     for (const struct field_name *f = list; f->name; f++)
-        if (f->len == len && strncasecmp(name, f->name, len) == 0)
+        if (f->len == len && f->name[0] == first && strncasecmp(name, f->name, len) == 0)
             return true;
     return false;
 }
@@ -196,8 +197,8 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
             in->keep_authorization && len == 13 && strcasecmp(name, "authorization") == 0;
         /* dropped fields first: the longest value (Authorization) rarely needs scanning */
         if (name_in(name, len, hop_by_hop) || (name_in(name, len, request_replaced) && !kept_authorization) ||
-            strncasecmp(name, "x-user-", 7) == 0 || proxy_connection_lists(connection, name, len) ||
-            !valid_name(name, len))
+            ((name[0] | 0x20) == 'x' && strncasecmp(name, "x-user-", 7) == 0) ||
+            proxy_connection_lists(connection, name, len) || !valid_name(name, len))
             continue;
         size_t value_len = value_length(value);
         if (value_len == SIZE_MAX)
