@@ -264,7 +264,8 @@ json_t *jwt_cache_lookup(struct jwt_cache *cache, const char *token, size_t len,
  * that would expire first is replaced. */
 void jwt_cache_store(struct jwt_cache *cache, const char *token, size_t len, json_t *claims, int64_t now);
 /* jwt_verify with the cache in front: a hit only re-checks the claims; a miss verifies fully
- * and stores on success. Ownership of *claims as jwt_verify. */
+ * and stores on success. Ownership of *claims as jwt_verify, but the object may be the one the
+ * cache holds: read it, never modify it (the cache keeps pointers into it). */
 enum jwt_result jwt_verify_cached(struct jwt_cache *cache, const struct jwt_keyset *set, const char *token,
                                   size_t len, const struct jwt_verify_options *opts, json_t **claims);
 

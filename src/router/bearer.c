@@ -57,8 +57,9 @@ static size_t b64token_span(const char *p, size_t n)
     for (; i + 16 <= n; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
         __m128i ok = _mm_or_si128(_mm_or_si128(bytes_in(x, '-', '9'), bytes_in(x, 'A', 'Z')),
-                                  _mm_or_si128(bytes_in(x, 'a', 'z'), bytes_in(x, '+', '+')));
-        ok = _mm_or_si128(ok, _mm_or_si128(bytes_in(x, '_', '_'), bytes_in(x, '~', '~')));
+                                  _mm_or_si128(bytes_in(x, 'a', 'z'), _mm_cmpeq_epi8(x, _mm_set1_epi8('+'))));
+        ok = _mm_or_si128(
+            ok, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('_')), _mm_cmpeq_epi8(x, _mm_set1_epi8('~'))));
         unsigned bad = ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
         if (bad)
             return i + (size_t)__builtin_ctz(bad);
