@@ -77,7 +77,7 @@ endef
 $(eval $(call variant,release,RELEASE_CFLAGS,))
 $(eval $(call variant,asan,ASAN_CFLAGS,$(ASAN_LDFLAGS)))
 
-.PHONY: all asan units units-asan test up fuzz fuzz-build bench format check-format setup clean
+.PHONY: all asan units units-asan test up fuzz fuzz-build bench bench-token-check format check-format setup clean
 
 all: mcpgw
 
@@ -133,6 +133,13 @@ up: setup
 
 bench: setup all
 	@bench/run
+
+# In-process micro-benchmark of the router's cached-token check (not part of `make test`).
+build/release/bench/token_check: bench/token_check/token_check_bench.c build/release/libmcpgw.a
+	@mkdir -p $(@D)
+	$(CC) $(RELEASE_CFLAGS) -o $@ $< build/release/libmcpgw.a $(LDHARDEN) $(LIBS)
+
+bench-token-check: build/release/bench/token_check
 
 format:
 	clang-format -i $(SRCS) $(MAIN_SRC) src/*/*.h $(UNIT_SRCS) $(FUZZ_SRCS)

@@ -198,43 +198,70 @@ static bool audience_matches(const json_t *aud, const char *expected)
     return false;
 }
 
+static enum jwt_claim_state date_claim(const json_t *claims, const char *name, int64_t *out)
+{
+    const json_t *v = json_object_get(claims, name);
+    if (!v)
+        return JWT_CLAIM_ABSENT;
+    return numeric_date(v, out) ? JWT_CLAIM_PRESENT : JWT_CLAIM_INVALID;
+}
+
+void jwt_claims_summarize(const json_t *claims, struct jwt_claim_summary *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->object = json_is_object(claims);
+    if (!s->object)
+        return;
+    s->exp_state = date_claim(claims, "exp", &s->exp);
+    s->nbf_state = date_claim(claims, "nbf", &s->nbf);
+    s->iat_state = date_claim(claims, "iat", &s->iat);
+    const json_t *iss = json_object_get(claims, "iss");
+    s->iss = json_is_string(iss) ? json_string_value(iss) : NULL;
+    s->aud = json_object_get(claims, "aud");
+    s->aud_string = json_is_string(s->aud) ? json_string_value(s->aud) : NULL;
+}
+
+enum jwt_result jwt_check_summary(const struct jwt_claim_summary *s, const struct jwt_verify_options *opts,
+                                  int64_t now)
+{
+    if (!s->object)
+        return JWT_MALFORMED;
+    int64_t leeway = opts->leeway_seconds > 0 ? opts->leeway_seconds : 0;
+
+    /* Access tokens without an expiry would be valid forever: exp is required. */
+    if (s->exp_state != JWT_CLAIM_PRESENT)
+        return JWT_MALFORMED;
+    /* Written as now - leeway so that a huge exp cannot overflow the sum. */
+    if (now - leeway >= s->exp)
+        return JWT_EXPIRED;
+    if (s->nbf_state == JWT_CLAIM_INVALID)
+        return JWT_MALFORMED;
+    if (s->nbf_state == JWT_CLAIM_PRESENT && s->nbf > now + leeway)
+        return JWT_NOT_YET_VALID;
+    if (s->iat_state == JWT_CLAIM_INVALID)
+        return JWT_MALFORMED;
+    if (s->iat_state == JWT_CLAIM_PRESENT && s->iat > now + leeway)
+        return JWT_NOT_YET_VALID;
+
+    if (opts->issuer && (!s->iss || strcmp(s->iss, opts->issuer) != 0))
+        return JWT_WRONG_ISSUER;
+    if (opts->audience) {
+        bool match = s->aud_string ? strcmp(s->aud_string, opts->audience) == 0
+                                   : audience_matches(s->aud, opts->audience);
+        if (!match)
+            return JWT_WRONG_AUDIENCE;
+    }
+    return JWT_OK;
+}
+
 enum jwt_result jwt_check_claims(const json_t *claims, const struct jwt_verify_options *opts)
 {
     static const struct jwt_verify_options defaults = JWT_VERIFY_OPTIONS_DEFAULT;
     if (!opts)
         opts = &defaults;
-    if (!json_is_object(claims))
-        return JWT_MALFORMED;
-    int64_t now = opts->now ? opts->now : (int64_t)time(NULL);
-    int64_t leeway = opts->leeway_seconds > 0 ? opts->leeway_seconds : 0;
-
-    /* Access tokens without an expiry would be valid forever: exp is required. */
-    int64_t exp, nbf, iat;
-    json_t *v = json_object_get(claims, "exp");
-    if (!v || !numeric_date(v, &exp))
-        return JWT_MALFORMED;
-    /* Written as now - leeway so that a huge exp cannot overflow the sum. */
-    if (now - leeway >= exp)
-        return JWT_EXPIRED;
-    v = json_object_get(claims, "nbf");
-    if (v && !numeric_date(v, &nbf))
-        return JWT_MALFORMED;
-    if (v && nbf > now + leeway)
-        return JWT_NOT_YET_VALID;
-    v = json_object_get(claims, "iat");
-    if (v && !numeric_date(v, &iat))
-        return JWT_MALFORMED;
-    if (v && iat > now + leeway)
-        return JWT_NOT_YET_VALID;
-
-    if (opts->issuer) {
-        v = json_object_get(claims, "iss");
-        if (!json_is_string(v) || strcmp(json_string_value(v), opts->issuer) != 0)
-            return JWT_WRONG_ISSUER;
-    }
-    if (opts->audience && !audience_matches(json_object_get(claims, "aud"), opts->audience))
-        return JWT_WRONG_AUDIENCE;
-    return JWT_OK;
+    struct jwt_claim_summary s;
+    jwt_claims_summarize(claims, &s);
+    return jwt_check_summary(&s, opts, opts->now ? opts->now : (int64_t)time(NULL));
 }
 
 /* ---- verification ---- */

@@ -229,12 +229,14 @@ enum jwt_result jwt_decode_unverified(const char *token, size_t len, json_t **he
 /* ---- per-thread cache of verified tokens ---- */
 
 /*
- * SHA-256(token) → claims, for the router's hot path (an RS256 verification costs more than the
- * rest of a proxied request). One cache per thread; it is NOT thread-safe. An entry lives until
- * min(exp, stored + ttl). On a hit the claim checks (exp, nbf, iat, iss, aud) run again with
- * the caller's options, so one cache serves every audience; the signature is not re-checked,
- * so a key removed from the key set is still honoured for cached tokens until the ttl passes
- * (call jwt_cache_clear when that must not happen).
+ * digest(token) → claims, for the router's hot path (an RS256 verification costs more than the
+ * rest of a proxied request). The digest is SipHash-2-4-128 under a random per-cache key, so the
+ * cache holds no tokens (see jwt_cache.c). One cache per thread; it is NOT thread-safe. An entry
+ * lives until min(exp, stored + ttl). On a hit the claim checks (exp, nbf, iat, iss, aud) run
+ * again with the caller's options, so one cache serves every audience; their inputs are read out
+ * of the claims once, when stored, so a hit costs the digest and a few compares. The signature
+ * is not re-checked, so a key removed from the key set is still honoured for cached tokens until
+ * the ttl passes (call jwt_cache_clear when that must not happen).
  */
 struct jwt_cache;
 
@@ -249,7 +251,7 @@ struct jwt_cache_stats {
 
 /* A cache of at most max_entries tokens (rounded up to a multiple of 4, at least 4) whose
  * entries live at most ttl_seconds (<= 0: JWT_CACHE_DEFAULT_TTL). Caller frees with
- * jwt_cache_free. */
+ * jwt_cache_free. Aborts the process if OpenSSL's generator cannot key it. */
 struct jwt_cache *jwt_cache_new(size_t max_entries, int ttl_seconds);
 void jwt_cache_free(struct jwt_cache *cache);
 /* Forget every entry (e.g. after a key was withdrawn). */
@@ -262,9 +264,31 @@ json_t *jwt_cache_lookup(struct jwt_cache *cache, const char *token, size_t len,
  * that would expire first is replaced. */
 void jwt_cache_store(struct jwt_cache *cache, const char *token, size_t len, json_t *claims, int64_t now);
 /* jwt_verify with the cache in front: a hit only re-checks the claims; a miss verifies fully
- * and stores on success. Ownership of *claims as jwt_verify. */
+ * and stores on success. Ownership of *claims as jwt_verify, but the object may be the one the
+ * cache holds: read it, never modify it (the cache keeps pointers into it). */
 enum jwt_result jwt_verify_cached(struct jwt_cache *cache, const struct jwt_keyset *set, const char *token,
                                   size_t len, const struct jwt_verify_options *opts, json_t **claims);
+
+/*
+ * Caller data derived from the claims, computed once per stored token instead of once per
+ * request. derive(claims, out, arg) fills out (size bytes, zeroed before the call) from verified
+ * claims (borrowed) and returns false when the claims are unusable to the caller; it must depend
+ * on nothing but its arguments, since its result is reused for the entry's life.
+ */
+typedef bool (*jwt_cache_derive_fn)(const json_t *claims, void *out, void *arg);
+/* Have the cache run derive (arg passed through, borrowed) on every token it stores, and keep
+ * size bytes of result per entry. Clears the cache. derive NULL turns derivation off. */
+void jwt_cache_set_derive(struct jwt_cache *cache, size_t size, jwt_cache_derive_fn derive, void *arg);
+/*
+ * jwt_verify_cached for callers that need the derived data rather than the claims (no JSON
+ * reference changes hands). Results as jwt_verify_cached. On JWT_OK, *derived points at what
+ * derive() wrote for this token, or is NULL when derive() returned false (or none is set).
+ * *derived is owned by the cache and valid until the next call on this cache (any lookup, store,
+ * verify or clear); copy what must live longer. On other results *derived is NULL.
+ */
+enum jwt_result jwt_verify_cached_derived(struct jwt_cache *cache, const struct jwt_keyset *set,
+                                          const char *token, size_t len,
+                                          const struct jwt_verify_options *opts, const void **derived);
 void jwt_cache_get_stats(const struct jwt_cache *cache, struct jwt_cache_stats *stats);
 
 #endif

@@ -50,4 +50,28 @@ enum gw_err jwt_key_sign_raw(const struct jwt_key *key, const void *input, size_
 bool jwt_key_verify_raw(const struct jwt_key *key, const void *input, size_t len, const unsigned char *sig,
                         size_t sig_len);
 
+/* The inputs of the claim checks, read out of a claims object once (jwt_claims_summarize) so
+ * that checking them again (a cache hit) needs no JSON lookups. Borrows strings and aud from the
+ * claims object, which must outlive the summary. */
+enum jwt_claim_state {
+    JWT_CLAIM_ABSENT = 0,
+    JWT_CLAIM_PRESENT, /* a NumericDate: the value field holds it */
+    JWT_CLAIM_INVALID, /* present but not a number: the checks say JWT_MALFORMED when they reach it */
+};
+struct jwt_claim_summary {
+    bool object; /* false: not a JSON object (JWT_MALFORMED) */
+    enum jwt_claim_state exp_state, nbf_state, iat_state;
+    int64_t exp, nbf, iat;
+    const char *iss;        /* NULL when "iss" is absent or not a string */
+    const char *aud_string; /* "aud" when it is a string, else NULL */
+    const json_t *aud;      /* "aud" as it is (array, absent: NULL, anything else) */
+};
+
+/* Read claims (borrowed) into *s. */
+void jwt_claims_summarize(const json_t *claims, struct jwt_claim_summary *s);
+/* The claim checks of jwt_check_claims on a summary, at Unix time now (opts is not NULL; its now
+ * member is ignored). Gives exactly what jwt_check_claims gives for the summarised claims. */
+enum jwt_result jwt_check_summary(const struct jwt_claim_summary *s, const struct jwt_verify_options *opts,
+                                  int64_t now);
+
 #endif

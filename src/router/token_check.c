@@ -5,6 +5,11 @@
  * jwt_cache of verified tokens, and a local set of revoked jti's refreshed from the Redis sorted
  * set `revocations` every 250 ms. Nothing here waits: fetches and polls run on the worker's loop
  * and publish their results for the requests that come after.
+ *
+ * The cache keeps, beside each verified token's claims, what token_check needs from them
+ * (struct cached_identity: the identity copied out once, the hash of its jti for the revoked set,
+ * and whether MCP_SCOPES are granted), so a cached token costs the cache's digest, its claim
+ * compares, one revoked-set probe and one copy of the identity: no JSON per request.
  */
 #include "router/token_check.h"
 
@@ -98,12 +103,19 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static struct revoked_entry *revoked_slot(const struct revoked_set *set, const char *jti)
+/* The slot of jti (whose hash_str is hash), or the empty slot where it would go. */
+static struct revoked_entry *revoked_slot_hashed(const struct revoked_set *set, const char *jti,
+                                                 uint64_t hash)
 {
     size_t mask = set->cap - 1;
-    for (size_t i = hash_str(jti) & mask;; i = (i + 1) & mask)
+    for (size_t i = hash & mask;; i = (i + 1) & mask)
         if (!set->slots[i].jti || strcmp(set->slots[i].jti, jti) == 0)
             return &set->slots[i];
+}
+
+static struct revoked_entry *revoked_slot(const struct revoked_set *set, const char *jti)
+{
+    return revoked_slot_hashed(set, jti, hash_str(jti));
 }
 
 static void revoked_rebuild(struct revoked_set *set, size_t new_cap, long long now)
@@ -144,9 +156,10 @@ static void revoked_add(struct revoked_set *set, const char *jti, long long expi
     }
 }
 
-static bool revoked_contains(const struct revoked_set *set, const char *jti)
+/* jti_hash: hash_str(jti), computed once per cached token. */
+static bool revoked_contains(const struct revoked_set *set, const char *jti, uint64_t jti_hash)
 {
-    return set->cap && revoked_slot(set, jti)->jti != NULL;
+    return set->cap && revoked_slot_hashed(set, jti, jti_hash)->jti != NULL;
 }
 
 static void revoked_free(struct revoked_set *set)
@@ -193,6 +206,26 @@ struct token_checker {
     long long revocations_last_ms; /* highest revocation score seen */
     int64_t last_poll_ok_usec;
 };
+
+/* ---- what the cache keeps per token for us (jwt_cache_set_derive) ---- */
+
+struct cached_identity {
+    struct token_identity identity; /* bearer_identity_from_claims, zero-padded */
+    uint64_t jti_hash;              /* hash_str(identity.jti) */
+    bool scopes_ok;                 /* identity.scope grants every MCP_SCOPES entry */
+};
+
+/* Depends only on the claims and the checker's MCP_SCOPES, which never change. */
+static bool derive_identity(const json_t *claims, void *out, void *arg)
+{
+    const struct token_checker *tc = arg;
+    struct cached_identity *ci = out;
+    if (!bearer_identity_from_claims(claims, &ci->identity))
+        return false;
+    ci->jti_hash = hash_str(ci->identity.jti);
+    ci->scopes_ok = bearer_scopes_satisfied(ci->identity.scope, tc->scopes, tc->nscopes);
+    return true;
+}
 
 static int64_t now_usec(void)
 {
@@ -407,6 +440,7 @@ enum gw_err token_checker_create(struct event_base *base, const struct config *c
     tc->cache = jwt_cache_new(CACHE_ENTRIES, JWT_CACHE_DEFAULT_TTL);
     tc->issuer = public_url_issuer(cfg);
     tc->scopes = config_get_list(cfg, "MCP_SCOPES", &tc->nscopes);
+    jwt_cache_set_derive(tc->cache, sizeof(struct cached_identity), derive_identity, tc);
     tc->token_lifetime = config_get_int(cfg, "ACCESS_TOKEN_LIFETIME", 86400);
     const char *prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:");
     size_t n = strlen(prefix) + sizeof("revocations");
@@ -493,21 +527,26 @@ static enum token_check_result finish(enum token_check_result result, const char
     return result;
 }
 
+/* finish() for the results that hand out no identity. */
+static enum token_check_result refuse(struct token_identity *identity, enum token_check_result result,
+                                      const char **reason, const char *why)
+{
+    if (identity)
+        memset(identity, 0, sizeof(*identity));
+    return finish(result, reason, why);
+}
+
 enum token_check_result token_check(struct token_checker *tc, const char *authorization,
                                     const char *expected_audience, struct token_identity *identity,
                                     const char **reason)
 {
-    struct token_identity scratch;
-    if (!identity)
-        identity = &scratch;
-    memset(identity, 0, sizeof(*identity));
     const char *token = NULL;
     size_t len = 0;
     switch (bearer_parse(authorization, &token, &len)) {
     case BEARER_ABSENT:
-        return finish(TOKEN_MISSING, reason, "no bearer token");
+        return refuse(identity, TOKEN_MISSING, reason, "no bearer token");
     case BEARER_MALFORMED:
-        return finish(TOKEN_INVALID, reason, "malformed Authorization header");
+        return refuse(identity, TOKEN_INVALID, reason, "malformed Authorization header");
     case BEARER_OK:
         break;
     }
@@ -516,34 +555,35 @@ enum token_check_result token_check(struct token_checker *tc, const char *author
          * backoff (requests must not turn into a stream of fetches against a down auth). */
         if (!evtimer_pending(tc->jwks_retry_timer, NULL))
             start_jwks_fetch(tc);
-        return finish(TOKEN_INVALID, reason, "signing keys not loaded yet");
+        return refuse(identity, TOKEN_INVALID, reason, "signing keys not loaded yet");
     }
     struct jwt_verify_options opts = {
         .issuer = tc->issuer, .audience = expected_audience, .leeway_seconds = LEEWAY_SECONDS};
-    json_t *claims = NULL;
-    enum jwt_result jr = jwt_verify_cached(tc->cache, tc->keys, token, len, &opts, &claims);
+    const void *derived = NULL;
+    enum jwt_result jr = jwt_verify_cached_derived(tc->cache, tc->keys, token, len, &opts, &derived);
     switch (jr) {
     case JWT_OK:
         break;
     case JWT_EXPIRED:
-        return finish(TOKEN_EXPIRED, reason, jwt_strerror(jr));
+        return refuse(identity, TOKEN_EXPIRED, reason, jwt_strerror(jr));
     case JWT_WRONG_AUDIENCE:
-        return finish(TOKEN_WRONG_AUDIENCE, reason, jwt_strerror(jr));
+        return refuse(identity, TOKEN_WRONG_AUDIENCE, reason, jwt_strerror(jr));
     case JWT_UNKNOWN_KID:
         maybe_refresh_for_unknown_kid(tc);
-        return finish(TOKEN_INVALID, reason, jwt_strerror(jr));
+        return refuse(identity, TOKEN_INVALID, reason, jwt_strerror(jr));
     default:
-        return finish(TOKEN_INVALID, reason, jwt_strerror(jr));
+        return refuse(identity, TOKEN_INVALID, reason, jwt_strerror(jr));
     }
-    bool usable = bearer_identity_from_claims(claims, identity);
-    json_decref(claims);
-    if (!usable)
-        return finish(TOKEN_INVALID, reason, "token lacks sub/jti or has oversized claims");
-    if (revoked_contains(&tc->revoked, identity->jti)) {
-        memset(identity, 0, sizeof(*identity));
-        return finish(TOKEN_REVOKED, reason, "token revoked");
-    }
-    if (!bearer_scopes_satisfied(identity->scope, tc->scopes, tc->nscopes))
+    /* Borrowed from the cache until its next call: copied out below, before anything else. */
+    const struct cached_identity *ci = derived;
+    if (!ci)
+        return refuse(identity, TOKEN_INVALID, reason, "token lacks sub/jti or has oversized claims");
+    /* Per request, cache hits included: a revocation seen by the last poll applies at once. */
+    if (revoked_contains(&tc->revoked, ci->identity.jti, ci->jti_hash))
+        return refuse(identity, TOKEN_REVOKED, reason, "token revoked");
+    if (identity)
+        *identity = ci->identity;
+    if (!ci->scopes_ok)
         return finish(TOKEN_INSUFFICIENT_SCOPE, reason, "token lacks a required scope");
     return finish(TOKEN_OK, reason, "ok");
 }

@@ -50,7 +50,10 @@ enum gw_err token_checker_create(struct event_base *base, const struct config *c
 void token_checker_free(struct token_checker *tc);
 
 /* Check the value of an Authorization header (may be NULL) for a request to the resource
- * `expected_audience`. Fills *identity on TOKEN_OK. *reason gets a short static text for logs. */
+ * `expected_audience` (borrowed; compared on every call, cached tokens included). identity (may
+ * be NULL) is the caller's: filled on TOKEN_OK and TOKEN_INSUFFICIENT_SCOPE, zeroed on every other
+ * result. *reason (if reason is not NULL) gets a short static text for logs. The revoked set is
+ * consulted on every call; a cached token costs no JSON work (see token_check.c). */
 enum token_check_result token_check(struct token_checker *tc, const char *authorization,
                                     const char *expected_audience, struct token_identity *identity,
                                     const char **reason);

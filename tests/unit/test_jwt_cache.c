@@ -1,6 +1,7 @@
 /*
  * test_jwt_cache.c - the per-thread cache of verified tokens: hits, claim re-checks per
- * request, lifetime min(exp, stored + ttl), what is never stored, and eviction.
+ * request (a hit gives exactly what jwt_check_claims gives), lifetime min(exp, stored + ttl),
+ * what is never stored, eviction, derived data, and that no token bytes are kept.
  */
 #include "jwt_testutil.h"
 
@@ -211,12 +212,199 @@ static void test_cache_eviction(void **state)
     jwt_keyset_free(set);
 }
 
+/* A hit checks precomputed claim values; it must answer exactly as jwt_check_claims does on the
+ * claims, for every shape of claims and every set of options. */
+static void test_cache_hit_equals_check_claims(void **state)
+{
+    (void)state;
+    const char *variants[] = {
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000300,\"iat\":1700000000}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":[\"x\",\"" AUDIENCE "\"],\"exp\":1700000300}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":[1,\"x\"],\"exp\":1700000300}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":[],\"exp\":1700000300}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":5,\"exp\":1700000300}",
+        "{\"iss\":\"" ISSUER "\",\"exp\":1700000300}",
+        "{\"aud\":\"" AUDIENCE "\",\"exp\":1700000300}",
+        "{\"iss\":7,\"aud\":\"" AUDIENCE "\",\"exp\":1700000300}",
+        "{\"iss\":\"" ISSUER "x\",\"aud\":\"" AUDIENCE "x\",\"exp\":1700000300}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000300,\"nbf\":\"soon\"}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000300,\"nbf\":1700000020}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000300,\"nbf\":1700000020.9}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000300,\"iat\":1700000100}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000300,\"iat\":null}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000300.7,\"iat\":1700000000.5}",
+        "{\"iss\":\"" ISSUER "\",\"aud\":\"" AUDIENCE "\",\"exp\":1700000040}",
+    };
+    struct jwt_verify_options options[8];
+    for (int i = 0; i < 8; i++)
+        options[i] = opts_now();
+    options[1].issuer = NULL;
+    options[2].audience = NULL;
+    options[3].audience = "x";
+    options[4].leeway_seconds = 0;
+    options[5].now = NOW + 35; /* within the leeway of the variant that expires at NOW + 40 */
+    options[5].leeway_seconds = 0;
+    options[6].now = NOW + 15;
+    options[6].leeway_seconds = 0;
+    options[7].issuer = ISSUER "x";
+    options[7].audience = AUDIENCE "x";
+
+    struct jwt_cache *cache = jwt_cache_new(64, 600);
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
+        json_error_t err;
+        json_t *claims = json_loads(variants[v], 0, &err);
+        assert_non_null(claims);
+        char token[32];
+        snprintf(token, sizeof token, "variant-%zu", v);
+        jwt_cache_store(cache, token, strlen(token), claims, NOW);
+        for (size_t o = 0; o < 8; o++) {
+            /* a hit (nothing could verify "variant-N"): the claims come from the cache */
+            assert_non_null(jwt_cache_lookup(cache, token, strlen(token), options[o].now));
+            enum jwt_result expected = jwt_check_claims(claims, &options[o]);
+            enum jwt_result got = jwt_verify_cached(cache, NULL, token, strlen(token), &options[o], NULL);
+            if (got != expected)
+                fail_msg("variant %zu, options %zu: cached %s, jwt_check_claims %s", v, o,
+                         jwt_result_name(got), jwt_result_name(expected));
+        }
+        json_decref(claims);
+    }
+    jwt_cache_free(cache);
+}
+
+/* ---- derived data ---- */
+
+struct derived {
+    char sub[32];
+    int generation; /* which derive() call wrote it */
+};
+
+static int derive_calls;
+
+static bool derive_sub(const json_t *claims, void *out, void *arg)
+{
+    struct derived *d = out;
+    assert_ptr_equal(arg, &derive_calls);
+    for (size_t i = 0; i < sizeof(*d); i++)
+        assert_int_equal(((unsigned char *)out)[i], 0); /* handed over zeroed */
+    derive_calls++;
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    if (!sub || strlen(sub) >= sizeof d->sub)
+        return false;
+    strcpy(d->sub, sub);
+    d->generation = derive_calls;
+    return true;
+}
+
+static void test_cache_derived(void **state)
+{
+    (void)state;
+    struct jwt_keyset *set = set_of(hs_key, NULL);
+    struct jwt_cache *cache = jwt_cache_new(16, 60);
+    jwt_cache_set_derive(cache, sizeof(struct derived), derive_sub, &derive_calls);
+    derive_calls = 0;
+    struct jwt_verify_options o = opts_now();
+    const struct jwt_verify_options base_opts = opts_now();
+    char *token = sign_claims(hs_key, claims_at(300));
+    const void *out = (const void *)1;
+
+    /* the miss derives once, the hits hand out the same data without deriving again */
+    assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &o, &out), JWT_OK);
+    assert_non_null(out);
+    assert_string_equal(((const struct derived *)out)->sub, "12345");
+    for (int i = 0; i < 3; i++) {
+        const void *again = NULL;
+        assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &o, &again), JWT_OK);
+        assert_ptr_equal(again, out);
+        assert_int_equal(((const struct derived *)again)->generation, 1);
+    }
+    assert_int_equal(derive_calls, 1);
+    assert_int_equal(stats_of(cache).hits, 3);
+
+    /* a hit still checks this request's claims: wrong audience, wrong issuer, not yet valid */
+    o.audience = "https://other.example.test/mcp";
+    assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &o, &out),
+                     JWT_WRONG_AUDIENCE);
+    assert_null(out);
+    o = opts_now();
+    o.issuer = "https://evil.test";
+    assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &o, &out), JWT_WRONG_ISSUER);
+    assert_null(out);
+    assert_int_equal(stats_of(cache).hits, 5);
+
+    /* a cached token past its exp: the entry ends at exp, and the token is refused as expired */
+    o = opts_now();
+    o.now = NOW + 300 + JWT_DEFAULT_LEEWAY;
+    assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &o, &out), JWT_EXPIRED);
+    assert_null(out);
+
+    /* within the leeway after exp: verified but not stored; derived into the scratch area */
+    o.now = NOW + 300 + 5;
+    int before = derive_calls;
+    assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &o, &out), JWT_OK);
+    assert_non_null(out);
+    assert_string_equal(((const struct derived *)out)->sub, "12345");
+    assert_int_equal(derive_calls, before + 1);
+    free(token);
+
+    /* derive() refusing the claims: JWT_OK with no data, on the miss and on the hits */
+    json_t *claims = claims_at(300);
+    json_object_set_new(claims, "sub", json_string("a subject far too long for the derived struct"));
+    token = sign_claims(hs_key, claims);
+    for (int i = 0; i < 2; i++) {
+        out = (const void *)1;
+        assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &base_opts, &out),
+                         JWT_OK);
+        assert_null(out);
+    }
+    free(token);
+
+    /* the claims of a derived cache are still there for jwt_verify_cached */
+    token = sign_claims(hs_key, claims_at(300));
+    json_t *got = NULL;
+    assert_int_equal(jwt_verify_cached(cache, set, token, strlen(token), &base_opts, &got), JWT_OK);
+    assert_string_equal(json_string_value(json_object_get(got, "sub")), "12345");
+    json_decref(got);
+
+    /* without derive: JWT_OK, and no data */
+    jwt_cache_set_derive(cache, 0, NULL, NULL);
+    assert_int_equal(stats_of(cache).entries, 0);
+    out = (const void *)1;
+    assert_int_equal(jwt_verify_cached_derived(cache, set, token, strlen(token), &base_opts, &out), JWT_OK);
+    assert_null(out);
+    free(token);
+    jwt_cache_free(cache);
+    jwt_keyset_free(set);
+}
+
+/* Keyed by SipHash under a key of each cache's own: two caches find the same token, and a token
+ * that differs in one character of its signature is another entry. */
+static void test_cache_keyed_digest(void **state)
+{
+    (void)state;
+    const struct jwt_verify_options base_opts = opts_now();
+    struct jwt_keyset *set = set_of(hs_key, NULL);
+    struct jwt_cache *a = jwt_cache_new(4, 60), *b = jwt_cache_new(4, 60);
+    char *token = sign_claims(hs_key, claims_at(300));
+    assert_int_equal(jwt_verify_cached(a, set, token, strlen(token), &base_opts, NULL), JWT_OK);
+    assert_int_equal(jwt_verify_cached(b, set, token, strlen(token), &base_opts, NULL), JWT_OK);
+    assert_non_null(jwt_cache_lookup(a, token, strlen(token), NOW));
+    assert_non_null(jwt_cache_lookup(b, token, strlen(token), NOW));
+    /* a token differing in its last character is another entry */
+    token[strlen(token) - 1] ^= 1;
+    assert_null(jwt_cache_lookup(a, token, strlen(token), NOW));
+    free(token);
+    jwt_cache_free(a);
+    jwt_cache_free(b);
+    jwt_keyset_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_hit),      cmocka_unit_test(test_cache_rechecks_claims),
         cmocka_unit_test(test_cache_lifetime), cmocka_unit_test(test_cache_stores_only_valid),
-        cmocka_unit_test(test_cache_eviction),
+        cmocka_unit_test(test_cache_eviction), cmocka_unit_test(test_cache_hit_equals_check_claims),
+        cmocka_unit_test(test_cache_derived),  cmocka_unit_test(test_cache_keyed_digest),
     };
     return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

@@ -538,10 +538,149 @@ static void test_bearer_parse(void **state)
     assert_true(bearer_scopes_satisfied(NULL, scopes, 0));
 }
 
+/* The reference for bearer_parse's token scan: RFC 6750 b64token characters one at a time. */
+static bool b64token_char(unsigned char c)
+{
+    return c && (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/", c) != NULL);
+}
+
+static enum bearer_parse_result reference_parse(const char *after_scheme, const char **token, size_t *len)
+{
+    while (*after_scheme == ' ')
+        after_scheme++;
+    const char *token_part = after_scheme, *p = token_part;
+    while (b64token_char((unsigned char)*p))
+        p++;
+    while (*p == '=')
+        p++;
+    size_t n = (size_t)(p - token_part);
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '\0' || n == 0 || n > JWT_MAX_TOKEN_LEN || *token_part == '=')
+        return BEARER_MALFORMED;
+    *token = token_part;
+    *len = n;
+    return BEARER_OK;
+}
+
+/* The scan reads 16 bytes at a time: every byte value at every position of tokens around the
+ * block sizes must be judged as the one-at-a-time reference judges it. */
+static void test_bearer_parse_every_byte(void **state)
+{
+    (void)state;
+    static const size_t lengths[] = {1, 2, 15, 16, 17, 31, 32, 33, 47, 475};
+    char header[600], *token_part = header + 7;
+    memcpy(header, "Bearer ", 7);
+    for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+        size_t n = lengths[l];
+        for (size_t i = 0; i < n; i++)
+            token_part[i] = "abcXYZ019-._~+/"[i % 15];
+        token_part[n] = '\0';
+        for (size_t pos = 0; pos < n; pos++) {
+            char saved = token_part[pos];
+            for (int c = 1; c < 256; c++) {
+                token_part[pos] = (char)c;
+                size_t want_len = 0, got_len = 0;
+                const char *t = NULL, *want_t = NULL;
+                enum bearer_parse_result want = reference_parse(token_part, &want_t, &want_len);
+                enum bearer_parse_result got = bearer_parse(header, &t, &got_len);
+                if (got != want || (got == BEARER_OK && (got_len != want_len || t != want_t)))
+                    fail_msg("length %zu, byte 0x%02x at %zu: got %d/%zu, want %d/%zu", n, c, pos, got,
+                             got_len, want, want_len);
+            }
+            token_part[pos] = saved;
+        }
+    }
+    /* the longest token accepted, and one more */
+    char *big = malloc(7 + JWT_MAX_TOKEN_LEN + 2);
+    memcpy(big, "Bearer ", 7);
+    memset(big + 7, 'a', JWT_MAX_TOKEN_LEN + 1);
+    big[7 + JWT_MAX_TOKEN_LEN] = '\0';
+    const char *t = NULL;
+    size_t n = 0;
+    assert_int_equal(bearer_parse(big, &t, &n), BEARER_OK);
+    assert_int_equal(n, JWT_MAX_TOKEN_LEN);
+    big[7 + JWT_MAX_TOKEN_LEN] = 'a';
+    big[7 + JWT_MAX_TOKEN_LEN + 1] = '\0';
+    assert_int_equal(bearer_parse(big, &t, &n), BEARER_MALFORMED);
+    free(big);
+}
+
+/* Cache hits hand out the identity copied once from the claims; the per-request checks (audience,
+ * revocation, scope) still apply to them, and every refusal zeroes the caller's identity. */
+static void test_cached_identity(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c, cfg_hs);
+    struct token_identity first, id;
+    char *token = make_token(hs_key, audience, 300, 0, "mcp offline", "jti-cached-id");
+    assert_int_equal(check(&c, token, audience, &first), TOKEN_OK);
+    for (int i = 0; i < 3; i++) {
+        memset(&id, 0x5a, sizeof(id));
+        assert_int_equal(check(&c, token, audience, &id), TOKEN_OK);
+        assert_memory_equal(&id, &first, sizeof(id)); /* every byte, padding of the strings included */
+    }
+    assert_string_equal(id.user_id, "github:42");
+    assert_string_equal(id.username, "octocat");
+    assert_string_equal(id.client_id, "client-1");
+    assert_string_equal(id.scope, "mcp offline");
+    assert_string_equal(id.jti, "jti-cached-id");
+    assert_true(id.exp > (long long)time(NULL));
+
+    /* the same cached token for another resource: refused, identity zeroed */
+    char *other = public_url_resource(cfg_hs, "mcp-fetch");
+    memset(&id, 0x5a, sizeof(id));
+    assert_int_equal(check(&c, token, other, &id), TOKEN_WRONG_AUDIENCE);
+    assert_string_equal(id.user_id, "");
+    assert_string_equal(id.scope, "");
+    assert_int_equal(check(&c, token, audience, &id), TOKEN_OK);
+    free(other);
+
+    /* no identity wanted: fine as well */
+    const char *reason = NULL;
+    char *h = bearer(token);
+    assert_int_equal(token_check(c.tc, h, audience, NULL, &reason), TOKEN_OK);
+    assert_string_equal(reason, "ok");
+    free(h);
+
+    /* insufficient scope, on the miss and on the hits: the identity is still filled */
+    char *scopeless = make_token(hs_key, audience, 300, 0, "profile", "jti-cached-scope");
+    for (int i = 0; i < 2; i++) {
+        memset(&id, 0, sizeof(id));
+        assert_int_equal(check(&c, scopeless, audience, &id), TOKEN_INSUFFICIENT_SCOPE);
+        assert_string_equal(id.jti, "jti-cached-scope");
+    }
+    free(scopeless);
+
+    /* claims without a usable identity stay refused when cached */
+    char *oversized =
+        make_token(hs_key, audience, 300, 0, "mcp",
+                   "a-jti-far-longer-than-the-sixty-four-bytes-struct-token-identity-has-room-for");
+    for (int i = 0; i < 2; i++) {
+        memset(&id, 0x5a, sizeof(id));
+        assert_int_equal(check(&c, oversized, audience, &id), TOKEN_INVALID);
+        assert_string_equal(id.user_id, "");
+    }
+    free(oversized);
+
+    /* a revocation reaches the cached token */
+    revoke_jti(&c, "jti-cached-id");
+    struct revoke_wait w = {&c, token};
+    assert_true(fixture_run_until(&c.loop, refused_as_revoked, &w, 5));
+    memset(&id, 0x5a, sizeof(id));
+    assert_int_equal(check(&c, token, audience, &id), TOKEN_REVOKED);
+    assert_string_equal(id.jti, "");
+    free(token);
+    ctx_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bearer_parse),
+        cmocka_unit_test(test_bearer_parse_every_byte),
+        cmocka_unit_test(test_cached_identity),
         cmocka_unit_test(test_valid_and_claim_errors),
         cmocka_unit_test(test_malformed_and_alg_none),
         cmocka_unit_test(test_unknown_kid_refresh),
