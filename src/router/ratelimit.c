@@ -612,18 +612,3 @@ bool rate_limiter_local(const struct rate_limiter *rl)
 {
     return rl->outage;
 }
-
-void rate_limit_set_headers(struct http_exchange *ex, const struct rate_limit_decision *d)
-{
-    char v[32];
-    snprintf(v, sizeof(v), "%lld", d->limit);
-    http_response_header(ex, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%lld", d->remaining);
-    http_response_header(ex, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%lld", d->reset_seconds);
-    http_response_header(ex, "RateLimit-Reset", v);
-    if (!d->allowed) {
-        snprintf(v, sizeof(v), "%lld", d->retry_after);
-        http_response_header(ex, "Retry-After", v);
-    }
-}

@@ -63,10 +63,6 @@ bool rate_limiter_health_detail(const struct rate_limiter *rl, struct buf *detai
 /* True while this worker decides locally (Redis unavailable). */
 bool rate_limiter_local(const struct rate_limiter *rl);
 
-/* Add RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (draft-ietf-httpapi-ratelimit-headers)
- * and, when refused, Retry-After (seconds, >= 1) to the response of ex. */
-void rate_limit_set_headers(struct http_exchange *ex, const struct rate_limit_decision *decision);
-
 /* Register router_rate_limit_checks_total{result,backend}. Call once at start-up before the
  * workers; rate_limiter_create also does it (idempotent). */
 void rate_limit_register_metrics(void);
