@@ -269,6 +269,13 @@ void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct
     const char *reason = NULL;
     enum token_check_result result =
         token_check(tc, http_header(ex, "Authorization"), svc->resource, &identity, &reason);
+    if (result == TOKEN_UNAVAILABLE) {
+        http_exchange_set_error(ex, reason);
+        http_response_header(ex, "Retry-After", "1");
+        http_respond_error(ex, 503, "temporarily_unavailable",
+                           "The router has not loaded the token revocation list yet; retry shortly");
+        return;
+    }
     if (result != TOKEN_OK) {
         refuse_token(ex, svc, result, reason, limits->required_scope);
         return;

@@ -43,7 +43,7 @@
 
 static struct metric_family *checks_metric, *jwks_metric;
 /* router_token_checks_total's series by result, resolved on first use */
-static struct metric_series *_Atomic checks_series[TOKEN_INSUFFICIENT_SCOPE + 1];
+static struct metric_series *_Atomic checks_series[TOKEN_UNAVAILABLE + 1];
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void register_metrics_once(void)
@@ -78,6 +78,8 @@ const char *token_check_result_name(enum token_check_result result)
         return "revoked";
     case TOKEN_INSUFFICIENT_SCOPE:
         return "insufficient_scope";
+    case TOKEN_UNAVAILABLE:
+        return "unavailable";
     }
     return "invalid";
 }
@@ -578,6 +580,11 @@ enum token_check_result token_check(struct token_checker *tc, const char *author
     const struct cached_identity *ci = derived;
     if (!ci)
         return refuse(identity, TOKEN_INVALID, reason, "token lacks sub/jti or has oversized claims");
+    /* A worker that has not read the revocation list yet (just started, or Redis unreachable
+     * since it started) cannot know that this token was revoked hours ago: fail closed, with an
+     * answer that tells the client to retry rather than to throw its token away. */
+    if (tc->redis && !tc->revocations_loaded)
+        return refuse(identity, TOKEN_UNAVAILABLE, reason, "revocation list not loaded yet");
     /* Per request, cache hits included: a revocation seen by the last poll applies at once. */
     if (revoked_contains(&tc->revoked, ci->identity.jti, ci->jti_hash))
         return refuse(identity, TOKEN_REVOKED, reason, "token revoked");

@@ -31,6 +31,8 @@ enum token_check_result {
     TOKEN_WRONG_AUDIENCE,     /* aud is not this service's resource -> 401 invalid_token */
     TOKEN_REVOKED,            /* -> 401 invalid_token */
     TOKEN_INSUFFICIENT_SCOPE, /* valid but lacks MCP_SCOPES -> 403 insufficient_scope */
+    TOKEN_UNAVAILABLE,        /* valid, but this worker has not loaded the revocation list from Redis
+                                 yet, so it cannot tell whether the token was revoked -> 503 */
 };
 
 /* Who the token speaks for. Fixed-size strings inside the struct (no frees needed). */

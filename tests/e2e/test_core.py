@@ -280,13 +280,19 @@ def test_sigusr1_reopens_log_file(server):
     port, p, log_dir = server()
     path = os.path.join(log_dir, "coretest.log")
     http("GET", f"http://127.0.0.1:{port}/echo")
+    # the access-log line is written after the answer: rotate only once it is in the file
+    deadline = time.time() + 5
+    while '"path":"/echo"' not in open(path).read() and time.time() < deadline:
+        time.sleep(0.05)
     os.rename(path, path + ".1")
     os.kill(p.pid, signal.SIGUSR1)
     deadline = time.time() + 5
     while not os.path.exists(path) and time.time() < deadline:
         time.sleep(0.05)
     http("GET", f"http://127.0.0.1:{port}/echo?after=rotation")
-    time.sleep(0.2)
+    deadline = time.time() + 5
+    while not any(l.get("path") == "/echo" for l in read_log_lines(log_dir)) and time.time() < deadline:
+        time.sleep(0.05)
     lines = read_log_lines(log_dir)  # the new file
     assert any(l.get("message") == "Log files reopened" for l in lines)
     assert any(l.get("path") == "/echo" for l in lines)

@@ -602,10 +602,17 @@ def test_sigusr1_reopens_every_log_after_rotation(procs, stack):
     new_log = os.path.join(log_dir, "supervisor.log")
     stack.wait(lambda: os.path.exists(new_log) and "Log files reopened" in open(new_log).read(),
                "a new supervisor.log")
+    # the supervisor's line comes before its children have reopened: wait until mcp-echo writes
+    # to a new file (each try with its own marker), then check a fresh line goes there only
+    def echo_logs_to_new_file():
+        marker = "/rotated-" + os.urandom(4).hex()
+        http("GET", f"http://127.0.0.1:{stack.ports['MCP_ECHO_PORT']}{marker}")
+        path = os.path.join(log_dir, "mcp-echo.log")
+        return os.path.exists(path) and marker in open(path).read()
+    stack.wait(echo_logs_to_new_file, "mcp-echo writing its new file")
     marker = "/rotated-" + os.urandom(4).hex()
-    stack.wait(lambda: http("GET", f"http://127.0.0.1:{stack.ports['MCP_ECHO_PORT']}{marker}")[0] == 404 and
-               os.path.exists(os.path.join(log_dir, "mcp-echo.log")) and
-               marker in open(os.path.join(log_dir, "mcp-echo.log")).read(), "mcp-echo writing its new file")
+    assert http("GET", f"http://127.0.0.1:{stack.ports['MCP_ECHO_PORT']}{marker}")[0] == 404
+    stack.wait(lambda: marker in open(os.path.join(log_dir, "mcp-echo.log")).read(), "the line in the new file")
     assert marker not in open(os.path.join(log_dir, "mcp-echo.log.1")).read()
     # Redis's lines go to the new redis.log too (a restart makes it talk)
     assert stack.run("restart", "redis").returncode == 0
