@@ -707,10 +707,52 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* Readable plain socket: what bufferevent's read would do, minus the FIONREAD. The bufferevent
  * keeps the end of its input frozen against other writers; it is thawed for the one recv. */
+/* A plain connection between requests, with nothing buffered, reads into a per-thread buffer:
+ * whole requests of the simple shape are taken from there (copied once, into their exchange)
+ * without the bufferevent's input, whose every read allocates a 16 KiB chain and frees it when
+ * drained. Whatever is left (a request still arriving, pipelined bytes while the handler works,
+ * any other shape) goes to the input buffer and the usual path. Returns false when the
+ * connection was not in that state: then read through the input buffer as before. */
+static bool conn_read_direct(struct conn *c, evutil_socket_t fd)
+{
+    static _Thread_local char chunk[PLAIN_READ_CHUNK];
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (c->state != CONN_IDLE || c->close_after || evbuffer_get_length(in) != 0)
+        return false;
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return true;
+        conn_set_reading(c, 0); /* level-triggered: an EOF would be reported again and again */
+        conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+        return true;
+    }
+    size_t off = 0, len = (size_t)n;
+    c->in_dispatch = 1;
+    while (off < len && c->state == CONN_IDLE && !c->close_after) {
+        size_t taken = conn_take_simple_request(c, chunk + off, len - off);
+        if (!taken)
+            break;
+        off += taken;
+    }
+    c->in_dispatch = 0;
+    if (c->state == CONN_LINGER)
+        return true; /* refused: the rest of the input is discarded */
+    if (off < len) {
+        evbuffer_unfreeze(in, 0);
+        evbuffer_add(in, chunk + off, len - off);
+        evbuffer_freeze(in, 0);
+        conn_read_cb(c->bev, c);
+    }
+    return true;
+}
+
 static void conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct conn *c = arg;
+    if (conn_read_direct(c, fd))
+        return;
     struct evbuffer *in = bufferevent_get_input(c->bev);
     struct evbuffer_iovec vec;
     ssize_t n = -1;
