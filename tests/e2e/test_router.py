@@ -354,6 +354,50 @@ def test_keepalive_pool_reuses_upstream_connections(procs, redis_server, upstrea
     assert len({r["peer"] for r in upstream.requests}) == 1
 
 
+def test_pipelined_and_split_requests_through_the_router(procs, redis_server, upstream):
+    """Three requests in one write (answered in order, each after its upstream round trip), then
+    one whose head and body arrive in separate writes: the whole-message path and llhttp's path
+    on one keep-alive connection."""
+    s = start_stack(procs, redis_server, upstream, WORKERS=1)
+    token = s.token("mcp-echo")
+
+    def post(n):
+        body = json.dumps({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                           "params": {"name": "echo", "arguments": {"message": f"m{n}"}}}).encode()
+        head = (f"POST /mcp HTTP/1.1\r\nHost: {s.host('mcp-echo')}\r\nContent-Type: application/json\r\n"
+                f"Accept: {ACCEPT}\r\nAuthorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n")
+        return head.encode(), body
+
+    def read_answers(sock, buf, count):
+        answers = []
+        while len(answers) < count:
+            buf = read_until(sock, buf, b"\r\n\r\n")
+            head, rest = buf.split(b"\r\n\r\n", 1)
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(rest) < length:
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed mid-answer"
+                rest += chunk
+            answers.append((head.split(b"\r\n")[0], json.loads(rest[:length])))
+            buf = rest[length:]
+        return answers, buf
+
+    with socket.create_connection(("127.0.0.1", s.port), timeout=20) as sock:
+        sock.sendall(b"".join(h + b for h, b in (post(1), post(2), post(3))))
+        answers, buf = read_answers(sock, b"", 3)
+        assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 3
+        assert [a[1]["id"] for a in answers] == [1, 2, 3]
+        assert [a[1]["result"]["content"][0]["text"] for a in answers] == ["m1", "m2", "m3"]
+        head, body = post(4)
+        sock.sendall(head[:40])
+        time.sleep(0.1)
+        sock.sendall(head[40:])
+        time.sleep(0.1)
+        sock.sendall(body)
+        answers, _ = read_answers(sock, buf, 1)
+        assert answers[0][0] == b"HTTP/1.1 200 OK" and answers[0][1]["id"] == 4
+
+
 # ---- streaming ----
 
 def open_sse(s, svc, token, extra=b""):
