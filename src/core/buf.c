@@ -85,6 +85,26 @@ enum gw_err buf_append_decimal(struct buf *b, long long v)
     return buf_append(b, num, decimal_format(num, v));
 }
 
+enum gw_err buf_append_field_line(struct buf *b, const char *name, size_t name_len, const char *value,
+                                  size_t value_len)
+{
+    enum gw_err err = buf_reserve(b, name_len + value_len + 4);
+    if (err)
+        return err;
+    char *p = b->data + b->len;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, value_len);
+    p += value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
+    return GW_OK;
+}
+
 enum gw_err buf_append(struct buf *b, const void *data, size_t len)
 {
     enum gw_err err = buf_reserve(b, len);

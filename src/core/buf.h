@@ -41,6 +41,10 @@ enum gw_err buf_append_str(struct buf *b, const char *s);
 enum gw_err buf_append_char(struct buf *b, char c);
 /* Append v in decimal (printf costs more than the rest of a small header). */
 enum gw_err buf_append_decimal(struct buf *b, long long v);
+/* Append an HTTP field line "name: value\r\n" (lengths given, nothing checked), reserving room
+ * for it once: all of it is appended, or nothing (GW_ERR_TOO_LARGE past the cap). */
+enum gw_err buf_append_field_line(struct buf *b, const char *name, size_t name_len, const char *value,
+                                  size_t value_len);
 enum gw_err buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum gw_err buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Append s as the inside of a JSON string (quotes not added), escaping as RFC 8259 requires. */

@@ -1040,13 +1040,6 @@ static void exchange_finish(struct http_exchange *ex)
         conn_process_input(c);
 }
 
-static void append_header_line(struct buf *out, const char *name, size_t name_len, const char *value)
-{
-    buf_append(out, name, name_len);
-    buf_append_str(out, value);
-    buf_append(out, "\r\n", 2);
-}
-
 static void append_head(struct http_exchange *ex, struct buf *out, int status, const char *content_type,
                         long long content_length)
 {
@@ -1056,10 +1049,11 @@ static void append_head(struct http_exchange *ex, struct buf *out, int status, c
     buf_append_char(out, ' ');
     buf_append_str(out, http_status_text(status));
     buf_append(out, "\r\n", 2);
-    append_header_line(out, "Date: ", 6, http_date_now());
-    append_header_line(out, "X-Request-Id: ", 14, ex->req.request_id);
+    const char *date = http_date_now();
+    buf_append_field_line(out, "Date", 4, date, strlen(date));
+    buf_append_field_line(out, "X-Request-Id", 12, ex->req.request_id, strlen(ex->req.request_id));
     if (content_type)
-        append_header_line(out, "Content-Type: ", 14, content_type);
+        buf_append_field_line(out, "Content-Type", 12, content_type, strlen(content_type));
     if (content_length >= 0) {
         buf_append(out, "Content-Length: ", 16);
         buf_append_decimal(out, content_length);
@@ -1368,19 +1362,6 @@ void http_response_header(struct http_exchange *ex, const char *name, const char
         return;
     if (!ex->resp_headers.data)
         (void)buf_reserve(&ex->resp_headers, 512); /* most answers carry a few short headers */
-    /* room for the whole line first, so a header past the cap is left out whole, never cut */
-    struct buf *b = &ex->resp_headers;
-    if (buf_reserve(b, name_len + value_len + 4))
-        return;
-    char *p = b->data + b->len;
-    memcpy(p, name, name_len);
-    p += name_len;
-    *p++ = ':';
-    *p++ = ' ';
-    memcpy(p, value, value_len);
-    p += value_len;
-    *p++ = '\r';
-    *p++ = '\n';
-    *p = '\0';
-    b->len = (size_t)(p - b->data);
+    /* the whole line or nothing, so a header past the cap is left out whole, never cut */
+    (void)buf_append_field_line(&ex->resp_headers, name, name_len, value, value_len);
 }

@@ -136,33 +136,12 @@ static bool valid_target(const char *s)
     return true;
 }
 
-/* "name: value\r\n", with room reserved once. */
-static enum gw_err append_line(struct buf *out, const char *name, size_t name_len, const char *value,
-                               size_t value_len)
-{
-    enum gw_err err = buf_reserve(out, name_len + value_len + 4);
-    if (err)
-        return err;
-    char *p = out->data + out->len;
-    memcpy(p, name, name_len);
-    p += name_len;
-    *p++ = ':';
-    *p++ = ' ';
-    memcpy(p, value, value_len);
-    p += value_len;
-    *p++ = '\r';
-    *p++ = '\n';
-    *p = '\0';
-    out->len = (size_t)(p - out->data);
-    return GW_OK;
-}
-
 static enum gw_err add_field(struct buf *out, const char *name, const char *value)
 {
     size_t value_len = value_length(value);
     if (value_len == 0 || value_len == SIZE_MAX)
         return GW_OK; /* nothing safe to say: say nothing */
-    return append_line(out, name, strlen(name), value, value_len);
+    return buf_append_field_line(out, name, strlen(name), value, value_len);
 }
 
 enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct buf *out)
@@ -203,7 +182,7 @@ enum gw_err proxy_build_request_head(const struct proxy_head_input *in, struct b
         size_t value_len = value_length(value);
         if (value_len == SIZE_MAX)
             continue;
-        err = append_line(out, name, len, value, value_len);
+        err = buf_append_field_line(out, name, len, value, value_len);
     }
     if (!err)
         err = add_field(out, "X-User-Id", in->user_id);

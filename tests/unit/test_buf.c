@@ -44,11 +44,27 @@ static void test_buf_append_decimal(void **state)
     buf_free(&b);
 }
 
+static void test_buf_append_field_line(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 24);
+    assert_int_equal(buf_append_field_line(&b, "Vary", 4, "Origin", 6), GW_OK);
+    assert_string_equal(buf_cstr(&b), "Vary: Origin\r\n");
+    /* past the cap: nothing of the line is appended */
+    assert_int_equal(buf_append_field_line(&b, "X-Long", 6, "abcdefghij", 10), GW_ERR_TOO_LARGE);
+    assert_string_equal(buf_cstr(&b), "Vary: Origin\r\n");
+    assert_int_equal(buf_append_field_line(&b, "A", 1, "", 0), GW_OK);
+    assert_string_equal(buf_cstr(&b), "Vary: Origin\r\nA: \r\n");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal_format),
         cmocka_unit_test(test_buf_append_decimal),
+        cmocka_unit_test(test_buf_append_field_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
