@@ -705,8 +705,6 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* Readable plain socket: what bufferevent's read would do, minus the FIONREAD. The bufferevent
- * keeps the end of its input frozen against other writers; it is thawed for the one recv. */
 /* A plain connection between requests, with nothing buffered, reads into a per-thread buffer:
  * whole requests of the simple shape are taken from there (copied once, into their exchange)
  * without the bufferevent's input, whose every read allocates a 16 KiB chain and frees it when
@@ -747,6 +745,8 @@ static bool conn_read_direct(struct conn *c, evutil_socket_t fd)
     return true;
 }
 
+/* Readable plain socket: what bufferevent's read would do, minus the FIONREAD. The bufferevent
+ * keeps the end of its input frozen against other writers; it is thawed for the one recv. */
 static void conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
