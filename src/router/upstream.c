@@ -661,7 +661,7 @@ static void response_head(struct upstream_call *call, const struct response_fiel
         const struct response_field *f = &fields[i];
         if (field_is(f, "content-type", 12) || field_is(f, "x-accel-buffering", 17) ||
             !proxy_response_header_relayed(f->name, f->name_len, connection) ||
-            (call->strip_cors && f->name_len > 15 && strncasecmp(f->name, "access-control-", 15) == 0))
+            (call->strip_cors && f->name_len >= 15 && strncasecmp(f->name, "access-control-", 15) == 0))
             continue;
         http_response_header(ex, f->name, f->value);
     }
