@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -252,8 +254,83 @@ static void limit_then(struct http_exchange *ex, const struct router_service *sv
     }
 }
 
+/* A worker that has not read the revocation list yet (it just started) holds a request with an
+ * otherwise valid token and checks again every UNLOADED_RETRY_MS, up to UNLOADED_WAIT_MS: the
+ * first poll normally answers within milliseconds, and a client should not see a 503 for that.
+ * Only when the list stays out of reach (Redis down since start) is the answer a 503. */
+#define UNLOADED_RETRY_MS 25
+#define UNLOADED_WAIT_MS 2000
+
+struct gate_wait {
+    struct http_exchange *ex;
+    const struct router_service *svc;
+    struct token_checker *tc;
+    struct rate_limiter *rl;
+    const struct gate_limits *limits;
+    gate_next_fn next;
+    void *arg;
+    struct event *timer;
+    int waited_ms;
+};
+
+static void gate_mcp_attempt(struct http_exchange *ex, const struct router_service *svc,
+                             struct token_checker *tc, struct rate_limiter *rl,
+                             const struct gate_limits *limits, gate_next_fn next, void *arg, int waited_ms);
+
+static void wait_free(struct gate_wait *w)
+{
+    event_free(w->timer);
+    free(w);
+}
+
+static void wait_client_left(struct http_exchange *ex, void *arg)
+{
+    (void)ex;
+    wait_free(arg);
+}
+
+static void wait_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct gate_wait *w = arg;
+    struct gate_wait copy = *w;
+    http_exchange_on_close(w->ex, NULL, NULL);
+    wait_free(w);
+    gate_mcp_attempt(copy.ex, copy.svc, copy.tc, copy.rl, copy.limits, copy.next, copy.arg,
+                     copy.waited_ms + UNLOADED_RETRY_MS);
+}
+
+/* Whether the request is now held for another try (false: answer it now). */
+static bool wait_for_revocations(struct http_exchange *ex, const struct router_service *svc,
+                                 struct token_checker *tc, struct rate_limiter *rl,
+                                 const struct gate_limits *limits, gate_next_fn next, void *arg,
+                                 int waited_ms)
+{
+    struct event_base *base = http_exchange_base(ex);
+    if (waited_ms >= UNLOADED_WAIT_MS || !base)
+        return false;
+    struct gate_wait *w = gw_calloc(1, sizeof(*w));
+    *w = (struct gate_wait){ex, svc, tc, rl, limits, next, arg, evtimer_new(base, wait_over, w), waited_ms};
+    if (!w->timer) {
+        free(w);
+        return false;
+    }
+    struct timeval tv = {0, UNLOADED_RETRY_MS * 1000};
+    evtimer_add(w->timer, &tv);
+    http_exchange_on_close(ex, wait_client_left, w);
+    return true;
+}
+
 void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct token_checker *tc,
               struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next, void *arg)
+{
+    gate_mcp_attempt(ex, svc, tc, rl, limits, next, arg, 0);
+}
+
+static void gate_mcp_attempt(struct http_exchange *ex, const struct router_service *svc,
+                             struct token_checker *tc, struct rate_limiter *rl,
+                             const struct gate_limits *limits, gate_next_fn next, void *arg, int waited_ms)
 {
     if (!tc) {
         http_response_header(ex, "Retry-After", "5");
@@ -270,6 +347,8 @@ void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct
     enum token_check_result result =
         token_check(tc, http_header(ex, "Authorization"), svc->resource, &identity, &reason);
     if (result == TOKEN_UNAVAILABLE) {
+        if (wait_for_revocations(ex, svc, tc, rl, limits, next, arg, waited_ms))
+            return;
         http_exchange_set_error(ex, reason);
         http_response_header(ex, "Retry-After", "1");
         http_respond_error(ex, 503, "temporarily_unavailable",

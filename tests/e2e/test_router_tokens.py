@@ -151,10 +151,19 @@ def test_router_started_later_refuses_a_token_revoked_hours_ago(procs, redis_ser
     assert status_of(s, hs256(claims_for(s)))[0] == 200
 
 
+def test_router_just_started_holds_requests_until_its_revocation_list_is_in(procs, redis_server, upstream):  # noqa: F811
+    """Requests right after start-up, spread over both workers before either has to be healthy: a
+    worker still reading the revocation list holds them a moment; nobody gets a 503."""
+    s = start_stack(procs, redis_server, upstream, wait_healthy=False)
+    token = hs256(claims_for(s))
+    assert [status_of(s, token)[0] for _ in range(8)] == [200] * 8
+
+
 def test_router_without_its_revocation_list_asks_clients_to_retry(procs, workdir, upstream):  # noqa: F811
-    """A router whose Redis is not up yet cannot know which tokens were revoked: a valid token gets
-    503 with Retry-After (not 401, which would make the client drop its token), a bad one is still
-    401; once Redis is up and the list is loaded, the same token passes."""
+    """A router whose Redis is not up yet cannot know which tokens were revoked: after holding it
+    for up to 2 s, a valid token gets 503 with Retry-After (not 401, which would make the client
+    drop its token), a bad one is still 401; once Redis is up and the list is loaded, the same
+    token passes."""
     port, password = free_port(), "e2e-redis-password"
     s = start_stack(procs, (port, password), upstream, wait_healthy=False)
     token = hs256(claims_for(s))
