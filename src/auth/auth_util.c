@@ -3,7 +3,6 @@
  * turn an outage into a clean 503, OAuth error answers, clocks and the auth metrics.
  */
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +12,7 @@
 #include "auth/auth.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/label_cap.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/redis.h"
@@ -132,12 +132,11 @@ void auth_respond_json_nostore(struct http_exchange *ex, int status, const char 
 
 static struct metric_family *tokens_issued, *active_tokens, *failures, *registrations, *client_requests;
 
-/* Requests by client: at most this many distinct client ids get their own label value; the
- * rest are counted as "other", so a registration flood cannot blow up the metrics. */
+/* Requests by client: the first 100 distinct client ids get their own label value, the rest
+ * are counted as "other", so a registration flood cannot blow up the metrics. */
 #define CLIENT_LABELS_MAX 100
-static pthread_mutex_t client_labels_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *client_labels[CLIENT_LABELS_MAX];
-static size_t nclient_labels;
+static struct label_cap *client_labels;
+static _Thread_local struct label_cache client_label_cache;
 
 void auth_metrics_register(void)
 {
@@ -161,6 +160,8 @@ void auth_metrics_register(void)
             metrics_add(tokens_issued, (const char *[]){grant_types[i]}, 0);
     if (active_tokens)
         metrics_set(active_tokens, NULL, 0);
+    if (!client_labels)
+        client_labels = label_cap_create(CLIENT_LABELS_MAX);
     redis_info_metrics_register();
 }
 
@@ -186,16 +187,8 @@ void auth_count_client_request(const char *client_id)
 {
     if (!client_requests || !client_id)
         return;
-    const char *label = "other";
-    pthread_mutex_lock(&client_labels_lock);
-    for (size_t i = 0; i < nclient_labels; i++)
-        if (strcmp(client_labels[i], client_id) == 0)
-            label = client_labels[i];
-    if (label[0] == 'o' && strcmp(label, "other") == 0 && nclient_labels < CLIENT_LABELS_MAX &&
-        strlen(client_id) <= 256)
-        label = client_labels[nclient_labels++] = gw_strdup(client_id);
-    pthread_mutex_unlock(&client_labels_lock);
-    metrics_add(client_requests, (const char *[]){label}, 1);
+    metrics_add(client_requests,
+                (const char *[]){label_cap_get(client_labels, &client_label_cache, client_id)}, 1);
 }
 
 /* The active-token gauge: worker 0 trims and counts the active_tokens sorted set (jti scored by

@@ -1,6 +1,5 @@
 #include "gate.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +11,15 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/server.h"
+#include "core/label_cap.h"
 #include "ratelimit.h"
 
 /* Distinct client ids and users that get their own label; the rest are counted as "other". */
 #define LABEL_CAP 100
-#define THREAD_CACHE 128
+
+/* The label caps are created once by gate_metrics_register and kept for the life of the process. */
+static struct label_cap *client_labels, *user_labels;
+static _Thread_local struct label_cache client_cache, user_cache;
 
 static struct metric_family *unauthorized_metric;
 static struct metric_family *rate_limited_metric;
@@ -25,6 +28,10 @@ static struct metric_family *by_user_metric;
 
 void gate_metrics_register(void)
 {
+    if (!client_labels) {
+        client_labels = label_cap_create(LABEL_CAP);
+        user_labels = label_cap_create(LABEL_CAP);
+    }
     unauthorized_metric = metrics_register(METRIC_COUNTER, "router_unauthorized_requests_total",
                                            "MCP requests refused by the token check, by service and reason",
                                            (const char *[]){"service", "reason"}, 2, NULL, 0);
@@ -39,49 +46,6 @@ void gate_metrics_register(void)
     by_user_metric = metrics_register(METRIC_COUNTER, "router_requests_by_user_total",
                                       "Authorized MCP requests by user (first 100 users; the rest as other)",
                                       (const char *[]){"service", "user"}, 2, NULL, 0);
-}
-
-/* ---- label cardinality cap ---- */
-
-/* Admitted values are kept for the life of the process (at most LABEL_CAP strings each); each
- * thread caches what it has seen so the common case takes no lock. */
-struct label_cap {
-    pthread_mutex_t lock;
-    char *values[LABEL_CAP];
-    size_t count;
-};
-
-static struct label_cap client_labels = {.lock = PTHREAD_MUTEX_INITIALIZER};
-static struct label_cap user_labels = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-struct label_cache {
-    const char *values[THREAD_CACHE];
-    size_t count;
-};
-static _Thread_local struct label_cache client_cache, user_cache;
-
-static const char *label_for(struct label_cap *cap, struct label_cache *cache, const char *value)
-{
-    if (!value || !*value)
-        return "none";
-    for (size_t i = 0; i < cache->count; i++)
-        if (strcmp(cache->values[i], value) == 0)
-            return cache->values[i];
-    const char *found = NULL;
-    pthread_mutex_lock(&cap->lock);
-    for (size_t i = 0; i < cap->count && !found; i++)
-        if (strcmp(cap->values[i], value) == 0)
-            found = cap->values[i];
-    if (!found && cap->count < LABEL_CAP) {
-        cap->values[cap->count] = gw_strdup(value);
-        found = cap->values[cap->count++];
-    }
-    pthread_mutex_unlock(&cap->lock);
-    if (!found)
-        return "other";
-    if (cache->count < THREAD_CACHE)
-        cache->values[cache->count++] = found;
-    return found;
 }
 
 /* ---- limits ---- */
@@ -362,9 +326,10 @@ static void gate_mcp_attempt(struct http_exchange *ex, const struct router_servi
     http_exchange_set_identity(ex, identity.username[0] ? identity.username : identity.user_id,
                                identity.client_id);
     metrics_add(by_client_metric,
-                (const char *[]){svc->name, label_for(&client_labels, &client_cache, identity.client_id)}, 1);
+                (const char *[]){svc->name, label_cap_get(client_labels, &client_cache, identity.client_id)},
+                1);
     metrics_add(by_user_metric,
-                (const char *[]){svc->name, label_for(&user_labels, &user_cache, identity.user_id)}, 1);
+                (const char *[]){svc->name, label_cap_get(user_labels, &user_cache, identity.user_id)}, 1);
     /* "mcp:<user>:<client>" (both NUL-terminated within their arrays, so this always fits) */
     char key[4 + sizeof(identity.user_id) + 1 + sizeof(identity.client_id)];
     size_t user_len = strlen(identity.user_id), client_len = strlen(identity.client_id);

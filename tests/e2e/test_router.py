@@ -297,6 +297,36 @@ def test_metadata_and_health_need_no_token(procs, redis_server, upstream):
     assert 'router_upstream_errors_total{service="auth",reason="connect_failed"}' in text
 
 
+def metric_samples(text, name):
+    """{labels text: value} for one metric family of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) + 1:].rsplit("} ", 1)
+            out[labels] = float(value)
+    return out
+
+
+def test_requests_by_client_and_user_capped_at_100_labels(procs, redis_server, upstream):
+    # The guide's "API usage by client": the first 100 distinct clients (and users) get their own
+    # label, later ones are counted as "other", and nothing is lost from the totals.
+    s = start_stack(procs, redis_server, upstream)
+    sent = [(f"client-{i:03d}", f"github:{i % 3}") for i in range(104)]
+    sent += [("client-000", "github:0"), ("client-103", "github:1")] * 2
+    for client_id, sub in sent:
+        status, _, body = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-echo", client_id=client_id, sub=sub))
+        assert status == 200, body
+    _, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
+    by_client = metric_samples(body.decode(), "router_requests_by_client_total")
+    expected = {f'service="mcp-echo",client_id="client-{i:03d}"': 1.0 for i in range(100)}
+    expected['service="mcp-echo",client_id="client-000"'] = 3.0
+    expected['service="mcp-echo",client_id="other"'] = 6.0  # client-100..103, then client-103 twice
+    assert by_client == expected
+    by_user = metric_samples(body.decode(), "router_requests_by_user_total")
+    assert by_user == {'service="mcp-echo",user="github:0"': 37.0, 'service="mcp-echo",user="github:1"': 37.0,
+                       'service="mcp-echo",user="github:2"': 34.0}
+
+
 # ---- what the upstream sees ----
 
 def test_upstream_sees_identity_not_token(procs, redis_server, upstream):
