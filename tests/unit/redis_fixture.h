@@ -11,7 +11,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -112,19 +111,11 @@ FIXTURE_HELPER void fixture_redis_stop(void)
     fixture_redis.pid = -1;
 }
 
-static int fixture_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 FIXTURE_HELPER void fixture_redis_cleanup(void)
 {
     fixture_redis_stop();
     if (fixture_redis.dir[0])
-        nftw(fixture_redis.dir, fixture_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        remove_dir_tree(fixture_redis.dir);
 }
 
 FIXTURE_HELPER void fixture_redis_url(char *out, size_t cap)
