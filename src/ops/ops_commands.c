@@ -37,28 +37,54 @@ struct config *ops_load(const char *env_file, char *socket_path, unsigned socket
     return cfg;
 }
 
-/* Common options: returns 1 after --help, -1 on a usage error, 0 to go on. Options the command
- * knows itself are left to it: positional[] receives the rest, in order. */
-static int parse_options(int argc, char **argv, const char *usage, const char **env_file, bool *json,
-                         const char **positional, int max_positional, int *npositional)
+/* What a command here accepts besides --env-file and --help (parse_options' `takes`). */
+enum { TAKES_JSON = 1, TAKES_SERVICE = 2 };
+
+/* A command line, after the options the commands here share. */
+struct command_line {
+    const char *env_file; /* --env-file FILE; NULL: the default */
+    bool json;            /* --json */
+    const char *service;  /* the SERVICE argument; NULL when none was given */
+};
+
+/* Common options: returns -1 to go on, else the exit code to return at once (0 after --help,
+ * 2 on a usage error). */
+static int parse_options(int argc, char **argv, const char *usage, unsigned takes, struct command_line *cl)
 {
-    *npositional = 0;
+    *cl = (struct command_line){0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(usage, stdout);
-            return 1;
+            return 0;
         } else if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
-            *env_file = argv[++i];
-        } else if (json && strcmp(argv[i], "--json") == 0) {
-            *json = true;
-        } else if (argv[i][0] != '-' && *npositional < max_positional) {
-            positional[(*npositional)++] = argv[i];
+            cl->env_file = argv[++i];
+        } else if ((takes & TAKES_JSON) && strcmp(argv[i], "--json") == 0) {
+            cl->json = true;
+        } else if ((takes & TAKES_SERVICE) && argv[i][0] != '-' && !cl->service) {
+            cl->service = argv[i];
         } else {
             fprintf(stderr, "ERROR: unknown option or extra argument %s\n%s", argv[i], usage);
-            return -1;
+            return 2;
         }
     }
-    return 0;
+    return -1;
+}
+
+/* The start of a command that needs nothing of the configuration but where the supervisor is:
+ * the common options, then the control socket path into sock (and RUN_DIR into *run_dir, for the
+ * caller to free, when run_dir is not NULL). Returns -1 to go on, else the exit code to return at
+ * once; CONFIG_EXIT_CODE when the configuration does not load (its errors printed). */
+static int start_command(int argc, char **argv, const char *usage, unsigned takes, struct command_line *cl,
+                         char *sock, unsigned socksize, char **run_dir)
+{
+    int rc = parse_options(argc, argv, usage, takes, cl);
+    if (rc >= 0)
+        return rc;
+    struct config *cfg = ops_load(cl->env_file, sock, socksize, run_dir);
+    if (!cfg)
+        return CONFIG_EXIT_CODE;
+    config_free(cfg);
+    return -1;
 }
 
 static json_t *call(const char *socket_path, json_t *req, int timeout_ms, enum gw_err *err)
@@ -76,6 +102,23 @@ static json_t *call(const char *socket_path, json_t *req, int timeout_ms, enum g
 static void not_running(void)
 {
     fprintf(stderr, "ERROR: the supervisor is not running (start it with: mcpgw up -d)\n");
+}
+
+/* Send req (consumed) to the supervisor; NULL, after saying it is not running, when it does not
+ * answer. */
+static json_t *ask_supervisor(const char *sock, json_t *req, int timeout_ms)
+{
+    enum gw_err err;
+    json_t *reply = call(sock, req, timeout_ms, &err);
+    if (!reply)
+        not_running();
+    return reply;
+}
+
+/* "external" is a Redis that runs elsewhere (the supervisor only health-checks it): up too. */
+static bool state_is_up(const char *state)
+{
+    return state && (strcmp(state, "running") == 0 || strcmp(state, "external") == 0);
 }
 
 static void format_uptime(long long s, char *out, size_t outsz)
@@ -106,11 +149,11 @@ static int print_status(json_t *status, bool running_only)
         const char *health = json_string_value(json_object_get(s, "health"));
         long long pid = json_integer_value(json_object_get(s, "pid"));
         char up[32] = "-", pidtext[24] = "-";
-        if (state && (strcmp(state, "running") == 0 || strcmp(state, "external") == 0))
+        bool running = state_is_up(state);
+        if (running)
             format_uptime(json_integer_value(json_object_get(s, "uptime_seconds")), up, sizeof(up));
         if (pid > 0)
             snprintf(pidtext, sizeof(pidtext), "%lld", pid);
-        bool running = state && (strcmp(state, "running") == 0 || strcmp(state, "external") == 0);
         if (!running || (!running_only && (!health || strcmp(health, "healthy") != 0)))
             bad++;
         const char *detail = json_string_value(json_object_get(s, "detail"));
@@ -131,34 +174,28 @@ int ps_main(int argc, char **argv)
         "The services of the running supervisor (the guide's container status): state, pid, uptime,\n"
         "health (from the supervisor's periodic checks), restart count (automatic restarts since up).\n"
         "Exit 1 when the supervisor is not running or any service is not running.\n";
-    const char *env_file = NULL, *pos[1];
-    bool json = false;
-    int npos, r = parse_options(argc, argv, usage, &env_file, &json, pos, 0, &npos);
-    if (r)
-        return r > 0 ? 0 : 2;
+    struct command_line cl;
     char sock[256];
-    struct config *cfg = ops_load(env_file, sock, sizeof(sock), NULL);
-    if (!cfg)
-        return CONFIG_EXIT_CODE;
-    config_free(cfg);
+    int rc = start_command(argc, argv, usage, TAKES_JSON, &cl, sock, sizeof(sock), NULL);
+    if (rc >= 0)
+        return rc;
     enum gw_err err;
     json_t *reply = call(sock, json_pack("{s:s}", "cmd", "status"), 30000, &err);
     if (!reply) {
-        if (json)
+        if (cl.json)
             printf("{\"supervisor\":\"down\",\"services\":[]}\n");
         not_running();
         return 1;
     }
     int bad;
-    if (json) {
+    if (cl.json) {
         json_t *services = json_object_get(reply, "services");
         size_t i;
         json_t *s;
         bad = 0;
         json_array_foreach(services, i, s)
         {
-            const char *state = json_string_value(json_object_get(s, "state"));
-            if (!state || (strcmp(state, "running") != 0 && strcmp(state, "external") != 0))
+            if (!state_is_up(json_string_value(json_object_get(s, "state"))))
                 bad++;
         }
         json_object_del(reply, "ok");
@@ -222,13 +259,12 @@ int health_check_main(int argc, char **argv)
         "Usage: mcpgw health-check [SERVICE] [--json] [--env-file FILE]\n\n"
         "Ask every service's /health now (redis: PING) and print one row each. Works without the\n"
         "supervisor (by the configured ports). Exit 1 if any service is unhealthy or unreachable.\n";
-    const char *env_file = NULL, *pos[1];
-    bool json = false;
-    int npos, r = parse_options(argc, argv, usage, &env_file, &json, pos, 1, &npos);
-    if (r)
-        return r > 0 ? 0 : 2;
+    struct command_line cl;
+    int rc = parse_options(argc, argv, usage, TAKES_JSON | TAKES_SERVICE, &cl);
+    if (rc >= 0)
+        return rc;
     char sock[256];
-    struct config *cfg = ops_load(env_file, sock, sizeof(sock), NULL);
+    struct config *cfg = ops_load(cl.env_file, sock, sizeof(sock), NULL);
     if (!cfg)
         return CONFIG_EXIT_CODE;
     struct service_table table;
@@ -236,7 +272,7 @@ int health_check_main(int argc, char **argv)
     buf_init(&errors, 64 * 1024);
     buf_init(&detail, 8192);
     /* probe_redis false: a health check must report a stopped Redis, not decide it is "remote" */
-    if (service_table_build(cfg, env_file, false, &table, &errors) != GW_OK) {
+    if (service_table_build(cfg, cl.env_file, false, &table, &errors) != GW_OK) {
         fputs(buf_cstr(&errors), stderr);
         buf_free(&errors);
         buf_free(&detail);
@@ -246,11 +282,11 @@ int health_check_main(int argc, char **argv)
     /* Services the operator stopped (`down SVC`) still count: they are down. */
     json_t *results = json_array();
     int bad = 0, shown = 0;
-    if (!json)
+    if (!cl.json)
         printf("%-14s %-40s %-10s %s\n", "SERVICE", "ENDPOINT", "STATUS", "DETAIL");
     for (size_t i = 0; i < table.count; i++) {
         const struct service_spec *s = &table.items[i];
-        if (npos && s != service_table_find(&table, pos[0]))
+        if (cl.service && s != service_table_find(&table, cl.service))
             continue;
         shown++;
         buf_reset(&detail);
@@ -262,18 +298,18 @@ int health_check_main(int argc, char **argv)
             snprintf(url, sizeof(url), "http://%s:%d%s", s->health_host, s->health_port, s->health_path);
         if (!ok)
             bad++;
-        if (json)
+        if (cl.json)
             json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:s}", "service", s->name, "endpoint",
                                                      url, "status", ok ? "healthy" : "unhealthy", "detail",
                                                      buf_cstr(&detail)));
         else
             printf("%-14s %-40s %-10s %s\n", s->name, url, ok ? "healthy" : "unhealthy", buf_cstr(&detail));
     }
-    if (npos && !shown) {
-        fprintf(stderr, "ERROR: unknown service '%s'\n", pos[0]);
+    if (cl.service && !shown) {
+        fprintf(stderr, "ERROR: unknown service '%s'\n", cl.service);
         bad++;
     }
-    if (json) {
+    if (cl.json) {
         char *text = json_dumps(results, JSON_COMPACT);
         printf("%s\n", text);
         free(text);
@@ -309,6 +345,14 @@ static bool pid_is_ours(pid_t pid)
     return strstr(cmd, "mcpgw") || strstr(cmd, "redis-server");
 }
 
+/* Poll every step_us, at most tries times, until pid is gone (or no longer ours); whether it is. */
+static bool wait_until_gone(pid_t pid, int tries, unsigned step_us)
+{
+    for (int t = 0; t < tries && kill(pid, 0) == 0 && pid_is_ours(pid); t++)
+        usleep(step_us);
+    return !(kill(pid, 0) == 0 && pid_is_ours(pid));
+}
+
 /* Signal every pid recorded in run_dir (services, then the supervisor); removes the files.
  * Returns how many processes were signalled. */
 static int signal_pid_files(const char *run_dir, int sig, bool wait_gone)
@@ -341,12 +385,9 @@ static int signal_pid_files(const char *run_dir, int sig, bool wait_gone)
         unlink(path);
     }
     closedir(d);
-    for (int i = 0; wait_gone && i < n; i++) {
-        for (int t = 0; t < 300 && kill(pids[i], 0) == 0 && pid_is_ours(pids[i]); t++)
-            usleep(50 * 1000);
-        if (kill(pids[i], 0) == 0 && pid_is_ours(pids[i]))
+    for (int i = 0; wait_gone && i < n; i++)
+        if (!wait_until_gone(pids[i], 300, 50 * 1000))
             kill(pids[i], SIGKILL);
-    }
     return n;
 }
 
@@ -357,32 +398,28 @@ int down_main(int argc, char **argv)
         "Stop every service and the supervisor, in reverse start order (through the control socket;\n"
         "when the supervisor is gone, by the pid files in RUN_DIR). With SERVICE: stop only that one;\n"
         "it stays stopped until `mcpgw restart SERVICE` (traefik = router).\n";
-    const char *env_file = NULL, *pos[1];
-    int npos, r = parse_options(argc, argv, usage, &env_file, NULL, pos, 1, &npos);
-    if (r)
-        return r > 0 ? 0 : 2;
+    struct command_line cl;
     char sock[256], *run_dir = NULL;
-    struct config *cfg = ops_load(env_file, sock, sizeof(sock), &run_dir);
-    if (!cfg)
-        return CONFIG_EXIT_CODE;
-    config_free(cfg);
-    enum gw_err err;
-    int rc = 0;
-    if (npos) {
-        json_t *reply = call(sock, json_pack("{s:s, s:s}", "cmd", "stop", "service", pos[0]), 120000, &err);
+    int rc = start_command(argc, argv, usage, TAKES_SERVICE, &cl, sock, sizeof(sock), &run_dir);
+    if (rc >= 0)
+        return rc;
+    rc = 0;
+    if (cl.service) {
+        json_t *reply =
+            ask_supervisor(sock, json_pack("{s:s, s:s}", "cmd", "stop", "service", cl.service), 120000);
         if (!reply) {
-            not_running();
             rc = 1;
         } else if (!json_is_true(json_object_get(reply, "ok"))) {
             fprintf(stderr, "ERROR: %s\n", json_string_value(json_object_get(reply, "error")));
             rc = 1;
         } else {
-            printf("Stopped %s\n", service_canonical_name(pos[0]));
+            printf("Stopped %s\n", service_canonical_name(cl.service));
         }
         json_decref(reply);
         free(run_dir);
         return rc;
     }
+    enum gw_err err;
     json_t *reply = call(sock, json_pack("{s:s}", "cmd", "down"), 10000, &err);
     if (reply) {
         pid_t pid = (pid_t)json_integer_value(json_object_get(reply, "pid"));
@@ -390,9 +427,7 @@ int down_main(int argc, char **argv)
         fflush(stdout);
         json_decref(reply);
         /* Gone when the socket no longer answers and the pid is no longer there. */
-        for (int i = 0; i < 1200 && pid > 0 && kill(pid, 0) == 0 && pid_is_ours(pid); i++)
-            usleep(100 * 1000);
-        if (pid > 0 && kill(pid, 0) == 0 && pid_is_ours(pid)) {
+        if (pid > 0 && !wait_until_gone(pid, 1200, 100 * 1000)) {
             fprintf(stderr, "ERROR: the supervisor (pid %d) did not stop within 120 s\n", (int)pid);
             rc = 1;
         } else {
@@ -418,28 +453,21 @@ int restart_main(int argc, char **argv)
         "Restart one service (traefik = router), or all of them with .env re-read (the guide: change\n"
         "DEBUG, LOG_LEVEL or RATE_LIMIT_* in .env, then restart). Waits until the services are healthy\n"
         "and prints their status; exit 1 if one is not healthy within 60 s.\n";
-    const char *env_file = NULL, *pos[1];
-    int npos, r = parse_options(argc, argv, usage, &env_file, NULL, pos, 1, &npos);
-    if (r)
-        return r > 0 ? 0 : 2;
+    struct command_line cl;
     char sock[256];
-    struct config *cfg = ops_load(env_file, sock, sizeof(sock), NULL);
-    if (!cfg)
-        return CONFIG_EXIT_CODE;
-    config_free(cfg);
-    json_t *req = npos ? json_pack("{s:s, s:s}", "cmd", "restart", "service", pos[0])
-                       : json_pack("{s:s}", "cmd", "restart");
-    enum gw_err err;
-    json_t *reply = call(sock, req, 600000, &err);
-    if (!reply) {
-        not_running();
+    int rc = start_command(argc, argv, usage, TAKES_SERVICE, &cl, sock, sizeof(sock), NULL);
+    if (rc >= 0)
+        return rc;
+    json_t *req = cl.service ? json_pack("{s:s, s:s}", "cmd", "restart", "service", cl.service)
+                             : json_pack("{s:s}", "cmd", "restart");
+    json_t *reply = ask_supervisor(sock, req, 600000);
+    if (!reply)
         return 1;
-    }
     if (!json_is_true(json_object_get(reply, "ok"))) {
         const char *e = json_string_value(json_object_get(reply, "error"));
         fprintf(stderr, "%s%s%s", strncmp(e ? e : "", "ERROR", 5) ? "ERROR: " : "", e ? e : "failed",
                 e && *e && e[strlen(e) - 1] == '\n' ? "" : "\n");
-        int rc = json_is_true(json_object_get(reply, "config_error")) ? CONFIG_EXIT_CODE : 1;
+        rc = json_is_true(json_object_get(reply, "config_error")) ? CONFIG_EXIT_CODE : 1;
         json_decref(reply);
         return rc;
     }
@@ -459,15 +487,11 @@ int emergency_restart_main(int argc, char **argv)
         "Usage: mcpgw emergency-restart [--env-file FILE]\n\n"
         "SIGKILL every process recorded in RUN_DIR (supervisor and services), remove stale pid files\n"
         "and the control socket, then start fresh with `mcpgw up -d`. Redis keeps its data (AOF).\n";
-    const char *env_file = NULL, *pos[1];
-    int npos, r = parse_options(argc, argv, usage, &env_file, NULL, pos, 0, &npos);
-    if (r)
-        return r > 0 ? 0 : 2;
+    struct command_line cl;
     char sock[256], *run_dir = NULL;
-    struct config *cfg = ops_load(env_file, sock, sizeof(sock), &run_dir);
-    if (!cfg)
-        return CONFIG_EXIT_CODE;
-    config_free(cfg);
+    int rc = start_command(argc, argv, usage, 0, &cl, sock, sizeof(sock), &run_dir);
+    if (rc >= 0)
+        return rc;
     printf("Emergency restart: killing every recorded process\n");
     int n = signal_pid_files(run_dir, SIGKILL, false);
     unlink(sock);
@@ -478,9 +502,9 @@ int emergency_restart_main(int argc, char **argv)
     fflush(stdout);
     const char *self = service_self_exe();
     char *args[] = {(char *)self, (char *)"up", (char *)"-d", NULL, NULL, NULL};
-    if (env_file) {
+    if (cl.env_file) {
         args[3] = (char *)"--env-file";
-        args[4] = (char *)env_file;
+        args[4] = (char *)cl.env_file;
     }
     printf("Starting fresh: mcpgw up -d\n");
     fflush(stdout);

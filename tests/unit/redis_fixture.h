@@ -1,16 +1,16 @@
 /*
  * redis_fixture.h - a real redis-server (Debian's) for unit tests: started on a free 127.0.0.1
  * port in a temporary directory without persistence, stopped (and restarted) by its PID, plus
- * event-loop helpers. Shared by test_token_check.c and test_ratelimit.c.
+ * the event-loop helpers of event_fixture.h. Shared by test_token_check.c, test_ratelimit.c and
+ * test_redis.c.
  */
 #ifndef MCPGW_TESTS_REDIS_FIXTURE_H
 #define MCPGW_TESTS_REDIS_FIXTURE_H
 
-#include "testutil.h"
+#include "event_fixture.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -23,29 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
-#define FIXTURE_HELPER static __attribute__((unused))
-
 static struct {
     char dir[64];
     int port;
     pid_t pid;
 } fixture_redis = {.pid = -1};
-
-FIXTURE_HELPER int fixture_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(sin.sin_port);
-}
 
 FIXTURE_HELPER bool fixture_port_accepts(int port)
 {
@@ -57,8 +39,9 @@ FIXTURE_HELPER bool fixture_port_accepts(int port)
     return ok;
 }
 
-/* Start redis-server on fixture_redis.port (chosen on the first call). Returns 0 when it listens. */
-FIXTURE_HELPER int fixture_redis_start(void)
+/* Make the fixture's directory and choose its port, once. fixture_redis_start does it itself; a
+ * test calls it first to place files (a Unix socket) in fixture_redis.dir. Returns 0 when done. */
+FIXTURE_HELPER int fixture_redis_prepare(void)
 {
     if (!fixture_redis.dir[0]) {
         snprintf(fixture_redis.dir, sizeof(fixture_redis.dir), "/tmp/mcpgw-test-redisfx-XXXXXX");
@@ -66,21 +49,40 @@ FIXTURE_HELPER int fixture_redis_start(void)
             return -1;
         fixture_redis.port = fixture_free_port();
     }
+    return 0;
+}
+
+/* Start redis-server on fixture_redis.port with extra_args (NULL-terminated; NULL for none) after
+ * the fixture's own. Returns 0 when it listens on the port and, if ready_file is not NULL, that
+ * file (its Unix socket) exists. */
+FIXTURE_HELPER int fixture_redis_start_with(const char *const *extra_args, const char *ready_file)
+{
+    if (fixture_redis_prepare() != 0)
+        return -1;
     char port_text[16], logfile[128];
     snprintf(port_text, sizeof(port_text), "%d", fixture_redis.port);
     snprintf(logfile, sizeof(logfile), "%s/redis-server.log", fixture_redis.dir);
+    const char *args[40] = {"redis-server",    "--port",    port_text,      "--bind",      "127.0.0.1",
+                            "--save",          "",          "--appendonly", "no",          "--dir",
+                            fixture_redis.dir, "--logfile", logfile,        "--daemonize", "no"};
+    size_t n = 0;
+    while (args[n])
+        n++;
+    for (size_t i = 0; extra_args && extra_args[i]; i++) {
+        if (n + 1 == sizeof(args) / sizeof(args[0]))
+            return -1; /* the last slot stays NULL for execvp */
+        args[n++] = extra_args[i];
+    }
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", fixture_redis.dir, "--logfile", logfile, "--daemonize", "no",
-               (char *)NULL);
+        execvp("redis-server", (char *const *)args);
         _exit(127);
     }
     fixture_redis.pid = pid;
     for (int i = 0; i < 500; i++) {
-        if (fixture_port_accepts(fixture_redis.port))
+        if (fixture_port_accepts(fixture_redis.port) && (!ready_file || access(ready_file, F_OK) == 0))
             return 0;
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -90,6 +92,12 @@ FIXTURE_HELPER int fixture_redis_start(void)
         usleep(10000);
     }
     return -1;
+}
+
+/* Start redis-server on fixture_redis.port (chosen on the first call). Returns 0 when it listens. */
+FIXTURE_HELPER int fixture_redis_start(void)
+{
+    return fixture_redis_start_with(NULL, NULL);
 }
 
 FIXTURE_HELPER void fixture_redis_stop(void)
@@ -103,82 +111,16 @@ FIXTURE_HELPER void fixture_redis_stop(void)
     fixture_redis.pid = -1;
 }
 
-static int fixture_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 FIXTURE_HELPER void fixture_redis_cleanup(void)
 {
     fixture_redis_stop();
     if (fixture_redis.dir[0])
-        nftw(fixture_redis.dir, fixture_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        remove_dir_tree(fixture_redis.dir);
 }
 
 FIXTURE_HELPER void fixture_redis_url(char *out, size_t cap)
 {
     snprintf(out, cap, "redis://127.0.0.1:%d/0", fixture_redis.port);
-}
-
-/* ---- loop helpers ---- */
-
-static void fixture_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-struct fixture_loop {
-    struct event_base *base;
-    struct event *ticker; /* keeps EVLOOP_ONCE from blocking for long */
-};
-
-FIXTURE_HELPER void fixture_loop_init(struct fixture_loop *loop)
-{
-    loop->base = event_base_new();
-    assert_non_null(loop->base);
-    loop->ticker = event_new(loop->base, -1, EV_PERSIST, fixture_on_tick, NULL);
-    struct timeval tv = {0, 10000};
-    event_add(loop->ticker, &tv);
-}
-
-FIXTURE_HELPER void fixture_loop_free(struct fixture_loop *loop)
-{
-    event_free(loop->ticker);
-    event_base_free(loop->base);
-}
-
-FIXTURE_HELPER double fixture_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Run the loop until pred(arg) is true or `seconds` pass (a generous bound, not a timing
- * assertion). Returns the predicate's last value. */
-FIXTURE_HELPER bool fixture_run_until(struct fixture_loop *loop, bool (*pred)(void *), void *arg,
-                                      double seconds)
-{
-    double deadline = fixture_now() + seconds;
-    while (!pred(arg) && fixture_now() < deadline)
-        event_base_loop(loop->base, EVLOOP_ONCE);
-    return pred(arg);
-}
-
-static bool fixture_never(void *arg)
-{
-    (void)arg;
-    return false;
-}
-
-FIXTURE_HELPER void fixture_run_for(struct fixture_loop *loop, double seconds)
-{
-    fixture_run_until(loop, fixture_never, NULL, seconds);
 }
 
 #endif

@@ -8,7 +8,6 @@
  */
 #include "config_testutil.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,14 +242,6 @@ static void test_settings_validated(void **state)
     config_free(cfg);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int hook(const char *method, const char *type, const char *token, const char *auth)
 {
     char *argv[] = {"--challenge-hook", (char *)method, (char *)type, "auth.example.com",
@@ -294,7 +285,7 @@ static void test_hook(void **state)
     assert_int_equal(acme_hook_main(2, short_argv), 2);
     unsetenv("MCPGW_ACME_CHALLENGE_DIR");
     assert_int_equal(hook("begin", "http-01", "tok", "tok.x"), 2);
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    remove_dir_tree(dir);
 }
 
 /* uacme's layout in dir/uacme for host, from a fresh self-signed pair (openssl CLI). */
@@ -348,7 +339,7 @@ static void test_install(void **state)
     /* nothing issued for a host: the missing file is named */
     assert_false(acme_client_install(&c, certs, "b.example.com", &changed, &not_after, why, sizeof(why)));
     assert_non_null(strstr(why, "b.example.com/cert.pem"));
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    remove_dir_tree(dir);
 }
 
 int main(void)

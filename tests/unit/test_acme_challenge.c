@@ -6,7 +6,6 @@
  */
 #include "testutil.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +34,6 @@ static void write_file(const char *path, const char *text, size_t len)
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
     fclose(f);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int group_setup(void **state)
@@ -74,7 +65,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    remove_dir_tree(dir);
     log_shutdown();
     return 0;
 }

@@ -3,7 +3,7 @@
  * this process, on its own thread and event_base, on an ephemeral 127.0.0.1 port.
  * (evhttp is fine for a fixture; the gateway itself does not use it.)
  */
-#include "testutil.h"
+#include "event_fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -216,13 +216,9 @@ static int group_setup(void **state)
     evhttp_set_allowed_methods(server.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(server.http, handle_request, NULL);
-    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(server.http, "127.0.0.1", 0);
-    if (!bound)
+    server.port = fixture_evhttp_listen(server.http);
+    if (server.port < 0)
         return -1;
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &len);
-    server.port = ntohs(sin.sin_port);
     return pthread_create(&server.thread, NULL, server_main, NULL);
 }
 
@@ -236,54 +232,21 @@ static int group_teardown(void **state)
 
 /* ---- client side helpers ---- */
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
 struct loop {
-    struct event_base *base;
-    struct event *ticker;
+    struct fixture_loop ev;
     struct http_client *client;
 };
 
 static void loop_init(struct loop *loop)
 {
-    loop->base = event_base_new();
-    loop->ticker = event_new(loop->base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 10000};
-    event_add(loop->ticker, &tv);
-    assert_int_equal(http_client_create(loop->base, &loop->client), GW_OK);
+    fixture_loop_init(&loop->ev);
+    assert_int_equal(http_client_create(loop->ev.base, &loop->client), GW_OK);
 }
 
 static void loop_free(struct loop *loop)
 {
     http_client_free(loop->client);
-    event_free(loop->ticker);
-    event_base_free(loop->base);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool run_until_flag(struct loop *loop, const bool *flag, double seconds)
-{
-    double deadline = now_seconds() + seconds;
-    while (!*flag && now_seconds() < deadline)
-        event_base_loop(loop->base, EVLOOP_ONCE);
-    return *flag;
-}
-
-static void run_for(struct loop *loop, double seconds)
-{
-    bool never = false;
-    run_until_flag(loop, &never, seconds);
+    fixture_loop_free(&loop->ev);
 }
 
 /* A copy of what the done callback saw. */
@@ -346,7 +309,7 @@ static struct outcome fetch(struct loop *loop, struct http_client_request *req, 
     struct outcome o = {0};
     assert_int_equal(http_client_request(loop->client, req, record_done, &o, NULL), GW_OK);
     assert_false(o.done); /* never called from inside http_client_request */
-    assert_true(run_until_flag(loop, &o.done, 10));
+    assert_true(fixture_run_until_flag(&loop->ev, &o.done, 10));
     assert_int_equal(o.calls, 1);
     assert_int_equal(http_client_active(loop->client), 0);
     return o;
@@ -477,19 +440,14 @@ static void test_connect_failure(void **state)
     (void)state;
     struct loop loop;
     loop_init(&loop);
-    /* A port that was free a moment ago and has no listener. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-    getsockname(fd, (struct sockaddr *)&sin, &len);
-    close(fd);
+    int port = fixture_free_port(); /* no listener there */
+    assert_true(port > 0);
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(sin.sin_port));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
     struct http_client_request req = {.url = url};
     struct outcome o = {0};
     assert_int_equal(http_client_request(loop.client, &req, record_done, &o, NULL), GW_OK);
-    assert_true(run_until_flag(&loop, &o.done, 10));
+    assert_true(fixture_run_until_flag(&loop.ev, &o.done, 10));
     assert_int_equal(o.err, GW_ERR_UNAVAILABLE);
     assert_int_equal(o.status, 0);
     outcome_free(&o);
@@ -498,7 +456,7 @@ static void test_connect_failure(void **state)
     req.url = "file:///etc/passwd";
     struct outcome f = {0};
     assert_int_equal(http_client_request(loop.client, &req, record_done, &f, NULL), GW_OK);
-    assert_true(run_until_flag(&loop, &f.done, 10));
+    assert_true(fixture_run_until_flag(&loop.ev, &f.done, 10));
     assert_int_equal(f.err, GW_ERR_INVALID);
     assert_int_equal(f.body_len, 0);
     outcome_free(&f);
@@ -543,7 +501,7 @@ static void test_streaming(void **state)
     struct http_client_request req = {.url = url, .on_data = on_stream_data, .max_response_bytes = SIZE_MAX};
     struct outcome o = {0};
     assert_int_equal(http_client_request(loop.client, &req, record_done, &o, NULL), GW_OK);
-    assert_true(run_until_flag(&loop, &o.done, 10));
+    assert_true(fixture_run_until_flag(&loop.ev, &o.done, 10));
     assert_int_equal(o.err, GW_OK);
     assert_int_equal(o.status, 200);
     assert_string_equal(o.streamed, "one\ntwo\nthree\n"); /* all of it, in order */
@@ -557,11 +515,11 @@ static void test_streaming(void **state)
     atomic_store(&server.stream_acked, 0);
     struct outcome c = {.cancel_in_data = true};
     assert_int_equal(http_client_request(loop.client, &req, record_done, &c, &c.handle), GW_OK);
-    double deadline = now_seconds() + 5;
-    while (c.chunks == 0 && now_seconds() < deadline)
-        event_base_loop(loop.base, EVLOOP_ONCE);
+    double deadline = fixture_now() + 5;
+    while (c.chunks == 0 && fixture_now() < deadline)
+        event_base_loop(loop.ev.base, EVLOOP_ONCE);
     assert_int_equal(c.chunks, 1);
-    run_for(&loop, 0.2);
+    fixture_run_for(&loop.ev, 0.2);
     assert_false(c.done);
     assert_int_equal(http_client_active(loop.client), 0);
     loop_free(&loop);
@@ -579,18 +537,18 @@ static void test_cancel(void **state)
     struct http_transfer *handle = NULL;
     assert_int_equal(http_client_request(loop.client, &req, record_done, &o, &handle), GW_OK);
     assert_non_null(handle);
-    run_for(&loop, 0.1);
+    fixture_run_for(&loop.ev, 0.1);
     assert_int_equal(http_client_active(loop.client), 1);
     http_client_cancel(handle);
     assert_int_equal(http_client_active(loop.client), 0);
-    run_for(&loop, 1.2); /* past the server's answer */
+    fixture_run_for(&loop.ev, 1.2); /* past the server's answer */
     assert_false(o.done);
 
     /* Cancel before the loop ever ran. */
     struct outcome early = {0};
     assert_int_equal(http_client_request(loop.client, &req, record_done, &early, &handle), GW_OK);
     http_client_cancel(handle);
-    run_for(&loop, 0.1);
+    fixture_run_for(&loop.ev, 0.1);
     assert_false(early.done);
     loop_free(&loop);
 }
@@ -699,7 +657,7 @@ static void test_invalid_requests(void **state)
     assert_int_equal(http_client_request(loop.client, &no_url, record_done, &o, NULL), GW_ERR_INVALID);
     assert_int_equal(http_client_request(loop.client, &req, NULL, &o, NULL), GW_ERR_INVALID);
     assert_int_equal(http_client_active(loop.client), 0);
-    run_for(&loop, 0.05);
+    fixture_run_for(&loop.ev, 0.05);
     assert_false(o.done);
     loop_free(&loop);
 }
@@ -731,7 +689,7 @@ static void test_free_with_transfers(void **state)
     struct outcome a = {0}, b = {0};
     assert_int_equal(http_client_request(loop.client, &slow_req, record_done, &a, NULL), GW_OK);
     assert_int_equal(http_client_request(loop.client, &slow_req, record_done, &b, NULL), GW_OK);
-    run_for(&loop, 0.05);
+    fixture_run_for(&loop.ev, 0.05);
     http_client_free(loop.client);
     assert_int_equal(a.calls, 1);
     assert_int_equal(a.err, GW_ERR_CLOSED);
@@ -741,16 +699,16 @@ static void test_free_with_transfers(void **state)
     outcome_free(&b);
 
     /* Freed from inside a done callback while another transfer runs. */
-    assert_int_equal(http_client_create(loop.base, &loop.client), GW_OK);
+    assert_int_equal(http_client_create(loop.ev.base, &loop.client), GW_OK);
     struct free_from_done t = {.loop = &loop};
     assert_int_equal(http_client_request(loop.client, &hello_req, done_then_free, &t, NULL), GW_OK);
     assert_int_equal(http_client_request(loop.client, &slow_req, record_done, &t.second, NULL), GW_OK);
-    assert_true(run_until_flag(&loop, &t.first.done, 10));
+    assert_true(fixture_run_until_flag(&loop.ev, &t.first.done, 10));
     assert_int_equal(t.first.err, GW_OK);
     assert_int_equal(t.second.calls, 1);
     assert_int_equal(t.second.err, GW_ERR_CLOSED);
     assert_null(loop.client);
-    run_for(&loop, 0.05);
+    fixture_run_for(&loop.ev, 0.05);
     outcome_free(&t.first);
     outcome_free(&t.second);
     loop_free(&loop);

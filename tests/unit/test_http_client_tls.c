@@ -3,7 +3,7 @@
  * The test makes its own CA and a server certificate for IP 127.0.0.1 with OpenSSL, and serves
  * HTTPS from an evhttp server (bufferevent_openssl) on its own thread and event_base.
  */
-#include "testutil.h"
+#include "event_fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -143,13 +143,9 @@ static int group_setup(void **state)
     server.http = evhttp_new(server.base);
     evhttp_set_bevcb(server.http, make_tls_bufferevent, server.ssl);
     evhttp_set_gencb(server.http, handle_request, NULL);
-    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(server.http, "127.0.0.1", 0);
-    if (!bound)
+    server.port = fixture_evhttp_listen(server.http);
+    if (server.port < 0)
         return -1;
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &len);
-    server.port = ntohs(sin.sin_port);
     return pthread_create(&server.thread, NULL, server_main, NULL);
 }
 
@@ -185,36 +181,20 @@ static void record_done(struct http_client_response *r, void *arg)
     snprintf(o->error, sizeof(o->error), "%s", r->error);
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
 static struct outcome fetch(const char *host, const char *ca_file)
 {
-    struct event_base *base = event_base_new();
-    struct event *ticker = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 10000};
-    event_add(ticker, &tv);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     struct http_client *client = NULL;
-    assert_int_equal(http_client_create(base, &client), GW_OK);
+    assert_int_equal(http_client_create(loop.base, &client), GW_OK);
     char url[128];
     snprintf(url, sizeof(url), "https://%s:%d/hello", host, server.port);
     struct http_client_request req = {.url = url, .ca_file = ca_file, .timeout_ms = 5000};
     struct outcome o = {0};
     assert_int_equal(http_client_request(client, &req, record_done, &o, NULL), GW_OK);
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    do {
-        event_base_loop(base, EVLOOP_ONCE);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-    } while (!o.done && now.tv_sec - start.tv_sec < 10);
-    assert_true(o.done);
+    assert_true(fixture_run_until_flag(&loop, &o.done, 10));
     http_client_free(client);
-    event_free(ticker);
-    event_base_free(base);
+    fixture_loop_free(&loop);
     return o;
 }
 

@@ -5,25 +5,7 @@
  * wrong password, command timeout, Unix sockets, freeing with commands in flight, and a
  * server outage with fail-fast, the "Could not connect to Redis" log line and reconnection.
  */
-#include "testutil.h"
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <event2/event.h>
+#include "redis_fixture.h"
 
 #include "core/log.h"
 #include "core/redis.h"
@@ -31,159 +13,58 @@
 
 #define PASSWORD "secret"
 
-static char tmpdir[] = "/tmp/mcpgw-test-redis-XXXXXX";
 static char socket_path[256];
 static char log_path[256];
-static int redis_port;
-static pid_t redis_pid = -1;
 
-/* ---- the redis-server fixture ---- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
-    return ntohs(sin.sin_port);
-}
-
-static bool port_accepts(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-    close(fd);
-    return ok;
-}
+/* ---- the redis-server fixture, with a password and a Unix socket ---- */
 
 static void start_redis(void)
 {
-    char port_text[16], redis_log[300];
-    snprintf(port_text, sizeof(port_text), "%d", redis_port);
-    snprintf(redis_log, sizeof(redis_log), "%s/redis-server.log", tmpdir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--requirepass", PASSWORD, "--dir", tmpdir, "--unixsocket", socket_path,
-               "--unixsocketperm", "700", "--enable-debug-command", "local", "--logfile", redis_log,
-               "--daemonize", "no", (char *)NULL);
-        _exit(127);
-    }
-    redis_pid = pid;
-    for (int i = 0; i < 500; i++) {
-        if (port_accepts(redis_port) && access(socket_path, F_OK) == 0)
-            return;
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            fail_msg("redis-server exited at start-up (see %s)", redis_log);
-        usleep(10000);
-    }
-    fail_msg("redis-server did not start listening on port %d", redis_port);
-}
-
-static void stop_redis(void)
-{
-    if (redis_pid <= 0)
-        return;
-    kill(redis_pid, SIGTERM);
-    int status;
-    while (waitpid(redis_pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    redis_pid = -1;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    const char *const extra_args[] = {"--requirepass",
+                                      PASSWORD,
+                                      "--unixsocket",
+                                      socket_path,
+                                      "--unixsocketperm",
+                                      "700",
+                                      "--enable-debug-command",
+                                      "local",
+                                      NULL};
+    if (fixture_redis_start_with(extra_args, socket_path) != 0)
+        fail_msg("redis-server did not start listening on port %d (see %s/redis-server.log)",
+                 fixture_redis.port, fixture_redis.dir);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (!mkdtemp(tmpdir))
+    if (fixture_redis_prepare() != 0)
         return -1;
-    snprintf(socket_path, sizeof(socket_path), "%s/redis.sock", tmpdir);
-    snprintf(log_path, sizeof(log_path), "%s/test_redis.log", tmpdir);
-    redis_port = free_port();
+    assert_true(fixture_redis.port > 0);
+    snprintf(socket_path, sizeof(socket_path), "%s/redis.sock", fixture_redis.dir);
+    snprintf(log_path, sizeof(log_path), "%s/test_redis.log", fixture_redis.dir);
     start_redis();
-    log_init("test_redis", tmpdir, LOG_DEBUG);
+    log_init("test_redis", fixture_redis.dir, LOG_DEBUG);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    stop_redis();
     log_shutdown();
-    nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    fixture_redis_cleanup();
     return 0;
 }
 
 /* ---- loop helpers ---- */
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+static bool client_healthy(void *client)
 {
-    (void)fd;
-    (void)what;
-    (void)arg;
+    return redis_client_healthy(client);
 }
 
-struct loop {
-    struct event_base *base;
-    struct event *ticker; /* keeps EVLOOP_ONCE from blocking for long */
-};
-
-static void loop_init(struct loop *loop)
+static bool client_unhealthy(void *client)
 {
-    loop->base = event_base_new();
-    assert_non_null(loop->base);
-    loop->ticker = event_new(loop->base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 10000};
-    event_add(loop->ticker, &tv);
-}
-
-static void loop_free(struct loop *loop)
-{
-    event_free(loop->ticker);
-    event_base_free(loop->base);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Run the loop until *flag becomes true or seconds pass. Returns *flag. */
-static bool run_until_flag(struct loop *loop, const bool *flag, double seconds)
-{
-    double deadline = now_seconds() + seconds;
-    while (!*flag && now_seconds() < deadline)
-        event_base_loop(loop->base, EVLOOP_ONCE);
-    return *flag;
-}
-
-static bool run_until_healthy(struct loop *loop, struct redis_client *client, bool healthy, double seconds)
-{
-    double deadline = now_seconds() + seconds;
-    while (redis_client_healthy(client) != healthy && now_seconds() < deadline)
-        event_base_loop(loop->base, EVLOOP_ONCE);
-    return redis_client_healthy(client) == healthy;
-}
-
-static void run_for(struct loop *loop, double seconds)
-{
-    bool never = false;
-    run_until_flag(loop, &never, seconds);
+    return !redis_client_healthy(client);
 }
 
 /* What a callback saw, copied out of the borrowed result. */
@@ -210,7 +91,8 @@ static void record_outcome(const struct redis_result *result, void *arg)
 }
 
 /* Send argv (NULL-terminated) and wait for its one callback. */
-static struct outcome command_wait(struct loop *loop, struct redis_client *client, const char *first, ...)
+static struct outcome command_wait(struct fixture_loop *loop, struct redis_client *client, const char *first,
+                                   ...)
 {
     const char *argv[16];
     int argc = 0;
@@ -226,22 +108,22 @@ static struct outcome command_wait(struct loop *loop, struct redis_client *clien
         o.calls = -1; /* refused synchronously: no callback */
         return o;
     }
-    assert_true(run_until_flag(loop, &o.done, 10));
+    assert_true(fixture_run_until_flag(loop, &o.done, 10));
     assert_int_equal(o.calls, 1);
     return o;
 }
 
-static struct redis_client *connect_ready(struct loop *loop, const char *url, const char *password)
+static struct redis_client *connect_ready(struct fixture_loop *loop, const char *url, const char *password)
 {
     struct redis_client *client = NULL;
     assert_int_equal(redis_client_create(loop->base, url, password, &client), GW_OK);
-    assert_true(run_until_healthy(loop, client, true, 10));
+    assert_true(fixture_run_until(loop, client_healthy, client, 10));
     return client;
 }
 
 static char *tcp_url(char *out, size_t size, const char *userinfo, const char *path)
 {
-    snprintf(out, size, "redis://%s127.0.0.1:%d%s", userinfo, redis_port, path);
+    snprintf(out, size, "redis://%s127.0.0.1:%d%s", userinfo, fixture_redis.port, path);
     return out;
 }
 
@@ -333,8 +215,8 @@ static void test_url_parsing(void **state)
 static void test_password_db_and_commands(void **state)
 {
     (void)state;
-    struct loop loop;
-    loop_init(&loop);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     char url[128];
     struct redis_client *client = NULL;
     /* The override replaces the URL's (wrong) password, as REDIS_PASSWORD does. */
@@ -344,7 +226,7 @@ static void test_password_db_and_commands(void **state)
     struct outcome early = {0};
     assert_int_equal(
         redis_command(client, record_outcome, &early, "SET %s %b", "k:db3", "value\0x", (size_t)7), GW_OK);
-    assert_true(run_until_flag(&loop, &early.done, 10));
+    assert_true(fixture_run_until_flag(&loop, &early.done, 10));
     assert_int_equal(early.err, GW_OK);
     assert_string_equal(early.str, "OK");
     assert_true(redis_client_healthy(client));
@@ -396,14 +278,14 @@ static void test_password_db_and_commands(void **state)
     assert_int_equal(redis_client_in_flight(client), 0);
     assert_true(redis_client_healthy(client));
     redis_client_free(client);
-    loop_free(&loop);
+    fixture_loop_free(&loop);
 }
 
 static void test_wrong_password(void **state)
 {
     (void)state;
-    struct loop loop;
-    loop_init(&loop);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     long log_start = log_size();
     char url[128];
     struct redis_client *client = NULL;
@@ -412,11 +294,11 @@ static void test_wrong_password(void **state)
         GW_OK);
     struct outcome queued = {0};
     assert_int_equal(redis_command(client, record_outcome, &queued, "PING"), GW_OK);
-    assert_true(run_until_flag(&loop, &queued.done, 10));
+    assert_true(fixture_run_until_flag(&loop, &queued.done, 10));
     assert_int_equal(queued.err, GW_ERR_UNAVAILABLE);
     assert_non_null(strstr(queued.error, "WRONGPASS"));
 
-    run_for(&loop, 0.3);
+    fixture_run_for(&loop, 0.3);
     assert_false(redis_client_healthy(client));
     assert_non_null(strstr(redis_client_last_error(client), "WRONGPASS"));
     assert_int_equal(redis_client_connected_since(client), 0);
@@ -431,34 +313,34 @@ static void test_wrong_password(void **state)
     /* No password at all: the handshake's PING gets NOAUTH. */
     struct redis_client *anonymous = NULL;
     assert_int_equal(redis_client_create(loop.base, url, NULL, &anonymous), GW_OK);
-    run_for(&loop, 0.3);
+    fixture_run_for(&loop, 0.3);
     assert_false(redis_client_healthy(anonymous));
     assert_non_null(strstr(redis_client_last_error(anonymous), "NOAUTH"));
     redis_client_free(anonymous);
     redis_client_free(client);
-    loop_free(&loop);
+    fixture_loop_free(&loop);
 }
 
 static void test_command_timeout(void **state)
 {
     (void)state;
-    struct loop loop;
-    loop_init(&loop);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     char url[128];
     struct redis_client *client = connect_ready(&loop, tcp_url(url, sizeof(url), ":" PASSWORD "@", ""), NULL);
     redis_client_set_timeouts(client, 200, 0);
     struct outcome slow = {0}, behind = {0};
     assert_int_equal(redis_command(client, record_outcome, &slow, "DEBUG SLEEP %s", "1"), GW_OK);
     assert_int_equal(redis_command(client, record_outcome, &behind, "PING"), GW_OK);
-    assert_true(run_until_flag(&loop, &behind.done, 5));
+    assert_true(fixture_run_until_flag(&loop, &behind.done, 5));
     assert_int_equal(slow.err, GW_ERR_TIMEOUT);
     assert_int_equal(behind.err, GW_ERR_TIMEOUT);
     assert_false(redis_client_healthy(client)); /* stalled */
     assert_non_null(strstr(redis_client_last_error(client), "timed out"));
     assert_int_equal(redis_client_in_flight(client), 2);
     /* The late replies arrive and are dropped: still one callback each. */
-    double deadline = now_seconds() + 5;
-    while (redis_client_in_flight(client) > 0 && now_seconds() < deadline)
+    double deadline = fixture_now() + 5;
+    while (redis_client_in_flight(client) > 0 && fixture_now() < deadline)
         event_base_loop(loop.base, EVLOOP_ONCE);
     assert_int_equal(redis_client_in_flight(client), 0);
     assert_int_equal(slow.calls, 1);
@@ -468,15 +350,15 @@ static void test_command_timeout(void **state)
     assert_int_equal(o.err, GW_OK);
     assert_string_equal(o.str, "PONG");
     redis_client_free(client);
-    loop_free(&loop);
+    fixture_loop_free(&loop);
 }
 
 /* A server that accepts TCP but never answers: the handshake deadline ends the attempt. */
 static void test_connect_timeout(void **state)
 {
     (void)state;
-    struct loop loop;
-    loop_init(&loop);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     int silent = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sin);
@@ -492,23 +374,23 @@ static void test_connect_timeout(void **state)
     struct outcome queued = {0};
     assert_int_equal(redis_command(client, record_outcome, &queued, "PING"), GW_OK);
     /* ...so the first attempt runs into the default 2 s connect deadline. */
-    assert_true(run_until_flag(&loop, &queued.done, 5));
+    assert_true(fixture_run_until_flag(&loop, &queued.done, 5));
     assert_int_equal(queued.err, GW_ERR_UNAVAILABLE);
     assert_non_null(strstr(queued.error, "connect timed out"));
     assert_false(redis_client_healthy(client));
     assert_non_null(strstr(redis_client_last_error(client), "connect timed out after 2000 ms"));
-    run_for(&loop, 0.6);
+    fixture_run_for(&loop, 0.6);
     assert_non_null(strstr(redis_client_last_error(client), "connect timed out after 200 ms"));
     redis_client_free(client);
     close(silent);
-    loop_free(&loop);
+    fixture_loop_free(&loop);
 }
 
 static void test_unix_socket(void **state)
 {
     (void)state;
-    struct loop loop;
-    loop_init(&loop);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     char url[300];
     snprintf(url, sizeof(url), "unix://%s?db=2", socket_path);
     struct redis_client *client = connect_ready(&loop, url, PASSWORD);
@@ -518,7 +400,7 @@ static void test_unix_socket(void **state)
     o = command_wait(&loop, client, "GET", "over-unix", NULL);
     assert_string_equal(o.str, "yes");
     redis_client_free(client);
-    loop_free(&loop);
+    fixture_loop_free(&loop);
 }
 
 struct free_in_callback {
@@ -536,8 +418,8 @@ static void free_from_callback(const struct redis_result *result, void *arg)
 static void test_free_with_commands_in_flight(void **state)
 {
     (void)state;
-    struct loop loop;
-    loop_init(&loop);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     char url[128];
     tcp_url(url, sizeof(url), ":" PASSWORD "@", "");
 
@@ -557,11 +439,11 @@ static void test_free_with_commands_in_flight(void **state)
     t.client = connect_ready(&loop, url, NULL);
     assert_int_equal(redis_command(t.client, free_from_callback, &t, "PING"), GW_OK);
     assert_int_equal(redis_command(t.client, record_outcome, &t.second, "PING"), GW_OK);
-    assert_true(run_until_flag(&loop, &t.first.done, 5));
+    assert_true(fixture_run_until_flag(&loop, &t.first.done, 5));
     assert_int_equal(t.first.err, GW_OK);
     assert_int_equal(t.second.calls, 1);
     assert_int_equal(t.second.err, GW_ERR_CLOSED);
-    run_for(&loop, 0.1);
+    fixture_run_for(&loop, 0.1);
     assert_int_equal(t.second.calls, 1);
 
     /* Freed while the first connection attempt is still in progress. */
@@ -571,15 +453,15 @@ static void test_free_with_commands_in_flight(void **state)
     redis_client_free(client);
     assert_int_equal(c.calls, 1);
     assert_int_equal(c.err, GW_ERR_CLOSED);
-    loop_free(&loop);
+    fixture_loop_free(&loop);
 }
 
 /* Last: stops and restarts the server. */
 static void test_outage_and_reconnect(void **state)
 {
     (void)state;
-    struct loop loop;
-    loop_init(&loop);
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
     char url[128];
     struct redis_client *client =
         connect_ready(&loop, tcp_url(url, sizeof(url), ":" PASSWORD "@", "/1"), NULL);
@@ -587,13 +469,13 @@ static void test_outage_and_reconnect(void **state)
     assert_int_equal(o.err, GW_OK);
 
     long log_start = log_size();
-    stop_redis();
-    assert_true(run_until_healthy(&loop, client, false, 5));
+    fixture_redis_stop();
+    assert_true(fixture_run_until(&loop, client_unhealthy, client, 5));
     /* Fail fast while down: refused at once, no callback. */
     o = command_wait(&loop, client, "PING", NULL);
     assert_int_equal(o.err, GW_ERR_UNAVAILABLE);
     assert_int_equal(o.calls, -1);
-    run_for(&loop, 1.5); /* several attempts: 100, 200, 400, 800 ms apart (jittered) */
+    fixture_run_for(&loop, 1.5); /* several attempts: 100, 200, 400, 800 ms apart (jittered) */
     o = command_wait(&loop, client, "PING", NULL);
     assert_int_equal(o.err, GW_ERR_UNAVAILABLE);
     assert_false(redis_client_healthy(client));
@@ -604,14 +486,14 @@ static void test_outage_and_reconnect(void **state)
     assert_int_equal(count_in_log("\"redis\":\"127.0.0.1:", log_start) >= 1, 1);
 
     start_redis();
-    assert_true(run_until_healthy(&loop, client, true, 15));
+    assert_true(fixture_run_until(&loop, client_healthy, client, 15));
     assert_true(count_in_log("\"message\":\"Connected to Redis\"", log_start) >= 1);
     o = command_wait(&loop, client, "SET", "after", "restart", NULL);
     assert_int_equal(o.err, GW_OK);
     o = command_wait(&loop, client, "GET", "after", NULL);
     assert_string_equal(o.str, "restart");
     redis_client_free(client);
-    loop_free(&loop);
+    fixture_loop_free(&loop);
 }
 
 int main(void)

@@ -8,7 +8,6 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -76,14 +75,6 @@ static void *run_server(void *arg)
     return NULL;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -135,7 +126,7 @@ static int group_teardown(void **state)
     pthread_join(server_thread, NULL);
     server_free(srv);
     tls_server_free(tls);
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    remove_dir_tree(dir);
     log_shutdown();
     return 0;
 }
