@@ -97,6 +97,21 @@ static void serve_resource_metadata(struct http_exchange *ex, const struct route
     http_respond_json(ex, 200, svc->metadata_document);
 }
 
+/* ---- the admin endpoints: the admin listener, and the traefik host on the public ones ---- */
+
+static void admin_handle(struct http_exchange *ex, void *arg)
+{
+    (void)arg;
+    const struct http_request *r = http_request(ex);
+    if (strcmp(r->path, "/ping") == 0) {
+        http_respond(ex, 200, "text/plain; charset=utf-8", "OK", 2);
+        return;
+    }
+    if (health_route(ex))
+        return;
+    http_respond_error(ex, 404, "not_found", "The admin endpoints are /metrics, /ping and /health");
+}
+
 static void router_handle(struct http_exchange *ex, void *arg)
 {
     struct role_context *ctx = arg;
@@ -136,6 +151,9 @@ static void router_handle(struct http_exchange *ex, void *arg)
         upstream_forward(rw->pool, ex, m.service, "/health", NULL, false);
         return;
     }
+    case ROUTE_ADMIN:
+        admin_handle(ex, NULL);
+        return;
     case ROUTE_MCP:
         if (cors_handle_mcp(st->cors, ex))
             return;
@@ -146,21 +164,6 @@ static void router_handle(struct http_exchange *ex, void *arg)
         http_respond_error(ex, 404, "not_found", "No route for this host and path");
         return;
     }
-}
-
-/* ---- the admin listener ---- */
-
-static void admin_handle(struct http_exchange *ex, void *arg)
-{
-    (void)arg;
-    const struct http_request *r = http_request(ex);
-    if (strcmp(r->path, "/ping") == 0) {
-        http_respond(ex, 200, "text/plain; charset=utf-8", "OK", 2);
-        return;
-    }
-    if (health_route(ex))
-        return;
-    http_respond_error(ex, 404, "not_found", "The admin endpoints are /metrics, /ping and /health");
 }
 
 /* ---- health checks (run on the worker serving /health) ---- */
@@ -377,7 +380,8 @@ static const struct role router_role = {
     .extra_help =
         "\nListeners: HTTP_PORT (this --port), HTTPS_PORT (TLS_CERT_FILE/TLS_KEY_FILE, TLS_CERT_DIR, or\n"
         "ACME certificates from DATA_DIR/acme/certs; SIGHUP reloads them), ADMIN_PORT\n"
-        "(/metrics, /ping, /health). Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
+        "(/metrics, /ping, /health; also on the public ports for the host traefik.BASE_DOMAIN).\n"
+        "Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
         "SVC.BASE_DOMAIN/mcp -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
         "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",
     .required = router_required,

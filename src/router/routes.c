@@ -135,6 +135,7 @@ enum gw_err route_table_create(const struct config *cfg, struct route_table **ou
     t->services = gw_calloc(MAX_SERVICES, sizeof(*t->services));
     t->path_mode = public_url_path_routing(cfg);
     t->auth_host = public_url_service_host(cfg, "auth");
+    t->admin_host = public_url_service_host(cfg, "traefik");
 
     enum gw_err err;
     const char *auth_url = config_get(cfg, "AUTH_INTERNAL_URL", NULL);
@@ -179,6 +180,7 @@ void route_table_free(struct route_table *t)
     }
     free(t->services);
     free(t->auth_host);
+    free(t->admin_host);
     free(t);
 }
 
@@ -267,6 +269,11 @@ struct route_match route_resolve(const struct route_table *t, const char *host, 
         m.kind = ROUTE_AUTH;
         m.service = auth;
         m.auth_limit = auth_limit_of(path);
+        return m;
+    }
+    /* The guide reads the edge's metrics at https://traefik.BASE_DOMAIN/metrics. */
+    if (!t->path_mode && host && host_is(host, hlen, t->admin_host)) {
+        m.kind = ROUTE_ADMIN;
         return m;
     }
 

@@ -38,7 +38,8 @@ struct route_table {
     struct router_service *services; /* services[0] is auth */
     size_t nservices;
     bool path_mode;
-    char *auth_host; /* "auth.example.com" (subdomain mode) */
+    char *auth_host;  /* "auth.example.com" (subdomain mode) */
+    char *admin_host; /* "traefik.example.com" (subdomain mode): the admin endpoints */
 };
 
 enum route_kind {
@@ -47,6 +48,7 @@ enum route_kind {
     ROUTE_RESOURCE_METADATA, /* answer the service's RFC 9728 document */
     ROUTE_MCP,               /* token check, then proxy to the service's MCP path */
     ROUTE_SERVICE_HEALTH,    /* proxy to the service's /health without a token */
+    ROUTE_ADMIN,             /* the router's own /metrics, /ping, /health (the guide's traefik host) */
 };
 
 struct route_match {

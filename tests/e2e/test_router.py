@@ -295,6 +295,15 @@ def test_metadata_and_health_need_no_token(procs, redis_server, upstream):
     text = body.decode()
     assert 'router_upstream_requests_total{service="mcp-echo",method="GET",status="200"}' in text
     assert 'router_upstream_errors_total{service="auth",reason="connect_failed"}' in text
+    # the same admin endpoints on the public port for the guide's traefik host (subdomain mode)
+    traefik = {"Host": f"traefik.{DOMAIN}"}
+    status, headers, body = http("GET", f"http://127.0.0.1:{s.port}/metrics", headers=traefik)
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    assert 'router_upstream_errors_total{service="auth",reason="connect_failed"}' in body.decode()
+    status, _, body = http("GET", f"http://127.0.0.1:{s.port}/ping", headers=traefik)
+    assert status == 200 and body == b"OK"
+    status, _, body = http("GET", f"http://127.0.0.1:{s.port}/mcp", headers=traefik)
+    assert status == 404 and json.loads(body)["error"] == "not_found"
 
 
 def metric_samples(text, name):

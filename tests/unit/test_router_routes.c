@@ -127,6 +127,11 @@ static void test_subdomain_resolution(void **state)
     assert_string_equal(route_resolve(t, "auth.example.com", "/token").auth_limit, "TOKEN");
     assert_string_equal(route_resolve(t, "auth.example.com", "/register").auth_limit, "REGISTER");
     assert_null(route_resolve(t, "auth.example.com", "/jwks").auth_limit);
+    /* the guide's traefik host: the router's own admin endpoints; OAuth metadata still first */
+    expect_route(t, "traefik.example.com", "/metrics", ROUTE_ADMIN, NULL);
+    expect_route(t, "Traefik.Example.com:443", "/ping", ROUTE_ADMIN, NULL);
+    expect_route(t, "traefik.example.com", "/.well-known/oauth-authorization-server", ROUTE_AUTH, "auth");
+    expect_route(t, "traefik.example.com.evil.org", "/metrics", ROUTE_NOT_FOUND, NULL);
     /* a service host is no authorization server */
     expect_route(t, "mcp-echo.example.com", "/token", ROUTE_NOT_FOUND, NULL);
     expect_route(t, "mcp-echo.example.com", "/mcp/extra", ROUTE_NOT_FOUND, NULL);
