@@ -1,9 +1,11 @@
 /*
  * debug.c - /debug (the server's view of itself) and /debug/token/{jti} (an access-token
  * record), only with DEBUG=true and only from a loopback address; 404 otherwise, so the
- * endpoints do not exist for the outside world. Nothing secret is shown: token records hold no
+ * endpoints do not exist for the outside world (a relayed request with DEBUG=true is told the
+ * local URL). Nothing secret is shown: token records hold no
  * token, and keys are shown by kid only.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,8 +66,18 @@ void debug_handle(struct http_exchange *ex)
 {
     const struct auth_state *st = auth_state();
     const char *path = http_request(ex)->path;
-    if (!st->debug || !from_loopback(ex) || strcmp(http_request(ex)->method, "GET") != 0) {
+    if (!st->debug || strcmp(http_request(ex)->method, "GET") != 0) {
         http_respond_error(ex, 404, "not_found", "No such endpoint on the authorization server");
+        return;
+    }
+    if (!from_loopback(ex)) {
+        /* The guide curls https://auth.…/debug; these answers are for the operator on this
+         * machine only, so tell them where (nothing here is secret, but it is nobody else's). */
+        char where[160];
+        snprintf(where, sizeof(where),
+                 "Debug endpoints answer only on this machine: curl http://127.0.0.1:%lld%s",
+                 config_get_int(st->cfg, "AUTH_PORT", 8000), path);
+        http_respond_error(ex, 404, "not_found", where);
         return;
     }
     if (strncmp(path, "/debug/token/", 13) == 0 && path[13] && strlen(path + 13) <= 128) {

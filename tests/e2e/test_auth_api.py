@@ -681,8 +681,14 @@ def test_debug_endpoints_show_no_secrets(auth):
 def test_debug_endpoints_refuse_proxied_requests(auth):
     # the router connects from loopback too: a relayed request is not a local one
     for headers in [{"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-Host": "auth.example.test"}]:
-        assert http("GET", auth.url + "/debug", None, headers)[0] == 404
-        assert http("GET", auth.url + "/debug/token/abc", None, headers)[0] == 404
+        status, _, body = http("GET", auth.url + "/debug", None, headers)
+        assert status == 404 and "issuer" not in json.loads(body)
+        # the guide curls https://auth.…/debug: the answer says where it is served instead
+        port = auth.url.rsplit(":", 1)[1]
+        assert json.loads(body)["error_description"] == (
+            f"Debug endpoints answer only on this machine: curl http://127.0.0.1:{port}/debug")
+        status, _, body = http("GET", auth.url + "/debug/token/abc", None, headers)
+        assert status == 404 and "record" not in json.loads(body)
 
 
 def test_debug_endpoints_absent_without_debug(procs, workdir, redis_server):
