@@ -30,6 +30,7 @@
 #include "ops_commands.h"
 #include "ops_support.h"
 #include "service_table.h"
+#include "zip_archive.h"
 
 static char *join(const char *a, const char *b)
 {
@@ -196,12 +197,22 @@ static void versions(const char *dir)
     close(fd);
 }
 
+/* Every service's log, the supervisor's stdout copy, and the newest rotated generation (.log.1),
+ * so a bundle taken right after rotate-logs still shows what happened before it. */
+static bool is_bundled_log(const char *name)
+{
+    size_t len = strlen(name);
+    return (len > 4 && strcmp(name + len - 4, ".log") == 0) ||
+           (len > 6 && strcmp(name + len - 6, ".log.1") == 0) || strcmp(name, "supervisor.out") == 0;
+}
+
 static const char bundle_usage[] =
     "Usage: mcpgw diagnostic-bundle [--lines N] [--output DIR] [--env-file FILE]\n"
-    "Write DATA_DIR/diagnostics/mcpgw-diagnostics-YYYYmmdd-HHMMSS.tar.gz (or into --output DIR) for a\n"
+    "Write DATA_DIR/diagnostics/mcpgw-diagnostics-YYYYmmdd-HHMMSS.zip (or into --output DIR) for a\n"
     "bug report: show-config (secrets masked), health-check, ps and stats (--json), a /metrics\n"
     "snapshot of every service, versions, and the last N lines (default 1000) of every log in\n"
-    "LOG_DIR. Every file is scrubbed before archiving: configured secret values and anything that\n"
+    "LOG_DIR and of its newest rotated copy (.log.1). Every file is scrubbed before archiving: configured "
+    "secret values and anything that\n"
     "looks like a token become [REDACTED]. Exit 1 when the bundle cannot be written.\n";
 
 int diagnostic_bundle_main(int argc, char **argv)
@@ -265,9 +276,7 @@ int diagnostic_bundle_main(int argc, char **argv)
         mkdir(logs, 0700);
         struct dirent *e;
         while ((e = readdir(d))) {
-            size_t len = strlen(e->d_name);
-            if (len > 4 &&
-                (strcmp(e->d_name + len - 4, ".log") == 0 || strcmp(e->d_name, "supervisor.out") == 0)) {
+            if (is_bundled_log(e->d_name)) {
                 char *from = join(log_dir, e->d_name), *to = join(logs, e->d_name);
                 tail_file(from, to, lines);
                 nlogs++;
@@ -314,18 +323,20 @@ int diagnostic_bundle_main(int argc, char **argv)
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
     struct buf name;
     buf_init(&name, 8192);
-    buf_printf(&name, "%s/mcpgw-diagnostics-%s.tar.gz", outdir, stamp);
+    buf_printf(&name, "%s/mcpgw-diagnostics-%s.zip", outdir, stamp);
     for (int i = 2; access(buf_cstr(&name), F_OK) == 0 && i < 100; i++) {
         buf_reset(&name);
-        buf_printf(&name, "%s/mcpgw-diagnostics-%s-%d.tar.gz", outdir, stamp, i);
+        buf_printf(&name, "%s/mcpgw-diagnostics-%s-%d.zip", outdir, stamp, i);
     }
     archive = buf_take(&name);
-    char *tar[] = {"tar", "-czf", archive, "-C", staging, ".", NULL};
-    if (ops_run(tar, -1, -1) != 0) {
-        fprintf(stderr, "ERROR: tar failed writing %s\n", archive);
-        unlink(archive);
+    struct buf zip_error;
+    buf_init(&zip_error, 8192);
+    if (zip_archive_write_tree(staging, archive, &zip_error) != GW_OK) {
+        fprintf(stderr, "%s\n", buf_cstr(&zip_error));
+        buf_free(&zip_error);
         goto out;
     }
+    buf_free(&zip_error);
     printf("Diagnostic bundle written: %s\n  configuration, health, ps, stats, metrics, versions, %zu logs "
            "(last %ld lines); %lld secret or token-shaped strings redacted\n",
            archive, nlogs, lines, replaced);

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+import zipfile
 
 from conftest import bare_env, free_port, mcpgw_bin
 
@@ -264,21 +265,21 @@ def test_diagnostic_bundle_has_no_secret_or_token(procs, workdir):
                                 "password": stack.password, "secret": extra_secret}) + "\n")
         r = stack.run("diagnostic-bundle", "--help")
         assert r.returncode == 0 and r.stdout.startswith("Usage: mcpgw diagnostic-bundle")
+        # the newest rotated generation is bundled too (a bundle right after rotate-logs)
+        with open(os.path.join(stack.env["LOG_DIR"], "auth.log.1"), "w") as f:
+            f.write(json.dumps({"level": "INFO", "message": "before rotation"}) + "\n")
         r = stack.run("diagnostic-bundle")
         assert r.returncode == 0, r.stdout + r.stderr
         archive = r.stdout.split("Diagnostic bundle written: ")[1].split()[0]
-        out = os.path.join(workdir, "bundle")
-        os.makedirs(out)
-        subprocess.run(["tar", "-xzf", archive, "-C", out], check=True)
-        names = set()
-        blob = b""
-        for root, _, files in os.walk(out):
-            for n in files:
-                names.add(os.path.relpath(os.path.join(root, n), out))
-                blob += open(os.path.join(root, n), "rb").read()
+        assert archive.endswith(".zip")  # the guide: "This creates a zip file"
+        with zipfile.ZipFile(archive) as z:
+            assert z.testzip() is None  # every CRC checks
+            names = set(z.namelist())
+            blob = b"".join(z.read(n) for n in sorted(names))
         for want in ("show-config.txt", "health-check.txt", "ps.json", "stats.json", "versions.txt", "metrics.txt",
-                     "logs/mcp-echo.log", "logs/supervisor.log"):
+                     "logs/mcp-echo.log", "logs/supervisor.log", "logs/auth.log.1"):
             assert want in names, names
+        assert b"before rotation" in blob
         assert b"leak" in blob and b"[REDACTED" in blob  # the leaked line is there, scrubbed
         assert b"# TYPE" in blob  # a metrics snapshot
         keys_dir = os.path.join(stack.env["DATA_DIR"], "keys")
