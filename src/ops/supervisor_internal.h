@@ -27,7 +27,11 @@ struct child {
     long long started_ms; /* monotonic */
     const char *health;   /* "starting", "healthy", "unhealthy", "-" (static) */
     char detail[512];
-    int failed_checks; /* consecutive */
+    int failed_checks; /* consecutive, and only those that count (failure_counts) */
+    /* The service's dependency (auth: Redis) was unhealthy at the last check; once it is back,
+     * failed checks count from grace_until_ms (monotonic) on. */
+    bool dependency_down;
+    long long grace_until_ms;
     int restarts;      /* automatic restarts since `up` */
     int crash_streak;  /* exits without a healthy period in between: the backoff exponent */
     long long next_start_ms;
