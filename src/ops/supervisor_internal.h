@@ -32,8 +32,8 @@ struct child {
      * failed checks count from grace_until_ms (monotonic) on. */
     bool dependency_down;
     long long grace_until_ms;
-    int restarts;      /* automatic restarts since `up` */
-    int crash_streak;  /* exits without a healthy period in between: the backoff exponent */
+    int restarts;     /* automatic restarts since `up` */
+    int crash_streak; /* exits without a healthy period in between: the backoff exponent */
     long long next_start_ms;
     long long stop_deadline_ms;
     int last_exit; /* wait status text source: exit code, or -signal */

@@ -522,7 +522,8 @@ static void health_round(struct supervisor *sv)
         else
             c->failed_checks = 0;
         /* A service still starting gets the retries as grace before it counts as unhealthy. */
-        if (strcmp(c->health, "starting") == 0 && c->failed_checks < sv->health_retries && !c->dependency_down)
+        if (strcmp(c->health, "starting") == 0 && c->failed_checks < sv->health_retries &&
+            !c->dependency_down)
             continue;
         if (strcmp(c->health, "unhealthy") != 0)
             log_write(LOG_WARNING, "Service unhealthy",
