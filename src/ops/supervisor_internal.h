@@ -67,6 +67,11 @@ struct supervisor {
     int acme_failures;      /* consecutive failed runs */
 };
 
+/* supervisor.c */
+/* Point stderr at LOG_DIR/supervisor.out, created if missing (at start, and after rotation).
+ * false when it cannot be opened; stderr is then unchanged. */
+bool supervisor_reopen_stderr(const char *log_dir);
+
 /* supervisor_loop.c */
 /* In a freshly forked child of the supervisor (parent: the supervisor's pid before fork): its
  * own process group (a Ctrl-C in the terminal reaches the supervisor only, which then stops the

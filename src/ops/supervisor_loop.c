@@ -716,6 +716,8 @@ static void reopen_logs(struct supervisor *sv)
         snprintf(path, sizeof(path), "%s/redis.log", sv->log_dir);
         c->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     }
+    if (!sv->foreground && sv->log_dir && *sv->log_dir)
+        supervisor_reopen_stderr(sv->log_dir);
     forward_signal(sv, NULL, SIGUSR1);
     log_write(LOG_INFO, "Log files reopened", NULL, 0);
 }
