@@ -107,6 +107,19 @@ bool config_get_bool(const struct config *cfg, const char *name, bool fallback);
 char **config_get_list(const struct config *cfg, const char *name, size_t *count);
 void config_list_free(char **list, size_t count);
 
+/* Stdio MCP services: MCP_<NAME>_COMMAND set, not turned off with MCP_<NAME>_ENABLED=false.
+ * name is the NAME part ("MEMORY" for mcp-memory), at most CONFIG_SERVICE_NAME_MAX - 1 bytes. */
+#define CONFIG_SERVICE_NAME_MAX 128
+#define CONFIG_STDIO_FIRST_PORT 3002
+bool config_is_stdio_service(const struct config *cfg, const char *name);
+/* The port of stdio service NAME: MCP_<NAME>_PORT when set, else an automatic one. Services
+ * without MCP_<NAME>_PORT get ports from CONFIG_STDIO_FIRST_PORT up, in the order of their
+ * variable names, skipping every port the configuration names (any *_PORT variable, defaults
+ * included, and the port of REDIS_URL). The router and the supervisor both use it, so they
+ * agree. 0 when NAME is no stdio service, its MCP_<NAME>_PORT is not a port of 1-65535, or the
+ * ports ran out. */
+int config_stdio_port(const struct config *cfg, const char *name);
+
 /* Rate limit "200/minute" -> limit 200, period 60 s. Units second, minute, hour, day (any
  * case); the limit must be a positive integer. GW_ERR_INVALID otherwise. */
 enum gw_err config_parse_rate(const char *text, long long *limit, long long *period_seconds);

@@ -7,9 +7,12 @@
  */
 #include "config_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "acme_paths.h"
 #include "urlform.h"
@@ -89,6 +92,20 @@ static const char *check_http_url(const struct config *cfg, const char *value)
     if (url.has_query || url.has_fragment)
         return "must not have a query or fragment";
     return NULL;
+}
+
+/* auth reads the file at every start and refuses to run without it; say so before `up`. */
+static const char *check_readable_file(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    int fd = open(value, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? "cannot read it: no such file"
+                               : "cannot read it: permission denied or not a file";
+    char byte;
+    bool readable = read(fd, &byte, 1) >= 0;
+    close(fd);
+    return readable ? NULL : "cannot read it: not a regular file";
 }
 
 static const char *check_https_url(const struct config *cfg, const char *value)
@@ -204,7 +221,9 @@ static const struct config_var schema[] = {
      .doc = "GitHub organisations whose members may log in, comma-separated"},
     {.name = "LOCAL_USERS_FILE",
      .type = CONFIG_STRING,
-     .doc = "File of local users with argon2id/bcrypt hashes (instead of or besides GitHub)"},
+     .check = check_readable_file,
+     .doc =
+         "File of local users with argon2id/bcrypt hashes (instead of or besides GitHub); must be readable"},
 
     /* Tokens. */
     {.name = "JWT_ALGORITHM",
@@ -598,7 +617,11 @@ static const struct config_var patterns[] = {
      .type = CONFIG_RATE,
      .doc = "Rate limit of service NAME (N/second|minute|hour|day)"},
     {.name = "MCP_<NAME>_ENABLED", .type = CONFIG_BOOL, .doc = "Run MCP service mcp-<name>"},
-    {.name = "MCP_<NAME>_PORT", .type = CONFIG_INT, PORT_RANGE, .doc = "Port of mcp-<name>"},
+    {.name = "MCP_<NAME>_PORT",
+     .type = CONFIG_INT,
+     PORT_RANGE,
+     .doc = "Port of mcp-<name>; a stdio one (_COMMAND) without it gets one from 3002 up, by NAME, "
+            "skipping every port configured (any *_PORT, defaults included, and REDIS_URL's)"},
     {.name = "MCP_<NAME>_URL",
      .type = CONFIG_URL,
      .check = check_http_url,

@@ -44,6 +44,7 @@ static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static pthread_rwlock_t log_file_lock;
 static int log_file_fd = -1;
 static pthread_mutex_t log_stderr_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool log_to_stderr = true; /* besides the file; see log_set_stderr */
 
 /* Per-thread line buffer, freed by the key's destructor when the thread exits. */
 static pthread_key_t log_buf_key;
@@ -363,14 +364,23 @@ static void log_write_all(int fd, const char *p, size_t n)
 
 static void log_emit(const char *line, size_t len)
 {
+    pthread_rwlock_rdlock(&log_file_lock);
+    bool in_file = log_file_fd >= 0;
+    if (in_file)
+        log_write_all(log_file_fd, line, len);
+    pthread_rwlock_unlock(&log_file_lock);
+
+    /* Without a file stderr is the only copy, whatever log_set_stderr said. */
+    if (in_file && !atomic_load(&log_to_stderr))
+        return;
     pthread_mutex_lock(&log_stderr_lock);
     log_write_all(STDERR_FILENO, line, len);
     pthread_mutex_unlock(&log_stderr_lock);
+}
 
-    pthread_rwlock_rdlock(&log_file_lock);
-    if (log_file_fd >= 0)
-        log_write_all(log_file_fd, line, len);
-    pthread_rwlock_unlock(&log_file_lock);
+void log_set_stderr(bool on)
+{
+    atomic_store(&log_to_stderr, on);
 }
 
 void log_write(enum log_level level, const char *message, const struct log_field *fields, int nfields)

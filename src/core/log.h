@@ -42,6 +42,9 @@ struct log_field log_bool(const char *key, bool value);
  * if missing. Returns GW_ERR_IO when the file cannot be opened (logging to stderr still works).
  * Call once at start-up, before threads. */
 enum gw_err log_init(const char *service, const char *log_dir, enum log_level level);
+/* Whether lines also go to stderr when they go to the log file (default: yes). The detached
+ * supervisor turns it off: its stderr is LOG_DIR/supervisor.out, kept for what is no log line. */
+void log_set_stderr(bool on);
 /* Close the log file. */
 void log_shutdown(void);
 /* Reopen the log file (after rotation). Safe to call from any thread; used on SIGUSR1. */

@@ -24,15 +24,20 @@ struct config *role_load_config(const char *env_file)
 static void print_role_help(const struct role *role)
 {
     printf("Usage: mcpgw %s [options]\n\n%s\n\n", role->command, role->summary);
+    char port_default[256];
+    if (role->port_help)
+        snprintf(port_default, sizeof(port_default), "%s", role->port_help);
+    else
+        snprintf(port_default, sizeof(port_default), "$%s, %d", role->port_variable, role->default_port);
     printf("Options:\n"
-           "  --port N          listen on port N (default: $%s, %d)\n"
+           "  --port N          listen on port N (default: %s)\n"
            "  --bind ADDR       listen address (default: 0.0.0.0)\n"
            "  --workers N       worker threads (default: $WORKERS, or one per CPU)\n"
            "  --env-file FILE   read configuration from FILE instead of ./.env\n"
            "  --tls-cert FILE   serve HTTPS (TLS 1.2+) with this PEM certificate chain\n"
            "  --tls-key FILE    ... and this PEM private key\n"
            "  -h, --help        show this help\n",
-           role->port_variable, role->default_port);
+           port_default);
     if (role->extra_help)
         printf("%s", role->extra_help);
     printf("\nEndpoints: /health (JSON, 200 healthy / 503 unhealthy) and /metrics (Prometheus).\n"

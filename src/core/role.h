@@ -28,6 +28,7 @@ struct role {
     const char *summary;         /* one line for --help */
     const char *port_variable;   /* e.g. "MCP_ECHO_PORT"; its schema default is the default port */
     int default_port;            /* used when the variable has no default */
+    const char *port_help;       /* --help's default for --port (NULL: "$port_variable, default_port") */
     const char *const *required; /* NULL-terminated names this role needs set (besides type checks) */
     const char *extra_help;      /* role-specific options/variables for --help; may be NULL */
     /* Parse role-specific options; return the number of argv entries consumed at argv[i] (0 if

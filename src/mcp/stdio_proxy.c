@@ -715,9 +715,12 @@ static const struct role proxy_role_template = {
                "CMD ARGS...",
     .port_variable = "MCP_STDIO_PORT",
     .default_port = 3000,
+    .port_help = "with --name mcp-NAME, the port of\n"
+                 "                    MCP_<NAME>_COMMAND's service: MCP_<NAME>_PORT, else the automatic one\n"
+                 "                    from 3002 the router uses; otherwise $MCP_STDIO_PORT, 3000",
     .extra_help = "\nstdio-proxy options:\n"
-                  "  --name mcp-NAME   service name for logs and metrics (default: from MCP_<NAME>_COMMAND\n"
-                  "                    whose MCP_<NAME>_PORT is this port, else mcp-stdio)\n"
+                  "  --name mcp-NAME   service name for logs and metrics (default: that of the\n"
+                  "                    MCP_<NAME>_COMMAND service on this port, else mcp-stdio)\n"
                   "  -- CMD ARGS...    the stdio MCP server to run (one process per session)\n"
                   "Variables: STDIO_MAX_CHILDREN (16), STDIO_POOL_SIZE (2), STDIO_REQUEST_TIMEOUT (60 s),\n"
                   "MCP_SESSION_TIMEOUT, MCP_MAX_SESSIONS, MCP_CORS_ORIGINS. The MCP endpoint is /mcp.\n",
@@ -730,9 +733,9 @@ static const struct role proxy_role_template = {
     .worker_drain = proxy_worker_drain,
 };
 
-/* The supervisor starts `stdio-proxy --env-file F --port P -- ...` for MCP_<NAME>_COMMAND with
- * MCP_<NAME>_PORT=P: the service is then mcp-<name> (lower case, '_' as '-'), the name
- * `mcpgw logs` knows it by. */
+/* `stdio-proxy --port P` without --name: the service is mcp-<name> (lower case, '_' as '-')
+ * of the MCP_<NAME>_COMMAND whose port (config_stdio_port) is P, the name `mcpgw logs` knows
+ * it by. (The supervisor passes --name.) */
 static void derive_service_name(const char *env_file, const char *port, char *out, size_t outsz)
 {
     if (!port)
@@ -742,15 +745,15 @@ static void derive_service_name(const char *env_file, const char *port, char *ou
         return;
     size_t n = config_count(cfg);
     for (size_t i = 0; i < n; i++) {
-        const char *name, *value;
-        config_entry(cfg, i, &name, &value, NULL);
+        const char *name;
+        config_entry(cfg, i, &name, NULL, NULL);
         size_t len = name ? strlen(name) : 0;
-        if (len <= 12 || strncmp(name, "MCP_", 4) != 0 || strcmp(name + len - 8, "_COMMAND") != 0 || !value ||
-            !*value)
+        if (len <= 12 || strncmp(name, "MCP_", 4) != 0 || strcmp(name + len - 8, "_COMMAND") != 0 ||
+            len - 12 + 5 > outsz || len - 12 >= CONFIG_SERVICE_NAME_MAX)
             continue;
-        char var[200];
-        snprintf(var, sizeof(var), "%.*s_PORT", (int)(len - 8), name);
-        if (config_get_int(cfg, var, -1) != atoll(port) || len - 12 + 5 > outsz)
+        char service[CONFIG_SERVICE_NAME_MAX];
+        snprintf(service, sizeof(service), "%.*s", (int)(len - 12), name + 4);
+        if (config_stdio_port(cfg, service) != atoi(port))
             continue;
         size_t o = (size_t)snprintf(out, outsz, "mcp-");
         for (size_t k = 4; k < len - 8; k++)
@@ -759,6 +762,24 @@ static void derive_service_name(const char *env_file, const char *port, char *ou
         break;
     }
     config_free(cfg);
+}
+
+/* --name mcp-NAME without --port: the port the router expects MCP_<NAME>_COMMAND's service on,
+ * written into port_text; false when NAME is no stdio service. */
+static bool named_service_port(const char *env_file, const char *name, char *port_text, size_t size)
+{
+    char service[CONFIG_SERVICE_NAME_MAX];
+    size_t len = strlen(name);
+    if (strncmp(name, "mcp-", 4) != 0 || len - 4 >= sizeof(service))
+        return false;
+    for (size_t i = 4; i <= len; i++)
+        service[i - 4] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    struct config *cfg = role_load_config(env_file);
+    int port = cfg ? config_stdio_port(cfg, service) : 0;
+    config_free(cfg);
+    if (port > 0)
+        snprintf(port_text, size, "%d", port);
+    return port > 0;
 }
 
 int stdio_proxy_main(int argc, char **argv)
@@ -793,15 +814,20 @@ int stdio_proxy_main(int argc, char **argv)
     proxy.command = dash >= 0 ? argv + dash + 1 : NULL;
     /* One worker: children, pipes and calls share one loop (see the top of this file). */
     int n = dash < 0 ? argc : dash;
-    char **args = gw_calloc((size_t)n + 3, sizeof(*args));
+    char **args = gw_calloc((size_t)n + 5, sizeof(*args));
     for (int i = 0; i < n; i++)
         args[i] = argv[i];
-    args[n] = "--workers";
-    args[n + 1] = "1";
+    args[n++] = "--workers";
+    args[n++] = "1";
+    char port_text[16];
+    if (!help && !port && name && named_service_port(env_file, name, port_text, sizeof(port_text))) {
+        args[n++] = "--port";
+        args[n++] = port_text;
+    }
     struct role role = proxy_role_template;
     role.service = proxy.service;
     signal(SIGPIPE, SIG_IGN); /* a child that closed its stdin must not kill the proxy */
-    int rc = role_main(&role, n + 2, args);
+    int rc = role_main(&role, n, args);
     free(args);
     return rc;
 }

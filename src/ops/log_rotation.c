@@ -1,5 +1,6 @@
 /*
- * log_rotation.c - rotate-logs: LOG_DIR/<name>.log -> <name>.log.1 -> ... -> .N (N = --keep), the
+ * log_rotation.c - rotate-logs: LOG_DIR/<name>.log (and supervisor.out, the detached
+ * supervisor's stderr) -> <name>.log.1 -> ... -> .N (N = --keep), the
  * older ones gzip-compressed (.log.2.gz ...), then the running processes reopen their files:
  * SIGUSR1 to the supervisor, which reopens its own, redis.log, and passes it on to every
  * service (docs/operations.md); without a supervisor, SIGUSR1 to each pid recorded in RUN_DIR
@@ -21,11 +22,20 @@
 #include "core/role.h"
 #include "ops_support.h"
 #include "service_table.h"
+#include "supervisor.h"
 
 static bool exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* Every service's <name>.log, and the detached supervisor's stderr (supervisor.out), which
+ * the supervisor reopens on SIGUSR1 as well. */
+static bool is_rotated_log(const char *name)
+{
+    size_t len = strlen(name);
+    return (len > 4 && strcmp(name + len - 4, ".log") == 0) || strcmp(name, SUPERVISOR_STDERR_FILE) == 0;
 }
 
 /* "<dir>/<base>.<i>" or with ".gz". Caller frees. */
@@ -103,7 +113,8 @@ static pid_t read_pid(const char *run_dir, const char *name)
 
 static const char usage[] =
     "Usage: mcpgw rotate-logs [--keep N] [--env-file FILE]\n"
-    "Rotate every LOG_DIR/<service>.log: .log -> .log.1 -> .log.2.gz ... keeping N old files\n"
+    "Rotate every LOG_DIR/<service>.log (and supervisor.out): .log -> .log.1 -> .log.2.gz ...\n"
+    "keeping N old files\n"
     "(default 7; older ones are compressed with gzip), then have the running processes reopen\n"
     "their logs (SIGUSR1 to the supervisor, or to each service recorded in RUN_DIR).\n"
     "Exit 1 when a file could not be rotated.\n";
@@ -150,8 +161,7 @@ int rotate_logs_main(int argc, char **argv)
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0 && e->d_type != DT_DIR) {
+        if (is_rotated_log(e->d_name) && e->d_type != DT_DIR) {
             names = gw_realloc(names, (n + 1) * sizeof(char *));
             names[n++] = gw_strdup(e->d_name);
         }

@@ -255,9 +255,9 @@ static void add_stdio_services(struct service_table *t, const struct config *cfg
             continue;
         }
         snprintf(var, sizeof(var), "%s_PORT", prefix);
-        int port = (int)config_get_int(cfg, var, 0);
+        int port = config_stdio_port(cfg, prefix + strlen("MCP_"));
         if (port <= 0) {
-            buf_printf(&t->notes, "%s: %s is not set; not started\n", svc, var);
+            buf_printf(&t->notes, "%s: %s is not a port; not started\n", svc, var);
             continue;
         }
         struct service_spec *s = add_spec(t, svc, SERVICE_HTTP);
@@ -265,6 +265,8 @@ static void add_stdio_services(struct service_table *t, const struct config *cfg
         argv_push(&a, service_self_exe());
         argv_push(&a, "stdio-proxy");
         push_env_file(&a, env_file);
+        argv_push(&a, "--name");
+        argv_push(&a, svc);
         argv_push(&a, "--port");
         char p[16];
         snprintf(p, sizeof(p), "%d", port);
@@ -278,7 +280,7 @@ static void add_stdio_services(struct service_table *t, const struct config *cfg
         s->argv = a.v;
         health_host_from(cfg, s);
         s->health_port = port;
-        add_port(s, "MCP_<NAME>_PORT", port);
+        add_port(s, config_has(cfg, var) ? "MCP_<NAME>_PORT" : "automatic stdio port", port);
     }
 }
 

@@ -164,13 +164,23 @@ static pid_t daemonise(const char *log_dir)
     (void)!write(ready[1], &me, sizeof(me));
     close(ready[1]);
     int devnull = open("/dev/null", O_RDWR);
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/supervisor.out", log_dir);
-    int out = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     dup2(devnull, 0);
     dup2(devnull, 1);
-    dup2(out >= 0 ? out : devnull, 2);
+    if (!supervisor_reopen_stderr(log_dir))
+        dup2(devnull, 2);
     return 0;
+}
+
+bool supervisor_reopen_stderr(const char *log_dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", log_dir, SUPERVISOR_STDERR_FILE);
+    int out = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (out < 0)
+        return false;
+    dup2(out, STDERR_FILENO);
+    close(out);
+    return true;
 }
 
 int up_main(int argc, char **argv)
@@ -265,6 +275,10 @@ int up_main(int argc, char **argv)
     enum log_level level = LOG_INFO;
     log_level_parse(config_get(cfg, "LOG_LEVEL", "INFO"), &level);
     log_init("supervisor", *sv.log_dir ? sv.log_dir : NULL, level);
+    /* Detached, stderr is supervisor.out: leave it what supervisor.log lacks (crash and
+     * sanitizer reports, errors before logging starts), not a second copy of every line. */
+    if (!sv.foreground)
+        log_set_stderr(false);
     char pid_path[4200];
     snprintf(pid_path, sizeof(pid_path), "%s/%s", sv.run_dir, CONTROL_PID_NAME);
     FILE *pf = fopen(pid_path, "w");

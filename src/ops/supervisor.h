@@ -13,4 +13,9 @@
 
 int up_main(int argc, char **argv);
 
+/* The detached supervisor's stderr, in LOG_DIR: what is not a log line (a crash or sanitizer
+ * report, an error before logging starts). rotate-logs rotates it like the *.log files, and the
+ * supervisor reopens it on SIGUSR1. */
+#define SUPERVISOR_STDERR_FILE "supervisor.out"
+
 #endif

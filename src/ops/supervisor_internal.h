@@ -27,9 +27,13 @@ struct child {
     long long started_ms; /* monotonic */
     const char *health;   /* "starting", "healthy", "unhealthy", "-" (static) */
     char detail[512];
-    int failed_checks; /* consecutive */
-    int restarts;      /* automatic restarts since `up` */
-    int crash_streak;  /* exits without a healthy period in between: the backoff exponent */
+    int failed_checks; /* consecutive, and only those that count (failure_counts) */
+    /* The service's dependency (auth: Redis) was unhealthy at the last check; once it is back,
+     * failed checks count from grace_until_ms (monotonic) on. */
+    bool dependency_down;
+    long long grace_until_ms;
+    int restarts;     /* automatic restarts since `up` */
+    int crash_streak; /* exits without a healthy period in between: the backoff exponent */
     long long next_start_ms;
     long long stop_deadline_ms;
     int last_exit; /* wait status text source: exit code, or -signal */
@@ -62,6 +66,11 @@ struct supervisor {
     long long acme_next_ms; /* 0: as soon as the router has been checked */
     int acme_failures;      /* consecutive failed runs */
 };
+
+/* supervisor.c */
+/* Point stderr at LOG_DIR/supervisor.out, created if missing (at start, and after rotation).
+ * false when it cannot be opened; stderr is then unchanged. */
+bool supervisor_reopen_stderr(const char *log_dir);
 
 /* supervisor_loop.c */
 /* In a freshly forked child of the supervisor (parent: the supervisor's pid before fork): its

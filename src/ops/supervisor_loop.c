@@ -190,6 +190,8 @@ static bool child_start(struct supervisor *sv, struct child *c)
     c->health = "starting";
     c->detail[0] = '\0';
     c->failed_checks = 0;
+    c->dependency_down = false;
+    c->grace_until_ms = 0;
     pid_file_write(sv, s->name, pid);
     log_write(LOG_INFO, "Service started", (struct log_field[]){log_str("svc", s->name), log_int("pid", pid)},
               2);
@@ -419,16 +421,47 @@ static bool service_healthy(const struct supervisor *sv, const char *name)
     return true; /* not part of this stack */
 }
 
-/* Whether what c's /health depends on is healthy: auth needs Redis, the router needs auth's
- * keys. Restarting a service for its dependency's outage would not help and would cut its
- * live connections, so the supervisor waits for the dependency instead. */
-static bool dependencies_healthy(const struct supervisor *sv, const struct child *c)
+/* What a service's /health depends on, and how long it may take, once that dependency is back,
+ * to notice: its longest reconnect backoff (auth: REDIS_BACKOFF_MAX_MS in core/redis.c; the
+ * router: JWKS_RETRY_MAX_MS in router/token_check.c). Restarting a service for its dependency's
+ * outage would not help and would cut its live connections, so the supervisor waits for the
+ * dependency, then for the service to reconnect, before its failed checks count. */
+struct health_dependency {
+    const char *service;
+    const char *depends_on;
+    long long reconnect_ms;
+};
+
+static const struct health_dependency health_dependencies[] = {
+    {"auth", "redis", 5000},
+    {"router", "auth", 10000},
+};
+
+static const struct health_dependency *health_dependency_of(const struct child *c)
 {
-    if (strcmp(c->spec->name, "auth") == 0)
-        return service_healthy(sv, "redis");
-    if (strcmp(c->spec->name, "router") == 0)
-        return service_healthy(sv, "auth");
-    return true;
+    for (size_t i = 0; i < sizeof(health_dependencies) / sizeof(health_dependencies[0]); i++)
+        if (strcmp(c->spec->name, health_dependencies[i].service) == 0)
+            return &health_dependencies[i];
+    return NULL;
+}
+
+/* Whether c's failed check of this round counts towards a restart. Not while its dependency
+ * is unhealthy, nor within the reconnect grace after it recovered; either resets the count, so
+ * the service gets its full HEALTH_CHECK_RETRIES once the grace is over. */
+static bool failure_counts(struct supervisor *sv, struct child *c, long long now)
+{
+    const struct health_dependency *dep = health_dependency_of(c);
+    if (!dep)
+        return true;
+    if (!service_healthy(sv, dep->depends_on)) {
+        c->dependency_down = true;
+        return false;
+    }
+    if (c->dependency_down) {
+        c->dependency_down = false;
+        c->grace_until_ms = now + dep->reconnect_ms + sv->health_interval_ms;
+    }
+    return now >= c->grace_until_ms;
 }
 
 static void announce(struct supervisor *sv)
@@ -484,16 +517,19 @@ static void health_round(struct supervisor *sv)
                 c->crash_streak = 0;
             continue;
         }
-        c->failed_checks++;
+        if (failure_counts(sv, c, now))
+            c->failed_checks++;
+        else
+            c->failed_checks = 0;
         /* A service still starting gets the retries as grace before it counts as unhealthy. */
-        if (strcmp(c->health, "starting") == 0 && c->failed_checks < sv->health_retries)
+        if (strcmp(c->health, "starting") == 0 && c->failed_checks < sv->health_retries &&
+            !c->dependency_down)
             continue;
         if (strcmp(c->health, "unhealthy") != 0)
             log_write(LOG_WARNING, "Service unhealthy",
                       (struct log_field[]){log_str("svc", c->spec->name), log_str("error", c->detail)}, 2);
         c->health = "unhealthy";
-        if (c->failed_checks >= sv->health_retries && c->spec->managed && c->pid > 0 &&
-            dependencies_healthy(sv, c)) {
+        if (c->failed_checks >= sv->health_retries && c->spec->managed && c->pid > 0) {
             log_write(LOG_ERROR, "Service unhealthy too long; restarting it",
                       (struct log_field[]){log_str("svc", c->spec->name),
                                            log_int("failed_checks", c->failed_checks)},
@@ -680,6 +716,8 @@ static void reopen_logs(struct supervisor *sv)
         snprintf(path, sizeof(path), "%s/redis.log", sv->log_dir);
         c->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     }
+    if (!sv->foreground && sv->log_dir && *sv->log_dir)
+        supervisor_reopen_stderr(sv->log_dir);
     forward_signal(sv, NULL, SIGUSR1);
     log_write(LOG_INFO, "Log files reopened", NULL, 0);
 }

@@ -121,7 +121,8 @@ static enum gw_err add_named_service(struct route_table *t, const struct config 
     if (!has_command && !enabled)
         return GW_OK;
     snprintf(var, sizeof(var), "MCP_%s_PORT", name);
-    long long port = config_get_int(cfg, var, 0);
+    /* A stdio service may leave its port to the rule the supervisor starts it by. */
+    long long port = has_command ? config_stdio_port(cfg, name) : config_get_int(cfg, var, 0);
     if (port <= 0) {
         buf_printf(errors, "ERROR: Required variable %s not set (port of %s)\n", var, service);
         return GW_ERR_CONFIG;

@@ -387,6 +387,18 @@ def test_validate_env_ok(workdir):
     assert "Configuration OK" in r.stdout
 
 
+def test_validate_env_reports_an_unreadable_local_users_file(workdir):
+    """auth cannot start without reading LOCAL_USERS_FILE, so validate-env (and up) say so."""
+    env = bare_env(BASE_DOMAIN="example.com", HTTPS_PORT="0",
+                   LOCAL_USERS_FILE=os.path.join(workdir, "no-such-users"))
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert "ERROR: Invalid value for LOCAL_USERS_FILE: " in r.stderr and "cannot read it" in r.stderr
+    assert "Configuration OK" not in r.stdout
+    r = subprocess.run([mcpgw_bin(), "up"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 78 and "LOCAL_USERS_FILE" in r.stderr, r.stdout + r.stderr
+
+
 def test_show_config_masks_secrets(workdir):
     with open(os.path.join(workdir, ".env"), "w") as f:
         f.write("GITHUB_CLIENT_SECRET=supersecretvalue123\nREDIS_URL=redis://:hunter2@127.0.0.1:6379/0\n"

@@ -252,12 +252,41 @@ def test_redis_stopped_then_back(procs, stack):
         hits = stack.shell("mcpgw logs auth | jq -c 'select(.message | contains(\"Could not connect to Redis\"))'")
         assert hits.returncode == 0 and hits.stdout.strip(), hits.stderr
         assert all(json.loads(line)["level"] == "ERROR" for line in hits.stdout.splitlines())
+        # Let more than HEALTH_CHECK_RETRIES (3) rounds of 1 s fail, so a supervisor that kept
+        # counting them would restart auth as soon as Redis answers again.
+        time.sleep(4)
         # while Redis is down, auth is not restarted in a loop: the cause is Redis
         assert stack.service("auth")["restarts"] == 0
     r = stack.run("restart", "redis")
     assert r.returncode == 0, r.stdout + r.stderr
     stack.wait(lambda: stack.run("health-check").returncode == 0, "health-check healthy again")
     assert stack.service("redis")["state"] == "running"
+    # auth reconnects on its own (docs/operations.md: a restart would not help): same process
+    stack.wait(stack.all_healthy, "every service healthy again")
+    for name in ("auth", "router"):
+        if have_command(name):
+            assert stack.service(name)["restarts"] == 0, stack.run("logs", "supervisor").stdout[-3000:]
+    assert "restarting it" not in stack.run("logs", "supervisor").stdout
+
+
+def test_hung_auth_is_restarted_though_the_router_depends_on_it(procs, stack):
+    """A hung auth (SIGSTOP) is replaced while Redis is healthy; the router, whose /health fails
+    with auth, is left alone."""
+    if not have_command("auth"):
+        pytest.skip("no auth in this build")
+    stack.start_foreground(procs)
+    auth = stack.service("auth")
+    os.kill(auth["pid"], signal.SIGSTOP)
+    try:
+        again = stack.wait(lambda: (lambda s: s if s["pid"] not in (0, auth["pid"]) and s["health"] == "healthy"
+                                    else None)(stack.service("auth")), "auth replaced", timeout=90)
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(auth["pid"], signal.SIGCONT)
+    assert again["restarts"] == 1
+    stack.wait(stack.all_healthy, "every service healthy again", timeout=90)
+    if have_command("router"):
+        assert stack.service("router")["restarts"] == 0
 
 
 def test_port_in_use_is_refused(stack):

@@ -177,6 +177,31 @@ def test_rotate_logs_keeps_writing_to_fresh_files(procs, stack):
     assert all(s["pid"] and s["state"] == "running" for s in stack.status()["services"])
 
 
+def test_detached_supervisor_out_holds_no_log_copy_and_is_rotated(stack):
+    """`up -d`: supervisor.out (the daemon's stderr) does not repeat supervisor.log's lines, so it
+    grows only with what is no log line; rotate-logs rotates it and the supervisor reopens it."""
+    log_dir = stack.env["LOG_DIR"]
+    out = os.path.join(log_dir, "supervisor.out")
+    try:
+        r = stack.run("up", "-d", timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        sup = stack.status()["pid"]
+        assert os.path.exists(out)
+        assert '"message":"Supervisor starting"' in open(os.path.join(log_dir, "supervisor.log")).read()
+        assert '"service":"supervisor"' not in open(out).read()
+        for _ in range(2):
+            r = stack.run("rotate-logs", "--keep", "2")
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert "supervisor.out" in r.stdout
+        assert os.path.exists(out + ".1") and os.path.exists(out)  # reopened by the supervisor
+        assert os.stat(out).st_ino != os.stat(out + ".1").st_ino
+        assert os.readlink(f"/proc/{sup}/fd/2") == os.path.realpath(out)
+        r = stack.run("down")
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        stack.kill_leftovers()
+
+
 def stack_redis(stack, *args):
     return subprocess.run(["redis-cli", "-p", str(stack.ports["REDIS"]), "--no-auth-warning", "-a", stack.password,
                            *args], capture_output=True, text=True, timeout=10).stdout.strip()

@@ -7,6 +7,7 @@ the official TypeScript SDK clients (node/stdio_client.mjs).
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -398,6 +399,45 @@ def test_supervisor_runs_a_stdio_server_as_mcp_name(procs, workdir):
         assert pid_exists(pid)
         assert stack.supervisor.stop() == 0
         assert wait_until(lambda: not pid_exists(pid)), "the stdio server outlived the stack"
+    finally:
+        stack.kill_leftovers()
+
+
+def test_stdio_service_without_a_port_gets_the_automatic_one(procs, workdir):
+    """MCP_CRASHY_COMMAND without MCP_CRASHY_PORT: validate-env accepts it, `mcpgw up` starts
+    stdio-proxy on 3002 (the first automatic port; nothing else in the stack uses it) and the
+    router proxies the whole OAuth + MCP flow to it there."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as our servers bind
+        try:
+            probe.bind(("127.0.0.1", 3002))
+        except OSError:
+            pytest.skip("port 3002, the first automatic stdio port, is in use on this host")
+    from test_ops import Stack
+    stack = Stack(workdir, MCP_CRASHY_COMMAND=f"{sys.executable} {CRASHY}")
+    try:
+        r = stack.run("validate-env")
+        assert r.returncode == 0 and "Configuration OK" in r.stdout, r.stderr
+        stack.supervisor = procs.start([mcpgw_bin(), "up"], bare_env(), name="supervisor", cwd=workdir)
+
+        def all_healthy():
+            st = stack.status()
+            services = (st or {}).get("services", [])
+            return services if services and all(s["health"] == "healthy" for s in services) else None
+
+        services = stack.wait(all_healthy, "every service healthy, mcp-crashy included", timeout=90)
+        crashy = next(s for s in services if s["name"] == "mcp-crashy")
+        assert crashy["health_url"] == "http://127.0.0.1:3002/health"
+        assert crashy["restarts"] == 0
+        r = stack.run("add-user", "alice", input="alice-pw-Secret1\n")
+        assert r.returncode == 0, r.stderr
+        r = stack.run("test-oauth-flow", "--service", "mcp-crashy", "--user", "alice", "--password-stdin",
+                      "--no-browser", input="alice-pw-Secret1\n")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "MCP initialize" in r.stdout
+        assert stack.service("router")["restarts"] == 0
+        lines = [json.loads(line) for line in stack.run("logs", "mcp-crashy").stdout.splitlines()]
+        assert lines and all(line["service"] == "mcp-crashy" for line in lines)
     finally:
         stack.kill_leftovers()
 

@@ -457,6 +457,39 @@ static void test_iteration_sorted_with_default_flags(void **state)
     config_free(NULL);
 }
 
+/* config_stdio_port: explicit ports win; the rest get 3002 up by variable name, skipping every
+ * port the configuration names; disabled services get none. */
+static void test_stdio_ports(void **state)
+{
+    (void)state;
+    const char *text = "MCP_ZED_COMMAND=z\nMCP_ALPHA_COMMAND=a\nMCP_BETA_COMMAND=b\nMCP_BETA_PORT=4000\n"
+                       "MCP_GAMMA_COMMAND=g\nAUTH_PORT=3003\nREDIS_URL=redis://127.0.0.1:3004/0\n"
+                       "MCP_OFF_COMMAND=o\nMCP_OFF_ENABLED=false\nMCP_URL_ONLY_URL=http://127.0.0.1:9/mcp\n";
+    struct config *cfg = NULL;
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(config_stdio_port(cfg, "BETA"), 4000);
+    assert_int_equal(config_stdio_port(cfg, "ALPHA"), 3002);
+    assert_int_equal(config_stdio_port(cfg, "GAMMA"), 3005); /* 3003 AUTH_PORT, 3004 Redis */
+    assert_int_equal(config_stdio_port(cfg, "ZED"), 3006);
+    assert_int_equal(config_stdio_port(cfg, "OFF"), 0);
+    assert_int_equal(config_stdio_port(cfg, "URL_ONLY"), 0);
+    assert_int_equal(config_stdio_port(cfg, "NONE"), 0);
+    assert_true(config_is_stdio_service(cfg, "ZED"));
+    assert_false(config_is_stdio_service(cfg, "OFF"));
+    config_free(cfg);
+
+    /* An explicit port that is not a port gives none (validation reports it). */
+    text = "MCP_A_COMMAND=a\nMCP_A_PORT=70000\n";
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(config_stdio_port(cfg, "A"), 0);
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(config_validate(cfg, &errors), GW_ERR_CONFIG);
+    assert_non_null(strstr(buf_cstr(&errors), "MCP_A_PORT"));
+    buf_free(&errors);
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_precedence_defaults_env_file_environment),
         cmocka_unit_test(test_load_from_files),
         cmocka_unit_test(test_getters),
+        cmocka_unit_test(test_stdio_ports),
         cmocka_unit_test(test_list_parsing),
         cmocka_unit_test(test_rate_parsing),
         cmocka_unit_test(test_int_and_bool_parsing),

@@ -23,9 +23,16 @@ static void test_required_predicates(void **state)
 {
     (void)state;
     /* Local users replace GitHub; a certificate file replaces ACME but needs its key. */
-    assert_validation("BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/etc/users\nTLS_CERT_FILE=/c.pem\n",
+    assert_validation("BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/dev/null\nTLS_CERT_FILE=/c.pem\n",
                       "ERROR: Required variable TLS_KEY_FILE not set\n");
-    assert_validation("BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/etc/users\nHTTPS_PORT=0\n", "");
+    assert_validation("BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/dev/null\nHTTPS_PORT=0\n", "");
+    /* auth cannot start without reading it, so validation reads it too. */
+    assert_validation(
+        "BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/nonexistent/users\nHTTPS_PORT=0\n",
+        "ERROR: Invalid value for LOCAL_USERS_FILE: \"/nonexistent/users\" cannot read it: no such file\n");
+    assert_validation(
+        "BASE_DOMAIN=example.com\nLOCAL_USERS_FILE=/\nHTTPS_PORT=0\n",
+        "ERROR: Invalid value for LOCAL_USERS_FILE: \"/\" cannot read it: not a regular file\n");
     assert_validation(VALID_BASE "TLS_KEY_FILE=/k.pem\n", "ERROR: Required variable TLS_CERT_FILE not set\n");
     /* HS256 needs a secret of at least 32 characters, never shown. */
     assert_validation(VALID_BASE "JWT_ALGORITHM=HS256\n",
@@ -170,7 +177,7 @@ static void test_validate_for_role(void **state)
     static const char *const echo_needs[] = {NULL};
     static const char *const auth_needs[] = {"BASE_DOMAIN",        "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET",
                                              "GATEWAY_JWT_SECRET", "SOMETHING_ELSE",   NULL};
-    struct config *cfg = load_ok("MCP_ECHO_PORT=abc\nLOCAL_USERS_FILE=/u\n");
+    struct config *cfg = load_ok("MCP_ECHO_PORT=abc\nLOCAL_USERS_FILE=/dev/null\n");
     struct buf errors;
     buf_init(&errors, 4096);
     assert_int_equal(config_validate_for(cfg, echo_needs, &errors), GW_ERR_CONFIG);

@@ -146,9 +146,12 @@ static void test_stdio_servers_and_disabled_echo(void **state)
     assert_true(argv_has(mem->argv, "--", "/bin/sh"));
     assert_true(argv_has(mem->argv, "-c", "exec npx -y @modelcontextprotocol/server-memory"));
     assert_int_equal(mem->health_port, 3005);
-    /* no port: left out with a note */
-    assert_null(service_table_find(&t, "mcp-git-tools"));
-    assert_non_null(strstr(buf_cstr(&t.notes), "mcp-git-tools: MCP_GIT_TOOLS_PORT is not set"));
+    assert_true(argv_has(mem->argv, "--name", "mcp-memory"));
+    /* no port: the first automatic one, where the router looks for it too */
+    const struct service_spec *git = service_table_find(&t, "mcp-git-tools");
+    assert_non_null(git);
+    assert_int_equal(git->health_port, 3002);
+    assert_true(argv_has(git->argv, "--port", "3002"));
     assert_null(service_table_find(&t, "mcp-off"));
     service_table_free(&t);
 }

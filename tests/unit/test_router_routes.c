@@ -66,16 +66,17 @@ static void test_services_from_configuration(void **state)
     config_free(cfg);
 }
 
-static void test_command_without_port_is_an_error(void **state)
+/* The supervisor starts it on the same automatic port (config_stdio_port). */
+static void test_command_without_port_gets_the_automatic_port(void **state)
 {
     (void)state;
-    struct config *cfg = load("BASE_DOMAIN=example.com\nMCP_X_COMMAND=run-me\n");
-    struct route_table *t = NULL;
-    struct buf errors;
-    buf_init(&errors, 4096);
-    assert_int_equal(route_table_create(cfg, &t, &errors), GW_ERR_CONFIG);
-    assert_non_null(strstr(buf_cstr(&errors), "MCP_X_PORT"));
-    buf_free(&errors);
+    struct config *cfg;
+    struct route_table *t = table_for("BASE_DOMAIN=example.com\nMCP_X_COMMAND=run-me\n", &cfg);
+    const struct router_service *x = route_find_service(t, "mcp-x");
+    assert_non_null(x);
+    assert_int_equal(x->upstream_port, 3002);
+    assert_int_equal(x->upstream_port, config_stdio_port(cfg, "X"));
+    route_table_free(t);
     config_free(cfg);
 }
 
@@ -171,7 +172,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_services_from_configuration),
-        cmocka_unit_test(test_command_without_port_is_an_error),
+        cmocka_unit_test(test_command_without_port_gets_the_automatic_port),
         cmocka_unit_test(test_https_upstream_refused),
         cmocka_unit_test(test_subdomain_resolution),
         cmocka_unit_test(test_path_resolution),
