@@ -122,7 +122,8 @@ void client_authenticate(struct http_exchange *ex, const char *client_id, const 
         ca->secret = http_exchange_strdup(ex, post_secret);
         ca->secret_len = strlen(post_secret);
     }
-    ca->client_id = client_id;
+    /* Copied: the caller's form fields may be gone when the client lookup answers. */
+    ca->client_id = client_id ? http_exchange_strdup(ex, client_id) : NULL;
     if (!client_id || !*client_id) {
         refuse(ca, "missing_client_id", "Client authentication is required");
         return;

@@ -368,7 +368,8 @@ def assert_client_auth_failure_is_found_by_the_runbook_filters(stack):
     """An unknown client at /token: the guide's "Authentication failures" filter (parenthesised)
     and the AuthFailureSpike runbook's `select(.reason == "REASON")` both find its log line."""
     status, _, _ = http("POST", f"http://127.0.0.1:{stack.ports['AUTH_PORT']}/token",
-                        body=b"grant_type=authorization_code&code=nothing&client_id=nobody-registered",
+                        body=b"grant_type=authorization_code&code=nothing&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+                             b"&code_verifier=" + b"v" * 43 + b"&client_id=nobody-registered",
                         headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401
     stack.wait(lambda: "nobody-registered" in stack.run("logs", "auth").stdout, "the refused client in the log")
