@@ -136,12 +136,12 @@ diagnostic-bundle *args:
 update-all *args:
     @"{{mcpgw}}" update-all "$@"
 
-# not implemented yet (the certificate work)
+# obtain or renew the HTTPS certificates now with ACME (--force, --host H)
 [no-exit-message]
 renew-certs *args:
     @"{{mcpgw}}" renew-certs "$@"
 
-# not implemented yet (the monitoring work)
+# post the Grafana dashboards of monitoring/ to GRAFANA_URL
 [no-exit-message]
 import-dashboards *args:
     @"{{mcpgw}}" import-dashboards "$@"

@@ -16,12 +16,16 @@
 #include "core/config.h"
 #include "core/crypto.h"
 
-static int usage(void)
+static const char add_user_usage[] = "Usage: mcpgw add-user NAME [--file PATH] [--env-file PATH]\n"
+                                     "Reads the password from the terminal (or one line from stdin) and "
+                                     "appends NAME:HASH\n"
+                                     "to LOCAL_USERS_FILE (or PATH).\n";
+
+/* Exit 2 for usage errors, as every other command (docs/operations.md). */
+static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "usage: mcpgw add-user NAME [--file PATH] [--env-file PATH]\n"
-                    "Reads the password from the terminal (or one line from stdin) and appends NAME:HASH\n"
-                    "to LOCAL_USERS_FILE (or PATH).\n");
-    return 64;
+    fprintf(stderr, "ERROR: %s%s%s\n%s", what, arg ? " " : "", arg ? arg : "", add_user_usage);
+    return 2;
 }
 
 /* One line from fd into out (without the newline); false on EOF before any byte or overflow. */
@@ -79,17 +83,18 @@ int add_user_main(int argc, char **argv)
         else if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc)
             env_file = argv[++i];
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            return usage(), 0;
+            return fputs(add_user_usage, stdout), 0;
         else if (argv[i][0] != '-' && !name)
             name = argv[i];
         else
-            return usage();
+            return usage_error(argv[i][0] == '-' ? "unknown option or missing value:" : "extra argument:",
+                               argv[i]);
     }
     if (!name)
-        return usage();
+        return usage_error("a user name is needed", NULL);
     if (!local_user_name_valid(name)) {
         fprintf(stderr, "ERROR: invalid user name \"%s\" (1-64 of letters, digits, . _ - @)\n", name);
-        return 64;
+        return 2;
     }
     struct config *cfg = NULL;
     struct buf errors;

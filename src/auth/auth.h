@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/http.h"
 #include "core/jwt.h"
+#include "core/log.h"
 #include "core/redis.h"
 
 struct redis_client;
@@ -95,8 +96,12 @@ const char *auth_client_ip(struct http_exchange *ex);
 long long auth_now(void);
 long long auth_now_ms(void);
 
-/* Count an authentication failure by reason (metric auth_failures_total{reason}). */
-void auth_count_failure(const char *reason);
+/* An authentication failure of a user or client: counts auth_failures_total{reason} and logs
+ * "authentication failed: WHAT" at ERROR with `reason` and the given fields (at most
+ * AUTH_FAILURE_FIELDS_MAX; never a token or secret). */
+#define AUTH_FAILURE_FIELDS_MAX 6
+void auth_authentication_failed(const char *reason, const char *what, const struct log_field *fields,
+                                int nfields);
 /* Count a request made by an OAuth client (auth_client_requests_total{client_id}, capped). */
 void auth_count_client_request(const char *client_id);
 /* Count issued tokens by grant type / registrations by result. */

@@ -19,6 +19,9 @@
 #include "core/redis_info.h"
 #include "core/server.h"
 
+static void count_and_log_failure(const char *message, const char *reason, const struct log_field *fields,
+                                  int nfields);
+
 char *auth_key(struct http_exchange *ex, const char *kind, const char *id)
 {
     const char *prefix = auth_state()->key_prefix;
@@ -80,12 +83,11 @@ long long auth_now_ms(void)
 
 void auth_respond_unavailable(struct http_exchange *ex, const char *why)
 {
-    log_write(LOG_ERROR, "Could not connect to Redis",
-              (struct log_field[]){log_str("error", why ? why : "unavailable"),
-                                   log_str("path", http_request(ex)->path),
-                                   log_str("request_id", http_request(ex)->request_id)},
-              3);
-    auth_count_failure("redis_unavailable");
+    count_and_log_failure("Could not connect to Redis", "redis_unavailable",
+                          (struct log_field[]){log_str("error", why ? why : "unavailable"),
+                                               log_str("path", http_request(ex)->path),
+                                               log_str("request_id", http_request(ex)->request_id)},
+                          3);
     http_exchange_set_error(ex, "redis_unavailable");
     http_response_header(ex, "Cache-Control", "no-store");
     http_response_header(ex, "Retry-After", "5");
@@ -165,10 +167,31 @@ void auth_metrics_register(void)
     redis_info_metrics_register();
 }
 
-void auth_count_failure(const char *reason)
+/* The one place that counts auth_failures_total{reason}: it also logs the failure at ERROR with
+ * the same `reason` field, so the metric and the AuthFailureSpike runbook's
+ * `jq 'select(.reason == "REASON")'` never disagree. */
+static void count_and_log_failure(const char *message, const char *reason, const struct log_field *fields,
+                                  int nfields)
 {
     if (failures)
         metrics_add(failures, (const char *[]){reason}, 1);
+    struct log_field all[AUTH_FAILURE_FIELDS_MAX + 1];
+    all[0] = log_str("reason", reason);
+    if (nfields > AUTH_FAILURE_FIELDS_MAX)
+        nfields = AUTH_FAILURE_FIELDS_MAX;
+    for (int i = 0; i < nfields; i++)
+        all[i + 1] = fields[i];
+    log_write(LOG_ERROR, message, all, nfields + 1);
+}
+
+void auth_authentication_failed(const char *reason, const char *what, const struct log_field *fields,
+                                int nfields)
+{
+    /* "authentication failed: ..." so that the guide's filter on ERROR lines whose message
+     * contains "auth" finds every refused login, client and token. */
+    char message[256];
+    snprintf(message, sizeof message, "authentication failed: %s", what);
+    count_and_log_failure(message, reason, fields, nfields);
 }
 
 void auth_count_token_issued(const char *grant_type)

@@ -50,12 +50,13 @@ static void clear_ctx(struct callback_ctx *c)
     c->norgs = 0;
 }
 
-static void github_failed(struct callback_ctx *c, const char *step, const char *reason, int status)
+static void github_failed(struct callback_ctx *c, const char *step, const char *error, int status)
 {
-    log_write(LOG_ERROR, "GitHub login failed",
-              (struct log_field[]){log_str("step", step), log_str("reason", reason ? reason : ""),
-                                   log_str("client_id", c->pending.client_id)},
-              3);
+    auth_authentication_failed(
+        "github_unavailable", "GitHub OAuth login failed: GitHub unreachable or odd answer",
+        (struct log_field[]){log_str("step", step), log_str("error", error ? error : ""),
+                             log_str("client_id", c->pending.client_id)},
+        3);
     browser_count_login("github", "upstream_error");
     http_exchange_set_error(c->ex, "github_unavailable");
     clear_ctx(c);
@@ -128,10 +129,11 @@ static void decide(struct callback_ctx *c)
     else if (!github_orgs_allowed(&cfg->policy, c->orgs, c->norgs))
         reason = "not a member of ALLOWED_GITHUB_ORGS";
     if (reason) {
-        log_write(LOG_WARNING, "GitHub user not allowed",
-                  (struct log_field[]){log_str("user", c->user.login), log_str("reason", reason),
-                                       log_str("client_id", c->pending.client_id)},
-                  3);
+        auth_authentication_failed("github_user_not_allowed", "GitHub OAuth login refused: user not allowed",
+                                   (struct log_field[]){log_str("user", c->user.login),
+                                                        log_str("detail", reason),
+                                                        log_str("client_id", c->pending.client_id)},
+                                   3);
         browser_count_login("github", "denied");
         http_exchange_set_identity(ex, c->user.login, c->pending.client_id);
         struct buf msg;
@@ -155,7 +157,9 @@ static void decide(struct callback_ctx *c)
                           : (c->user.email ? http_exchange_strdup(ex, c->user.email) : NULL);
     user.login_exp = auth_now() + cfg->session_timeout;
     browser_count_login("github", "success");
-    log_write(LOG_INFO, "GitHub user logged in", (struct log_field[]){log_str("user", user.username)}, 1);
+    log_write(
+        LOG_INFO, "GitHub OAuth login succeeded",
+        (struct log_field[]){log_str("user", user.username), log_str("client_id", c->pending.client_id)}, 2);
     clear_ctx(c);
     browser_complete(ex, &c->pending, &user, true);
 }
@@ -188,7 +192,7 @@ static void emails_done(struct http_client_response *r, void *arg)
     if (r->err == GW_OK && r->status == 200)
         c->email = github_parse_primary_email(r->body.data ? r->body.data : "", r->body.len);
     else
-        log_write(LOG_WARNING, "GitHub /user/emails failed",
+        log_write(LOG_WARNING, "GitHub OAuth: /user/emails failed, going on without an e-mail address",
                   (struct log_field[]){log_int("status", r->status)}, 1);
     after_email(c);
 }
@@ -220,8 +224,8 @@ static void token_done(struct http_client_response *r, void *arg)
     enum gw_err err = github_parse_token_response(r->body.data ? r->body.data : "", r->body.len, &token,
                                                   error, sizeof error);
     if (err == GW_ERR_PROTOCOL) {
-        log_write(
-            LOG_ERROR, "GitHub refused the code exchange",
+        auth_authentication_failed(
+            "github_exchange_refused", "GitHub OAuth login failed: GitHub refused the code exchange",
             (struct log_field[]){log_str("github_error", error), log_str("client_id", c->pending.client_id)},
             2);
         browser_count_login("github", "exchange_refused");
@@ -262,14 +266,19 @@ static void state_taken(const struct redis_result *result, void *arg)
     }
     if (strcmp(c->pending.sid, c->session.sid) != 0) {
         http_exchange_set_error(ex, "session_mismatch");
-        log_write(LOG_WARNING, "GitHub callback from another browser session",
-                  (struct log_field[]){log_str("client_id", c->pending.client_id)}, 1);
+        auth_authentication_failed("session_mismatch",
+                                   "GitHub OAuth login refused: callback from another browser session",
+                                   (struct log_field[]){log_str("client_id", c->pending.client_id)}, 1);
         page_error(ex, 403, "Wrong browser session",
                    "This login was started in another browser session. Start again from the application.");
         return;
     }
     if (c->github_error) {
         browser_count_login("github", "cancelled");
+        log_write(LOG_INFO, "GitHub OAuth login not completed at GitHub",
+                  (struct log_field[]){log_str("github_error", c->github_error),
+                                       log_str("client_id", c->pending.client_id)},
+                  2);
         browser_redirect_error(ex, c->pending.redirect_uri, "access_denied",
                                "the GitHub login was not completed", c->pending.state);
         return;

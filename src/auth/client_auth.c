@@ -15,7 +15,8 @@
 
 struct client_auth {
     struct http_exchange *ex;
-    char *secret; /* arena */
+    const char *client_id; /* arena; NULL until the request names one */
+    char *secret;          /* arena */
     size_t secret_len;
     bool basic, require_secret;
     client_auth_fn cb;
@@ -24,7 +25,10 @@ struct client_auth {
 
 static void refuse(struct client_auth *ca, const char *reason, const char *description)
 {
-    auth_count_failure(reason);
+    auth_authentication_failed(reason, "client authentication refused",
+                               (struct log_field[]){log_str("client_id", ca->client_id ? ca->client_id : ""),
+                                                    log_str("path", http_request(ca->ex)->path)},
+                               2);
     if (ca->basic)
         http_response_header(ca->ex, "WWW-Authenticate", "Basic realm=\"mcpgw\"");
     auth_respond_oauth_error(ca->ex, 401, "invalid_client", description);
@@ -118,6 +122,8 @@ void client_authenticate(struct http_exchange *ex, const char *client_id, const 
         ca->secret = http_exchange_strdup(ex, post_secret);
         ca->secret_len = strlen(post_secret);
     }
+    /* Copied: the caller's form fields may be gone when the client lookup answers. */
+    ca->client_id = client_id ? http_exchange_strdup(ex, client_id) : NULL;
     if (!client_id || !*client_id) {
         refuse(ca, "missing_client_id", "Client authentication is required");
         return;

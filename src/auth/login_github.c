@@ -17,7 +17,7 @@
 
 struct github_start_ctx {
     struct http_exchange *ex;
-    const char *state, *challenge, *pending_id;
+    const char *state, *challenge, *pending_id, *client_id;
     struct session session;
     bool set_cookie;
 };
@@ -50,6 +50,8 @@ static void state_saved(const struct redis_result *result, void *arg)
     (void)url_append_query_param(&url, "allow_signup", "false");
     if (c->set_cookie)
         session_set_cookie(ex, &c->session, cfg->session_timeout);
+    log_write(LOG_INFO, "GitHub OAuth login started",
+              (struct log_field[]){log_str("client_id", c->client_id)}, 1);
     page_redirect(ex, buf_cstr(&url));
     buf_free(&url);
 }
@@ -63,6 +65,7 @@ void github_login_start(struct http_exchange *ex, const struct pending_auth *p, 
     c->session = *s;
     c->set_cookie = set_cookie;
     c->pending_id = p->id;
+    c->client_id = p->client_id;
     char *state = NULL, *verifier = NULL;
     if (crypto_random_token(32, &state) != GW_OK || crypto_random_token(32, &verifier) != GW_OK) {
         free(state);

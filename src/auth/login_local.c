@@ -138,10 +138,11 @@ static void password_checked(evutil_socket_t fd, short what, void *arg)
     struct http_exchange *ex = c->ex;
     if (!ok) {
         browser_count_login("local", "invalid_credentials");
-        log_write(LOG_WARNING, "Local login failed",
-                  (struct log_field[]){log_str("user", c->username), log_str("reason", "invalid_credentials"),
-                                       log_str("remote_addr", http_request(ex)->remote_addr)},
-                  3);
+        auth_authentication_failed(
+            "invalid_credentials", "local login with a wrong user name or password",
+            (struct log_field[]){log_str("user", c->username),
+                                 log_str("remote_addr", http_request(ex)->remote_addr)},
+            2);
         http_exchange_set_error(ex, "invalid_credentials");
         login_show(ex, &c->pending, &c->session, 401, "Invalid user name or password.");
         return;

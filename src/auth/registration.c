@@ -295,7 +295,8 @@ static void other_token_checked(const struct redis_result *result, void *arg)
     if (auth_redis_failed(m->ex, result))
         return;
     bool other = result->reply->type == REDIS_REPLY_STRING;
-    auth_count_failure("bad_registration_token");
+    auth_authentication_failed("bad_registration_token", "registration access token refused",
+                               (struct log_field[]){log_str("client_id", m->client_id)}, 1);
     if (other) {
         auth_respond_oauth_error(m->ex, 403, "access_denied",
                                  "This registration access token is for another client");

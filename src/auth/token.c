@@ -34,12 +34,12 @@ static const char *arena_dup(struct http_exchange *ex, const char *s)
 static void fail(struct token_request *tr, int status, const char *error, const char *description,
                  const char *reason)
 {
-    auth_count_failure(reason);
-    log_write(LOG_INFO, "Token request refused",
-              (struct log_field[]){log_str("error", error), log_str("reason", reason),
-                                   log_str("client_id", tr->client_id ? tr->client_id : ""),
-                                   log_str("grant_type", tr->grant_type ? tr->grant_type : "")},
-              4);
+    auth_authentication_failed(
+        reason, "token request refused",
+        (struct log_field[]){log_str("error", error),
+                             log_str("client_id", tr->client_id ? tr->client_id : ""),
+                             log_str("grant_type", tr->grant_type ? tr->grant_type : "")},
+        3);
     auth_respond_oauth_error(tr->ex, status, error, description);
 }
 

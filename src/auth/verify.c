@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/public_url.h"
 #include "core/redis.h"
+#include "core/server.h"
 
 struct verify_call {
     struct http_exchange *ex;
@@ -108,7 +109,8 @@ static void unauthorized(struct http_exchange *ex, const char *metadata, const c
     http_response_header(ex, "WWW-Authenticate", buf_cstr(&h));
     buf_free(&h);
     if (reason)
-        auth_count_failure(reason);
+        auth_authentication_failed(reason, "token refused at /verify",
+                                   (struct log_field[]){log_str("path", http_request(ex)->path)}, 1);
     http_exchange_set_error(ex, error ? error : "missing_token");
     http_respond_error(ex, 401, error ? error : "invalid_request", description);
 }
@@ -142,6 +144,12 @@ static void revocation_checked(const struct redis_result *result, void *arg)
     http_response_header(vc->ex, "X-User-Name", vc->username);
     http_response_header(vc->ex, "X-Client-Id", vc->client_id);
     http_exchange_set_identity(vc->ex, vc->username, vc->client_id);
+    /* The guide's example line; /verify is ForwardAuth, not the router's own hot path. */
+    log_write(LOG_INFO, "Token validated successfully",
+              (struct log_field[]){
+                  log_str("user", vc->username), log_str("client_id", vc->client_id),
+                  log_int("duration_ms", (server_now_usec() - http_request(vc->ex)->start_usec) / 1000)},
+              3);
     http_response_header(vc->ex, "Cache-Control", "no-store");
     http_respond(vc->ex, 200, NULL, NULL, 0);
 }
@@ -184,8 +192,6 @@ void verify_handle(struct http_exchange *ex)
         r = JWT_MALFORMED;
     if (r != JWT_OK) {
         json_decref(claims);
-        log_write(LOG_INFO, "Token refused at /verify",
-                  (struct log_field[]){log_str("reason", jwt_result_name(r))}, 1);
         unauthorized(ex, metadata, "invalid_token", jwt_strerror(r), jwt_result_name(r));
         return;
     }

@@ -31,7 +31,7 @@ static void print_role_help(const struct role *role)
         snprintf(port_default, sizeof(port_default), "$%s, %d", role->port_variable, role->default_port);
     printf("Options:\n"
            "  --port N          listen on port N (default: %s)\n"
-           "  --bind ADDR       listen address (default: 0.0.0.0)\n"
+           "  --bind ADDR       listen address (default: $BIND_ADDRESS, 0.0.0.0)\n"
            "  --workers N       worker threads (default: $WORKERS, or one per CPU)\n"
            "  --env-file FILE   read configuration from FILE instead of ./.env\n"
            "  --tls-cert FILE   serve HTTPS (TLS 1.2+) with this PEM certificate chain\n"
@@ -42,6 +42,29 @@ static void print_role_help(const struct role *role)
         printf("%s", role->extra_help);
     printf("\nEndpoints: /health (JSON, 200 healthy / 503 unhealthy) and /metrics (Prometheus).\n"
            "Signals: SIGTERM/SIGINT drain and stop; SIGUSR1 reopens the log file.\n");
+}
+
+/* Start-up errors go to stderr as they are ("ERROR: ..." lines, for the operator at the
+ * terminal) and to the JSON log one line each, without the "ERROR: " prefix and the newline
+ * that would otherwise end up inside the field. */
+static void report_startup_errors(const struct buf *errors)
+{
+    const char *text = buf_cstr(errors);
+    fputs(text, stderr);
+    for (const char *line = text; *line;) {
+        size_t len = strcspn(line, "\n");
+        const char *words = line;
+        if (len >= 7 && strncmp(words, "ERROR: ", 7) == 0)
+            words += 7;
+        if (line + len > words) {
+            char field[1024];
+            snprintf(field, sizeof field, "%.*s", (int)(line + len - words), words);
+            log_write(LOG_ERROR, "Start-up failed", (struct log_field[]){log_str("error", field)}, 1);
+        }
+        line += len;
+        if (*line == '\n')
+            line++;
+    }
 }
 
 static int parse_int_arg(const char *opt, const char *value, int min, int max, int *out)
@@ -141,8 +164,7 @@ int role_main(const struct role *role, int argc, char **argv)
     int rc = 0;
     enum gw_err setup_err = role->setup ? role->setup(&ctx, &errors) : GW_OK;
     if (setup_err != GW_OK) {
-        fputs(buf_cstr(&errors), stderr);
-        log_write(LOG_ERROR, "Start-up failed", (struct log_field[]){log_str("error", buf_cstr(&errors))}, 1);
+        report_startup_errors(&errors);
         rc = setup_err == GW_ERR_CONFIG ? CONFIG_EXIT_CODE : 1;
         goto out;
     }
@@ -164,13 +186,7 @@ int role_main(const struct role *role, int argc, char **argv)
     while (server_listener_port(ctx.server, main_listener) >= 0)
         main_listener++;
     if (server_add_listener(ctx.server, &lo, &errors) != GW_OK) {
-        fputs(buf_cstr(&errors), stderr);
-        /* the same words in the JSON log, without the "ERROR: " prefix and newline */
-        char line[512];
-        snprintf(line, sizeof(line), "%s",
-                 buf_cstr(&errors) + (strncmp(buf_cstr(&errors), "ERROR: ", 7) ? 0 : 7));
-        line[strcspn(line, "\n")] = '\0';
-        log_write(LOG_ERROR, line, NULL, 0);
+        report_startup_errors(&errors);
         rc = 1;
         goto teardown;
     }

@@ -240,9 +240,10 @@ static void append_errno_line(struct buf *errors, const char *what, const char *
     char reason[128];
     snprintf(reason, sizeof(reason), "%s", strerror(err));
     lower_first(reason);
-    /* The guide's wording: "ERROR: bind: address already in use", with the real address. */
+    /* The guide's words exactly, "ERROR: bind: address already in use", so that grepping for them
+     * finds it; the address follows in parentheses, as in `mcpgw up`'s port check. */
     int v6 = strchr(addr, ':') != NULL;
-    buf_printf(errors, "ERROR: %s %s%s%s:%d: %s\n", what, v6 ? "[" : "", addr, v6 ? "]" : "", port, reason);
+    buf_printf(errors, "ERROR: %s: %s (%s%s%s:%d)\n", what, reason, v6 ? "[" : "", addr, v6 ? "]" : "", port);
 }
 
 static int make_socket(const struct addrinfo *ai, int reuseport, int *out_errno)

@@ -78,6 +78,11 @@ int decode_token_main(int argc, char **argv)
             fputs(decode_usage, stdout);
             return 0;
         }
+        /* A JWT never starts with '-': anything else that does is a mistyped option. */
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "ERROR: unknown option %s\n%s", argv[i], decode_usage);
+            return 2;
+        }
         if (arg)
             return usage_error("one token only", decode_usage);
         arg = argv[i];
@@ -301,13 +306,61 @@ out:
 /* ---- generate-token ---- */
 
 static const char generate_usage[] =
-    "Usage: mcpgw generate-token --user USER [--client CLIENT] [--ttl SECONDS] [--scope \"A B\"]\n"
+    "Usage: mcpgw generate-token [--user USER] [--client CLIENT] [--ttl SECONDS] [--scope \"A B\"]\n"
     "                            [--service mcp-echo] [--email E] [--env-file FILE]\n"
     "Mint an access token signed with auth's key (for testing), recorded in Redis like any other\n"
     "(token:{jti}, user_tokens:{sub}), so it can be listed, revoked and cleaned up.\n"
-    "USER is a local user name (sub local:USER) or a full sub such as github:12345.\n"
+    "USER is a local user name (sub local:USER) or a full sub such as github:12345; without --user,\n"
+    "the only user of LOCAL_USERS_FILE (when there is exactly one).\n"
     "Defaults: client mcpgw-operator, ttl ACCESS_TOKEN_LIFETIME, scope MCP_SCOPES, the first enabled\n"
     "service. The token alone goes to stdout; a summary to stderr.\n";
+
+/* The names in LOCAL_USERS_FILE (NAME:HASH lines, '#' comments), comma-separated into names;
+ * returns how many. */
+static size_t local_user_names(const struct config *cfg, struct buf *names)
+{
+    const char *path = config_get(cfg, "LOCAL_USERS_FILE", NULL);
+    FILE *f = path && *path ? fopen(path, "re") : NULL;
+    if (!f)
+        return 0;
+    size_t count = 0;
+    char line[2048];
+    while (fgets(line, sizeof line, f)) {
+        size_t name_len = strcspn(line, ":\r\n");
+        if (line[0] == '#' || line[name_len] != ':' || name_len == 0)
+            continue;
+        buf_printf(names, "%s%.*s", count ? ", " : "", (int)name_len, line);
+        count++;
+    }
+    fclose(f);
+    return count;
+}
+
+/* Without --user: the only local user (what `make up` creates) is the obvious one, and saying so
+ * on stderr keeps it from being a surprise. A GitHub account is never guessed: its sub is
+ * github:ID, which only the operator knows. Returns an allocated name, or NULL after explaining
+ * on stderr exactly what to pass. */
+static char *default_user(const struct config *cfg)
+{
+    struct buf names;
+    buf_init(&names, 64 * 1024);
+    size_t count = local_user_names(cfg, &names);
+    char *user = NULL;
+    if (count == 1) {
+        user = gw_strdup(buf_cstr(&names));
+        fprintf(stderr, "No --user given: using %s, the only user in LOCAL_USERS_FILE\n", user);
+    } else if (count > 1) {
+        fprintf(stderr,
+                "ERROR: --user is required: pass --user NAME, one of LOCAL_USERS_FILE's users (%s), or "
+                "--user github:ID for a GitHub account (its numeric id)\n",
+                buf_cstr(&names));
+    } else {
+        fprintf(stderr, "ERROR: --user is required: pass --user NAME for a local user (mcpgw add-user NAME "
+                        "adds one) or --user github:ID for a GitHub account (its numeric id)\n");
+    }
+    buf_free(&names);
+    return user;
+}
 
 int generate_token_main(int argc, char **argv)
 {
@@ -341,13 +394,21 @@ int generate_token_main(int argc, char **argv)
             return usage_error("unknown option or missing value", generate_usage);
         }
     }
-    if (!user || !*user)
-        return usage_error("--user is required", generate_usage);
+    if (user && !*user)
+        return usage_error("--user must not be empty", generate_usage);
     if (!*client)
         return usage_error("--client must not be empty", generate_usage);
     struct config *cfg = role_load_config(env_file);
     if (!cfg)
         return CONFIG_EXIT_CODE;
+    char *chosen_user = NULL;
+    if (!user) {
+        if (!(chosen_user = default_user(cfg))) {
+            config_free(cfg);
+            return 2;
+        }
+        user = chosen_user;
+    }
     int rc = 1;
     char *jti = NULL, *family = NULL, *access = NULL, *resource = NULL, *issuer = NULL, *default_scope = NULL;
     redisContext *redis = NULL;
@@ -497,5 +558,6 @@ out:
     free(default_scope);
     config_list_free(services, nservices);
     config_free(cfg);
+    free(chosen_user);
     return rc;
 }

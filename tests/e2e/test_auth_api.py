@@ -477,6 +477,21 @@ def test_token_endpoint_client_authentication(auth):
     assert status == 400
     _, _, metrics = http("GET", auth.url + "/metrics")
     assert 'auth_failures_total{reason="unknown_client"}' in metrics.decode()
+    # every counted failure has its ERROR line with the same reason (the AuthFailureSpike runbook)
+    failures = [json.loads(line) for line in auth.proc.stderr().splitlines()
+                if line.startswith("{") and json.loads(line)["message"].startswith("authentication failed: ")]
+    assert all(f["level"] == "ERROR" for f in failures)
+    counted = {labels.split('"')[1]: value for labels, value in
+               (line[len("auth_failures_total{"):].rsplit("} ", 1) for line in metrics.decode().splitlines()
+                if line.startswith("auth_failures_total{"))}
+    logged = {}
+    for f in failures:
+        logged[f["reason"]] = logged.get(f["reason"], 0) + 1
+    assert logged == {reason: int(float(n)) for reason, n in counted.items() if float(n) > 0}
+    assert {"bad_client_secret", "missing_client_secret", "unknown_client"} <= set(logged)
+    unknown = next(f for f in failures if f["reason"] == "unknown_client")
+    assert unknown["client_id"] == "no-such-client" and unknown["path"] == "/token"
+    assert conf["client_secret"] not in auth.proc.stderr()
 
 
 # ---- refresh ----
@@ -612,6 +627,14 @@ def test_verify_success_headers_and_wrong_audience(auth):
     assert status == 200
     assert headers["x-user-id"] == "github:4242" and headers["x-user-name"] == "octocat"
     assert headers["x-client-id"] == client["client_id"]
+    # the guide's example log line, never with the token
+    log = auth.proc.stderr()
+    validated = [json.loads(line) for line in log.splitlines()
+                 if line.startswith("{") and json.loads(line)["message"] == "Token validated successfully"]
+    assert len(validated) == 1 and validated[0]["level"] == "INFO" and validated[0]["service"] == "auth"
+    assert validated[0]["user"] == "octocat" and validated[0]["client_id"] == client["client_id"]
+    assert isinstance(validated[0]["duration_ms"], int)
+    assert tokens["access_token"] not in log and tokens["access_token"].split(".")[2] not in log
     status, headers, _ = auth.verify(tokens["access_token"], host=f"mcp-fetch.{DOMAIN}")
     assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
     assert f"mcp-fetch.{DOMAIN}/.well-known/oauth-protected-resource/mcp" in headers["www-authenticate"]

@@ -227,7 +227,11 @@ def test_full_github_flow_to_token(start_auth):
     status, _, page = b.get(callback_url)
     assert status == 400 and "expired or was already completed" in page
     # Logged in, counted.
-    assert '"GitHub user logged in"' in auth.proc.stderr()
+    # The guide's `just logs auth | grep "GitHub OAuth"` shows the exchange from start to success.
+    github_lines = [line for line in auth.proc.stderr().splitlines() if "GitHub OAuth" in line]
+    assert any('"message":"GitHub OAuth login started"' in line for line in github_lines)
+    assert any('"message":"GitHub OAuth login succeeded"' in line and '"user":"octocat"' in line
+               for line in github_lines)
     assert auth.metric('auth_logins_total{provider="github",result="success"}') == 1
 
 
@@ -453,8 +457,10 @@ def test_denied_user(start_auth):
     q = query_of(link)
     assert q["error"] == "access_denied" and q["state"] == "st-123" and q["iss"] == auth.base
     log = [json.loads(line) for line in auth.proc.stderr().splitlines() if line.startswith("{")]
-    denied = [e for e in log if e.get("message") == "GitHub user not allowed"]
-    assert denied and denied[0]["user"] == "mallory" and "ALLOWED_GITHUB_USERS" in denied[0]["reason"]
+    denied = [e for e in log if e.get("message") == "authentication failed: GitHub OAuth login refused: user not allowed"]
+    assert denied and denied[0]["user"] == "mallory" and "ALLOWED_GITHUB_USERS" in denied[0]["detail"]
+    assert denied[0]["level"] == "ERROR" and denied[0]["reason"] == "github_user_not_allowed"
+    assert auth.metric('auth_failures_total{reason="github_user_not_allowed"}') == 1
     assert auth.metric('auth_logins_total{provider="github",result="denied"}') == 1
 
 
@@ -512,7 +518,10 @@ def test_github_faults_give_a_clear_page(start_auth, fault, code):
     status, h2, page = b.get(h["location"])
     assert_error_page(status, h2, page, code)
     assert "GitHub" in page
-    assert '"GitHub login failed"' in auth.proc.stderr()
+    failed = [json.loads(line) for line in auth.proc.stderr().splitlines()
+              if line.startswith("{") and "GitHub OAuth login failed" in line]
+    assert failed and failed[0]["level"] == "ERROR" and failed[0]["reason"] == "github_unavailable"
+    assert auth.metric('auth_failures_total{reason="github_unavailable"}') == 1
     assert auth.metric('auth_logins_total{provider="github",result="upstream_error"}') == 1
     auth.fake.fault = None
     # The server is still fine.

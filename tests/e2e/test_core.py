@@ -326,7 +326,13 @@ def test_second_process_on_taken_port_fails_with_the_guides_message(server, proc
     second = procs.start([coreserver_bin(), "--port", str(port), "--bind", "127.0.0.1"], name="second")
     rc = second.proc.wait(timeout=15)
     assert rc != 0
-    assert f"ERROR: bind 127.0.0.1:{port}: address already in use" in second.stderr()
+    err = second.stderr()
+    assert f"ERROR: bind: address already in use (127.0.0.1:{port})\n" in err
+    # The JSON log carries the same words, without the "ERROR: " prefix or a newline in the field.
+    (startup,) = [json.loads(line) for line in err.splitlines()
+                  if line.startswith("{") and json.loads(line)["message"] == "Start-up failed"]
+    assert startup["level"] == "ERROR"
+    assert startup["error"] == f"bind: address already in use (127.0.0.1:{port})"
 
 
 def test_tls_listener_serves_tls12_plus(server, workdir):

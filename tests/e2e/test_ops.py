@@ -177,6 +177,22 @@ def test_every_command_has_help():
         assert r.stdout.startswith("Usage: mcpgw "), (cmd, r.stdout)
 
 
+def test_every_command_refuses_an_unknown_option_with_exit_2(workdir):
+    """docs/operations.md: exit 2 is a usage error, for every command. redis-cli hands its
+    arguments to Debian's redis-cli unchanged; version and help take none."""
+    listing = subprocess.run([mcpgw_bin(), "--help"], capture_output=True, text=True).stdout
+    commands = [line.split()[0] for line in listing.split("Commands:\n")[1].split("\n\n")[0].splitlines()]
+    assert "add-user" in commands and "decode-token" in commands
+    for cmd in commands:
+        if cmd in ("redis-cli", "version", "help"):
+            continue
+        r = subprocess.run([mcpgw_bin(), cmd, "--bogus-opt"], cwd=workdir, env=bare_env(), capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=30)
+        assert r.returncode == 2, (cmd, r.returncode, r.stderr)
+        assert r.stderr.startswith("ERROR: "), (cmd, r.stderr)
+        assert "usage" in r.stderr.lower() or "--help" in r.stderr, (cmd, r.stderr)
+
+
 def test_up_ps_health_kill_restart_down(procs, stack):
     stack.start_foreground(procs)
 
@@ -296,8 +312,12 @@ def test_port_in_use_is_refused(stack):
     holder.listen(1)
     try:
         r = stack.run("up", timeout=60)
+        # a service started by hand on the taken port says the guide's words too
+        echo = stack.run("echo", "--bind", "127.0.0.1", "--port", str(stack.ports["MCP_ECHO_PORT"]), timeout=30)
     finally:
         holder.close()
+    assert echo.returncode == 1
+    assert f"ERROR: bind: address already in use (127.0.0.1:{stack.ports['MCP_ECHO_PORT']})\n" in echo.stderr
     assert r.returncode == 1
     assert "ERROR: bind: address already in use" in r.stderr
     assert f"127.0.0.1:{stack.ports['MCP_ECHO_PORT']}, MCP_ECHO_PORT of mcp-echo" in r.stderr
@@ -369,6 +389,28 @@ def test_logs_tail_follow_and_guide_jq_filters(procs, stack):
         r = stack.shell("mcpgw logs auth | jq 'select(.level==\"ERROR\" and (.message | contains(\"auth\")))'"
                         if have_command("auth") else "true")
         assert r.returncode == 0, r.stderr
+        if have_command("auth"):
+            assert_client_auth_failure_is_found_by_the_runbook_filters(stack)
+
+
+def assert_client_auth_failure_is_found_by_the_runbook_filters(stack):
+    """An unknown client at /token: the guide's "Authentication failures" filter (parenthesised)
+    and the AuthFailureSpike runbook's `select(.reason == "REASON")` both find its log line."""
+    status, _, _ = http("POST", f"http://127.0.0.1:{stack.ports['AUTH_PORT']}/token",
+                        body=b"grant_type=authorization_code&code=nothing&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+                             b"&code_verifier=" + b"v" * 43 + b"&client_id=nobody-registered",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 401
+    stack.wait(lambda: "nobody-registered" in stack.run("logs", "auth").stdout, "the refused client in the log")
+    r = stack.shell("mcpgw logs auth | jq -c 'select(.level==\"ERROR\" and (.message | contains(\"auth\")))'")
+    assert r.returncode == 0, r.stderr
+    failures = [json.loads(line) for line in r.stdout.splitlines()]
+    assert any(f["reason"] == "unknown_client" and f["client_id"] == "nobody-registered" for f in failures)
+    r = stack.shell("mcpgw logs auth | jq -c 'select(.reason == \"unknown_client\")'")
+    assert r.returncode == 0, r.stderr
+    (line,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert line["level"] == "ERROR" and line["message"] == "authentication failed: client authentication refused"
+    assert line["path"] == "/token"
 
 
 def test_stats_json(procs, stack):

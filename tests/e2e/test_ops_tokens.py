@@ -59,6 +59,30 @@ def test_help_and_usage_errors(workdir, redis_server):
         assert run(env, cmd).returncode == 2
     assert run(env, "generate-token", "--user", "x", "--ttl", "abc").returncode == 2
     assert run(env, "generate-token", "--user", "x", "--service", "mcp-nope").returncode == 2
+    p = run(env, "decode-token", "--bogus-opt")
+    assert p.returncode == 2 and p.stderr.startswith("ERROR: unknown option --bogus-opt\nUsage: mcpgw decode-token")
+
+
+def test_generate_token_without_user(workdir, redis_server):
+    """The guide's bare `just generate-token`: the only local user if there is one, else exit 2
+    saying exactly what to pass."""
+    env = base_env(workdir, redis_server, JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET=SECRET)
+    p = run(env, "generate-token")
+    assert p.returncode == 2
+    assert p.stderr.startswith("ERROR: --user is required: pass --user NAME for a local user (mcpgw add-user NAME")
+    assert "--user github:ID" in p.stderr
+    with open(env["LOCAL_USERS_FILE"], "w") as f:
+        f.write("# local users\nadmin:$2b$12$abcdefghijklmnopqrstuuMJsKfqjVDMk7jQGpzcSBBIm5dH0eVpq\n")
+    p = run(env, "generate-token")
+    assert p.returncode == 0, p.stderr
+    assert "No --user given: using admin, the only user in LOCAL_USERS_FILE" in p.stderr
+    claims = json.loads(run(env, "decode-token", p.stdout.strip()).stdout.split("Claims:\n")[1].split("Times")[0])
+    assert claims["sub"] == "local:admin" and claims["username"] == "admin"
+    with open(env["LOCAL_USERS_FILE"], "a") as f:
+        f.write("bob:$2b$12$abcdefghijklmnopqrstuuMJsKfqjVDMk7jQGpzcSBBIm5dH0eVpq\n")
+    p = run(env, "generate-token")
+    assert p.returncode == 2 and p.stdout == ""
+    assert "ERROR: --user is required: pass --user NAME, one of LOCAL_USERS_FILE's users (admin, bob)" in p.stderr
 
 
 def test_decode_garbage_and_times(workdir, redis_server):
