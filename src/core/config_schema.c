@@ -14,7 +14,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "acme_paths.h"
+#include "jwt.h"
 #include "urlform.h"
 
 #define PORT_RANGE .min = 0, .max = 65535
@@ -106,6 +109,39 @@ static const char *check_readable_file(const struct config *cfg, const char *val
     bool readable = read(fd, &byte, 1) >= 0;
     close(fd);
     return readable ? NULL : "cannot read it: not a regular file";
+}
+
+/* auth parses the key at every start and refuses to run with a bad one; say so before `up`. */
+static const char *check_jwt_private_key(const struct config *cfg, const char *value)
+{
+    enum jwt_alg alg = jwt_alg_from_name(config_get(cfg, "JWT_ALGORITHM", "RS256"));
+    if (alg == JWT_ALG_HS256)
+        return NULL; /* not used: HS256 signs with GATEWAY_JWT_SECRET */
+    struct jwt_key *key = NULL;
+    const char *why = NULL;
+    enum gw_err err = jwt_key_from_pem_base64(value, strlen(value), alg, &key, &why);
+    jwt_key_free(key);
+    return err ? (why ? why : "is not a base64 PEM private key for JWT_ALGORITHM") : NULL;
+}
+
+/* The shape auth's client store needs (src/auth/client_store.c); checked here too so that
+ * validate-env and `up` report it instead of auth exiting at start. */
+static const char *check_static_clients(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    json_t *list = json_loads(value, 0, NULL);
+    const char *why = json_is_array(list) ? NULL : "not a JSON array";
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        const char *id = json_string_value(json_object_get(c, "client_id"));
+        const json_t *uris = json_object_get(c, "redirect_uris");
+        if (!why && (!id || !*id || !json_is_array(uris) || json_array_size(uris) == 0))
+            why = "every entry needs client_id and redirect_uris";
+    }
+    json_decref(list);
+    return why;
 }
 
 static const char *check_https_url(const struct config *cfg, const char *value)
@@ -240,6 +276,7 @@ static const struct config_var schema[] = {
     {.name = "JWT_PRIVATE_KEY_B64",
      .type = CONFIG_STRING,
      .secret = true,
+     .check = check_jwt_private_key,
      .doc = "Base64 PEM private key for RS256/ES256 (generated into DATA_DIR when unset)"},
     {.name = "ACCESS_TOKEN_LIFETIME",
      .type = CONFIG_INT,
@@ -303,6 +340,7 @@ static const struct config_var schema[] = {
      .doc = "PEM CA bundle for fetching client ID metadata documents (default: the system's)"},
     {.name = "AUTH_STATIC_CLIENTS",
      .type = CONFIG_STRING,
+     .check = check_static_clients,
      .doc = "Pre-registered clients: JSON array of {client_id, client_secret_hash (base64url SHA-256), "
             "redirect_uris, client_name}"},
 

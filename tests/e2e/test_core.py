@@ -4,6 +4,7 @@ role_main) and the real mcpgw binary for the configuration commands.
 
 CORESERVER_BIN selects the fixture build (release or ASan), MCPGW_BIN the mcpgw build.
 """
+import base64
 import json
 import os
 import signal
@@ -403,6 +404,33 @@ def test_validate_env_reports_an_unreadable_local_users_file(workdir):
     assert "Configuration OK" not in r.stdout
     r = subprocess.run([mcpgw_bin(), "up"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 78 and "LOCAL_USERS_FILE" in r.stderr, r.stdout + r.stderr
+
+
+def test_validate_env_checks_the_signing_key_and_static_clients(workdir):
+    """auth parses both at every start and refuses to run with a bad one: validate-env says so first."""
+    env = dict(BASE_DOMAIN="example.com", GITHUB_CLIENT_ID="id", GITHUB_CLIENT_SECRET="s", HTTPS_PORT="0",
+               JWT_ALGORITHM="RS256")
+    bad = dict(env, JWT_PRIVATE_KEY_B64=base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nnope\n").decode(),
+               AUTH_STATIC_CLIENTS='[{"client_id": "cli"}]')
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=bare_env(**bad), capture_output=True, text=True)
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert "ERROR: Invalid value for JWT_PRIVATE_KEY_B64: " in r.stderr
+    assert "nope" not in r.stderr and bad["JWT_PRIVATE_KEY_B64"] not in r.stderr  # a secret is never echoed
+    assert "ERROR: Invalid value for AUTH_STATIC_CLIENTS: " in r.stderr
+    assert "every entry needs client_id and redirect_uris" in r.stderr
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=bare_env(**dict(env, AUTH_STATIC_CLIENTS="{}")),
+                       capture_output=True, text=True)
+    assert r.returncode == 78 and "AUTH_STATIC_CLIENTS" in r.stderr and "not a JSON array" in r.stderr
+    # a real RSA key and a well-formed client list pass
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    good = dict(env, JWT_PRIVATE_KEY_B64=base64.b64encode(pem).decode(),
+                AUTH_STATIC_CLIENTS='[{"client_id": "cli", "redirect_uris": ["http://127.0.0.1:9/cb"]}]')
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=bare_env(**good), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "Configuration OK" in r.stdout
 
 
 def test_show_config_masks_secrets(workdir):
