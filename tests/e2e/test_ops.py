@@ -285,20 +285,29 @@ def test_redis_stopped_then_back(procs, stack):
     assert "restarting it" not in stack.run("logs", "supervisor").stdout
 
 
+def hang_until_replaced(stack, name, see_unhealthy=False):
+    """SIGSTOP the service's process and wait until the supervisor has replaced it with a healthy
+    one; returns (the old service entry, the new one). The old process is let go at the end."""
+    old = stack.service(name)
+    os.kill(old["pid"], signal.SIGSTOP)
+    try:
+        if see_unhealthy:
+            stack.wait(lambda: stack.service(name)["health"] == "unhealthy", f"{name} unhealthy")
+        new = stack.wait(lambda: (lambda s: s if s["pid"] not in (0, old["pid"]) and s["health"] == "healthy"
+                                  else None)(stack.service(name)), f"{name} replaced", timeout=90)
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(old["pid"], signal.SIGCONT)
+    return old, new
+
+
 def test_hung_auth_is_restarted_though_the_router_depends_on_it(procs, stack):
     """A hung auth (SIGSTOP) is replaced while Redis is healthy; the router, whose /health fails
     with auth, is left alone."""
     if not have_command("auth"):
         pytest.skip("no auth in this build")
     stack.start_foreground(procs)
-    auth = stack.service("auth")
-    os.kill(auth["pid"], signal.SIGSTOP)
-    try:
-        again = stack.wait(lambda: (lambda s: s if s["pid"] not in (0, auth["pid"]) and s["health"] == "healthy"
-                                    else None)(stack.service("auth")), "auth replaced", timeout=90)
-    finally:
-        with contextlib.suppress(OSError):
-            os.kill(auth["pid"], signal.SIGCONT)
+    _, again = hang_until_replaced(stack, "auth")
     assert again["restarts"] == 1
     stack.wait(stack.all_healthy, "every service healthy again", timeout=90)
     if have_command("router"):
@@ -504,15 +513,7 @@ def test_justfile_maps_guide_commands(procs, stack):
 def test_hung_service_is_restarted_after_failed_checks(procs, stack):
     """A process that stops answering (SIGSTOP) fails HEALTH_CHECK_RETRIES checks, then is replaced."""
     stack.start_foreground(procs)
-    echo = stack.service("mcp-echo")
-    os.kill(echo["pid"], signal.SIGSTOP)
-    try:
-        stack.wait(lambda: stack.service("mcp-echo")["health"] == "unhealthy", "mcp-echo unhealthy")
-        again = stack.wait(lambda: (lambda s: s if s["pid"] not in (0, echo["pid"]) and s["health"] == "healthy"
-                                    else None)(stack.service("mcp-echo")), "mcp-echo replaced", timeout=90)
-    finally:
-        with contextlib.suppress(OSError):
-            os.kill(echo["pid"], signal.SIGCONT)
+    echo, again = hang_until_replaced(stack, "mcp-echo", see_unhealthy=True)
     assert again["restarts"] == 1
     assert not pid_alive(echo["pid"])
     log = stack.run("logs", "supervisor").stdout
