@@ -176,6 +176,13 @@ char **public_url_mcp_services(const struct config *cfg, size_t *count)
             if (k == 0 && !config_get_bool(cfg, name, false))
                 continue;
             size_t mid = nlen - 4 - slen;
+            /* MCP_<NAME>_ENABLED=false switches a URL or stdio service off, as in the router */
+            char enabled_var[160];
+            if (k > 0 && mid + 12 < sizeof(enabled_var)) {
+                snprintf(enabled_var, sizeof(enabled_var), "MCP_%.*s_ENABLED", (int)mid, name + 4);
+                if (config_has(cfg, enabled_var) && !config_get_bool(cfg, enabled_var, true))
+                    continue;
+            }
             char svc[128];
             if (mid + 5 > sizeof(svc))
                 continue;
