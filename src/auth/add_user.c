@@ -68,7 +68,7 @@ static bool read_password_tty(const char *prompt, char *out, size_t cap)
 
 static bool name_present(const char *path, const char *name)
 {
-    char *h = local_users_find_in_file(path, name);
+    char *h = users_file_find_in_file(path, name);
     bool present = h != NULL;
     free(h);
     return present;
@@ -92,7 +92,7 @@ int add_user_main(int argc, char **argv)
     }
     if (!name)
         return usage_error("a user name is needed", NULL);
-    if (!local_user_name_valid(name)) {
+    if (!users_file_name_valid(name)) {
         fprintf(stderr, "ERROR: invalid user name \"%s\" (1-64 of letters, digits, . _ - @)\n", name);
         return 2;
     }
@@ -139,7 +139,7 @@ int add_user_main(int argc, char **argv)
         rc = 70;
     } else {
         int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        char line[LOCAL_USER_MAX_NAME + 256];
+        char line[USERS_FILE_MAX_NAME + 256];
         int n = snprintf(line, sizeof line, "%s:%s\n", name, hash);
         if (fd < 0 || write(fd, line, (size_t)n) != n) {
             fprintf(stderr, "ERROR: cannot write %s: %s\n", file, strerror(errno));

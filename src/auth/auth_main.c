@@ -180,9 +180,8 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
     }
     state = s;
     ctx->state = s;
-    err = browser_setup();
+    err = browser_setup(errors);
     if (err) {
-        buf_append_str(errors, "ERROR: the browser login could not be set up (see the lines above)\n");
         browser_teardown();
         client_store_teardown();
         state = NULL;

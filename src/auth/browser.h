@@ -17,17 +17,19 @@
  * browser_setup is called once by auth_setup after auth_state() is set (it reads auth_state()->cfg
  * and ->issuer), before workers start: reads the GitHub/local-user configuration (GitHub needs
  * GITHUB_CLIENT_ID+SECRET, local users LOCAL_USERS_FILE; at least one), derives the cookie key,
- * logs start-up warnings (e.g. ALLOWED_GITHUB_USERS empty) and errors ("ERROR: ..." lines).
+ * logs start-up warnings (e.g. ALLOWED_GITHUB_USERS empty) and appends errors to errors
+ * ("ERROR: ...\n" lines, which the role reports on stderr and in the log).
  * Returns GW_OK, or GW_ERR_CONFIG/GW_ERR_IO: start-up should stop with exit code 78.
  * browser_teardown releases it (auth_teardown).
  */
 #ifndef MCPGW_AUTH_BROWSER_H
 #define MCPGW_AUTH_BROWSER_H
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/http.h"
 
-enum gw_err browser_setup(void);
+enum gw_err browser_setup(struct buf *errors);
 /* Releases what browser_setup allocated (call from auth_teardown). */
 void browser_teardown(void);
 

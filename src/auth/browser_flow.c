@@ -28,7 +28,7 @@ const struct browser_config *browser_config(void)
     return &config;
 }
 
-enum gw_err browser_setup(void)
+enum gw_err browser_setup(struct buf *errors)
 {
     const struct auth_state *st = auth_state();
     const struct config *cfg = st->cfg;
@@ -51,12 +51,13 @@ enum gw_err browser_setup(void)
         config.resources[i] = public_url_resource(cfg, st->services[i]);
 
     if (!config.github && !config.local) {
-        log_error(
-            "ERROR: Required variable GITHUB_CLIENT_ID not set (or set LOCAL_USERS_FILE for local users)");
+        buf_append_str(
+            errors,
+            "ERROR: Required variable GITHUB_CLIENT_ID not set (or set LOCAL_USERS_FILE for local users)\n");
         return GW_ERR_CONFIG;
     }
     if (config.github && !config.github_client_secret[0]) {
-        log_error("ERROR: Required variable GITHUB_CLIENT_SECRET not set");
+        buf_append_str(errors, "ERROR: Required variable GITHUB_CLIENT_SECRET not set\n");
         return GW_ERR_CONFIG;
     }
     if (config.github && config.policy.nusers == 0)
@@ -66,16 +67,19 @@ enum gw_err browser_setup(void)
             "anyone)",
             NULL, 0);
     if (config.local) {
-        char *errors = NULL;
-        if (local_users_setup(config.local_users_file, &errors) != GW_OK) {
-            log_error("%s", errors ? errors : "ERROR: LOCAL_USERS_FILE is not usable");
-            free(errors);
+        char *problems = NULL;
+        if (local_users_setup(config.local_users_file, &problems) != GW_OK) {
+            buf_append_str(errors, problems ? problems : "ERROR: LOCAL_USERS_FILE is not usable\n");
+            free(problems);
             return GW_ERR_CONFIG;
         }
     }
     enum gw_err err = session_setup(cfg, st->issuer);
-    if (err != GW_OK)
+    if (err != GW_OK) {
+        buf_printf(errors, "ERROR: cannot read or create the session key in DATA_DIR %s: %s\n",
+                   config_get(cfg, "DATA_DIR", "./data"), gw_strerror(err));
         return err;
+    }
     static const char *const labels[] = {"provider", "result"};
     if (!logins_metric)
         logins_metric =

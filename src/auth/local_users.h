@@ -1,7 +1,7 @@
 /*
- * local_users.h - the local-user identity provider: LOCAL_USERS_FILE (`name:hash` lines, like
- * an htpasswd file; `#` comments and blank lines ignored) with bcrypt ($2b$/$2y$/$2a$) or
- * yescrypt ($y$) hashes checked by the system's crypt(3) (libxcrypt), and `mcpgw add-user`.
+ * local_users.h - the local-user identity provider: LOCAL_USERS_FILE (its format:
+ * core/users_file.h) with bcrypt ($2b$/$2y$/$2a$) or yescrypt ($y$) hashes checked by the
+ * system's crypt(3) (libxcrypt), and `mcpgw add-user`.
  *
  * libxcrypt is opened at run time (dlopen "libcrypt.so.1") because the build does not link it;
  * argon2id hashes are refused with a clear message (no libargon2 on this system).
@@ -13,23 +13,13 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/users_file.h"
 
-#define LOCAL_USER_MAX_NAME 64
 #define LOCAL_PASSWORD_MAX 1024
 
-/* Whether name is an acceptable user name: 1..64 of [A-Za-z0-9._@-]. */
-bool local_user_name_valid(const char *name);
-
-/* Find name's hash in the file text text[0..len). Returns a new string (caller frees) or NULL.
- * Lines that are malformed are skipped. */
-char *local_users_find(const char *text, size_t len, const char *name);
-
-/* Read path (at most 1 MiB) and find name's hash; NULL when absent or unreadable. */
-char *local_users_find_in_file(const char *path, const char *name);
-
-/* Check the file at start-up: readable, each line well formed with a supported hash. Appends
- * "ERROR: ..." lines to errors (may be NULL) and returns GW_ERR_CONFIG on problems. Also
- * prepares the dummy hash used for unknown names. */
+/* Check the file at start-up (users_file_check): *errors_text (may be NULL) gets the
+ * "ERROR: ..." lines, GW_ERR_CONFIG on problems. Also prepares the dummy hash used for unknown
+ * names. */
 enum gw_err local_users_setup(const char *path, char **errors_text);
 
 /* Verify password against hash with crypt(3), comparing in constant time. hash NULL (unknown

@@ -113,7 +113,7 @@ static void password_job_release(struct password_job *job)
 static void *check_password_thread(void *arg)
 {
     struct password_job *job = arg;
-    char *hash = local_users_find_in_file(job->file, job->username);
+    char *hash = users_file_find_in_file(job->file, job->username);
     job->ok = local_password_verify(hash, job->password);
     free(hash);
     uint64_t one = 1;
@@ -256,7 +256,7 @@ static void pending_loaded(const struct redis_result *result, void *arg)
         return;
     }
     const char *password = browser_param(ex, http_request(ex)->body, http_request(ex)->body_len, "password");
-    if (!c->username || !local_user_name_valid(c->username) || !password || !password[0] ||
+    if (!c->username || !users_file_name_valid(c->username) || !password || !password[0] ||
         strlen(password) > LOCAL_PASSWORD_MAX) {
         http_exchange_set_error(ex, "invalid_credentials");
         login_show(ex, &c->pending, &c->session, 401, "Invalid user name or password.");

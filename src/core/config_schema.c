@@ -18,6 +18,7 @@
 
 #include "acme_paths.h"
 #include "jwt.h"
+#include "users_file.h"
 #include "urlform.h"
 
 #define PORT_RANGE .min = 0, .max = 65535
@@ -97,8 +98,10 @@ static const char *check_http_url(const struct config *cfg, const char *value)
     return NULL;
 }
 
-/* auth reads the file at every start and refuses to run without it; say so before `up`. */
-static const char *check_readable_file(const struct config *cfg, const char *value)
+/* auth reads the file at every start and refuses to run without it or with a line it cannot
+ * use; say so before `up`. The first problem is reported ("line 2: expected NAME:HASH ..."),
+ * with how many more there are. */
+static const char *check_users_file(const struct config *cfg, const char *value)
 {
     (void)cfg;
     int fd = open(value, O_RDONLY | O_CLOEXEC);
@@ -108,7 +111,28 @@ static const char *check_readable_file(const struct config *cfg, const char *val
     char byte;
     bool readable = read(fd, &byte, 1) >= 0;
     close(fd);
-    return readable ? NULL : "cannot read it: not a regular file";
+    if (!readable)
+        return "cannot read it: not a regular file";
+    struct buf errors;
+    buf_init(&errors, 64 * 1024);
+    if (users_file_check(value, &errors) == GW_OK) {
+        buf_free(&errors);
+        return NULL;
+    }
+    /* users_file_check's lines read "ERROR: PATH line N: why"; the value (PATH) is printed
+     * already, so keep "line N: why". */
+    static _Thread_local char reason[200];
+    const char *first = buf_cstr(&errors), *line = strstr(first, " line ");
+    const char *start = line ? line + 1 : first;
+    size_t len = strcspn(start, "\n"), more = 0;
+    for (const char *p = strchr(first, '\n'); p && p[1]; p = strchr(p + 1, '\n'))
+        more++;
+    if (more)
+        snprintf(reason, sizeof(reason), "%.*s (and %zu more)", (int)len, start, more);
+    else
+        snprintf(reason, sizeof(reason), "%.*s", (int)len, start);
+    buf_free(&errors);
+    return reason;
 }
 
 /* auth parses the key at every start and refuses to run with a bad one; say so before `up`. */
@@ -257,9 +281,9 @@ static const struct config_var schema[] = {
      .doc = "GitHub organisations whose members may log in, comma-separated"},
     {.name = "LOCAL_USERS_FILE",
      .type = CONFIG_STRING,
-     .check = check_readable_file,
-     .doc =
-         "File of local users with argon2id/bcrypt hashes (instead of or besides GitHub); must be readable"},
+     .check = check_users_file,
+     .doc = "File of local users, NAME:HASH lines with bcrypt or yescrypt hashes (mcpgw add-user writes "
+            "it), instead of or besides GitHub; must be readable and well formed"},
 
     /* Tokens. */
     {.name = "JWT_ALGORITHM",

@@ -404,6 +404,19 @@ def test_validate_env_reports_an_unreadable_local_users_file(workdir):
     assert "Configuration OK" not in r.stdout
     r = subprocess.run([mcpgw_bin(), "up"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 78 and "LOCAL_USERS_FILE" in r.stderr, r.stdout + r.stderr
+    # readable but with lines auth would refuse at start: the first is named, with how many more
+    users = os.path.join(workdir, "users")
+    with open(users, "w") as f:
+        f.write("# comment\nalice:$2b$12$" + "a" * 53 + "\ncarol\nbad name:$2b$12$x\n")
+    env["LOCAL_USERS_FILE"] = users
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert (f'ERROR: Invalid value for LOCAL_USERS_FILE: "{users}" line 3: expected NAME:HASH with a valid '
+            "user name (and 1 more)") in r.stderr, r.stderr
+    with open(users, "w") as f:
+        f.write("alice:$2b$12$" + "a" * 53 + "\n")
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "Configuration OK" in r.stdout, r.stdout + r.stderr
 
 
 def test_validate_env_checks_the_signing_key_and_static_clients(workdir):
@@ -431,6 +444,22 @@ def test_validate_env_checks_the_signing_key_and_static_clients(workdir):
     r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=bare_env(**good), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Configuration OK" in r.stdout
+
+
+def test_auth_refusing_its_users_file_says_which_line(workdir):
+    """Started on its own (no validate-env first), auth checks its configuration the same way and
+    stops with exit 78 naming the line, before it listens or touches Redis."""
+    users = os.path.join(workdir, "users")
+    with open(users, "w") as f:
+        f.write("carol\n")
+    env = bare_env(BASE_DOMAIN="example.com", HTTPS_PORT="0", LOCAL_USERS_FILE=users, LOG_DIR="",
+                   DATA_DIR=os.path.join(workdir, "data"), JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET="s" * 40,
+                   AUTH_PORT=str(free_port()), REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    r = subprocess.run([mcpgw_bin(), "auth", "--bind", "127.0.0.1"], cwd=workdir, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 78, r.stderr
+    assert (f'ERROR: Invalid value for LOCAL_USERS_FILE: "{users}" line 1: expected NAME:HASH with a valid '
+            "user name\n") in r.stderr
 
 
 def test_show_config_masks_secrets(workdir):

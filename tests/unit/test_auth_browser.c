@@ -359,20 +359,20 @@ static void test_github_parse(void **state)
 static void test_local_users(void **state)
 {
     (void)state;
-    assert_true(local_user_name_valid("alice"));
-    assert_true(local_user_name_valid("a.b-c_d@e"));
-    assert_false(local_user_name_valid(""));
-    assert_false(local_user_name_valid("a:b"));
-    assert_false(local_user_name_valid("a b"));
+    assert_true(users_file_name_valid("alice"));
+    assert_true(users_file_name_valid("a.b-c_d@e"));
+    assert_false(users_file_name_valid(""));
+    assert_false(users_file_name_valid("a:b"));
+    assert_false(users_file_name_valid("a b"));
     const char *file = "# comment\n\nalice:$2b$12$abcdefghijklmnopqrstuuXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\n"
                        "bob:plaintext\ncarol:$y$j9T$salt$hash  \n";
-    char *h = local_users_find(file, strlen(file), "alice");
+    char *h = users_file_find(file, strlen(file), "alice");
     assert_non_null(h);
     assert_string_equal(h, "$2b$12$abcdefghijklmnopqrstuuXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX");
     free(h);
-    assert_null(local_users_find(file, strlen(file), "bob")); /* not a supported hash */
-    assert_null(local_users_find(file, strlen(file), "al"));
-    h = local_users_find(file, strlen(file), "carol");
+    assert_null(users_file_find(file, strlen(file), "bob")); /* not a supported hash */
+    assert_null(users_file_find(file, strlen(file), "al"));
+    h = users_file_find(file, strlen(file), "carol");
     assert_string_equal(h, "$y$j9T$salt$hash");
     free(h);
 }
