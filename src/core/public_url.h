@@ -39,8 +39,8 @@ bool public_url_path_routing(const struct config *cfg);
 /* The MCP services this configuration enables, as service names ("mcp-echo", "mcp-memory"):
  * mcp-echo when MCP_ECHO_ENABLED (default true), mcp-fetch when MCP_FETCH_ENABLED, then every
  * MCP_<NAME>_ENABLED=true, MCP_<NAME>_URL or MCP_<NAME>_COMMAND (unless MCP_<NAME>_ENABLED is
- * false) as "mcp-<name>" (lower case, '_' as '-'), each once, in that order. The caller frees the array and its strings with
- * config_list_free(list, count). */
+ * false) as "mcp-<name>" (lower case, '_' as '-'), each once, in that order. The caller frees
+ * the array and its strings with config_list_free(list, count). */
 char **public_url_mcp_services(const struct config *cfg, size_t *count);
 
 #endif
