@@ -32,17 +32,23 @@ static bool hash_supported(const char *h, size_t len)
            (len > 4 && strncmp(h, "$y$", 3) == 0);
 }
 
+/* The line starting at p (text ends at end): *line_end is where its content ends (before
+ * "\n" or "\r\n"); returns where the next line starts. */
+static const char *next_line(const char *p, const char *end, const char **line_end)
+{
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol)
+        eol = end;
+    *line_end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+    return eol + 1;
+}
+
 char *users_file_find(const char *text, size_t len, const char *name)
 {
     size_t name_len = strlen(name);
     const char *p = text, *end = text + len;
     while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        const char *line_end = eol;
-        if (line_end > p && line_end[-1] == '\r')
-            line_end--;
+        const char *line_end, *next = next_line(p, end, &line_end);
         const char *colon = memchr(p, ':', (size_t)(line_end - p));
         if (*p != '#' && colon && (size_t)(colon - p) == name_len && memcmp(p, name, name_len) == 0) {
             const char *h = colon + 1;
@@ -52,7 +58,7 @@ char *users_file_find(const char *text, size_t len, const char *name)
             if (hash_supported(h, hlen) && !memchr(h, '\0', hlen))
                 return gw_strndup(h, hlen);
         }
-        p = eol + 1;
+        p = next;
     }
     return NULL;
 }
@@ -104,12 +110,7 @@ enum gw_err users_file_check(const char *path, struct buf *errors)
         const char *p = text, *end = text + len;
         while (p < end) {
             line_no++;
-            const char *eol = memchr(p, '\n', (size_t)(end - p));
-            if (!eol)
-                eol = end;
-            const char *line_end = eol;
-            if (line_end > p && line_end[-1] == '\r')
-                line_end--;
+            const char *line_end, *next = next_line(p, end, &line_end);
             size_t line_len = (size_t)(line_end - p);
             bool blank = true;
             for (size_t i = 0; i < line_len; i++)
@@ -133,7 +134,7 @@ enum gw_err users_file_check(const char *path, struct buf *errors)
                         path, line_no);
                 free(name);
             }
-            p = eol + 1;
+            p = next;
         }
         free(text);
     }
