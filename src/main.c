@@ -71,21 +71,33 @@ static const struct command commands[] = {
     {"import-dashboards", import_dashboards_main,
      "post the Grafana dashboards to GRAFANA_URL (folder mcpgw, by uid)"},
     {"version", version_main, "print the version"},
-    {"help", help_main, "show this help"},
+    {"help", help_main, "show this help (help COMMAND: that command's)"},
 };
 
 static int version_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1 && strcmp(argv[1], "-h") != 0 && strcmp(argv[1], "--help") != 0) {
+        fprintf(stderr, "ERROR: unknown option or extra argument %s\nUsage: mcpgw version\n", argv[1]);
+        return 2;
+    }
     printf("mcpgw %s\n", MCPGW_VERSION);
     return 0;
 }
 
+/* argv[0] is "help" (or "--help"); `mcpgw help COMMAND` is `mcpgw COMMAND --help`. */
 static int help_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc == 2 && argv[1][0] != '-') {
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            if (strcmp(argv[1], commands[i].name) == 0 && commands[i].run != help_main)
+                return commands[i].run(2, (char *[]){argv[1], "--help", NULL});
+        fprintf(stderr, "mcpgw: unknown command '%s' (see mcpgw --help)\n", argv[1]);
+        return 2;
+    }
+    if (argc > 1 && strcmp(argv[1], "-h") != 0 && strcmp(argv[1], "--help") != 0) {
+        fprintf(stderr, "ERROR: unknown option or extra argument %s\nUsage: mcpgw help [COMMAND]\n", argv[1]);
+        return 2;
+    }
     printf("mcpgw %s - an MCP OAuth gateway\n\n"
            "Usage: mcpgw COMMAND [options]      (mcpgw COMMAND --help for details)\n\n"
            "Commands:\n",
@@ -99,10 +111,12 @@ static int help_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-        return help_main(argc, argv);
+    if (argc < 2)
+        return help_main(1, argv);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return help_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0)
-        return version_main(argc, argv);
+        return version_main(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

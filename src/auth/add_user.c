@@ -130,13 +130,13 @@ int add_user_main(int argc, char **argv)
     char *hash = NULL;
     if (!ok || !password[0] || strlen(password) > LOCAL_PASSWORD_MAX) {
         fprintf(stderr, "ERROR: no password read (1-%d bytes)\n", LOCAL_PASSWORD_MAX);
-        rc = 65;
+        rc = 1;
     } else if (name_present(file, name)) {
         fprintf(stderr, "ERROR: user \"%s\" already exists in %s\n", name, file);
-        rc = 65;
+        rc = 1;
     } else if (!(hash = local_password_hash(password))) {
         fprintf(stderr, "ERROR: cannot hash the password (is libcrypt.so.1 installed?)\n");
-        rc = 70;
+        rc = 1;
     } else {
         int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         char line[USERS_FILE_MAX_NAME + 256];

@@ -803,7 +803,12 @@ int stdio_proxy_main(int argc, char **argv)
             port = argv[i + 1];
     }
     if (!help && (dash < 0 || dash + 1 >= argc)) {
-        fprintf(stderr, "ERROR: usage: mcpgw stdio-proxy [--port N] [--name mcp-NAME] -- CMD ARGS...\n");
+        /* The options are checked by the role once the command is known; name what came instead. */
+        fprintf(stderr, "ERROR: no \"-- CMD ARGS...\" after the options");
+        for (int i = 1; i < argc; i++)
+            fprintf(stderr, "%s%s", i == 1 ? " (got: " : " ", argv[i]);
+        fprintf(stderr, "%s\nUsage: mcpgw stdio-proxy [--port N] [--name mcp-NAME] -- CMD ARGS...\n",
+                argc > 1 ? ")" : "");
         return 2;
     }
     snprintf(proxy.service, sizeof(proxy.service), "mcp-stdio");

@@ -189,7 +189,9 @@ int validate_token_main(int argc, char **argv)
         } else if (!arg && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
             arg = argv[i];
         } else {
-            return usage_error("unknown option or extra argument", validate_usage);
+            char msg[160];
+            snprintf(msg, sizeof(msg), "unknown option or extra argument %s", argv[i]);
+            return usage_error(msg, validate_usage);
         }
     }
     if (!arg)
@@ -391,7 +393,9 @@ int generate_token_main(int argc, char **argv)
             if (*end || ttl <= 0 || ttl > 10LL * 365 * 86400)
                 return usage_error("--ttl needs a positive number of seconds", generate_usage);
         } else {
-            return usage_error("unknown option or missing value", generate_usage);
+            char msg[160];
+            snprintf(msg, sizeof(msg), "unknown option or missing value %s", a);
+            return usage_error(msg, generate_usage);
         }
     }
     if (user && !*user)

@@ -568,8 +568,10 @@ def test_local_users_login(start_auth, workdir):
     users = os.path.join(workdir, "users")
     r = add_user(workdir, users, "alice", "correct horse battery")
     assert r.returncode == 0, r.stderr
-    assert add_user(workdir, users, "alice", "again").returncode != 0  # no duplicates
-    assert add_user(workdir, users, "bad:name", "x").returncode != 0
+    r = add_user(workdir, users, "alice", "again")  # no duplicates: a failed step, exit 1
+    assert r.returncode == 1 and 'ERROR: user "alice" already exists' in r.stderr, r.stderr
+    assert add_user(workdir, users, "bob", "").returncode == 1  # no password read
+    assert add_user(workdir, users, "bad:name", "x").returncode == 2  # a usage error
     line = open(users).read().strip()
     assert line.startswith("alice:$2b$12$") and "correct horse" not in line
     assert oct(os.stat(users).st_mode & 0o777) == "0o600"

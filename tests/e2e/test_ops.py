@@ -178,19 +178,23 @@ def test_every_command_has_help():
 
 
 def test_every_command_refuses_an_unknown_option_with_exit_2(workdir):
-    """docs/operations.md: exit 2 is a usage error, for every command. redis-cli hands its
-    arguments to Debian's redis-cli unchanged; version and help take none."""
+    """docs/operations.md: exit 2 is a usage error, for every command, naming what was refused.
+    redis-cli hands its arguments to Debian's redis-cli unchanged."""
     listing = subprocess.run([mcpgw_bin(), "--help"], capture_output=True, text=True).stdout
     commands = [line.split()[0] for line in listing.split("Commands:\n")[1].split("\n\n")[0].splitlines()]
     assert "add-user" in commands and "decode-token" in commands
     for cmd in commands:
-        if cmd in ("redis-cli", "version", "help"):
+        if cmd == "redis-cli":
             continue
         r = subprocess.run([mcpgw_bin(), cmd, "--bogus-opt"], cwd=workdir, env=bare_env(), capture_output=True,
                            text=True, stdin=subprocess.DEVNULL, timeout=30)
         assert r.returncode == 2, (cmd, r.returncode, r.stderr)
         assert r.stderr.startswith("ERROR: "), (cmd, r.stderr)
         assert "usage" in r.stderr.lower() or "--help" in r.stderr, (cmd, r.stderr)
+        assert "--bogus-opt" in r.stderr, (cmd, r.stderr)
+    # `mcpgw help COMMAND` is that command's --help
+    r = subprocess.run([mcpgw_bin(), "help", "logs"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("Usage: mcpgw logs"), r.stdout + r.stderr
 
 
 def test_up_ps_health_kill_restart_down(procs, stack):
