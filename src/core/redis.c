@@ -42,6 +42,11 @@
 /* A connection that lived this long is reconnected at once when lost (e.g. Redis' idle
  * `timeout`); a shorter-lived one waits a backoff step so a flapping server is not hammered. */
 #define REDIS_STABLE_CONNECTION_MS 1000u
+/* A client that sends nothing cannot notice a server that stopped answering (paused, hung, a
+ * dead peer behind a live socket). So a ready client that has had no reply for this long sends
+ * a PING; if that times out the client is stalled (unhealthy) like after any command's timeout,
+ * on every worker alike, instead of only on the one that happened to send something. */
+#define REDIS_PROBE_IDLE_MS 2000u
 /* Bound on commands awaiting a reply, so a stalled server cannot make us queue without end. */
 #define REDIS_MAX_IN_FLIGHT 10000u
 
@@ -78,6 +83,9 @@ struct redis_client {
     enum redis_state state;
     struct event *reconnect_timer;
     struct event *connect_timer;
+    struct event *probe_timer; /* every REDIS_PROBE_IDLE_MS: PING when idle (see above) */
+    uint64_t last_reply_ms;    /* when the last reply (or readiness) came */
+    bool probe_in_flight;
     unsigned failures; /* consecutive failed connection attempts */
     uint64_t ready_at_ms;
     time_t connected_since;
@@ -177,6 +185,7 @@ static void became_ready(struct redis_client *client)
     client->failures = 0;
     client->stalled = false;
     client->ready_at_ms = monotonic_ms();
+    client->last_reply_ms = client->ready_at_ms;
     client->connected_since = time(NULL);
     evtimer_del(client->connect_timer);
     struct log_field fields[] = {log_str("redis", client->ep.address), log_int("db", client->ep.db)};
@@ -189,6 +198,8 @@ static void destroy_client(struct redis_client *client)
         event_free(client->reconnect_timer);
     if (client->connect_timer)
         event_free(client->connect_timer);
+    if (client->probe_timer)
+        event_free(client->probe_timer);
     redis_endpoint_free(&client->ep);
     free(client);
 }
@@ -267,9 +278,10 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
         event_free(p->timer);
         p->timer = NULL;
     }
-    if (reply)
+    if (reply) {
         client->stalled = false;
-    else if (client->ac == ac)
+        client->last_reply_ms = monotonic_ms();
+    } else if (client->ac == ac)
         client->ac = NULL; /* NULL replies only come while the context is torn down */
 
     if (p->kind != PENDING_USER) {
@@ -523,6 +535,27 @@ enum gw_err redis_command_argv(struct redis_client *client, redis_callback_fn cb
 
 /* ---- lifecycle and health ---- */
 
+static void probe_answered(const struct redis_result *result, void *arg)
+{
+    if (result->err == GW_ERR_CLOSED)
+        return; /* the client is being freed */
+    struct redis_client *client = arg;
+    client->probe_in_flight = false;
+}
+
+static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct redis_client *client = arg;
+    /* Not while stalled: that is known already, and the late replies will clear it. */
+    if (client->state != REDIS_STATE_READY || !client->ac || client->probe_in_flight || client->stalled ||
+        monotonic_ms() - client->last_reply_ms < REDIS_PROBE_IDLE_MS)
+        return;
+    if (redis_command(client, probe_answered, client, "PING") == GW_OK)
+        client->probe_in_flight = true;
+}
+
 enum gw_err redis_client_create(struct event_base *base, const char *url, const char *password_override,
                                 struct redis_client **out)
 {
@@ -547,8 +580,11 @@ enum gw_err redis_client_create(struct event_base *base, const char *url, const 
     }
     client->reconnect_timer = evtimer_new(base, on_reconnect_timer, client);
     client->connect_timer = evtimer_new(base, on_connect_timeout, client);
-    if (!client->reconnect_timer || !client->connect_timer)
+    client->probe_timer = event_new(base, -1, EV_PERSIST, on_probe_timer, client);
+    if (!client->reconnect_timer || !client->connect_timer || !client->probe_timer)
         gw_oom(sizeof(struct event *));
+    struct timeval probe_every = ms_to_timeval(REDIS_PROBE_IDLE_MS);
+    event_add(client->probe_timer, &probe_every);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     client->rng = ((uint64_t)(uintptr_t)client * 0x9E3779B97F4A7C15ull) ^ (uint64_t)ts.tv_nsec ^ 1u;
@@ -565,6 +601,7 @@ void redis_client_free(struct redis_client *client)
     client->in_free = true;
     evtimer_del(client->reconnect_timer);
     evtimer_del(client->connect_timer);
+    event_del(client->probe_timer);
     /* Answer every command still waiting. Callbacks cannot change the list here: new commands
      * are refused (freeing) and replies only arrive from the event loop or redisAsyncFree. */
     for (struct redis_pending *p = client->pending_head; p; p = p->next) {

@@ -353,6 +353,35 @@ static void test_command_timeout(void **state)
     fixture_loop_free(&loop);
 }
 
+/* A client that sends nothing still notices a server that stopped answering: after
+ * REDIS_PROBE_IDLE_MS without a reply it PINGs, and that PING's timeout makes it unhealthy. When
+ * the server answers again, the late PONG makes it healthy again. Another client blocks the
+ * server with DEBUG SLEEP (as a paused or hung Redis would). */
+static void test_idle_client_notices_a_server_that_stopped_answering(void **state)
+{
+    (void)state;
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
+    char url[128];
+    tcp_url(url, sizeof(url), ":" PASSWORD "@", "");
+    struct redis_client *idle = connect_ready(&loop, url, NULL);
+    struct redis_client *blocker = connect_ready(&loop, url, NULL);
+    redis_client_set_timeouts(idle, 300, 0);
+    redis_client_set_timeouts(blocker, 20000, 0);
+    struct outcome slept = {0};
+    assert_int_equal(redis_command(blocker, record_outcome, &slept, "DEBUG SLEEP %s", "6"), GW_OK);
+    /* idle sends nothing itself; only its probe can find out */
+    assert_true(fixture_run_until(&loop, client_unhealthy, idle, 5));
+    assert_non_null(strstr(redis_client_last_error(idle), "timed out"));
+    assert_false(slept.done); /* the server really was still asleep */
+    assert_true(fixture_run_until_flag(&loop, &slept.done, 15));
+    assert_int_equal(slept.err, GW_OK);
+    assert_true(fixture_run_until(&loop, client_healthy, idle, 10));
+    redis_client_free(idle);
+    redis_client_free(blocker);
+    fixture_loop_free(&loop);
+}
+
 /* A server that accepts TCP but never answers: the handshake deadline ends the attempt. */
 static void test_connect_timeout(void **state)
 {
@@ -504,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_password_db_and_commands),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_command_timeout),
+        cmocka_unit_test(test_idle_client_notices_a_server_that_stopped_answering),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_free_with_commands_in_flight),
