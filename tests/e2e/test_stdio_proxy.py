@@ -46,7 +46,7 @@ def pid_exists(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except OSError:  # gone before the open (ENOENT) or between open and read (ESRCH)
         return False
 
 
