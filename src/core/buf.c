@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,24 @@ enum gw_err buf_append(struct buf *b, const void *data, size_t len)
     b->len += len;
     b->data[b->len] = '\0';
     return GW_OK;
+}
+
+enum gw_err buf_append_file(struct buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f)
+        return GW_ERR_IO;
+    char chunk[4096];
+    size_t got;
+    enum gw_err err = GW_OK;
+    while (!err && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        err = buf_append(b, chunk, got);
+    if (!err && ferror(f))
+        err = GW_ERR_IO;
+    int saved = errno;
+    fclose(f);
+    errno = saved;
+    return err;
 }
 
 enum gw_err buf_append_str(struct buf *b, const char *s)

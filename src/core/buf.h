@@ -38,6 +38,10 @@ void buf_reset(struct buf *b);
 enum gw_err buf_reserve(struct buf *b, size_t extra);
 enum gw_err buf_append(struct buf *b, const void *data, size_t len);
 enum gw_err buf_append_str(struct buf *b, const char *s);
+/* Append the whole file at path (read with stdio). GW_ERR_IO when it cannot be opened or read
+ * (errno says why), GW_ERR_TOO_LARGE when it would pass the cap; on either the buffer may hold a
+ * part of it, so the caller discards it. */
+enum gw_err buf_append_file(struct buf *b, const char *path);
 enum gw_err buf_append_char(struct buf *b, char c);
 /* Append v in decimal (printf costs more than the rest of a small header). */
 enum gw_err buf_append_decimal(struct buf *b, long long v);

@@ -63,23 +63,12 @@ char *users_file_find(const char *text, size_t len, const char *name)
     return NULL;
 }
 
-static char *read_small_file(const char *path, size_t *len)
+/* The whole file (at most USERS_FILE_MAX bytes) as a new string, or NULL. */
+static char *read_users_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
     struct buf b;
     buf_init(&b, USERS_FILE_MAX);
-    char chunk[4096];
-    size_t n;
-    bool ok = true;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&b, chunk, n) != GW_OK) {
-            ok = false;
-            break;
-        }
-    fclose(f);
-    if (!ok) {
+    if (buf_append_file(&b, path) != GW_OK) {
         buf_free(&b);
         return NULL;
     }
@@ -90,7 +79,7 @@ static char *read_small_file(const char *path, size_t *len)
 char *users_file_find_in_file(const char *path, const char *name)
 {
     size_t len = 0;
-    char *text = read_small_file(path, &len);
+    char *text = read_users_file(path, &len);
     if (!text)
         return NULL;
     char *h = users_file_find(text, len, name);
@@ -102,7 +91,7 @@ enum gw_err users_file_check(const char *path, struct buf *errors)
 {
     size_t errors_before = errors->len;
     size_t len = 0;
-    char *text = read_small_file(path, &len);
+    char *text = read_users_file(path, &len);
     if (!text) {
         (void)buf_printf(errors, "ERROR: Invalid value for LOCAL_USERS_FILE: cannot read %s\n", path);
     } else {

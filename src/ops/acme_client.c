@@ -102,18 +102,9 @@ static bool write_atomic(const char *path, const void *data, size_t len, mode_t 
 
 static char *read_small_file(const char *path, size_t cap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     struct buf b;
     buf_init(&b, cap);
-    char chunk[4096];
-    size_t got;
-    bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        ok = buf_append(&b, chunk, got) == GW_OK;
-    fclose(f);
-    if (!ok) {
+    if (buf_append_file(&b, path) != GW_OK) {
         buf_free(&b);
         return NULL;
     }

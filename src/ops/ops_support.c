@@ -79,18 +79,15 @@ char *ops_key(const struct config *cfg, const char *a, const char *b)
     return buf_take(&k);
 }
 
+/* A key file (at most 1 MiB: a longer one is no key and is refused, not cut short). */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     struct buf b;
     buf_init(&b, 1 << 20);
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(&b, chunk, got);
-    fclose(f);
+    if (buf_append_file(&b, path) != GW_OK) {
+        buf_free(&b);
+        return NULL;
+    }
     *len = b.len;
     return buf_take(&b);
 }

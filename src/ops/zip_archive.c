@@ -85,44 +85,16 @@ static void dos_time_of(time_t t, uint16_t *dos_time, uint16_t *dos_date)
 
 static enum gw_err read_whole_file(struct zip_writer *w, const char *path, unsigned char **data, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return fail(w, strerror(errno), path);
+    struct buf b;
+    buf_init(&b, ZIP_LIMIT - 1);
+    enum gw_err err = buf_append_file(&b, path);
+    if (err) {
+        int saved = errno;
+        buf_free(&b);
+        return fail(w, err == GW_ERR_TOO_LARGE ? "file of 4 GiB or more (no ZIP64)" : strerror(saved), path);
     }
-    if ((uint64_t)st.st_size >= ZIP_LIMIT) {
-        close(fd);
-        return fail(w, "file of 4 GiB or more (no ZIP64)", path);
-    }
-    size_t cap = (size_t)st.st_size + 1, n = 0; /* +1: a file still growing is read to its end */
-    unsigned char *p = gw_malloc(cap);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= ZIP_LIMIT / 2) {
-                free(p);
-                close(fd);
-                return fail(w, "file of 4 GiB or more (no ZIP64)", path);
-            }
-            cap *= 2;
-            p = gw_realloc(p, cap);
-        }
-        ssize_t r = read(fd, p + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            free(p);
-            close(fd);
-            return fail(w, strerror(errno), path);
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    *data = p;
-    *len = n;
+    *len = b.len;
+    *data = (unsigned char *)buf_take(&b);
     return GW_OK;
 }
 

@@ -6,7 +6,10 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 
@@ -59,12 +62,44 @@ static void test_buf_append_field_line(void **state)
     buf_free(&b);
 }
 
+static void test_buf_append_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mcpgw-test-buf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static char content[10000];
+    for (size_t i = 0; i < sizeof(content); i++) /* longer than one read chunk, with NULs */
+        content[i] = (char)(i % 251);
+    assert_int_equal(write(fd, content, sizeof(content)), (ssize_t)sizeof(content));
+    close(fd);
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(buf_append_str(&b, "head:"), GW_OK);
+    assert_int_equal(buf_append_file(&b, path), GW_OK);
+    assert_int_equal(b.len, 5 + sizeof(content));
+    assert_memory_equal(b.data + 5, content, sizeof(content));
+    buf_free(&b);
+    /* a file over the cap is refused, not cut short */
+    buf_init(&b, sizeof(content) - 1);
+    assert_int_equal(buf_append_file(&b, path), GW_ERR_TOO_LARGE);
+    buf_free(&b);
+    unlink(path);
+    buf_init(&b, 1 << 20);
+    assert_int_equal(buf_append_file(&b, path), GW_ERR_IO);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(buf_append_file(&b, "/tmp"), GW_ERR_IO); /* a directory: opens, cannot be read */
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal_format),
         cmocka_unit_test(test_buf_append_decimal),
         cmocka_unit_test(test_buf_append_field_line),
+        cmocka_unit_test(test_buf_append_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
