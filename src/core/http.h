@@ -68,6 +68,9 @@ char *http_exchange_strdup(struct http_exchange *ex, const char *s);
 
 /* Fields for the access-log line and metrics: the authenticated user and OAuth client. Copied. */
 void http_exchange_set_identity(struct http_exchange *ex, const char *user, const char *client_id);
+/* The name of what served the request (the router's service: "auth", "echo", ...), logged as
+ * "route". Not copied: it must outlive the exchange (a configuration string does). */
+void http_exchange_set_route(struct http_exchange *ex, const char *route);
 /* A short reason added to the access-log line as "error" (e.g. "invalid_token"). Copied. */
 void http_exchange_set_error(struct http_exchange *ex, const char *error);
 /* Register the disconnect callback (see the lifetime rule above). */

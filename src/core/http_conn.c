@@ -72,6 +72,7 @@ struct http_exchange {
     int recorded; /* access log and metrics done */
     size_t bytes_out;
     const char *user, *client_id, *error; /* arena copies */
+    const char *route;                    /* the role's own string, not copied */
 };
 
 struct conn {
@@ -989,7 +990,7 @@ static void exchange_record(struct http_exchange *ex)
         return;
     char message[320];
     snprintf(message, sizeof(message), "%s %.256s %d", r->method, r->path, status);
-    struct log_field f[12];
+    struct log_field f[13];
     int n = 0;
     f[n++] = log_str("request_id", r->request_id);
     f[n++] = log_str("method", r->method);
@@ -1002,6 +1003,8 @@ static void exchange_record(struct http_exchange *ex)
         f[n++] = log_str("user", ex->user);
     if (ex->client_id)
         f[n++] = log_str("client_id", ex->client_id);
+    if (ex->route)
+        f[n++] = log_str("route", ex->route);
     if (ex->error)
         f[n++] = log_str("error", ex->error);
     const char *ua = http_header(ex, "User-Agent");
@@ -1309,6 +1312,11 @@ void http_exchange_set_identity(struct http_exchange *ex, const char *user, cons
         ex->user = http_exchange_strdup(ex, user);
     if (client_id)
         ex->client_id = http_exchange_strdup(ex, client_id);
+}
+
+void http_exchange_set_route(struct http_exchange *ex, const char *route)
+{
+    ex->route = route;
 }
 
 void http_exchange_set_error(struct http_exchange *ex, const char *error)

@@ -171,7 +171,7 @@ static void on_decision(const struct rate_limit_decision *d, void *arg)
         http_response_header(ex, "Retry-After", retry);
         metrics_add(rate_limited_metric, (const char *[]){p->limit_name}, 1);
         log_write(LOG_WARNING, "Request refused: rate limit exceeded",
-                  (struct log_field[]){log_str("limit", p->limit_name), log_str("service", p->svc->name),
+                  (struct log_field[]){log_str("limit", p->limit_name), log_str("route", p->svc->name),
                                        log_str("user", p->has_identity ? p->identity.user_id : ""),
                                        log_str("client_id", p->has_identity ? p->identity.client_id : ""),
                                        log_str("remote_addr", http_request(ex)->remote_addr),

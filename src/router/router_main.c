@@ -132,6 +132,8 @@ static void router_handle(struct http_exchange *ex, void *arg)
         }
     }
     struct route_match m = route_resolve(st->routes, http_header(ex, "Host"), r->path);
+    if (m.service) /* every answer about a service (401, 429, 502, ...) names it in the access log */
+        http_exchange_set_route(ex, m.service->name);
     switch (m.kind) {
     case ROUTE_AUTH:
         if (m.auth_limit)
@@ -275,7 +277,7 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
     for (size_t i = 0; i < st->routes->nservices; i++) {
         const struct router_service *s = &st->routes->services[i];
         log_write(LOG_INFO, "Route",
-                  (struct log_field[]){log_str("service", s->name),
+                  (struct log_field[]){log_str("route", s->name),
                                        log_str("host", st->routes->path_mode ? "(path mode)" : s->host),
                                        log_str("upstream", s->upstream_authority),
                                        log_str("resource", i ? s->resource : "")},

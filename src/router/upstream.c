@@ -146,7 +146,7 @@ struct upstream_pool *upstream_pool_create(struct event_base *base, const struct
             p->addrlens[i] = res->ai_addrlen;
         } else {
             log_write(LOG_WARNING, "Cannot resolve upstream",
-                      (struct log_field[]){log_str("service", s->name), log_str("host", s->upstream_host)},
+                      (struct log_field[]){log_str("route", s->name), log_str("host", s->upstream_host)},
                       2);
         }
         if (res)
@@ -428,7 +428,7 @@ static void call_fail(struct upstream_call *call, int status, const char *reason
     snprintf(message, sizeof(message), "Upstream %s %s", call->svc->name,
              status == 504 ? "timed out" : "unavailable");
     log_write(LOG_ERROR, message,
-              (struct log_field[]){log_str("service", call->svc->name), log_str("error", reason),
+              (struct log_field[]){log_str("route", call->svc->name), log_str("error", reason),
                                    log_str("upstream", call->svc->upstream_authority),
                                    log_str("request_id", ex ? http_request(ex)->request_id : "")},
               4);
@@ -520,7 +520,7 @@ static void on_client_close(struct http_exchange *ex, void *arg)
         conn_destroy(c);
     }
     log_write(LOG_INFO, "Client left; upstream request cancelled",
-              (struct log_field[]){log_str("service", call->svc->name)}, 1);
+              (struct log_field[]){log_str("route", call->svc->name)}, 1);
     count_request(call, "499");
     call_free(call);
 }

@@ -508,6 +508,13 @@ def test_upstream_down_is_502_and_slow_is_504(procs, redis_server, upstream):
     log = s.router.stderr()
     assert "Upstream mcp-dead unavailable" in log
     assert "Upstream mcp-slow timed out" in log
+    # the event line and the access-log line both name the service as "route" (in subdomain
+    # mode every access line's path is /mcp, so the route is how an operator tells them apart)
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    event = [e for e in lines if e["message"] == "Upstream mcp-dead unavailable"]
+    assert event and event[0]["route"] == "mcp-dead" and "field_service" not in event[0]
+    access = [e for e in lines if e.get("status") in (502, 504) and e.get("path") == "/mcp"]
+    assert sorted((e["status"], e["route"]) for e in access) == [(502, "mcp-dead"), (504, "mcp-slow")]
 
 
 # ---- CORS and Origin ----
@@ -558,7 +565,14 @@ def test_rate_limit_trips(procs, redis_server, upstream):
     # another client of the same user has its own budget
     status, _, _ = s.mcp_post("mcp-echo", INIT, token=s.token("mcp-echo", client_id="client-other"))
     assert status == 200
-    assert "rate limit" in s.router.stderr()
+    log = s.router.stderr()
+    assert "rate limit" in log
+    # the refusal and its access-log line name the service as "route"
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    refused = [e for e in lines if e["message"] == "Request refused: rate limit exceeded"]
+    assert refused and all(e["route"] == "mcp-echo" for e in refused)
+    access = [e for e in lines if e.get("status") == 429]
+    assert len(access) == statuses.count(429) and all(e["route"] == "mcp-echo" for e in access)
 
 
 # ---- TLS listener, HTTP -> HTTPS redirect, ACME challenge files ----
