@@ -85,13 +85,6 @@ void auth_respond_oauth_error(struct http_exchange *ex, int status, const char *
 /* A JSON body with Cache-Control: no-store. json is copied. */
 void auth_respond_json_nostore(struct http_exchange *ex, int status, const char *json);
 
-/* Whether the peer is a loopback address. */
-bool auth_peer_is_loopback(const struct http_exchange *ex);
-/* The client's IP address for per-IP limits: the peer, or, when the peer is a proxy on this
- * machine (loopback, e.g. the router), the last X-Forwarded-For entry if it is an IP address.
- * Borrowed for the exchange's lifetime. */
-const char *auth_client_ip(struct http_exchange *ex);
-
 /* Current Unix time in seconds and milliseconds. */
 long long auth_now(void);
 long long auth_now_ms(void);

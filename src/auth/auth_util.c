@@ -40,35 +40,6 @@ char *auth_key_alloc(const char *kind, const char *id)
     return key;
 }
 
-bool auth_peer_is_loopback(const struct http_exchange *ex)
-{
-    const char *addr = http_request(ex)->remote_addr;
-    return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-                    strncmp(addr, "::ffff:127.", 11) == 0);
-}
-
-const char *auth_client_ip(struct http_exchange *ex)
-{
-    const char *peer = http_request(ex)->remote_addr;
-    const char *xff = http_header(ex, "X-Forwarded-For");
-    if (!auth_peer_is_loopback(ex) || !xff || !*xff)
-        return peer;
-    const char *last = strrchr(xff, ',');
-    last = last ? last + 1 : xff;
-    while (*last == ' ' || *last == '\t')
-        last++;
-    char ip[INET6_ADDRSTRLEN];
-    size_t n = strcspn(last, " \t");
-    unsigned char scratch[sizeof(struct in6_addr)];
-    if (n == 0 || n >= sizeof(ip))
-        return peer;
-    memcpy(ip, last, n);
-    ip[n] = '\0';
-    if (inet_pton(AF_INET, ip, scratch) != 1 && inet_pton(AF_INET6, ip, scratch) != 1)
-        return peer;
-    return http_exchange_strdup(ex, ip);
-}
-
 long long auth_now(void)
 {
     return (long long)time(NULL);

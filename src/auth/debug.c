@@ -20,7 +20,7 @@
  * but it adds X-Forwarded-For, so a request from the internet never counts as local. */
 static bool from_loopback(struct http_exchange *ex)
 {
-    return auth_peer_is_loopback(ex) && !http_header(ex, "X-Forwarded-For") &&
+    return http_peer_is_loopback(ex) && !http_header(ex, "X-Forwarded-For") &&
            !http_header(ex, "Forwarded") && !http_header(ex, "X-Forwarded-Host");
 }
 

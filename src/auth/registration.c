@@ -132,7 +132,7 @@ static void registered(const struct redis_result *result, void *arg)
         json_decref(response);
         auth_count_registration("rate_limited");
         log_write(LOG_WARNING, "Client registration rate limit hit",
-                  (struct log_field[]){log_str("client_ip", auth_client_ip(ex))}, 1);
+                  (struct log_field[]){log_str("client_ip", http_client_ip(ex))}, 1);
         if (r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING)
             http_response_header(ex, "Retry-After", r->element[1]->str);
         auth_respond_oauth_error(ex, 429, "too_many_requests",
@@ -246,7 +246,7 @@ void register_handle(struct http_exchange *ex)
         "EVAL",
         register_script,
         "5",
-        auth_key(ex, "ratelimit:register:", auth_client_ip(ex)),
+        auth_key(ex, "ratelimit:register:", http_client_ip(ex)),
         auth_key(ex, "clients", ""),
         auth_key(ex, "client:", client_id),
         confidential ? "" : auth_key(ex, "client_meta:", meta_hash),

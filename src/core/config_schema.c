@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "acme_paths.h"
+#include "ip_allowlist.h"
 #include "jwt.h"
 #include "users_file.h"
 #include "urlform.h"
@@ -95,6 +96,17 @@ static const char *check_http_url(const struct config *cfg, const char *value)
         return "must be an http:// or https:// URL";
     if (url.has_query || url.has_fragment)
         return "must not have a query or fragment";
+    return NULL;
+}
+
+static const char *check_ip_allowlist(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    static _Thread_local char reason[160];
+    struct ip_allowlist *list = NULL;
+    if (ip_allowlist_parse(value, &list, reason, sizeof(reason)) != GW_OK)
+        return reason;
+    ip_allowlist_free(list);
     return NULL;
 }
 
@@ -404,6 +416,10 @@ static const struct config_var schema[] = {
      .default_value = "8080",
      PORT_RANGE,
      .doc = "Router metrics and ping port"},
+    {.name = "METRICS_ALLOWED_IPS",
+     .type = CONFIG_LIST,
+     .check = check_ip_allowlist,
+     .doc = "Who may read /metrics: IP addresses or CIDR networks, comma-separated (empty: everyone)"},
     {.name = "AUTH_PORT",
      .type = CONFIG_INT,
      .default_value = "8000",

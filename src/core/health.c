@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ip_allowlist.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -90,8 +91,28 @@ void health_handle(struct http_exchange *ex)
     buf_free(&detail);
 }
 
+/* METRICS_ALLOWED_IPS; NULL: everyone. Set once at start-up, before the workers run. */
+static struct ip_allowlist *metrics_allowed;
+
+enum gw_err health_set_metrics_allowed(const char *spec)
+{
+    struct ip_allowlist *list = NULL;
+    enum gw_err err = ip_allowlist_parse(spec ? spec : "", &list, NULL, 0);
+    if (err != GW_OK)
+        return err;
+    ip_allowlist_free(metrics_allowed);
+    metrics_allowed = list;
+    return GW_OK;
+}
+
 void metrics_handle(struct http_exchange *ex)
 {
+    /* this machine is always allowed: the ops commands and a local Prometheus read it */
+    const char *client = http_client_ip(ex);
+    if (!ip_is_loopback(client) && !ip_allowlist_allows(metrics_allowed, client)) {
+        http_respond_error(ex, 403, "forbidden", "/metrics is only for the addresses in METRICS_ALLOWED_IPS");
+        return;
+    }
     struct buf out;
     buf_init(&out, 64 * 1024 * 1024);
     if (metrics_render(&out) != GW_OK) {

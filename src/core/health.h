@@ -32,7 +32,14 @@ void health_add_info(const char *name, health_info_fn fn, void *arg);
 void health_mark_start(void);
 double health_uptime_seconds(void);
 
+/* Limit /metrics to the client addresses in spec (METRICS_ALLOWED_IPS, see ip_allowlist.h;
+ * empty or NULL: everyone) and this machine. The client address is the peer's, or the
+ * X-Forwarded-For entry a proxy on this machine added (http_client_ip), so the limit holds
+ * through the router. Call at start-up; GW_ERR_INVALID leaves the previous setting. */
+enum gw_err health_set_metrics_allowed(const char *spec);
+
 void health_handle(struct http_exchange *ex);
+/* /metrics: 403 for a client METRICS_ALLOWED_IPS does not list. */
 void metrics_handle(struct http_exchange *ex);
 
 /* Serve GET/HEAD /health and /metrics if the request is for one of them. Returns true when it

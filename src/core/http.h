@@ -62,6 +62,13 @@ size_t http_header_count(const struct http_exchange *ex, const char *name);
 /* The worker's event loop, for timers and clients the handler starts. */
 struct event_base *http_exchange_base(const struct http_exchange *ex);
 
+/* Whether the peer is a loopback address (a proxy on this machine, e.g. the router). */
+bool http_peer_is_loopback(const struct http_exchange *ex);
+/* The client's IP address: the peer's, or, when the peer is a proxy on this machine
+ * (loopback), the last X-Forwarded-For entry if it is an IP address (the one that proxy added).
+ * Borrowed for the exchange's lifetime. */
+const char *http_client_ip(struct http_exchange *ex);
+
 /* Memory that lives exactly as long as the exchange (freed with it; never free it yourself). */
 void *http_exchange_alloc(struct http_exchange *ex, size_t size);
 char *http_exchange_strdup(struct http_exchange *ex, const char *s);

@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "http.h"
 #include "http_head.h"
+#include "ip_allowlist.h"
 #include "lazy_timer.h"
 #include "log.h"
 #include "server_internal.h"
@@ -1312,6 +1313,33 @@ void http_exchange_set_identity(struct http_exchange *ex, const char *user, cons
         ex->user = http_exchange_strdup(ex, user);
     if (client_id)
         ex->client_id = http_exchange_strdup(ex, client_id);
+}
+
+bool http_peer_is_loopback(const struct http_exchange *ex)
+{
+    return ip_is_loopback(http_request(ex)->remote_addr);
+}
+
+const char *http_client_ip(struct http_exchange *ex)
+{
+    const char *peer = http_request(ex)->remote_addr;
+    const char *xff = http_header(ex, "X-Forwarded-For");
+    if (!http_peer_is_loopback(ex) || !xff || !*xff)
+        return peer;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ' || *last == '\t')
+        last++;
+    char ip[INET6_ADDRSTRLEN];
+    size_t n = strcspn(last, " \t");
+    unsigned char scratch[sizeof(struct in6_addr)];
+    if (n == 0 || n >= sizeof(ip))
+        return peer;
+    memcpy(ip, last, n);
+    ip[n] = '\0';
+    if (inet_pton(AF_INET, ip, scratch) != 1 && inet_pton(AF_INET6, ip, scratch) != 1)
+        return peer;
+    return http_exchange_strdup(ex, ip);
 }
 
 void http_exchange_set_route(struct http_exchange *ex, const char *route)

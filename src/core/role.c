@@ -136,6 +136,7 @@ int role_main(const struct role *role, int argc, char **argv)
         return CONFIG_EXIT_CODE;
     }
 
+    health_set_metrics_allowed(config_get(cfg, "METRICS_ALLOWED_IPS", "")); /* validated above */
     enum log_level level = LOG_INFO;
     log_level_parse(config_get(cfg, "LOG_LEVEL", "INFO"), &level);
     if (config_get_bool(cfg, "DEBUG", false))

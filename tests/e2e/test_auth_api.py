@@ -714,6 +714,21 @@ def test_debug_endpoints_refuse_proxied_requests(auth):
         assert status == 404 and "record" not in json.loads(body)
 
 
+def test_metrics_allowed_ips_through_a_local_proxy(procs, workdir, redis_server):
+    """auth sees the router as a loopback peer, so METRICS_ALLOWED_IPS is decided on the
+    X-Forwarded-For address the router adds for its client (the router's own side is tested in
+    test_router.py)."""
+    auth = Auth(procs, workdir, redis_server, {"METRICS_ALLOWED_IPS": "203.0.113.0/24"})
+    assert http("GET", auth.url + "/metrics")[0] == 200  # this machine
+    assert http("GET", auth.url + "/metrics", None, {"X-Forwarded-For": "127.0.0.1"})[0] == 200
+    status, _, body = http("GET", auth.url + "/metrics", None, {"X-Forwarded-For": "198.51.100.1"})
+    assert status == 403 and json.loads(body)["error"] == "forbidden"
+    status, _, body = http("GET", auth.url + "/metrics", None, {"X-Forwarded-For": "203.0.113.40"})
+    assert status == 200 and b"auth_tokens_issued_total" in body
+    # /health stays public
+    assert http("GET", auth.url + "/health", None, {"X-Forwarded-For": "198.51.100.1"})[0] == 200
+
+
 def test_debug_endpoints_absent_without_debug(procs, workdir, redis_server):
     auth = Auth(procs, workdir, redis_server, {"DEBUG": "false"})
     assert http("GET", auth.url + "/debug")[0] == 404

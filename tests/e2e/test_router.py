@@ -306,6 +306,33 @@ def test_metadata_and_health_need_no_token(procs, redis_server, upstream):
     assert status == 404 and json.loads(body)["error"] == "not_found"
 
 
+def test_metrics_allowed_ips(procs, redis_server, upstream):
+    """METRICS_ALLOWED_IPS limits /metrics (admin port and the traefik host) to the listed
+    networks and this machine. The test client is on loopback, so a remote client is played by a
+    proxy on this machine that names it in X-Forwarded-For."""
+    s = start_stack(procs, redis_server, upstream, METRICS_ALLOWED_IPS="192.0.2.0/24, 2001:db8::/32")
+    admin = f"http://127.0.0.1:{s.admin_port}"
+    status, _, body = http("GET", f"{admin}/metrics")
+    assert status == 200 and b"http_requests_total" in body
+    for remote in ["198.51.100.7", "2001:db9::1"]:
+        status, headers, body = http("GET", f"{admin}/metrics", headers={"X-Forwarded-For": remote})
+        assert status == 403 and headers["content-type"].startswith("application/json")
+        assert json.loads(body)["error"] == "forbidden" and b"METRICS_ALLOWED_IPS" in body
+        status, _, body = http("GET", f"http://127.0.0.1:{s.port}/metrics",
+                               headers={"Host": f"traefik.{DOMAIN}", "X-Forwarded-For": remote})
+        assert status == 403 and b"http_requests_total" not in body
+        # only /metrics is limited: /ping and /health stay public
+        assert http("GET", f"{admin}/ping", headers={"X-Forwarded-For": remote})[0] == 200
+        assert http("GET", f"{admin}/health", headers={"X-Forwarded-For": remote})[0] == 200
+    for listed in ["192.0.2.9", "2001:db8:1::5", "10.0.0.1, 192.0.2.200"]:
+        status, _, body = http("GET", f"http://127.0.0.1:{s.port}/metrics",
+                               headers={"Host": f"traefik.{DOMAIN}", "X-Forwarded-For": listed})
+        assert status == 200 and b"http_requests_total" in body
+    # the refusals are counted like any request
+    _, _, body = http("GET", f"{admin}/metrics")
+    assert 'http_requests_total{service="router",method="GET",status="403"}' in body.decode()
+
+
 def metric_samples(text, name):
     """{labels text: value} for one metric family of a Prometheus text exposition."""
     out = {}

@@ -88,6 +88,10 @@ static void test_type_errors(void **state)
     assert_validation(VALID_BASE "MCP_PROTOCOL_VERSIONS_SUPPORTED=2025-06-18, latest\n",
                       "ERROR: Invalid value for MCP_PROTOCOL_VERSIONS_SUPPORTED: \"2025-06-18, latest\" "
                       "must be a comma list of dates like 2025-06-18\n");
+    assert_validation(VALID_BASE "METRICS_ALLOWED_IPS=10.0.0.0/8, prometheus.local\n",
+                      "ERROR: Invalid value for METRICS_ALLOWED_IPS: \"10.0.0.0/8, prometheus.local\" "
+                      "\"prometheus.local\" is not an IP address or CIDR network\n");
+    assert_validation(VALID_BASE "METRICS_ALLOWED_IPS=10.0.0.0/8, 2001:db8::/32\n", "");
     /* Control characters in a value stay on one error line. */
     assert_validation(VALID_BASE "WORKERS=\"1\\n2\"\n",
                       "ERROR: Invalid value for WORKERS: \"1\\x0a2\" is not an integer\n");
