@@ -198,8 +198,9 @@ void register_handle(struct http_exchange *ex)
         auth_respond_oauth_error(ex, 400, error, description);
         return;
     }
+    /* a shared secret only for the client_secret_* methods: none and private_key_jwt have none */
     bool confidential =
-        strcmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")), "none") != 0;
+        strncmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")), "client_secret_", 14) == 0;
     char meta_hash[44];
     client_meta_hash(meta, meta_hash);
     char *client_id = NULL, *secret = NULL, *reg_token = NULL;
