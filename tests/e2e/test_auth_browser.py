@@ -117,6 +117,14 @@ class Auth:
         return 0.0
 
 
+def redis_cli(auth, *args):
+    """One Redis command against the server auth uses; its reply as text."""
+    port, password = auth.redis_server
+    r = subprocess.run(["redis-cli", "-p", str(port), "-a", password, "--no-auth-warning", *args],
+                       capture_output=True, text=True, timeout=10, check=True)
+    return r.stdout.strip()
+
+
 @pytest.fixture
 def start_auth(procs, redis_server, workdir, fake_github):  # noqa: F811
     def start(**extra):
@@ -132,7 +140,9 @@ def start_auth(procs, redis_server, workdir, fake_github):  # noqa: F811
         env = {k: v for k, v in env.items() if v is not None}
         p = procs.start([mcpgw_bin(), "auth"], env=bare_env(**env), name=f"auth-{port}")
         wait_for_http(f"http://127.0.0.1:{port}/health", proc=p)
-        return Auth(p, port, fake_github, workdir)
+        auth = Auth(p, port, fake_github, workdir)
+        auth.redis_server = redis_server
+        return auth
     return start
 
 
@@ -624,6 +634,16 @@ def test_local_login_rate_limit(start_auth, workdir):
     status, _, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
                                                  "username": "bob", "password": "secret-pass"})
     assert status == 429
+    # The budget is per client address: behind the router (a proxy on this machine naming the
+    # client in X-Forwarded-For) another client is not locked out by this one's attempts.
+    status, h, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                 "username": "bob", "password": "secret-pass"},
+                          headers={"X-Forwarded-For": "198.51.100.9"})
+    assert status == 302 and h["location"].startswith(REDIRECT + "?code="), status
+    # and every counter has its window as TTL
+    keys = redis_cli(auth, "KEYS", "*ratelimit:login:*").split()
+    assert sorted(k.rsplit(":", 1)[1] for k in keys) == ["127.0.0.1", "198.51.100.9"]
+    assert all(0 < int(redis_cli(auth, "TTL", k)) <= 300 for k in keys)
 
 
 def test_both_providers_offered(start_auth, workdir):
