@@ -297,6 +297,12 @@ static void test_secret_masking(void **state)
     assert_false(config_is_secret("TLS_KEY_FILE"));
     assert_false(config_is_secret("GITHUB_CLIENT_ID"));
     assert_false(config_is_secret("REDIS_URL"));
+    /* a schema variable is what its entry says, whatever its name ends with */
+    assert_true(config_is_secret("GRAFANA_API_KEY"));
+    assert_false(config_is_secret("RATE_LIMIT_TOKEN"));
+    char *rate = config_display_value("RATE_LIMIT_TOKEN", "120/minute");
+    assert_string_equal(rate, "120/minute");
+    free(rate);
 
     char *shown = config_display_value("GITHUB_CLIENT_SECRET", "0123456789abcdef");
     assert_string_equal(shown, "**** (16 chars)");
