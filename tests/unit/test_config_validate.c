@@ -102,9 +102,10 @@ static void test_type_errors(void **state)
 static void test_registration_trusted_networks(void **state)
 {
     (void)state;
-    assert_validation(VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=160.79.104.0/21, claude.ai\n",
-                      "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: \"160.79.104.0/21, claude.ai\" "
-                      "\"claude.ai\" is not an IP address or CIDR network\n");
+    assert_validation(
+        VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=160.79.104.0/21, claude.ai\n",
+        "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: \"160.79.104.0/21, claude.ai\" "
+        "\"claude.ai\" is not an IP address or CIDR network\n");
     assert_validation(VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=160.79.104.0/33\n",
                       "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: \"160.79.104.0/33\" "
                       "\"160.79.104.0/33\" is not an IP address or CIDR network\n");
