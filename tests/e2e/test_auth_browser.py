@@ -615,6 +615,30 @@ def test_local_users_login(start_auth, workdir):
     assert "correct horse" not in auth.proc.stderr()
 
 
+def test_local_users_argon2id_hashes(start_auth, workdir):
+    """A users file brought from elsewhere with argon2id hashes (PHC strings, here from the
+    reference argon2 CLI): the right password logs in, a wrong one does not."""
+    users = os.path.join(workdir, "users")
+    made = subprocess.run(["argon2", secrets.token_hex(8), "-id", "-t", "2", "-m", "12", "-p", "1", "-e"],
+                          input=b"tr0ub4dor&3", capture_output=True, check=True)
+    hashed = made.stdout.decode().strip()
+    assert hashed.startswith("$argon2id$v=19$")
+    with open(users, "w") as f:
+        f.write(f"# brought from another system\ndave:{hashed}\n")
+    os.chmod(users, 0o600)
+    auth = start_auth(LOCAL_USERS_FILE=users, GITHUB_CLIENT_ID=None, GITHUB_CLIENT_SECRET=None)
+    client_id = auth.register()
+    _, challenge = pkce()
+    b = Browser()
+    fields = form_fields(local_flow_to_login(b, auth, client_id, challenge))
+    status, _, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                 "username": "dave", "password": "tr0ub4dor&4"})
+    assert status == 401
+    status, h, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                 "username": "dave", "password": "tr0ub4dor&3"})
+    assert status == 302 and h["location"].startswith(REDIRECT + "?code="), status
+
+
 def test_local_login_rate_limit(start_auth, workdir):
     users = os.path.join(workdir, "users")
     assert add_user(workdir, users, "bob", "secret-pass").returncode == 0

@@ -419,12 +419,20 @@ static void test_password_hash(void **state)
     assert_int_equal(local_users_setup(path, &errors), GW_OK);
     assert_null(errors);
     FILE *f = fopen(path, "a");
-    fputs("bad line\nbob:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\n", f);
+    fputs("bad line\nbob:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\ncarl:$1$md5salt$x\n", f);
     fclose(f);
     assert_int_equal(local_users_setup(path, &errors), GW_ERR_CONFIG);
-    assert_non_null(strstr(errors, "line 2"));
-    assert_non_null(strstr(errors, "argon2"));
+    /* line 2 is malformed and line 4's MD5-crypt hash unsupported; line 3's argon2id is fine */
+    assert_non_null(strstr(errors, "line 2: expected NAME:HASH"));
+    assert_null(strstr(errors, "line 3"));
+    assert_non_null(strstr(errors, "line 4: unsupported hash"));
     free(errors);
+    /* argon2id as the reference CLI writes it: echo -n pw-test | argon2 saltsaltsalt -id -t 2 -m 12 -p 1 -e */
+    const char *argon = "$argon2id$v=19$m=4096,t=2,p=1$c2FsdHNhbHRzYWx0$VgscLb49t0nFnC0FqESCRe+rzzRZtzeDoD2kTtmaQ7o";
+    assert_true(local_password_verify(argon, "pw-test"));
+    assert_false(local_password_verify(argon, "pw-tesT"));
+    assert_false(local_password_verify(argon, ""));
+    assert_false(local_password_verify("$argon2id$v=19$m=4096,t=2,p=1$c2FsdA$broken", "pw-test"));
     unlink(path);
     assert_int_equal(local_users_setup("/nonexistent/users", &errors), GW_ERR_CONFIG);
     free(errors);
