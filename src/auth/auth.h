@@ -41,7 +41,8 @@ struct auth_state {
     struct jwt_key *signing_key;
     struct jwt_keyset *keyset; /* public keys published at /jwks and used by /verify */
     long long access_token_lifetime, refresh_token_lifetime, client_lifetime;
-    char **services; /* enabled MCP services ("mcp-echo", ...); nservices entries */
+    char **services;  /* enabled MCP services ("mcp-echo", ...); nservices entries */
+    char **resources; /* public_url_resource of each service (its tokens' aud), same order */
     size_t nservices;
     char *scopes; /* MCP_SCOPES as one space-separated string */
     bool debug;
@@ -86,6 +87,15 @@ void auth_respond_oauth_error(struct http_exchange *ex, int status, const char *
                               const char *description);
 /* A JSON body with Cache-Control: no-store. json is copied. */
 void auth_respond_json_nostore(struct http_exchange *ex, int status, const char *json);
+
+/*
+ * The audience of a token for the resource indicator requested (RFC 8707): the published
+ * resource of the enabled MCP service it names in canonical form (public_url_same_resource:
+ * host case, default port, one trailing '/'), exactly the string the router checks; NULL when
+ * it names none of them. With no MCP service enabled (auth alone behind another proxy) any
+ * http(s) resource is accepted, in canonical form. Borrowed from the state or in ex's arena.
+ */
+const char *auth_resource_audience(struct http_exchange *ex, const char *requested);
 
 /* Current Unix time in seconds and milliseconds. */
 long long auth_now(void);

@@ -142,6 +142,9 @@ static void free_state(struct auth_state *s)
     free(s->key_prefix);
     jwt_keyset_free(s->keyset);
     jwt_key_free(s->signing_key);
+    for (size_t i = 0; s->resources && i < s->nservices; i++)
+        free(s->resources[i]);
+    free(s->resources);
     config_list_free(s->services, s->nservices);
     free(s->scopes);
     ip_allowlist_free(s->register_trusted);
@@ -180,6 +183,9 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
     config_list_free(scopes, nscopes);
     s->scopes = buf_take(&sc);
     s->services = public_url_mcp_services(cfg, &s->nservices);
+    s->resources = gw_calloc(s->nservices ? s->nservices : 1, sizeof *s->resources);
+    for (size_t i = 0; i < s->nservices; i++)
+        s->resources[i] = public_url_resource(cfg, s->services[i]);
     enum gw_err err = load_keys(s, cfg, errors);
     if (!err)
         err = client_store_setup(cfg, errors);

@@ -1,6 +1,7 @@
 /*
  * auth_util.c - helpers shared by the authorization server's endpoint files: Redis commands that
- * turn an outage into a clean 503, OAuth error answers, clocks and the auth metrics.
+ * turn an outage into a clean 503, OAuth error answers, resource indicators, clocks and the auth
+ * metrics.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "core/label_cap.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/public_url.h"
 #include "core/redis.h"
 #include "core/redis_info.h"
 #include "core/server.h"
@@ -38,6 +40,23 @@ char *auth_key_alloc(const char *kind, const char *id)
     char *key = gw_malloc(n);
     snprintf(key, n, "%s%s%s", prefix, kind, id);
     return key;
+}
+
+const char *auth_resource_audience(struct http_exchange *ex, const char *requested)
+{
+    const struct auth_state *st = auth_state();
+    if (!requested)
+        return NULL;
+    if (st->nservices == 0) {
+        char *canonical = public_url_canonical_resource(requested);
+        const char *out = canonical ? http_exchange_strdup(ex, canonical) : NULL;
+        free(canonical);
+        return out;
+    }
+    for (size_t i = 0; i < st->nservices; i++)
+        if (public_url_same_resource(requested, st->resources[i]))
+            return st->resources[i];
+    return NULL;
 }
 
 long long auth_now(void)

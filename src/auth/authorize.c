@@ -132,7 +132,7 @@ static void client_found(enum gw_err err, struct auth_client *client, const char
     }
     if (c->pending.resource) {
         /* RFC 8707 §2: a resource this gateway does not serve is refused here, not at /token. */
-        const char *known = browser_known_resource(c->pending.resource);
+        const char *known = auth_resource_audience(ex, c->pending.resource);
         if (!known) {
             browser_redirect_error(ex, c->pending.redirect_uri, "invalid_target",
                                    "the resource is not served by this gateway", c->pending.state);

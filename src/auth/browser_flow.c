@@ -45,10 +45,6 @@ enum gw_err browser_setup(struct buf *errors)
     snprintf(config.callback_url, n, "%s/callback", st->issuer);
     config.scopes = config_get_list(cfg, "MCP_SCOPES", &config.nscopes);
     github_policy_load(cfg, &config.policy);
-    config.nresources = st->nservices;
-    config.resources = gw_calloc(st->nservices ? st->nservices : 1, sizeof *config.resources);
-    for (size_t i = 0; i < st->nservices; i++)
-        config.resources[i] = public_url_resource(cfg, st->services[i]);
 
     if (!config.github && !config.local) {
         buf_append_str(
@@ -96,25 +92,8 @@ void browser_teardown(void)
 {
     free(config.callback_url);
     config_list_free(config.scopes, config.nscopes);
-    for (size_t i = 0; i < config.nresources; i++)
-        free(config.resources[i]);
-    free(config.resources);
     github_policy_free(&config.policy);
     memset(&config, 0, sizeof config);
-}
-
-const char *browser_known_resource(const char *requested)
-{
-    if (config.nresources == 0)
-        return requested;
-    size_t len = strlen(requested);
-    for (size_t i = 0; i < config.nresources; i++) {
-        size_t n = strlen(config.resources[i]);
-        if ((len == n || (len == n + 1 && requested[n] == '/')) &&
-            strncmp(requested, config.resources[i], n) == 0)
-            return config.resources[i];
-    }
-    return NULL;
 }
 
 void browser_count_login(const char *provider, const char *result)

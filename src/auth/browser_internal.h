@@ -44,14 +44,8 @@ struct browser_config {
     long long session_timeout;
     char **scopes; /* MCP_SCOPES */
     size_t nscopes;
-    char **resources; /* public_url_resource of every enabled MCP service */
-    size_t nresources;
 };
 
-/* The canonical resource that requested names (exactly, or with one trailing '/' more), or
- * NULL when it is none of ours. Borrowed from the configuration. When no MCP service is enabled
- * (auth alone behind someone else's proxy) every well-formed resource is accepted as is. */
-const char *browser_known_resource(const char *requested);
 const struct browser_config *browser_config(void);
 
 /* A pending authorization request (authreq:{id}, or inside state:{state}). Strings live in the

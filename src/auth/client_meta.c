@@ -155,6 +155,14 @@ static bool views_equal(struct strview a, struct strview b)
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
+/* RFC 3986 §6.2.3: for http an empty path is the same as "/" (VS Code registers
+ * "http://127.0.0.1" and "http://127.0.0.1:33418/" and may be sent back to either). */
+static bool http_paths_equal(struct strview a, struct strview b)
+{
+    static const struct strview root = {"/", 1};
+    return views_equal(a.len ? a : root, b.len ? b : root);
+}
+
 bool redirect_uri_matches(const char *registered, const char *requested)
 {
     if (!registered || !requested || strchr(requested, '#'))
@@ -164,14 +172,15 @@ bool redirect_uri_matches(const char *registered, const char *requested)
         return false;
     if (strcmp(registered, requested) == 0)
         return true;
-    /* RFC 8252 §7.3: a loopback redirect may use any port; everything else stays exact. */
+    /* RFC 8252 §7.3: a loopback redirect may use any port (and an empty path is "/");
+     * everything else stays exact. */
     struct url_parts reg;
     if (url_split(registered, strlen(registered), &reg) != GW_OK)
         return false;
     if (!strview_eq_cstr(reg.scheme, "http") || !is_loopback_host(reg.host) || reg.has_userinfo)
         return false;
     return views_equal(reg.scheme, req.scheme) && req.has_authority && views_equal(reg.host, req.host) &&
-           reg.host_is_ipv6 == req.host_is_ipv6 && views_equal(reg.path, req.path) &&
+           reg.host_is_ipv6 == req.host_is_ipv6 && http_paths_equal(reg.path, req.path) &&
            reg.has_query == req.has_query && views_equal(reg.query, req.query);
 }
 

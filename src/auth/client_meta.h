@@ -72,8 +72,9 @@ bool redirect_uri_registrable(const char *uri, const char **why);
 /*
  * Whether the redirect URI sent in a request matches one registered URI: byte-for-byte equal,
  * or, when the registered URI is http on a loopback IP literal or localhost (RFC 8252 §7.3),
- * equal except for the port (scheme, host, path and query still exact; localhost never
- * matches 127.0.0.1). Requested URIs with a fragment or userinfo never match.
+ * equal except for the port and an empty path, which equals "/" (scheme, host, path and query
+ * otherwise exact; localhost never matches 127.0.0.1). Requested URIs with a fragment or
+ * userinfo never match.
  */
 bool redirect_uri_matches(const char *registered, const char *requested);
 /* redirect_uri_matches against every registered URI of client. */

@@ -136,8 +136,15 @@ static void request_host(struct http_exchange *ex, char *out, size_t outsz)
     out[n] = '\0';
 }
 
+/* Whether tail is the MCP path of a resource: "/mcp", or "/mcp/" (clients configured with a
+ * trailing slash insert their resource path as sent, RFC 9728 §3.1). */
+static bool is_mcp_tail(const char *tail)
+{
+    return strcmp(tail, "/mcp") == 0 || strcmp(tail, "/mcp/") == 0;
+}
+
 /* Which enabled service a protected-resource metadata request is about: the path-inserted
- * resource path (/SVC/mcp or /SVC in path routing), else the host (SVC.BASE_DOMAIN), else the
+ * resource path (/SVC/mcp[/] or /SVC in path routing), else the host (SVC.BASE_DOMAIN), else the
  * only service. NULL when none fits. */
 static const char *resource_service(struct http_exchange *ex, const char *rest)
 {
@@ -146,10 +153,10 @@ static const char *resource_service(struct http_exchange *ex, const char *rest)
         const char *svc = st->services[i];
         size_t n = strlen(svc);
         if (rest[0] == '/' && strncmp(rest + 1, svc, n) == 0 &&
-            (rest[1 + n] == '\0' || strcmp(rest + 1 + n, "/mcp") == 0))
+            (rest[1 + n] == '\0' || is_mcp_tail(rest + 1 + n)))
             return svc;
     }
-    if (rest[0] != '\0' && strcmp(rest, "/mcp") != 0)
+    if (rest[0] != '\0' && !is_mcp_tail(rest))
         return NULL;
     char host[256];
     request_host(ex, host, sizeof(host));

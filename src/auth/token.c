@@ -64,19 +64,22 @@ static bool scope_subset(const char *requested, const char *granted)
     return ok;
 }
 
-/* The resource of a code record without one: the request's resource if it names one of our
- * services, else the only/first enabled service. NULL when nothing fits. */
+/* The resource of a code record without one: the service the request's resource names, else
+ * the only/first enabled service. NULL when nothing fits. */
 static const char *default_resource(struct token_request *tr)
 {
     const struct auth_state *st = auth_state();
-    const char *found = NULL;
-    for (size_t i = 0; i < st->nservices && !found; i++) {
-        char *r = public_url_resource(st->cfg, st->services[i]);
-        if (!tr->resource || strcmp(r, tr->resource) == 0)
-            found = http_exchange_strdup(tr->ex, r);
-        free(r);
-    }
-    return found;
+    if (tr->resource)
+        return auth_resource_audience(tr->ex, tr->resource);
+    return st->nservices ? st->resources[0] : NULL;
+}
+
+/* The audience to issue for the resource of a grant: its service's published resource (what the
+ * router checks), or the grant's own value when no enabled service is it any more. */
+static const char *grant_audience(struct token_request *tr, const char *resource)
+{
+    const char *known = auth_resource_audience(tr->ex, resource);
+    return known ? known : resource;
 }
 
 /* ---- authorization_code ---- */
@@ -109,12 +112,11 @@ static void code_consumed(const struct redis_result *result, void *arg)
     } else if (!pkce_s256_matches(tr->code_verifier, strlen(tr->code_verifier), challenge,
                                   strlen(challenge))) {
         fail(tr, 400, "invalid_grant", "PKCE verification failed", "pkce_failed");
-    } else if (resource && tr->resource && strcmp(resource, tr->resource) != 0) {
+    } else if (resource && tr->resource && !public_url_same_resource(resource, tr->resource)) {
         fail(tr, 400, "invalid_target", "resource does not match the authorization request",
              "resource_mismatch");
     } else {
-        if (!resource)
-            resource = default_resource(tr);
+        resource = resource ? grant_audience(tr, resource) : default_resource(tr);
         if (!resource) {
             fail(tr, 400, "invalid_target", "Unknown resource", "unknown_resource");
         } else {
@@ -173,7 +175,7 @@ static void refresh_checked(struct http_exchange *ex, enum refresh_outcome outco
         fail(tr, 400, "invalid_scope", "scope exceeds the original grant", "scope_exceeded");
         return;
     }
-    if (tr->resource && (!resource || strcmp(tr->resource, resource) != 0)) {
+    if (tr->resource && !public_url_same_resource(tr->resource, resource)) {
         fail(tr, 400, "invalid_target", "resource does not match the original grant", "resource_mismatch");
         return;
     }
@@ -184,7 +186,7 @@ static void refresh_checked(struct http_exchange *ex, enum refresh_outcome outco
         .username = json_string_value(json_object_get(rec, "username")),
         .email = json_string_value(json_object_get(rec, "email")),
         .scope = tr->scope ? tr->scope : granted,
-        .resource = resource,
+        .resource = resource ? grant_audience(tr, resource) : NULL,
         .family = json_string_value(json_object_get(rec, "family")),
         .with_refresh = true,
     };

@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "urlform.h"
 
 bool public_url_path_routing(const struct config *cfg)
 {
@@ -144,6 +145,41 @@ char *public_url_resource_metadata_document(const struct config *cfg, const char
     if (!out)
         gw_oom(0);
     return out;
+}
+
+char *public_url_canonical_resource(const char *uri)
+{
+    struct url_parts u;
+    if (!uri || url_split(uri, strlen(uri), &u) != GW_OK || !u.has_authority || !u.host.len ||
+        u.has_userinfo || u.has_fragment)
+        return NULL;
+    bool https = strview_eq_nocase(u.scheme, "https");
+    if (!https && !strview_eq_nocase(u.scheme, "http"))
+        return NULL;
+    struct buf b;
+    buf_init(&b, strlen(uri) + 1); /* never longer than uri: nothing is added */
+    buf_append_str(&b, https ? "https://" : "http://");
+    size_t host_at = b.len;
+    buf_printf(&b, u.host_is_ipv6 ? "[%.*s]" : "%.*s", (int)u.host.len, u.host.ptr);
+    lowercase(b.data + host_at);
+    if (u.port_number >= 0 && u.port_number != (https ? 443 : 80))
+        buf_printf(&b, ":%d", u.port_number);
+    size_t path_len = u.path.len;
+    if (path_len > 0 && u.path.ptr[path_len - 1] == '/')
+        path_len--;
+    buf_append(&b, u.path.ptr, path_len);
+    if (u.has_query)
+        buf_printf(&b, "?%.*s", (int)u.query.len, u.query.ptr);
+    return buf_take(&b);
+}
+
+bool public_url_same_resource(const char *a, const char *b)
+{
+    char *ca = public_url_canonical_resource(a), *cb = public_url_canonical_resource(b);
+    bool same = ca && cb && strcmp(ca, cb) == 0;
+    free(ca);
+    free(cb);
+    return same;
 }
 
 static void add_unique(char ***list, size_t *n, const char *name)

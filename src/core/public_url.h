@@ -32,6 +32,17 @@ char *public_url_resource_metadata(const struct config *cfg, const char *service
 /* The RFC 9728 document itself: {"resource":..,"authorization_servers":[issuer],
  * "scopes_supported":[..],"bearer_methods_supported":["header"],"resource_name":..}. */
 char *public_url_resource_metadata_document(const struct config *cfg, const char *service);
+/*
+ * The RFC 8707 canonical form of a resource indicator, so that the spellings clients send for
+ * one resource compare equal: scheme and host lower-cased, the scheme's default port left out,
+ * one trailing '/' of the path removed ("https://Svc.Example:443/mcp/" -> "https://svc.example/mcp";
+ * "/" becomes ""), the query kept. The path's case stays significant. NULL when uri is not an
+ * absolute http(s) URI with a host, or has userinfo or a fragment. New string, caller frees.
+ */
+char *public_url_canonical_resource(const char *uri);
+/* Whether a and b are the same resource in canonical form (false when either is NULL or not
+ * a resource URI). */
+bool public_url_same_resource(const char *a, const char *b);
 /* The host name a service answers on in subdomain mode ("mcp-echo.example.com"). */
 char *public_url_service_host(const struct config *cfg, const char *service);
 bool public_url_path_routing(const struct config *cfg);

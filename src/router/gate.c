@@ -109,8 +109,13 @@ static void refuse_token(struct http_exchange *ex, const struct router_service *
 {
     char challenge[2048];
     const char *error = "invalid_token";
+    /* SEP-835: the 401 names the scopes to ask for (the metadata's scopes_supported, MCP_SCOPES),
+     * after resource_metadata, which clients look for first. */
+    char scope[320] = ""; /* required_scope is at most 255 bytes */
+    if (required_scope[0])
+        snprintf(scope, sizeof(scope), ", scope=\"%s\"", required_scope);
     if (result == TOKEN_MISSING) {
-        snprintf(challenge, sizeof(challenge), "Bearer resource_metadata=\"%s\"", svc->metadata_url);
+        snprintf(challenge, sizeof(challenge), "Bearer resource_metadata=\"%s\"%s", svc->metadata_url, scope);
         error = "unauthorized";
     } else if (result == TOKEN_INSUFFICIENT_SCOPE) {
         snprintf(challenge, sizeof(challenge),
@@ -118,8 +123,8 @@ static void refuse_token(struct http_exchange *ex, const struct router_service *
                  svc->metadata_url, required_scope);
         error = "insufficient_scope";
     } else {
-        snprintf(challenge, sizeof(challenge), "Bearer resource_metadata=\"%s\", error=\"invalid_token\"",
-                 svc->metadata_url);
+        snprintf(challenge, sizeof(challenge), "Bearer resource_metadata=\"%s\"%s, error=\"invalid_token\"",
+                 svc->metadata_url, scope);
     }
     metrics_add(unauthorized_metric, (const char *[]){svc->name, result == TOKEN_MISSING ? "missing" : error},
                 1);

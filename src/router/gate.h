@@ -30,7 +30,7 @@ struct gate_limits {
     struct ip_allowlist *register_trusted;
     long long token_limit, token_period;
     long long authorize_limit, authorize_period;
-    char required_scope[256]; /* MCP_SCOPES joined by spaces, for the 403 challenge */
+    char required_scope[256]; /* MCP_SCOPES joined by spaces, for the 401 and 403 challenges */
 };
 
 /* Read the limits. Appends "ERROR: ..." lines to errors for an unusable value. Free with

@@ -385,7 +385,7 @@ static const struct role router_role = {
         "ACME certificates from DATA_DIR/acme/certs; SIGHUP reloads them), ADMIN_PORT\n"
         "(/metrics, /ping, /health; also on the public ports for the host traefik.BASE_DOMAIN).\n"
         "Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
-        "SVC.BASE_DOMAIN/mcp -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
+        "SVC.BASE_DOMAIN/mcp (or /mcp/) -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
         "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",
     .required = router_required,
     .setup = router_setup,

@@ -235,6 +235,21 @@ static const char *auth_limit_of(const char *path)
     return NULL;
 }
 
+/* Whether tail is a service's MCP endpoint: "/mcp", or "/mcp/" as the Python gateway accepted
+ * (clients configured with ".../mcp/" must get the same challenge and service). */
+static bool is_mcp_path(const char *tail)
+{
+    return strcmp(tail, "/mcp") == 0 || strcmp(tail, "/mcp/") == 0;
+}
+
+/* The MCP service of the whole origin in path mode, for the root metadata URL: the only one.
+ * With several, the root names no resource (a client asks the path-inserted URL first, and
+ * auth's root answers the same way). */
+static const struct router_service *only_service(const struct route_table *t)
+{
+    return t->nservices == 2 ? &t->services[1] : NULL;
+}
+
 /* "/SVC/tail" in path mode: the service and the tail ("/mcp"). */
 static const struct router_service *path_service(const struct route_table *t, const char *path,
                                                  const char **tail)
@@ -281,10 +296,14 @@ struct route_match route_resolve(const struct route_table *t, const char *host, 
     const struct router_service *svc = NULL;
     const char *rest = NULL;
     if (path_under(path, "/.well-known/oauth-protected-resource", &rest)) {
+        /* RFC 9728 §3.1: the resource's path inserted after the well-known name, or the root. */
         if (t->path_mode) {
             const char *tail = NULL;
-            svc = path_service(t, rest, &tail);
-            if (svc && strcmp(tail, "/mcp") == 0) {
+            if (strcmp(rest, "") == 0)
+                svc = only_service(t);
+            else if ((svc = path_service(t, rest, &tail)) && !is_mcp_path(tail))
+                svc = NULL;
+            if (svc) {
                 m.kind = ROUTE_RESOURCE_METADATA;
                 m.service = svc;
             }
@@ -293,7 +312,7 @@ struct route_match route_resolve(const struct route_table *t, const char *host, 
         for (size_t i = 1; host && i < t->nservices; i++)
             if (host_is(host, hlen, t->services[i].host))
                 svc = &t->services[i];
-        if (svc && (strcmp(rest, "") == 0 || strcmp(rest, "/mcp") == 0)) {
+        if (svc && (strcmp(rest, "") == 0 || is_mcp_path(rest))) {
             m.kind = ROUTE_RESOURCE_METADATA;
             m.service = svc;
         }
@@ -318,7 +337,7 @@ struct route_match route_resolve(const struct route_table *t, const char *host, 
     }
     if (!svc)
         return m;
-    if (strcmp(tail, "/mcp") == 0) {
+    if (is_mcp_path(tail)) {
         m.kind = ROUTE_MCP;
         m.service = svc;
     } else if (strcmp(tail, "/health") == 0) {

@@ -10,6 +10,8 @@
  *                             mcp-<name> -> http://127.0.0.1:PORT/mcp (run by the supervisor)
  *   auth                      http://127.0.0.1:AUTH_PORT (or AUTH_INTERNAL_URL)
  * Priorities (subdomain and path mode alike): OAuth > metadata > MCP > catch-all 404.
+ * The MCP endpoint is /mcp or /mcp/ (path mode /SVC/mcp[/]); metadata answers at the root
+ * (subdomain: per service host; path: the only MCP service) and path-inserted /mcp[/].
  */
 #ifndef MCPGW_ROUTER_ROUTES_H
 #define MCPGW_ROUTER_ROUTES_H

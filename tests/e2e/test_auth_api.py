@@ -8,6 +8,7 @@ Real redis-server and mcpgw processes on loopback ports; codes are written with 
 """
 import base64
 import hashlib
+import http.client as httpclient
 import json
 import os
 import secrets
@@ -477,6 +478,95 @@ def test_code_replay_other_client_redirect_and_resource_mismatch(auth):
     assert status == 400 and body["error"] == "invalid_target"
     status, _, body = auth.post_form("/token", dict(fields, code=code, resource=FETCH_RESOURCE))
     assert status == 400 and body["error"] == "invalid_grant"  # consumed
+
+
+# Spellings of the echo service's resource that clients send (RFC 8707 asks for the canonical
+# form, but "accept uppercase for robustness"; clients configured with .../mcp/ send that).
+ECHO_SPELLINGS = [f"https://mcp-echo.{DOMAIN}/mcp/", f"https://MCP-Echo.{DOMAIN.upper()}/mcp",
+                  f"HTTPS://mcp-echo.{DOMAIN}:443/mcp/"]
+
+
+@pytest.mark.parametrize("spelling", ECHO_SPELLINGS)
+def test_token_resource_spellings_get_the_canonical_audience(auth, spelling):
+    """/token compares resources in canonical form, for codes with and without a resource and
+    for refresh; the token's aud is always the canonical resource the router checks."""
+    client = public_client(auth)
+    tokens = code_tokens(auth, client, extra={"resource": spelling})
+    assert jwt_parts(tokens["access_token"])[1]["aud"] == ECHO_RESOURCE
+    refresh = {"grant_type": "refresh_token", "client_id": client["client_id"], "resource": spelling,
+               "refresh_token": tokens["refresh_token"]}
+    status, _, refreshed = auth.post_form("/token", refresh)
+    assert status == 200, refreshed
+    assert jwt_parts(refreshed["access_token"])[1]["aud"] == ECHO_RESOURCE
+    # a code without a resource: the service the token request names
+    redirect = "http://127.0.0.1:33418/callback"
+    verifier = secrets.token_urlsafe(48)
+    code = auth.seed_code(client["client_id"], redirect, verifier, resource=None)
+    status, _, body = auth.post_form("/token", {"grant_type": "authorization_code", "code": code,
+                                                "redirect_uri": redirect, "code_verifier": verifier,
+                                                "client_id": client["client_id"],
+                                                "resource": spelling.replace("mcp-echo", "mcp-fetch")
+                                                .replace("MCP-Echo", "MCP-Fetch")})
+    assert status == 200, body
+    assert jwt_parts(body["access_token"])[1]["aud"] == FETCH_RESOURCE
+
+
+@pytest.mark.parametrize("other", [f"https://mcp-echo.{DOMAIN}/MCP", f"https://mcp-echo.{DOMAIN}/mcp//",
+                                   f"http://mcp-echo.{DOMAIN}/mcp", f"https://mcp-echo.{DOMAIN}:8443/mcp",
+                                   f"https://mcp-echo.{DOMAIN}/mcp#x", FETCH_RESOURCE + "/"])
+def test_token_resource_still_has_to_be_the_granted_one(auth, other):
+    client = public_client(auth)
+    redirect = "http://127.0.0.1:33418/callback"
+    verifier = secrets.token_urlsafe(48)
+    code = auth.seed_code(client["client_id"], redirect, verifier)
+    status, _, body = auth.post_form("/token", {"grant_type": "authorization_code", "code": code,
+                                                "redirect_uri": redirect, "code_verifier": verifier,
+                                                "client_id": client["client_id"], "resource": other})
+    assert status == 400 and body["error"] == "invalid_target", body
+    tokens = code_tokens(auth, client)
+    status, _, body = auth.post_form("/token", {"grant_type": "refresh_token", "client_id": client["client_id"],
+                                                "refresh_token": tokens["refresh_token"], "resource": other})
+    assert status == 400 and body["error"] == "invalid_target", body
+
+
+def authorize(auth, client_id, redirect, resource=ECHO_RESOURCE):
+    """GET /authorize without following the redirect: (status, headers, body)."""
+    challenge = b64url(hashlib.sha256(secrets.token_urlsafe(48).encode()).digest())
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect, "state": "st-1",
+             "code_challenge": challenge, "code_challenge_method": "S256", "scope": "mcp", "resource": resource}
+    conn = httpclient.HTTPConnection("127.0.0.1", auth.port, timeout=10)
+    try:
+        conn.request("GET", "/authorize?" + urllib.parse.urlencode(query))
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("spelling", ECHO_SPELLINGS)
+def test_authorize_records_the_canonical_resource(auth, spelling):
+    client = public_client(auth)
+    status, headers, body = authorize(auth, client["client_id"], "http://127.0.0.1:33418/callback", spelling)
+    assert status == 302 and headers["location"].startswith("/consent?req="), (headers, body)
+    req = urllib.parse.parse_qs(urllib.parse.urlsplit(headers["location"]).query)["req"][0]
+    assert json.loads(auth.redis("GET", PREFIX + "authreq:" + req))["resource"] == ECHO_RESOURCE
+
+
+def test_loopback_redirect_empty_path_is_root(auth):
+    """VS Code registers http://127.0.0.1 and http://127.0.0.1:33418/ and comes back on any port:
+    an empty http path equals "/" (RFC 3986), any loopback port matches (RFC 8252 §7.3)."""
+    for registered, requested in [("http://127.0.0.1", "http://127.0.0.1:54321/"),
+                                  ("http://127.0.0.1:33418", "http://127.0.0.1:54321/"),
+                                  ("http://127.0.0.1/", "http://127.0.0.1:54321")]:
+        client = public_client(auth, redirect=registered, name=registered)
+        status, headers, body = authorize(auth, client["client_id"], requested)
+        assert status == 302 and headers["location"].startswith("/consent?"), (registered, requested, body)
+        # no prefix match, and non-loopback URIs stay exact
+        status, headers, _ = authorize(auth, client["client_id"], "http://127.0.0.1:54321/cb")
+        assert status == 400 and "location" not in headers
+    client = public_client(auth, redirect="https://app.example", name="https")
+    status, headers, _ = authorize(auth, client["client_id"], "https://app.example/")
+    assert status == 400 and "location" not in headers
 
 
 def test_token_endpoint_client_authentication(auth):

@@ -326,14 +326,32 @@ def test_errors_before_the_redirect_uri_is_trusted_never_redirect(start_auth):
     assert status == 405 and "location" not in h
 
 
-def test_resource_is_canonicalised(start_auth):
+@pytest.mark.parametrize("at_authorize,at_token", [("/", None), ("/", "/"), ("", "/"), ("/", ""),
+                                                   ("HTTP:/", "HTTP:/")])
+def test_resource_is_canonicalised(start_auth, at_authorize, at_token):
+    """A client configured with .../mcp/ sends that spelling at /authorize and again at /token
+    (and on refresh): both compare in canonical form, and the aud is the canonical resource."""
     auth = start_auth()
+
+    def spelled(how):
+        if how is None:
+            return None
+        r = "HTTP" + auth.resource[4:] if how.startswith("HTTP:") else auth.resource
+        return r + "/" if how.endswith("/") else r
+
     client_id = auth.register()
     verifier, challenge = pkce()
-    status, h, _ = github_flow(Browser(), auth, client_id, challenge, resource=auth.resource + "/")
+    status, h, _ = github_flow(Browser(), auth, client_id, challenge, resource=spelled(at_authorize))
     assert status == 302
-    status, tok = auth.token({"grant_type": "authorization_code", "code": query_of(h["location"])["code"],
-                              "redirect_uri": REDIRECT, "client_id": client_id, "code_verifier": verifier})
+    form = {"grant_type": "authorization_code", "code": query_of(h["location"])["code"],
+            "redirect_uri": REDIRECT, "client_id": client_id, "code_verifier": verifier}
+    if at_token is not None:
+        form["resource"] = spelled(at_token)
+    status, tok = auth.token(form)
+    assert status == 200, tok
+    assert jwt_claims(tok["access_token"])["aud"] == auth.resource
+    status, tok = auth.token({"grant_type": "refresh_token", "refresh_token": tok["refresh_token"],
+                              "client_id": client_id, "resource": spelled(at_token or "/")})
     assert status == 200, tok
     assert jwt_claims(tok["access_token"])["aud"] == auth.resource
 

@@ -253,7 +253,8 @@ def test_mcp_through_router_with_token(procs, redis_server, upstream, path_mode)
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 def test_401_shape_on_every_method(procs, redis_server, upstream, method):
     s = start_stack(procs, redis_server, upstream)
-    expected = f'Bearer resource_metadata="{s.metadata_url("mcp-echo")}"'
+    # resource_metadata first; scope= names what to ask for (SEP-835: PRM scopes_supported)
+    expected = f'Bearer resource_metadata="{s.metadata_url("mcp-echo")}", scope="mcp"'
     status, headers, body = s.request(method, "mcp-echo", "/mcp", b"{}" if method == "POST" else None,
                                       {"Content-Type": "application/json", "Accept": ACCEPT})
     assert status == 401
@@ -270,6 +271,60 @@ def test_401_shape_on_every_method(procs, redis_server, upstream, method):
     assert status == 403
     assert 'error="insufficient_scope"' in headers["www-authenticate"]
     assert 'scope="mcp"' in headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("path_mode", [False, True], ids=["subdomain", "path"])
+def test_trailing_slash_mcp_is_the_same_endpoint(procs, redis_server, upstream, path_mode):
+    """A client configured with .../mcp/ (the Python gateway took both) gets the same OAuth
+    challenge, the same audience check and the same upstream as .../mcp."""
+    s = start_stack(procs, redis_server, upstream, path_mode)
+    expected = f'Bearer resource_metadata="{s.metadata_url("mcp-echo")}", scope="mcp"'
+    for method in ("GET", "POST"):
+        status, headers, body = s.request(method, "mcp-echo", "/mcp/", b"{}" if method == "POST" else None,
+                                          {"Content-Type": "application/json", "Accept": ACCEPT})
+        assert status == 401, body
+        assert headers["www-authenticate"] == expected
+    status, headers, _ = s.request("POST", "mcp-echo", "/mcp/", b"{}", {"Content-Type": "application/json"},
+                                   token=s.token("mcp-test"))
+    assert status == 401 and headers["www-authenticate"] == expected + ', error="invalid_token"'
+    # a token for the canonical resource .../mcp is good at .../mcp/
+    status, _, body = s.request("POST", "mcp-echo", "/mcp/", INIT, {"Content-Type": "application/json",
+                                                                     "Accept": ACCEPT}, token=s.token("mcp-echo"))
+    assert status == 200, body
+    assert json.loads(body)["result"]["serverInfo"]
+    # forwarded to the service's configured MCP path, with the query
+    status, _, body = s.request("POST", "mcp-test", "/mcp/?x=1", {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                                {"Content-Type": "application/json", "Accept": ACCEPT}, token=s.token("mcp-test"))
+    assert status == 200, body
+    assert json.loads(body)["target"] == "/mcp?x=1"
+    # the metadata URL a client derives from .../mcp/ (RFC 9728 §3.1) answers the same document
+    prefix = "/.well-known/oauth-protected-resource" + ("/mcp-echo" if path_mode else "")
+    status, _, body = s.request("GET", "mcp-echo", prefix + "/mcp/")
+    assert status == 200, body
+    status, _, plain = s.request("GET", "mcp-echo", prefix + "/mcp")
+    assert json.loads(body) == json.loads(plain) and json.loads(body)["resource"] == s.resource("mcp-echo")
+    # only one trailing slash is the endpoint
+    status, _, _ = s.request("POST", "mcp-echo", "/mcp//", b"{}", {"Content-Type": "application/json"},
+                             token=s.token("mcp-echo"))
+    assert status == 404
+
+
+def test_path_mode_root_resource_metadata(procs, redis_server, upstream):
+    """Path mode shares one origin: the root /.well-known/oauth-protected-resource (a client's
+    fallback) answers the only service's document, as auth does; with several it names none."""
+    s = start_stack(procs, redis_server, upstream, path_mode=True, MCP_TEST_ENABLED="false")
+    status, headers, body = http("GET", f"http://127.0.0.1:{s.port}/.well-known/oauth-protected-resource",
+                                 headers={"Origin": "https://inspector.example"})
+    assert status == 200, body
+    doc = json.loads(body)
+    assert doc["resource"] == s.resource("mcp-echo") and doc["authorization_servers"] == [s.issuer()]
+    assert headers["access-control-allow-origin"] == "*"
+    s.router.stop()
+    s = start_stack(procs, redis_server, upstream, path_mode=True)
+    status, _, body = http("GET", f"http://127.0.0.1:{s.port}/.well-known/oauth-protected-resource")
+    assert status == 404 and json.loads(body)["error"] == "not_found"
+    status, _, body = http("GET", f"http://127.0.0.1:{s.port}/.well-known/oauth-protected-resource/mcp-test/mcp")
+    assert status == 200 and json.loads(body)["resource"] == s.resource("mcp-test")
 
 
 def test_metadata_and_health_need_no_token(procs, redis_server, upstream):

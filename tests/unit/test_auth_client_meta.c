@@ -82,6 +82,32 @@ static void test_loopback_any_port(void **state)
     assert_false(redirect_uri_matches("http://127.0.0.2/cb", "http://127.0.0.2:80/cb"));
 }
 
+/* RFC 3986 §6.2.3: an empty http path is "/"; VS Code registers "http://127.0.0.1" and
+ * "http://127.0.0.1:33418/" and comes back on any port. */
+static void test_loopback_empty_path_is_root(void **state)
+{
+    (void)state;
+    assert_true(redirect_uri_matches("http://127.0.0.1", "http://127.0.0.1:54321/"));
+    assert_true(redirect_uri_matches("http://127.0.0.1:33418", "http://127.0.0.1:54321/"));
+    assert_true(redirect_uri_matches("http://127.0.0.1/", "http://127.0.0.1:54321"));
+    assert_true(redirect_uri_matches("http://127.0.0.1:33418/", "http://127.0.0.1:33418"));
+    assert_true(redirect_uri_matches("http://[::1]", "http://[::1]:8080/"));
+    assert_true(redirect_uri_matches("http://localhost", "http://localhost:8080/"));
+    assert_true(redirect_uri_matches("http://127.0.0.1?a=1", "http://127.0.0.1:9/?a=1"));
+    /* still no prefix match, and the query stays exact */
+    assert_false(redirect_uri_matches("http://127.0.0.1", "http://127.0.0.1:54321/cb"));
+    assert_false(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:54321/"));
+    assert_false(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:54321"));
+    assert_false(redirect_uri_matches("http://127.0.0.1", "http://127.0.0.1:54321//"));
+    assert_false(redirect_uri_matches("http://127.0.0.1", "http://127.0.0.1:54321/?a=1"));
+    assert_false(redirect_uri_matches("http://127.0.0.1?a=1", "http://127.0.0.1:9/"));
+    assert_false(redirect_uri_matches("http://127.0.0.1", "http://localhost:54321/"));
+    /* everything that is not loopback http stays byte for byte */
+    assert_false(redirect_uri_matches("https://app.example", "https://app.example/"));
+    assert_false(redirect_uri_matches("https://app.example/", "https://app.example"));
+    assert_false(redirect_uri_matches("https://127.0.0.1", "https://127.0.0.1/"));
+}
+
 static void test_no_localhost_ip_cross_match(void **state)
 {
     (void)state;
@@ -290,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_userinfo_and_fragment_tricks),
         cmocka_unit_test(test_case_is_significant),
         cmocka_unit_test(test_loopback_any_port),
+        cmocka_unit_test(test_loopback_empty_path_is_root),
         cmocka_unit_test(test_no_localhost_ip_cross_match),
         cmocka_unit_test(test_client_redirect_allowed),
         cmocka_unit_test(test_registrable),

@@ -73,6 +73,55 @@ static void test_metadata_document(void **state)
     config_free(cfg);
 }
 
+static void expect_canonical(const char *uri, const char *want)
+{
+    char *got = public_url_canonical_resource(uri);
+    if (!want) {
+        assert_null(got);
+        return;
+    }
+    assert_non_null(got);
+    expect(got, want);
+}
+
+/* RFC 8707 canonical form: the spellings clients send for one resource compare equal. */
+static void test_canonical_resource(void **state)
+{
+    (void)state;
+    expect_canonical("https://mcp-echo.example.com/mcp", "https://mcp-echo.example.com/mcp");
+    expect_canonical("https://mcp-echo.example.com/mcp/", "https://mcp-echo.example.com/mcp");
+    expect_canonical("HTTPS://MCP-Echo.Example.COM/mcp", "https://mcp-echo.example.com/mcp");
+    expect_canonical("https://mcp-echo.example.com:443/mcp/", "https://mcp-echo.example.com/mcp");
+    expect_canonical("http://localhost:80/x/mcp", "http://localhost/x/mcp");
+    expect_canonical("http://127.0.0.1:8080/mcp-echo/mcp/", "http://127.0.0.1:8080/mcp-echo/mcp");
+    expect_canonical("https://example.com:80/mcp", "https://example.com:80/mcp");
+    expect_canonical("http://[::1]:443/mcp", "http://[::1]:443/mcp");
+    expect_canonical("https://example.com/", "https://example.com");
+    expect_canonical("https://example.com", "https://example.com");
+    expect_canonical("https://example.com:/mcp", "https://example.com/mcp");
+    expect_canonical("https://example.com/mcp?x=1", "https://example.com/mcp?x=1");
+    /* the path's case is significant, and only one trailing slash is tolerated */
+    expect_canonical("https://example.com/MCP", "https://example.com/MCP");
+    expect_canonical("https://example.com/mcp//", "https://example.com/mcp/");
+    /* not a resource indicator */
+    expect_canonical("https://example.com/mcp#f", NULL);
+    expect_canonical("https://user@example.com/mcp", NULL);
+    expect_canonical("urn:example:mcp", NULL);
+    expect_canonical("ftp://example.com/mcp", NULL);
+    expect_canonical("/mcp", NULL);
+    expect_canonical("https:///mcp", NULL);
+    expect_canonical("", NULL);
+    expect_canonical(NULL, NULL);
+
+    assert_true(public_url_same_resource("https://Svc.Example/mcp/", "https://svc.example/mcp"));
+    assert_true(public_url_same_resource("https://svc.example:443/mcp", "https://svc.example/mcp/"));
+    assert_false(public_url_same_resource("https://svc.example/mcp", "https://svc.example/mcp-other"));
+    assert_false(public_url_same_resource("https://svc.example/mcp", "http://svc.example/mcp"));
+    assert_false(public_url_same_resource("https://svc.example/mcp", "https://svc.example:8443/mcp"));
+    assert_false(public_url_same_resource("https://svc.example/mcp", NULL));
+    assert_false(public_url_same_resource("not a uri", "not a uri"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -80,6 +129,7 @@ int main(void)
         cmocka_unit_test(test_plain_http_with_port),
         cmocka_unit_test(test_path_routing),
         cmocka_unit_test(test_metadata_document),
+        cmocka_unit_test(test_canonical_resource),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,59 @@ static void test_subdomain_resolution(void **state)
     config_free(cfg);
 }
 
+/* "/mcp/" is the same endpoint as "/mcp" (the Python gateway's PathPrefix took both), and its
+ * path-inserted metadata URL (RFC 9728 §3.1) answers the same document. */
+static void test_trailing_slash_is_the_mcp_endpoint(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    struct route_table *t = table_for("BASE_DOMAIN=example.com\n", &cfg);
+    expect_route(t, "mcp-echo.example.com", "/mcp/", ROUTE_MCP, "mcp-echo");
+    expect_route(t, "MCP-Echo.example.com:443", "/mcp/", ROUTE_MCP, "mcp-echo");
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/mcp/",
+                 ROUTE_RESOURCE_METADATA, "mcp-echo");
+    expect_route(t, "mcp-echo.example.com", "/mcp//", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "mcp-echo.example.com", "/mcp/x", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "mcp-echo.example.com", "/MCP/", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/mcp//", ROUTE_NOT_FOUND,
+                 NULL);
+    route_table_free(t);
+    config_free(cfg);
+
+    t = table_for("BASE_DOMAIN=example.com\nROUTING=path\nMCP_FETCH_ENABLED=true\n", &cfg);
+    expect_route(t, "example.com", "/mcp-echo/mcp/", ROUTE_MCP, "mcp-echo");
+    expect_route(t, "example.com", "/mcp-fetch/mcp/", ROUTE_MCP, "mcp-fetch");
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/mcp-echo/mcp/",
+                 ROUTE_RESOURCE_METADATA, "mcp-echo");
+    expect_route(t, "example.com", "/mcp-echo/mcp//", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "example.com", "/mcp-echo/mcp/x", ROUTE_NOT_FOUND, NULL);
+    route_table_free(t);
+    config_free(cfg);
+}
+
+/* In path mode the origin is shared: the root metadata URL names the only MCP service, and no
+ * service when there are several (subdomain mode answers it per service host). */
+static void test_path_mode_root_metadata(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    struct route_table *t = table_for("BASE_DOMAIN=example.com\nROUTING=path\n", &cfg);
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource", ROUTE_RESOURCE_METADATA,
+                 "mcp-echo");
+    expect_route(t, "anything", "/.well-known/oauth-protected-resource", ROUTE_RESOURCE_METADATA, "mcp-echo");
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resourcex", ROUTE_AUTH, "auth");
+    route_table_free(t);
+    config_free(cfg);
+
+    t = table_for("BASE_DOMAIN=example.com\nROUTING=path\nMCP_FETCH_ENABLED=true\n", &cfg);
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource", ROUTE_NOT_FOUND, NULL);
+    expect_route(t, "example.com", "/.well-known/oauth-protected-resource/mcp-fetch/mcp",
+                 ROUTE_RESOURCE_METADATA, "mcp-fetch");
+    route_table_free(t);
+    config_free(cfg);
+}
+
 static void test_path_resolution(void **state)
 {
     (void)state;
@@ -176,6 +229,8 @@ int main(void)
         cmocka_unit_test(test_https_upstream_refused),
         cmocka_unit_test(test_subdomain_resolution),
         cmocka_unit_test(test_path_resolution),
+        cmocka_unit_test(test_trailing_slash_is_the_mcp_endpoint),
+        cmocka_unit_test(test_path_mode_root_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
