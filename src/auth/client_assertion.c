@@ -145,8 +145,8 @@ static void keys_ready(enum gw_err err, struct jwt_keyset *keys, bool cached, co
     json_decref(claims);
 }
 
-void client_assertion_verify(struct http_exchange *ex, const struct auth_client *client, const char *assertion,
-                             client_assertion_fn cb, void *arg)
+void client_assertion_verify(struct http_exchange *ex, const struct auth_client *client,
+                             const char *assertion, client_assertion_fn cb, void *arg)
 {
     struct assertion_check *ac = http_exchange_alloc(ex, sizeof(*ac));
     memset(ac, 0, sizeof(*ac));

@@ -34,8 +34,8 @@ typedef void (*client_assertion_fn)(struct http_exchange *ex, enum client_assert
 
 /* Check assertion (borrowed for the call) for client (borrowed until cb runs). cb runs exactly
  * once, maybe before this returns. */
-void client_assertion_verify(struct http_exchange *ex, const struct auth_client *client, const char *assertion,
-                             client_assertion_fn cb, void *arg);
+void client_assertion_verify(struct http_exchange *ex, const struct auth_client *client,
+                             const char *assertion, client_assertion_fn cb, void *arg);
 
 /* The "sub" of an assertion, read without verifying anything, to find the client when the
  * request does not name it (RFC 7521 §4.2 makes client_id optional then). An arena string, or

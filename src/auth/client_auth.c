@@ -38,8 +38,8 @@ static void refuse(struct client_auth *ca, const char *reason, const char *descr
     auth_respond_oauth_error(ca->ex, 401, "invalid_client", description);
 }
 
-static void assertion_checked(struct http_exchange *ex, enum client_assertion_result result, const char *reason,
-                              const char *description, void *arg)
+static void assertion_checked(struct http_exchange *ex, enum client_assertion_result result,
+                              const char *reason, const char *description, void *arg)
 {
     (void)ex;
     struct client_auth *ca = arg;

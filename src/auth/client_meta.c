@@ -309,8 +309,8 @@ enum gw_err client_meta_validate(const char *body, size_t len, json_t **out, con
     if (!json_is_object(in))
         FAIL("invalid_client_metadata", "the body must be a JSON object");
 
-    static const char *const methods[] = {"none", "client_secret_post", "client_secret_basic", "private_key_jwt",
-                                          NULL};
+    static const char *const methods[] = {"none", "client_secret_post", "client_secret_basic",
+                                          "private_key_jwt", NULL};
     const json_t *method = json_object_get(in, "token_endpoint_auth_method");
     if (method && !json_is_null(method)) {
         if (!json_is_string(method) || !in_list(json_string_value(method), methods))

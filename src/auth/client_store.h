@@ -36,7 +36,8 @@ void client_store_get(struct auth_worker *w, const char *client_id, client_store
  * GW_ERR_INVALID, keys NULL and why (static).
  */
 struct jwt_keyset;
-typedef void (*client_keys_fn)(enum gw_err err, struct jwt_keyset *keys, bool cached, const char *why, void *arg);
+typedef void (*client_keys_fn)(enum gw_err err, struct jwt_keyset *keys, bool cached, const char *why,
+                               void *arg);
 void client_store_get_keys(struct auth_worker *w, const struct auth_client *client, bool refresh,
                            client_keys_fn cb, void *arg);
 

@@ -96,7 +96,8 @@ static void server_metadata(struct http_exchange *ex)
     const char *methods[] = {"none", "client_secret_post", "client_secret_basic", "private_key_jwt", NULL};
     const char *assertion_algs[] = {"RS256", "ES256", NULL};
     json_object_set_new(doc, "token_endpoint_auth_methods_supported", string_array(methods));
-    json_object_set_new(doc, "token_endpoint_auth_signing_alg_values_supported", string_array(assertion_algs));
+    json_object_set_new(doc, "token_endpoint_auth_signing_alg_values_supported",
+                        string_array(assertion_algs));
     json_object_set_new(doc, "revocation_endpoint_auth_methods_supported", string_array(methods));
     json_object_set_new(doc, "revocation_endpoint_auth_signing_alg_values_supported",
                         string_array(assertion_algs));

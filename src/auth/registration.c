@@ -215,8 +215,8 @@ void register_handle(struct http_exchange *ex)
         return;
     }
     /* a shared secret only for the client_secret_* methods: none and private_key_jwt have none */
-    bool confidential =
-        strncmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")), "client_secret_", 14) == 0;
+    bool confidential = strncmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")),
+                                "client_secret_", 14) == 0;
     char meta_hash[44];
     client_meta_hash(meta, meta_hash);
     char *client_id = NULL, *secret = NULL, *reg_token = NULL;

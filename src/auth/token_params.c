@@ -14,9 +14,10 @@
 
 void token_params_free(struct token_params *p)
 {
-    char **fields[] = {&p->grant_type, &p->code,     &p->redirect_uri, &p->code_verifier, &p->refresh_token,
-                       &p->scope,      &p->resource, &p->client_id,    &p->client_secret,
-                       &p->client_assertion_type, &p->client_assertion};
+    char **fields[] = {
+        &p->grant_type,      &p->code,     &p->redirect_uri, &p->code_verifier, &p->refresh_token,
+        &p->scope,           &p->resource, &p->client_id,    &p->client_secret, &p->client_assertion_type,
+        &p->client_assertion};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (*fields[i])
             crypto_wipe(*fields[i], strlen(*fields[i]));

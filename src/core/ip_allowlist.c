@@ -96,8 +96,8 @@ enum gw_err ip_allowlist_parse(const char *spec, struct ip_allowlist **out, char
             end--;
         if (end > start && !parse_network(start, (size_t)(end - start), &list->networks[list->count])) {
             if (why_size)
-                snprintf(why, why_size, "\"%.*s\" is not an IP address or CIDR network", (int)(end - start > 64 ? 64 : end - start),
-                         start);
+                snprintf(why, why_size, "\"%.*s\" is not an IP address or CIDR network",
+                         (int)(end - start > 64 ? 64 : end - start), start);
             free(list);
             return GW_ERR_INVALID;
         }
@@ -146,5 +146,6 @@ bool ip_is_loopback(const char *addr)
     bool is_v4;
     if (!addr || !parse_address(addr, bytes, &is_v4))
         return false;
-    return memcmp(bytes, v6_loopback, 16) == 0 || (memcmp(bytes, v4_mapped_prefix, 12) == 0 && bytes[12] == 127);
+    return memcmp(bytes, v6_loopback, 16) == 0 ||
+           (memcmp(bytes, v4_mapped_prefix, 12) == 0 && bytes[12] == 127);
 }

@@ -113,10 +113,11 @@ enum gw_err users_file_check(const char *path, struct buf *errors)
                     (void)buf_printf(errors, "ERROR: %s line %d: expected NAME:HASH with a valid user name\n",
                                      path, line_no);
                 else if (!hash_supported(colon + 1, (size_t)(line_end - colon - 1)))
-                    (void)buf_printf(errors,
-                                     "ERROR: %s line %d: unsupported hash (argon2id $argon2id$, argon2i, bcrypt "
-                                     "$2b$/$2y$ or yescrypt $y$)\n",
-                                     path, line_no);
+                    (void)buf_printf(
+                        errors,
+                        "ERROR: %s line %d: unsupported hash (argon2id $argon2id$, argon2i, bcrypt "
+                        "$2b$/$2y$ or yescrypt $y$)\n",
+                        path, line_no);
                 free(name);
             }
             p = next;

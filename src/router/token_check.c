@@ -193,7 +193,8 @@ struct token_checker {
     char *revocation_expiry_key; /* REDIS_KEY_PREFIX "revocation_expiry" */
     char **scopes;
     size_t nscopes;
-    long long token_lifetime; /* ACCESS_TOKEN_LIFETIME: how long a revoked jti without a recorded exp matters */
+    long long
+        token_lifetime; /* ACCESS_TOKEN_LIFETIME: how long a revoked jti without a recorded exp matters */
     bool hs256;
 
     struct http_transfer *jwks_transfer;
@@ -412,9 +413,10 @@ static void absorb_revocations(struct token_checker *tc, const struct redisReply
             continue;
         /* Without a recorded exp (an auth older than revocation_expiry), the token lives at most
          * ACCESS_TOKEN_LIFETIME from its revocation. */
-        long long token_exp = (exp->type == REDIS_REPLY_STRING && exp->len > 0) || exp->type == REDIS_REPLY_INTEGER
-                                  ? reply_number(exp)
-                                  : revoked_ms / 1000 + tc->token_lifetime;
+        long long token_exp =
+            (exp->type == REDIS_REPLY_STRING && exp->len > 0) || exp->type == REDIS_REPLY_INTEGER
+                ? reply_number(exp)
+                : revoked_ms / 1000 + tc->token_lifetime;
         long long expires_at = token_exp + LEEWAY_SECONDS + 1;
         if (expires_at < now)
             continue;
@@ -462,8 +464,8 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
         snprintf(from, sizeof(from), "%lld", start > 0 ? start : 0);
     }
     snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-    const char *argv[] = {"EVAL", revocation_poll_script, "2", tc->revocations_key, tc->revocation_expiry_key, from,
-                          now};
+    const char *argv[] = {
+        "EVAL", revocation_poll_script, "2", tc->revocations_key, tc->revocation_expiry_key, from, now};
     enum gw_err err = redis_command_argv(tc->redis, poll_done, pr, 7, argv, NULL);
     if (err != GW_OK) { /* Redis down: auth cannot revoke either; try again next tick */
         free(pr);

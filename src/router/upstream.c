@@ -146,8 +146,7 @@ struct upstream_pool *upstream_pool_create(struct event_base *base, const struct
             p->addrlens[i] = res->ai_addrlen;
         } else {
             log_write(LOG_WARNING, "Cannot resolve upstream",
-                      (struct log_field[]){log_str("route", s->name), log_str("host", s->upstream_host)},
-                      2);
+                      (struct log_field[]){log_str("route", s->name), log_str("host", s->upstream_host)}, 2);
         }
         if (res)
             freeaddrinfo(res);

@@ -427,8 +427,10 @@ static void test_password_hash(void **state)
     assert_null(strstr(errors, "line 3"));
     assert_non_null(strstr(errors, "line 4: unsupported hash"));
     free(errors);
-    /* argon2id as the reference CLI writes it: echo -n pw-test | argon2 saltsaltsalt -id -t 2 -m 12 -p 1 -e */
-    const char *argon = "$argon2id$v=19$m=4096,t=2,p=1$c2FsdHNhbHRzYWx0$VgscLb49t0nFnC0FqESCRe+rzzRZtzeDoD2kTtmaQ7o";
+    /* argon2id as the reference CLI writes it: echo -n pw-test | argon2 saltsaltsalt -id -t 2 -m 12 -p 1 -e
+     */
+    const char *argon =
+        "$argon2id$v=19$m=4096,t=2,p=1$c2FsdHNhbHRzYWx0$VgscLb49t0nFnC0FqESCRe+rzzRZtzeDoD2kTtmaQ7o";
     assert_true(local_password_verify(argon, "pw-test"));
     assert_false(local_password_verify(argon, "pw-tesT"));
     assert_false(local_password_verify(argon, ""));

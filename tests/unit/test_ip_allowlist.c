@@ -112,8 +112,8 @@ static void test_bad_entries_are_named(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "10.0.0.0/ 8",
-        "10.0.0", "localhost", "10.0.0.0/8/8", "fe80::1%eth0", "1.2.3.4/0008",
+        "10.0.0.0/33", "::/129",    "10.0.0.0/",    "10.0.0.0/-1",  "10.0.0.0/8x",  "10.0.0.0/ 8",
+        "10.0.0",      "localhost", "10.0.0.0/8/8", "fe80::1%eth0", "1.2.3.4/0008",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char spec[128], why[160] = "";
@@ -134,7 +134,7 @@ static void test_loopback(void **state)
     (void)state;
     static const char *const local[] = {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1"};
     static const char *const other[] = {"128.0.0.1", "10.0.0.1", "::2", "::ffff:10.0.0.1", "::127.0.0.1",
-                                        "0.0.0.0", "::", "", "localhost"};
+                                        "0.0.0.0",   "::",       "",    "localhost"};
     for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
         assert_true(ip_is_loopback(local[i]));
     for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)

@@ -81,9 +81,10 @@ static void test_services_follow_auths_rule(void **state)
 {
     (void)state;
     /* MCP_OFF and MCP_REMOTE_OFF are switched off as the router does (MCP_<NAME>_ENABLED=false) */
-    const char text[] = "MCP_ECHO_ENABLED=true\nMCP_FETCH_ENABLED=false\nMCP_MY_TOOL_COMMAND=/bin/cat\n"
-                        "MCP_OTHER_ENABLED=false\nMCP_SCOPES=mcp\nMCP_OFF_COMMAND=/bin/cat\nMCP_OFF_ENABLED=false\n"
-                        "MCP_REMOTE_OFF_URL=http://127.0.0.1:9/mcp\nMCP_REMOTE_OFF_ENABLED=no\n";
+    const char text[] =
+        "MCP_ECHO_ENABLED=true\nMCP_FETCH_ENABLED=false\nMCP_MY_TOOL_COMMAND=/bin/cat\n"
+        "MCP_OTHER_ENABLED=false\nMCP_SCOPES=mcp\nMCP_OFF_COMMAND=/bin/cat\nMCP_OFF_ENABLED=false\n"
+        "MCP_REMOTE_OFF_URL=http://127.0.0.1:9/mcp\nMCP_REMOTE_OFF_ENABLED=no\n";
     struct config *cfg = NULL;
     struct buf errors;
     buf_init(&errors, 1 << 16);

@@ -125,10 +125,8 @@ static void test_canonical_resource(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_subdomain_defaults),
-        cmocka_unit_test(test_plain_http_with_port),
-        cmocka_unit_test(test_path_routing),
-        cmocka_unit_test(test_metadata_document),
+        cmocka_unit_test(test_subdomain_defaults), cmocka_unit_test(test_plain_http_with_port),
+        cmocka_unit_test(test_path_routing),       cmocka_unit_test(test_metadata_document),
         cmocka_unit_test(test_canonical_resource),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
