@@ -312,6 +312,27 @@ out:
     return rec;
 }
 
+/* GET a JSON document a client publishes (its metadata document or key set): no redirects,
+ * public addresses only (unless CIMD_ALLOW_PRIVATE), CIMD_CA_FILE, 5 s, at most max_bytes. */
+static enum gw_err fetch_client_json(struct auth_worker *w, const char *url, size_t max_bytes,
+                                     http_client_done_fn done, void *arg)
+{
+    struct http_client_request req = {
+        .url = url,
+        .headers = (struct http_header[]){{"Accept", "application/json"}},
+        .nheaders = 1,
+        .connect_timeout_ms = CIMD_TIMEOUT_MS,
+        .timeout_ms = CIMD_TIMEOUT_MS,
+        .max_response_bytes = max_bytes,
+        .follow_redirects = false,
+        .allow_address = public_address_only,
+        .ca_file = cimd_ca_file,
+    };
+    if (!w->http)
+        return GW_ERR_UNAVAILABLE;
+    return http_client_request(w->http, &req, done, arg, NULL);
+}
+
 /* ---- lookup ---- */
 
 struct lookup {
@@ -398,18 +419,7 @@ void client_store_get(struct auth_worker *w, const char *client_id, client_store
             lookup_finish(l, GW_OK, cached, NULL);
             return;
         }
-        struct http_client_request req = {
-            .url = client_id,
-            .headers = (struct http_header[]){{"Accept", "application/json"}},
-            .nheaders = 1,
-            .connect_timeout_ms = CIMD_TIMEOUT_MS,
-            .timeout_ms = CIMD_TIMEOUT_MS,
-            .max_response_bytes = CIMD_MAX_BYTES,
-            .follow_redirects = false,
-            .allow_address = public_address_only,
-            .ca_file = cimd_ca_file,
-        };
-        if (!w->http || http_client_request(w->http, &req, cimd_done, l, NULL) != GW_OK)
+        if (fetch_client_json(w, client_id, CIMD_MAX_BYTES, cimd_done, l) != GW_OK)
             lookup_finish(l, GW_ERR_INVALID, NULL, "client metadata document could not be fetched");
         return;
     }
@@ -511,18 +521,7 @@ void client_store_get_keys(struct auth_worker *w, const struct auth_client *clie
     f->cache_key = cache_key;
     f->cb = cb;
     f->arg = arg;
-    struct http_client_request req = {
-        .url = uri,
-        .headers = (struct http_header[]){{"Accept", "application/json"}},
-        .nheaders = 1,
-        .connect_timeout_ms = CIMD_TIMEOUT_MS,
-        .timeout_ms = CIMD_TIMEOUT_MS,
-        .max_response_bytes = JWT_JWKS_MAX_BYTES,
-        .follow_redirects = false,
-        .allow_address = public_address_only,
-        .ca_file = cimd_ca_file,
-    };
-    if (!w->http || http_client_request(w->http, &req, keys_fetched, f, NULL) != GW_OK) {
+    if (fetch_client_json(w, uri, JWT_JWKS_MAX_BYTES, keys_fetched, f) != GW_OK) {
         keys_fetch_free(f);
         cb(GW_ERR_INVALID, NULL, false, "the client's jwks_uri could not be fetched", arg);
     }

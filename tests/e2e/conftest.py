@@ -188,3 +188,12 @@ def redis_server(workdir):
         time.sleep(0.05)
     yield port, password
     p.stop()
+
+
+def metric_value(base_url, line_prefix):
+    """The value of the first line of base_url/metrics starting with line_prefix, or 0."""
+    _, _, raw = http("GET", base_url + "/metrics")
+    for line in raw.decode().splitlines():
+        if line.startswith(line_prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -18,7 +18,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import Process, bare_env, free_port, http, mcpgw_bin, wait_for_http
+from conftest import metric_value, Process, bare_env, free_port, http, mcpgw_bin, wait_for_http
 
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -117,12 +117,7 @@ class Auth:
         return code
 
     def metric(self, line_prefix):
-        """The value of the first /metrics line starting with line_prefix, or 0."""
-        _, _, raw = http("GET", self.url + "/metrics")
-        for line in raw.decode().splitlines():
-            if line.startswith(line_prefix):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+        return metric_value(self.url, line_prefix)
 
     def private_key(self):
         with open(os.path.join(self.workdir, "data", "keys", "jwt-rs256.pem"), "rb") as f:

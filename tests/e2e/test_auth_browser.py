@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import bare_env, free_port, http, mcpgw_bin, wait_for_http
+from conftest import metric_value, bare_env, free_port, http, mcpgw_bin, wait_for_http
 from fake_github import FakeGitHub, fake_github  # noqa: F401 (fixture)
 
 REDIRECT = "http://127.0.0.1:9999/callback"
@@ -110,11 +110,7 @@ class Auth:
         return status, json.loads(raw) if raw else None
 
     def metric(self, line_prefix):
-        _, _, raw = http("GET", self.base + "/metrics")
-        for line in raw.decode().splitlines():
-            if line.startswith(line_prefix):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+        return metric_value(self.base, line_prefix)
 
 
 def redis_cli(auth, *args):
