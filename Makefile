@@ -11,7 +11,7 @@
 .DEFAULT_GOAL := all
 
 CC      ?= cc
-PKGS    := libevent libevent_openssl libevent_pthreads openssl hiredis libcurl jansson libxml-2.0 libxcrypt zlib
+PKGS    := libevent libevent_openssl libevent_pthreads openssl hiredis libcurl jansson libxml-2.0 libxcrypt libargon2 zlib
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 # llhttp's C sources come from Debian's node-llhttp (installed, or unpacked by scripts/setup).

@@ -3,6 +3,7 @@
  */
 #include "local_users.h"
 
+#include <argon2.h>
 #include <crypt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,9 +49,21 @@ enum gw_err local_users_setup(const char *path, char **errors_text)
     return rc;
 }
 
+/* argon2id/argon2i hashes in the PHC string format ("$argon2id$v=19$m=...,t=...,p=...$salt$hash",
+ * what the argon2 CLI, argon2-cffi and most password libraries write), checked by libargon2,
+ * which compares in constant time. */
+static bool argon2_password_verify(const char *hash, const char *password)
+{
+    argon2_type type = strncmp(hash, "$argon2id$", 10) == 0 ? Argon2_id : Argon2_i;
+    const char *pw = password ? password : "";
+    return argon2_verify(hash, pw, strlen(pw), type) == ARGON2_OK;
+}
+
 bool local_password_verify(const char *hash, const char *password)
 {
     pthread_once(&crypt_once, crypt_open);
+    if (hash && strncmp(hash, "$argon2", 7) == 0)
+        return argon2_password_verify(hash, password);
     const char *setting = hash ? hash : (dummy_hash[0] ? dummy_hash : "$2b$12$abcdefghijklmnopqrstuu");
     struct crypt_data *data = gw_calloc(1, sizeof *data);
     char *out = crypt_rn(password ? password : "", setting, data, (int)sizeof *data);

@@ -1,10 +1,8 @@
 /*
  * local_users.h - the local-user identity provider: LOCAL_USERS_FILE (its format:
  * core/users_file.h) with bcrypt ($2b$/$2y$/$2a$) or yescrypt ($y$) hashes checked by the
- * system's crypt(3) (libxcrypt), and `mcpgw add-user`.
- *
- * libxcrypt is opened at run time (dlopen "libcrypt.so.1") because the build does not link it;
- * argon2id hashes are refused with a clear message (no libargon2 on this system).
+ * system's crypt(3) (libxcrypt) and argon2id/argon2i hashes checked by libargon2, and
+ * `mcpgw add-user` (which writes bcrypt).
  */
 #ifndef MCPGW_AUTH_LOCAL_USERS_H
 #define MCPGW_AUTH_LOCAL_USERS_H
@@ -22,7 +20,7 @@
  * names. */
 enum gw_err local_users_setup(const char *path, char **errors_text);
 
-/* Verify password against hash with crypt(3), comparing in constant time. hash NULL (unknown
+/* Verify password against hash with crypt(3) or libargon2, comparing in constant time. hash NULL (unknown
  * user) still spends the time of a real check on a dummy hash and returns false. Blocking
  * (bcrypt takes tens of milliseconds): call from a helper thread. */
 bool local_password_verify(const char *hash, const char *password);

@@ -6,12 +6,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -212,20 +214,57 @@ static void enable_evthreads(void)
     evthread_use_pthreads();
 }
 
+/* Close what a listener holds (sockets, claim, TLS context, address). */
+static void listener_release(struct listener *l)
+{
+    for (int k = 0; k < l->nfds; k++)
+        if (l->fds[k] >= 0)
+            close(l->fds[k]);
+    l->nfds = 0;
+    if (l->claim_fd >= 0)
+        close(l->claim_fd);
+    l->claim_fd = -1;
+    if (l->ssl_ctx)
+        SSL_CTX_free(l->ssl_ctx);
+    l->ssl_ctx = NULL;
+    free(l->bind_addr);
+    l->bind_addr = NULL;
+}
+
 void server_free(struct server *srv)
 {
     if (!srv)
         return;
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        struct listener *l = &srv->listeners[i];
-        for (int k = 0; k < l->nfds; k++)
-            if (l->fds[k] >= 0)
-                close(l->fds[k]);
-        if (l->ssl_ctx)
-            SSL_CTX_free(l->ssl_ctx);
-        free(l->bind_addr);
-    }
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        listener_release(&srv->listeners[i]);
     free(srv);
+}
+
+/*
+ * Claim address:port for this process with an abstract Unix socket named
+ * "mcpgw-listen <address>:<port>": abstract names are unique per network namespace (like ports)
+ * and vanish with the process. The plain bind probe keeps every other program off a taken
+ * port, but between one mcpgw's probe and its SO_REUSEPORT binds a second mcpgw's probe could
+ * pass too, and both would then share the port. The claim closes that gap: it is taken while
+ * the probe still holds the port and kept for the listener's life. Returns the fd, or -1 with
+ * errno (EADDRINUSE: another mcpgw has it).
+ */
+static int claim_address(const char *addr, int port)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    /* sun_path[0] = '\0' makes the name abstract; the length below excludes any NUL padding */
+    int n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "mcpgw-listen %s:%d", addr, port);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }
 
 static int lower_first(char *s)
@@ -300,6 +339,7 @@ enum gw_err server_add_listener(struct server *srv, const struct listener_option
     }
     struct listener *l = &srv->listeners[srv->nlisteners];
     memset(l, 0, sizeof(*l));
+    l->claim_fd = -1;
     l->opts = *opts;
     l->bind_addr = gw_strdup(opts->bind_addr ? opts->bind_addr : "0.0.0.0");
     l->opts.bind_addr = l->bind_addr;
@@ -337,6 +377,15 @@ enum gw_err server_add_listener(struct server *srv, const struct listener_option
         else
             ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port);
     }
+    l->claim_fd = claim_address(l->bind_addr, port);
+    if (l->claim_fd < 0) {
+        err = errno;
+        close(probe);
+        append_errno_line(errors, "bind", l->bind_addr, port, err);
+        freeaddrinfo(ai);
+        listener_release(l);
+        return err == EADDRINUSE ? GW_ERR_EXISTS : GW_ERR_IO;
+    }
     close(probe);
     l->port = port;
     for (int i = 0; i < srv->nworkers; i++) {
@@ -347,10 +396,8 @@ enum gw_err server_add_listener(struct server *srv, const struct listener_option
                 close(fd);
             }
             append_errno_line(errors, fd < 0 ? "bind" : "listen", l->bind_addr, port, err);
-            for (int k = 0; k < l->nfds; k++)
-                close(l->fds[k]);
             freeaddrinfo(ai);
-            free(l->bind_addr);
+            listener_release(l);
             return err == EADDRINUSE ? GW_ERR_EXISTS : GW_ERR_IO;
         }
         l->fds[l->nfds++] = fd;
@@ -359,9 +406,7 @@ enum gw_err server_add_listener(struct server *srv, const struct listener_option
     if (opts->tls_cert_file && opts->tls_key_file && *opts->tls_cert_file && *opts->tls_key_file) {
         l->ssl_ctx = make_tls_context(opts->tls_cert_file, opts->tls_key_file, errors);
         if (!l->ssl_ctx) {
-            for (int k = 0; k < l->nfds; k++)
-                close(l->fds[k]);
-            free(l->bind_addr);
+            listener_release(l);
             return GW_ERR_TLS;
         }
     }

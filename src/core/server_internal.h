@@ -20,6 +20,7 @@ struct listener {
     SSL_CTX *ssl_ctx; /* NULL for plain HTTP (or when opts.tls_context supplies one per connection) */
     int fds[64];      /* one SO_REUSEPORT socket per worker, created by server_add_listener */
     int nfds;
+    int claim_fd;     /* the abstract socket claiming address:port for this process (-1: none) */
 };
 
 /* A listener as one worker serves it. Owned by the worker thread. */

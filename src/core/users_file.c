@@ -29,7 +29,8 @@ static bool hash_supported(const char *h, size_t len)
 {
     return (len > 7 &&
             (strncmp(h, "$2b$", 4) == 0 || strncmp(h, "$2y$", 4) == 0 || strncmp(h, "$2a$", 4) == 0)) ||
-           (len > 4 && strncmp(h, "$y$", 3) == 0);
+           (len > 4 && strncmp(h, "$y$", 3) == 0) || (len > 10 && strncmp(h, "$argon2id$", 10) == 0) ||
+           (len > 9 && strncmp(h, "$argon2i$", 9) == 0);
 }
 
 /* The line starting at p (text ends at end): *line_end is where its content ends (before
@@ -111,16 +112,11 @@ enum gw_err users_file_check(const char *path, struct buf *errors)
                 if (!colon || !users_file_name_valid(name))
                     (void)buf_printf(errors, "ERROR: %s line %d: expected NAME:HASH with a valid user name\n",
                                      path, line_no);
-                else if (strncmp(colon + 1, "$argon2", 7) == 0)
-                    (void)buf_printf(
-                        errors,
-                        "ERROR: %s line %d: argon2 hashes need libargon2, which this build lacks; "
-                        "use `mcpgw add-user` (bcrypt)\n",
-                        path, line_no);
                 else if (!hash_supported(colon + 1, (size_t)(line_end - colon - 1)))
-                    (void)buf_printf(
-                        errors, "ERROR: %s line %d: unsupported hash (bcrypt $2b$/$2y$ or yescrypt $y$)\n",
-                        path, line_no);
+                    (void)buf_printf(errors,
+                                     "ERROR: %s line %d: unsupported hash (argon2id $argon2id$, argon2i, bcrypt "
+                                     "$2b$/$2y$ or yescrypt $y$)\n",
+                                     path, line_no);
                 free(name);
             }
             p = next;

@@ -1,6 +1,7 @@
 /*
  * users_file.h - the format of LOCAL_USERS_FILE: `name:hash` lines, like an htpasswd file, with
- * `#` comments and blank lines ignored; hashes are bcrypt ($2b$/$2y$/$2a$) or yescrypt ($y$).
+ * `#` comments and blank lines ignored; hashes are argon2id ($argon2id$, or argon2i), bcrypt
+ * ($2b$/$2y$/$2a$) or yescrypt ($y$).
  *
  * Only the text: auth (src/auth/local_users.c) checks passwords against the hashes, and the
  * configuration check (validate-env, `up`) uses users_file_check so that a file auth would

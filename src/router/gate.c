@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "core/alloc.h"
+#include "core/ip_allowlist.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/server.h"
@@ -133,6 +134,13 @@ enum gw_err gate_limits_load(const struct config *cfg, const struct route_table 
         err = load_rate(cfg, "RATE_LIMIT_TOKEN", &l->token_limit, &l->token_period, errors);
     if (!err)
         err = load_rate(cfg, "RATE_LIMIT_AUTHORIZE", &l->authorize_limit, &l->authorize_period, errors);
+    char why[160];
+    l->register_trusted = NULL;
+    if (!err && ip_allowlist_parse(config_get(cfg, "REGISTRATION_TRUSTED_NETWORKS", ""), &l->register_trusted,
+                                   why, sizeof(why)) != GW_OK) {
+        buf_printf(errors, "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: %s\n", why);
+        err = GW_ERR_CONFIG;
+    }
     l->nservices = routes->nservices;
     l->services = gw_calloc(l->nservices, sizeof(*l->services));
     for (size_t i = 0; i < l->nservices; i++) {
@@ -157,6 +165,8 @@ enum gw_err gate_limits_load(const struct config *cfg, const struct route_table 
 
 void gate_limits_free(struct gate_limits *l)
 {
+    ip_allowlist_free(l->register_trusted);
+    l->register_trusted = NULL;
     free(l->services);
     l->services = NULL;
     l->nservices = 0;
@@ -430,7 +440,10 @@ void gate_auth_endpoint(struct http_exchange *ex, const struct router_service *a
     long long limit = 0, period = 1;
     const char *name = "register";
     if (strcmp(which, "REGISTER") == 0) {
-        limit = limits->register_limit;
+        /* Hosted connectors (Claude.ai) register from their vendor's few egress addresses for all
+         * their users; auth's REGISTRATION_MAX_CLIENTS still bounds them. */
+        bool trusted = ip_allowlist_contains(limits->register_trusted, http_request(ex)->remote_addr);
+        limit = trusted ? 0 : limits->register_limit;
         period = limits->register_period;
     } else if (strcmp(which, "TOKEN") == 0) {
         limit = limits->token_limit;

@@ -1,7 +1,8 @@
 /*
  * gate.h - what a request must pass before the router forwards it: the bearer-token check on
  * MCP routes (401/403 with the RFC 6750/9728 WWW-Authenticate shape), rate limits (per user and
- * client on MCP routes, per client IP on /register, /token and /authorize; 429 with Retry-After
+ * client on MCP routes, per client IP on /register (except REGISTRATION_TRUSTED_NETWORKS), /token
+ * and /authorize; 429 with Retry-After
  * and RateLimit-* headers), and the per-client/per-user request metrics (cardinality capped).
  *
  * The gate runs on the worker thread; rate-limit decisions may come back asynchronously (Redis),
@@ -17,6 +18,8 @@
 #include "token_check.h"
 
 struct rate_limiter;
+
+struct ip_allowlist;
 
 /* The limit one MCP service's requests count against, per user and client. A service with
  * RATE_LIMIT_<NAME> set (NAME as in its MCP_<NAME>_* variables: RATE_LIMIT_ECHO for mcp-echo)
@@ -36,6 +39,8 @@ struct gate_service_limit {
 struct gate_limits {
     struct gate_service_limit mcp; /* RATE_LIMIT_MCP */
     long long register_limit, register_period;
+    /* REGISTRATION_TRUSTED_NETWORKS: peers without the register limit (NULL: none). Owned. */
+    struct ip_allowlist *register_trusted;
     long long token_limit, token_period;
     long long authorize_limit, authorize_period;
     struct gate_service_limit *services; /* by router_service.index (owned; gate_limits_free) */

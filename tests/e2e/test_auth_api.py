@@ -381,6 +381,33 @@ def test_registration_rate_limit_per_ip_and_global_cap(procs, workdir, redis_ser
     assert 'auth_client_registrations_total{result="capacity"} 1' in metrics.decode()
 
 
+def test_registration_trusted_networks_skip_the_per_ip_limit(procs, workdir, redis_server):
+    """Claude.ai registers a confidential client on every connect, for all its users from
+    Anthropic's egress (160.79.104.0/21, the default REGISTRATION_TRUSTED_NETWORKS): those addresses
+    are not held to REGISTRATION_RATE_LIMIT, other addresses are, and REGISTRATION_MAX_CLIENTS
+    still caps everyone. Behind the router auth decides on the X-Forwarded-For address it adds."""
+    auth = Auth(procs, workdir, redis_server, {"REGISTRATION_RATE_LIMIT": "2", "REGISTRATION_MAX_CLIENTS": "9"})
+    claude = {"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "client_name": "Claude",
+              "token_endpoint_auth_method": "client_secret_post"}
+    for ip in ["160.79.104.10", "160.79.104.10", "160.79.104.10", "160.79.111.254", "160.79.104.10"]:
+        status, _, body = auth.register(claude, {"X-Forwarded-For": ip})
+        assert status == 201 and body["client_secret"], body
+    assert auth.redis("EXISTS", PREFIX + "ratelimit:register:160.79.104.10") == "0"
+    # next to the range, and anyone else, the per-IP limit applies
+    for ip in ["160.79.112.1", "198.51.100.1"]:
+        assert [auth.register(claude, {"X-Forwarded-For": ip})[0] for _ in range(3)] == [201, 201, 429]
+    status, _, body = auth.register(claude, {"X-Forwarded-For": "198.51.100.1"})
+    assert status == 429 and body["error"] == "too_many_requests"
+    # 9 live clients: the global cap holds for the trusted range too
+    status, _, body = auth.register(claude, {"X-Forwarded-For": "160.79.104.10"})
+    assert status == 503 and body["error"] == "temporarily_unavailable"
+    auth.stop()
+    auth.redis("FLUSHALL")
+    # empty: no exemption
+    auth2 = Auth(procs, workdir, redis_server, {"REGISTRATION_RATE_LIMIT": "2", "REGISTRATION_TRUSTED_NETWORKS": ""})
+    assert [auth2.register(claude, {"X-Forwarded-For": "160.79.104.10"})[0] for _ in range(3)] == [201, 201, 429]
+
+
 # ---- token endpoint ----
 
 def test_authorization_code_flow_issues_audience_bound_jwt(auth):

@@ -117,6 +117,14 @@ class Auth:
         return 0.0
 
 
+def redis_cli(auth, *args):
+    """One Redis command against the server auth uses; its reply as text."""
+    port, password = auth.redis_server
+    r = subprocess.run(["redis-cli", "-p", str(port), "-a", password, "--no-auth-warning", *args],
+                       capture_output=True, text=True, timeout=10, check=True)
+    return r.stdout.strip()
+
+
 @pytest.fixture
 def start_auth(procs, redis_server, workdir, fake_github):  # noqa: F811
     def start(**extra):
@@ -132,7 +140,9 @@ def start_auth(procs, redis_server, workdir, fake_github):  # noqa: F811
         env = {k: v for k, v in env.items() if v is not None}
         p = procs.start([mcpgw_bin(), "auth"], env=bare_env(**env), name=f"auth-{port}")
         wait_for_http(f"http://127.0.0.1:{port}/health", proc=p)
-        return Auth(p, port, fake_github, workdir)
+        auth = Auth(p, port, fake_github, workdir)
+        auth.redis_server = redis_server
+        return auth
     return start
 
 
@@ -605,6 +615,30 @@ def test_local_users_login(start_auth, workdir):
     assert "correct horse" not in auth.proc.stderr()
 
 
+def test_local_users_argon2id_hashes(start_auth, workdir):
+    """A users file brought from elsewhere with argon2id hashes (PHC strings, here from the
+    reference argon2 CLI): the right password logs in, a wrong one does not."""
+    users = os.path.join(workdir, "users")
+    made = subprocess.run(["argon2", secrets.token_hex(8), "-id", "-t", "2", "-m", "12", "-p", "1", "-e"],
+                          input=b"tr0ub4dor&3", capture_output=True, check=True)
+    hashed = made.stdout.decode().strip()
+    assert hashed.startswith("$argon2id$v=19$")
+    with open(users, "w") as f:
+        f.write(f"# brought from another system\ndave:{hashed}\n")
+    os.chmod(users, 0o600)
+    auth = start_auth(LOCAL_USERS_FILE=users, GITHUB_CLIENT_ID=None, GITHUB_CLIENT_SECRET=None)
+    client_id = auth.register()
+    _, challenge = pkce()
+    b = Browser()
+    fields = form_fields(local_flow_to_login(b, auth, client_id, challenge))
+    status, _, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                 "username": "dave", "password": "tr0ub4dor&4"})
+    assert status == 401
+    status, h, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                 "username": "dave", "password": "tr0ub4dor&3"})
+    assert status == 302 and h["location"].startswith(REDIRECT + "?code="), status
+
+
 def test_local_login_rate_limit(start_auth, workdir):
     users = os.path.join(workdir, "users")
     assert add_user(workdir, users, "bob", "secret-pass").returncode == 0
@@ -624,6 +658,16 @@ def test_local_login_rate_limit(start_auth, workdir):
     status, _, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
                                                  "username": "bob", "password": "secret-pass"})
     assert status == 429
+    # The budget is per client address: behind the router (a proxy on this machine naming the
+    # client in X-Forwarded-For) another client is not locked out by this one's attempts.
+    status, h, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                 "username": "bob", "password": "secret-pass"},
+                          headers={"X-Forwarded-For": "198.51.100.9"})
+    assert status == 302 and h["location"].startswith(REDIRECT + "?code="), status
+    # and every counter has its window as TTL
+    keys = redis_cli(auth, "KEYS", "*ratelimit:login:*").split()
+    assert sorted(k.rsplit(":", 1)[1] for k in keys) == ["127.0.0.1", "198.51.100.9"]
+    assert all(0 < int(redis_cli(auth, "TTL", k)) <= 300 for k in keys)
 
 
 def test_both_providers_offered(start_auth, workdir):
@@ -646,7 +690,7 @@ def test_both_providers_offered(start_auth, workdir):
 def test_bad_local_users_file_stops_start(procs, workdir):
     users = os.path.join(workdir, "users")
     with open(users, "w") as f:
-        f.write("dave:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\n")
+        f.write("dave:$1$md5salt$notsupported\n")  # MD5-crypt: too weak to accept
     port = free_port()
     p = procs.start([mcpgw_bin(), "auth"], env=bare_env(BASE_DOMAIN="localhost", HTTPS_PORT="0",
                                                        AUTH_PORT=str(port), LOCAL_USERS_FILE=users,
@@ -657,7 +701,7 @@ def test_bad_local_users_file_stops_start(procs, workdir):
         time.sleep(0.05)
     assert not p.alive()
     assert p.proc.returncode == 78
-    assert "argon2" in p.stderr()
+    assert "line 1: unsupported hash" in p.stderr()
 
 
 # ---- a real browser and the official SDK client ----

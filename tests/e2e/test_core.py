@@ -336,6 +336,30 @@ def test_second_process_on_taken_port_fails_with_the_guides_message(server, proc
     assert startup["error"] == f"bind: address already in use (127.0.0.1:{port})"
 
 
+def test_claimed_port_refused_even_when_free(procs):
+    """Two mcpgw processes starting at the same moment could both pass the plain-bind probe
+    (one closes its probe before binding its SO_REUSEPORT sockets) and share a port. Each
+    listener therefore claims the abstract Unix name "mcpgw-listen ADDR:PORT" for its life
+    (core/server.c). Here the test holds the claim of a free port, as a racing mcpgw would: the
+    server must refuse to start, with the guide's message."""
+    port = free_port()
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    claim.bind(f"\0mcpgw-listen 127.0.0.1:{port}")
+    try:
+        second = procs.start([coreserver_bin(), "--port", str(port), "--bind", "127.0.0.1"], name="claimed")
+        assert second.proc.wait(timeout=15) != 0
+        assert f"ERROR: bind: address already in use (127.0.0.1:{port})\n" in second.stderr()
+    finally:
+        claim.close()
+    # released: the same port now works, and the running server holds the claim itself
+    third = procs.start([coreserver_bin(), "--port", str(port), "--bind", "127.0.0.1"], name="unclaimed")
+    wait_for_http(f"http://127.0.0.1:{port}/health", proc=third)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with pytest.raises(OSError):
+        probe.bind(f"\0mcpgw-listen 127.0.0.1:{port}")
+    probe.close()
+
+
 def test_tls_listener_serves_tls12_plus(server, workdir):
     cert = os.path.join(workdir, "cert.pem")
     key = os.path.join(workdir, "key.pem")

@@ -123,6 +123,26 @@ static void test_session_key_file(void **state)
     assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
     assert_int_equal(session_decode(value, strlen(value), 0, &d), GW_ERR_INVALID);
     config_free(cfg);
+    /* With a configured signing key, two auths with different data directories (scale-out)
+     * accept each other's cookies, and the key differs from the file's. */
+    char other[] = "/tmp/mcpgw_session_XXXXXX";
+    assert_non_null(mkdtemp(other));
+    const char *key_b64 = "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCnNoYXJlZAo=";
+    snprintf(text, sizeof text, "DATA_DIR=%s/data\nJWT_PRIVATE_KEY_B64=%s\n", dir, key_b64);
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
+    config_free(cfg);
+    char *shared = session_encode(&s);
+    assert_int_equal(session_decode(value, strlen(value), 0, &d), GW_ERR_INVALID);
+    snprintf(text, sizeof text, "DATA_DIR=%s/data\nJWT_PRIVATE_KEY_B64=%s\n", other, key_b64);
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
+    config_free(cfg);
+    assert_int_equal(session_decode(shared, strlen(shared), 0, &d), GW_OK);
+    assert_string_equal(d.sid, s.sid);
+    session_clear(&d);
+    free(shared);
+    rmdir(other);
     free(value);
     unlink(path);
     snprintf(path, sizeof path, "%s/data", dir);
@@ -399,12 +419,20 @@ static void test_password_hash(void **state)
     assert_int_equal(local_users_setup(path, &errors), GW_OK);
     assert_null(errors);
     FILE *f = fopen(path, "a");
-    fputs("bad line\nbob:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\n", f);
+    fputs("bad line\nbob:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\ncarl:$1$md5salt$x\n", f);
     fclose(f);
     assert_int_equal(local_users_setup(path, &errors), GW_ERR_CONFIG);
-    assert_non_null(strstr(errors, "line 2"));
-    assert_non_null(strstr(errors, "argon2"));
+    /* line 2 is malformed and line 4's MD5-crypt hash unsupported; line 3's argon2id is fine */
+    assert_non_null(strstr(errors, "line 2: expected NAME:HASH"));
+    assert_null(strstr(errors, "line 3"));
+    assert_non_null(strstr(errors, "line 4: unsupported hash"));
     free(errors);
+    /* argon2id as the reference CLI writes it: echo -n pw-test | argon2 saltsaltsalt -id -t 2 -m 12 -p 1 -e */
+    const char *argon = "$argon2id$v=19$m=4096,t=2,p=1$c2FsdHNhbHRzYWx0$VgscLb49t0nFnC0FqESCRe+rzzRZtzeDoD2kTtmaQ7o";
+    assert_true(local_password_verify(argon, "pw-test"));
+    assert_false(local_password_verify(argon, "pw-tesT"));
+    assert_false(local_password_verify(argon, ""));
+    assert_false(local_password_verify("$argon2id$v=19$m=4096,t=2,p=1$c2FsdA$broken", "pw-test"));
     unlink(path);
     assert_int_equal(local_users_setup("/nonexistent/users", &errors), GW_ERR_CONFIG);
     free(errors);
