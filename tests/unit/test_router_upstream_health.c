@@ -143,7 +143,8 @@ static void test_prober_connects(void **state)
     struct upstream_pool *pool = upstream_pool_create(loop.base, t, &settings, h);
     struct upstream_prober *prober = upstream_prober_create(loop.base, h, pool, 5000);
     assert_non_null(prober);
-    struct probe_wait w = {h, route_find_service(t, "mcp-live")->index, route_find_service(t, "mcp-closed")->index};
+    struct probe_wait w = {h, route_find_service(t, "mcp-live")->index,
+                           route_find_service(t, "mcp-closed")->index};
     assert_true(fixture_run_until(&loop, both_known, &w, 10));
     assert_int_equal(upstream_health_state(h, w.a), UPSTREAM_UP);
     assert_int_equal(upstream_health_state(h, w.b), UPSTREAM_DOWN);
