@@ -479,7 +479,8 @@ static const struct config_var schema[] = {
     {.name = "RATE_LIMIT_MCP",
      .type = CONFIG_RATE,
      .default_value = "200/minute",
-     .doc = "Requests per client to MCP endpoints (N/second|minute|hour|day)"},
+     .doc = "Requests per user and client to MCP endpoints (N/second|minute|hour|day), counted together for "
+            "every service without a RATE_LIMIT_<NAME> of its own"},
     {.name = "RATE_LIMIT_REGISTER",
      .type = CONFIG_RATE,
      .default_value = "20/minute",
@@ -703,7 +704,9 @@ static const struct config_var schema[] = {
 static const struct config_var patterns[] = {
     {.name = "RATE_LIMIT_<NAME>",
      .type = CONFIG_RATE,
-     .doc = "Rate limit of service NAME (N/second|minute|hour|day)"},
+     .doc = "Requests per user and client to the service of MCP_<NAME>_* (RATE_LIMIT_ECHO: mcp-echo), "
+            "counted apart and instead of RATE_LIMIT_MCP (N/second|minute|hour|day); not for NAME MCP, "
+            "REGISTER, TOKEN or AUTHORIZE (the fixed limits)"},
     {.name = "MCP_<NAME>_ENABLED", .type = CONFIG_BOOL, .doc = "Run MCP service mcp-<name>"},
     {.name = "MCP_<NAME>_PORT",
      .type = CONFIG_INT,

@@ -1,9 +1,11 @@
 #include "gate.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -38,7 +40,8 @@ void gate_metrics_register(void)
                                            (const char *[]){"service", "reason"}, 2, NULL, 0);
     rate_limited_metric =
         metrics_register(METRIC_COUNTER, "router_rate_limit_hits_total",
-                         "Requests refused with 429, by limit (mcp, register, token, authorize)",
+                         "Requests refused with 429, by limit (mcp, register, token, authorize, or a "
+                         "service's own: echo for RATE_LIMIT_ECHO)",
                          (const char *[]){"limit"}, 1, NULL, 0);
     by_client_metric = metrics_register(METRIC_COUNTER, "router_requests_by_client_total",
                                         "Authorized MCP requests by OAuth client (first 100 clients; "
@@ -66,9 +69,65 @@ static enum gw_err load_rate(const struct config *cfg, const char *name, long lo
     return GW_OK;
 }
 
-enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *l, struct buf *errors)
+/* NAMEs whose RATE_LIMIT_<NAME> is one of the fixed limits, never a service's own. */
+static bool fixed_limit_name(const char *name)
 {
-    enum gw_err err = load_rate(cfg, "RATE_LIMIT_MCP", &l->mcp_limit, &l->mcp_period, errors);
+    static const char *const fixed[] = {"MCP", "REGISTER", "TOKEN", "AUTHORIZE"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (strcasecmp(name, fixed[i]) == 0)
+            return true;
+    return false;
+}
+
+/* svc's own limit from RATE_LIMIT_<NAME> into out; false when it has none (then RATE_LIMIT_MCP). */
+static bool load_own_limit(const struct config *cfg, const struct router_service *svc,
+                           struct gate_service_limit *out, struct buf *errors, enum gw_err *err)
+{
+    if (!svc->config_name[0] || fixed_limit_name(svc->config_name))
+        return false;
+    snprintf(out->variable, sizeof(out->variable), "RATE_LIMIT_%s", svc->config_name);
+    if (!config_has(cfg, out->variable))
+        return false;
+    if (load_rate(cfg, out->variable, &out->limit, &out->period, errors) != GW_OK)
+        *err = GW_ERR_CONFIG;
+    size_t i = 0;
+    for (; svc->config_name[i] && i + 1 < sizeof(out->name); i++)
+        out->name[i] = (char)tolower((unsigned char)svc->config_name[i]);
+    out->name[i] = '\0';
+    snprintf(out->key_prefix, sizeof(out->key_prefix), "svc:%s:", svc->name);
+    return true;
+}
+
+/* RATE_LIMIT_<NAME> variables that no routed service reads are most likely a typo (or a service
+ * that is not enabled): say so once at start-up rather than ignore them silently. */
+static void warn_unused_service_limits(const struct config *cfg, const struct route_table *routes)
+{
+    size_t n = config_count(cfg);
+    for (size_t i = 0; i < n; i++) {
+        const char *var = NULL;
+        config_entry(cfg, i, &var, NULL, NULL);
+        if (!var || strncmp(var, "RATE_LIMIT_", 11) != 0 || !var[11] || fixed_limit_name(var + 11))
+            continue;
+        bool used = false;
+        for (size_t s = 1; s < routes->nservices && !used; s++)
+            used = strcmp(routes->services[s].config_name, var + 11) == 0;
+        if (!used)
+            log_write(LOG_WARNING, "Rate limit for no routed MCP service; ignored",
+                      (struct log_field[]){log_str("variable", var),
+                                           log_str("hint", "RATE_LIMIT_<NAME> applies to the service of "
+                                                           "MCP_<NAME>_* (mcp-<name>)")},
+                      2);
+    }
+}
+
+enum gw_err gate_limits_load(const struct config *cfg, const struct route_table *routes,
+                             struct gate_limits *l, struct buf *errors)
+{
+    memset(l, 0, sizeof(*l));
+    snprintf(l->mcp.variable, sizeof(l->mcp.variable), "RATE_LIMIT_MCP");
+    snprintf(l->mcp.name, sizeof(l->mcp.name), "mcp");
+    snprintf(l->mcp.key_prefix, sizeof(l->mcp.key_prefix), "mcp:");
+    enum gw_err err = load_rate(cfg, "RATE_LIMIT_MCP", &l->mcp.limit, &l->mcp.period, errors);
     if (!err)
         err = load_rate(cfg, "RATE_LIMIT_REGISTER", &l->register_limit, &l->register_period, errors);
     if (!err)
@@ -82,6 +141,14 @@ enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *l, st
         buf_printf(errors, "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: %s\n", why);
         err = GW_ERR_CONFIG;
     }
+    l->nservices = routes->nservices;
+    l->services = gw_calloc(l->nservices, sizeof(*l->services));
+    for (size_t i = 0; i < l->nservices; i++) {
+        struct gate_service_limit *own = &l->services[i];
+        if (!load_own_limit(cfg, &routes->services[i], own, errors, &err))
+            *own = l->mcp;
+    }
+    warn_unused_service_limits(cfg, routes);
     size_t n = 0, used = 0;
     char **scopes = config_get_list(cfg, "MCP_SCOPES", &n);
     l->required_scope[0] = '\0';
@@ -100,6 +167,15 @@ void gate_limits_free(struct gate_limits *l)
 {
     ip_allowlist_free(l->register_trusted);
     l->register_trusted = NULL;
+    free(l->services);
+    l->services = NULL;
+    l->nservices = 0;
+}
+
+const struct gate_service_limit *gate_service_limit(const struct gate_limits *l,
+                                                    const struct router_service *svc)
+{
+    return svc->index < l->nservices ? &l->services[svc->index] : &l->mcp;
 }
 
 /* ---- refusals ---- */
@@ -161,7 +237,7 @@ struct gate_pending {
     const struct router_service *svc;
     struct token_identity identity;
     bool has_identity;
-    const char *limit_name; /* "mcp", "register", ... */
+    const char *limit_name; /* "mcp", "register", "echo", ... (static or in gate_limits) */
     long long period;
     gate_next_fn next;
     void *arg;
@@ -349,14 +425,17 @@ static void gate_mcp_attempt(struct http_exchange *ex, const struct router_servi
                 1);
     metrics_add(by_user_metric,
                 (const char *[]){svc->name, label_cap_get(user_labels, &user_cache, identity.user_id)}, 1);
-    /* "mcp:<user>:<client>" (both NUL-terminated within their arrays, so this always fits) */
-    char key[4 + sizeof(identity.user_id) + 1 + sizeof(identity.client_id)];
-    size_t user_len = strlen(identity.user_id), client_len = strlen(identity.client_id);
-    memcpy(key, "mcp:", 4);
-    memcpy(key + 4, identity.user_id, user_len);
-    key[4 + user_len] = ':';
-    memcpy(key + 5 + user_len, identity.client_id, client_len + 1);
-    limit_then(ex, svc, &identity, rl, "mcp", key, limits->mcp_limit, limits->mcp_period, next, arg);
+    /* "<prefix><user>:<client>": "mcp:" for the bucket RATE_LIMIT_MCP services share, or the
+     * service's own (all three NUL-terminated within their arrays, so this always fits) */
+    const struct gate_service_limit *sl = gate_service_limit(limits, svc);
+    char key[sizeof(sl->key_prefix) + sizeof(identity.user_id) + 1 + sizeof(identity.client_id)];
+    size_t prefix_len = strlen(sl->key_prefix), user_len = strlen(identity.user_id),
+           client_len = strlen(identity.client_id);
+    memcpy(key, sl->key_prefix, prefix_len);
+    memcpy(key + prefix_len, identity.user_id, user_len);
+    key[prefix_len + user_len] = ':';
+    memcpy(key + prefix_len + user_len + 1, identity.client_id, client_len + 1);
+    limit_then(ex, svc, &identity, rl, sl->name, key, sl->limit, sl->period, next, arg);
 }
 
 void gate_auth_endpoint(struct http_exchange *ex, const struct router_service *auth, const char *which,

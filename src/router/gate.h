@@ -21,22 +21,42 @@ struct rate_limiter;
 
 struct ip_allowlist;
 
-/* Process-wide limits, read once from the configuration (RATE_LIMIT_MCP, RATE_LIMIT_REGISTER,
- * RATE_LIMIT_TOKEN, RATE_LIMIT_AUTHORIZE; "0" or empty disables one). */
+/* The limit one MCP service's requests count against, per user and client. A service with
+ * RATE_LIMIT_<NAME> set (NAME as in its MCP_<NAME>_* variables: RATE_LIMIT_ECHO for mcp-echo)
+ * has that limit and a bucket of its own per user+client, and RATE_LIMIT_MCP does not apply to
+ * it. Every other service is limited by RATE_LIMIT_MCP, in one bucket per user+client shared by
+ * all of them. NAME MCP, REGISTER, TOKEN and AUTHORIZE (any case) are the fixed limits, never a
+ * service's own. */
+struct gate_service_limit {
+    long long limit, period;                       /* limit 0: no limit */
+    char variable[CONFIG_SERVICE_NAME_MAX + 16];   /* "RATE_LIMIT_ECHO", or "RATE_LIMIT_MCP" */
+    char name[CONFIG_SERVICE_NAME_MAX];            /* limit="echo" (NAME in lower case), or "mcp" */
+    char key_prefix[CONFIG_SERVICE_NAME_MAX + 16]; /* "svc:mcp-echo:", or "mcp:" (the shared bucket) */
+};
+
+/* Process-wide limits, read once from the configuration (RATE_LIMIT_MCP, RATE_LIMIT_<NAME>,
+ * RATE_LIMIT_REGISTER, RATE_LIMIT_TOKEN, RATE_LIMIT_AUTHORIZE; "0" or empty disables one). */
 struct gate_limits {
-    long long mcp_limit, mcp_period;
+    struct gate_service_limit mcp; /* RATE_LIMIT_MCP */
     long long register_limit, register_period;
     /* REGISTRATION_TRUSTED_NETWORKS: peers without the register limit (NULL: none). Owned. */
     struct ip_allowlist *register_trusted;
     long long token_limit, token_period;
     long long authorize_limit, authorize_period;
+    struct gate_service_limit *services; /* by router_service.index (owned; gate_limits_free) */
+    size_t nservices;
     char required_scope[256]; /* MCP_SCOPES joined by spaces, for the 401 and 403 challenges */
 };
 
-/* Read the limits. Appends "ERROR: ..." lines to errors for an unusable value. Free with
- * gate_limits_free (also after an error). */
-enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *out, struct buf *errors);
+/* Read the limits, for the services of routes (borrowed for the call). Appends "ERROR: ..."
+ * lines to errors for an unusable value, and logs a WARNING for a RATE_LIMIT_<NAME> that names
+ * no service of routes. Free with gate_limits_free, also after an error. */
+enum gw_err gate_limits_load(const struct config *cfg, const struct route_table *routes,
+                             struct gate_limits *out, struct buf *errors);
 void gate_limits_free(struct gate_limits *limits);
+/* The limit of svc's MCP requests (borrowed from limits). */
+const struct gate_service_limit *gate_service_limit(const struct gate_limits *limits,
+                                                    const struct router_service *svc);
 /* Register the gate's metrics (once, before the workers start). */
 void gate_metrics_register(void);
 
@@ -44,8 +64,8 @@ void gate_metrics_register(void);
 typedef void (*gate_next_fn)(struct http_exchange *ex, const struct router_service *svc,
                              const struct token_identity *identity, void *arg);
 
-/* MCP route: check the token for svc's resource with tc (NULL: answered 503), then the per
- * user+client limit with rl (NULL: no limit). */
+/* MCP route: check the token for svc's resource with tc (NULL: answered 503), then svc's per
+ * user+client limit (gate_service_limit) with rl (NULL: no limit). */
 void gate_mcp(struct http_exchange *ex, const struct router_service *svc, struct token_checker *tc,
               struct rate_limiter *rl, const struct gate_limits *limits, gate_next_fn next, void *arg);
 

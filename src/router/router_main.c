@@ -20,6 +20,7 @@
 #include "tls.h"
 #include "token_check.h"
 #include "upstream.h"
+#include "upstream_health.h"
 
 /* Process-wide, read-only once the workers run. */
 struct router_state {
@@ -27,6 +28,7 @@ struct router_state {
     struct cors_policy *cors;
     struct gate_limits limits;
     struct upstream_settings upstream;
+    struct upstream_health *upstream_health; /* shared by the workers */
     const struct config *cfg;
     struct tls_server *tls; /* NULL: no HTTPS listener */
     int https_port;
@@ -40,6 +42,7 @@ struct router_worker {
     struct token_checker *tokens;
     struct rate_limiter *limiter;
     struct upstream_pool *pool;
+    struct upstream_prober *prober; /* worker 0 only: one probe per upstream, not one per worker */
 };
 
 static struct router_worker *current_worker(void)
@@ -205,6 +208,14 @@ static void signing_key_info(void *arg, struct buf *out)
         token_checker_key_info(rw->tokens, out);
 }
 
+/* /health's "upstreams": reachability of each upstream, for information only. A critical check
+ * would make the supervisor restart the router for an MCP service that is down, which fixes
+ * nothing; the service's own health check is what restarts it. */
+static void upstreams_info(void *arg, struct buf *out)
+{
+    upstream_health_info(arg, out);
+}
+
 static bool rate_limit_health(void *arg, struct buf *detail)
 {
     (void)arg;
@@ -257,7 +268,7 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
     ctx->state = st;
     enum gw_err err = route_table_create(cfg, &st->routes, errors);
     if (!err)
-        err = gate_limits_load(cfg, &st->limits, errors);
+        err = gate_limits_load(cfg, st->routes, &st->limits, errors);
     if (err)
         return err;
     st->cors = cors_policy_create(cfg);
@@ -269,19 +280,22 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
 
     upstream_metrics_register();
     gate_metrics_register();
+    st->upstream_health = upstream_health_create(st->routes);
     health_add_check("redis", redis_check, NULL, false);
     health_add_check("tokens", tokens_check, NULL, true);
     health_add_check("rate_limits", rate_limit_health, NULL, false);
     health_add_info("signing_key", signing_key_info, NULL);
+    health_add_info("upstreams", upstreams_info, st->upstream_health);
 
     for (size_t i = 0; i < st->routes->nservices; i++) {
         const struct router_service *s = &st->routes->services[i];
         log_write(LOG_INFO, "Route",
-                  (struct log_field[]){log_str("route", s->name),
-                                       log_str("host", st->routes->path_mode ? "(path mode)" : s->host),
-                                       log_str("upstream", s->upstream_authority),
-                                       log_str("resource", i ? s->resource : "")},
-                  4);
+                  (struct log_field[]){
+                      log_str("route", s->name),
+                      log_str("host", st->routes->path_mode ? "(path mode)" : s->host),
+                      log_str("upstream", s->upstream_authority), log_str("resource", i ? s->resource : ""),
+                      log_str("rate_limit", i ? gate_service_limit(&st->limits, s)->variable : "")},
+                  5);
     }
 
     st->acme_dir = acme_challenge_dir(cfg);
@@ -320,6 +334,7 @@ static void router_teardown(struct role_context *ctx)
         return;
     route_table_free(st->routes);
     gate_limits_free(&st->limits);
+    upstream_health_free(st->upstream_health);
     cors_policy_free(st->cors);
     tls_server_free(st->tls);
     free(st->acme_dir);
@@ -347,7 +362,10 @@ static void router_worker_init(struct worker *w, void *arg)
     if (rate_limiter_create(w->base, rw->redis, config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
                             &rw->limiter) != GW_OK)
         rw->limiter = NULL;
-    rw->pool = upstream_pool_create(w->base, st->routes, &st->upstream);
+    rw->pool = upstream_pool_create(w->base, st->routes, &st->upstream, st->upstream_health);
+    if (w->index == 0)
+        rw->prober =
+            upstream_prober_create(w->base, st->upstream_health, rw->pool, st->upstream.connect_timeout_ms);
 }
 
 static void router_worker_fini(struct worker *w, void *arg)
@@ -356,6 +374,7 @@ static void router_worker_fini(struct worker *w, void *arg)
     struct router_worker *rw = w->role_data;
     if (!rw)
         return;
+    upstream_prober_free(rw->prober);
     upstream_pool_free(rw->pool);
     rate_limiter_free(rw->limiter);
     token_checker_free(rw->tokens);

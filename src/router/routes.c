@@ -36,7 +36,8 @@ static void service_fill_public(struct router_service *s, const struct config *c
 }
 
 static enum gw_err add_service(struct route_table *t, const struct config *cfg, const char *name,
-                               const char *host, int port, const char *mcp_path, struct buf *errors)
+                               const char *config_name, const char *host, int port, const char *mcp_path,
+                               struct buf *errors)
 {
     if (t->nservices >= MAX_SERVICES) {
         buf_printf(errors, "ERROR: more than %d MCP services configured\n", MAX_SERVICES - 1);
@@ -45,6 +46,7 @@ static enum gw_err add_service(struct route_table *t, const struct config *cfg, 
     struct router_service *s = &t->services[t->nservices];
     memset(s, 0, sizeof(*s));
     s->name = lower_dup(name);
+    s->config_name = gw_strdup(config_name);
     s->upstream_host = gw_strdup(host);
     s->upstream_port = port;
     s->upstream_authority = format_dup(strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
@@ -56,7 +58,8 @@ static enum gw_err add_service(struct route_table *t, const struct config *cfg, 
 
 /* An upstream given as http://host:port[/path]. */
 static enum gw_err add_url_service(struct route_table *t, const struct config *cfg, const char *name,
-                                   const char *var, const char *url, struct buf *errors)
+                                   const char *config_name, const char *var, const char *url,
+                                   struct buf *errors)
 {
     struct url_parts parts;
     if (url_split(url, strlen(url), &parts) != GW_OK || !strview_eq_nocase(parts.scheme, "http") ||
@@ -69,7 +72,8 @@ static enum gw_err add_url_service(struct route_table *t, const struct config *c
     char host[256], path[1024];
     snprintf(host, sizeof(host), "%.*s", (int)parts.host.len, parts.host.ptr);
     snprintf(path, sizeof(path), "%.*s", (int)parts.path.len, parts.path.ptr);
-    return add_service(t, cfg, name, host, parts.port_number > 0 ? parts.port_number : 80, path, errors);
+    return add_service(t, cfg, name, config_name, host, parts.port_number > 0 ? parts.port_number : 80, path,
+                       errors);
 }
 
 /* "MCP_<NAME>_<SUFFIX>" -> NAME into out; false if var is not of that shape. */
@@ -110,12 +114,13 @@ static enum gw_err add_named_service(struct route_table *t, const struct config 
         if (!enabled)
             return GW_OK;
         snprintf(var, sizeof(var), "MCP_%s_PORT", name);
-        return add_service(t, cfg, service, "127.0.0.1", (int)config_get_int(cfg, var, 0), "/mcp", errors);
+        return add_service(t, cfg, service, name, "127.0.0.1", (int)config_get_int(cfg, var, 0), "/mcp",
+                           errors);
     }
     snprintf(var, sizeof(var), "MCP_%s_URL", name);
     const char *url = config_get(cfg, var, NULL);
     if (url && *url)
-        return add_url_service(t, cfg, service, var, url, errors);
+        return add_url_service(t, cfg, service, name, var, url, errors);
     snprintf(var, sizeof(var), "MCP_%s_COMMAND", name);
     bool has_command = config_has(cfg, var);
     if (!has_command && !enabled)
@@ -127,7 +132,7 @@ static enum gw_err add_named_service(struct route_table *t, const struct config 
         buf_printf(errors, "ERROR: Required variable %s not set (port of %s)\n", var, service);
         return GW_ERR_CONFIG;
     }
-    return add_service(t, cfg, service, "127.0.0.1", (int)port, "/mcp", errors);
+    return add_service(t, cfg, service, name, "127.0.0.1", (int)port, "/mcp", errors);
 }
 
 enum gw_err route_table_create(const struct config *cfg, struct route_table **out, struct buf *errors)
@@ -141,9 +146,9 @@ enum gw_err route_table_create(const struct config *cfg, struct route_table **ou
     enum gw_err err;
     const char *auth_url = config_get(cfg, "AUTH_INTERNAL_URL", NULL);
     if (auth_url && *auth_url)
-        err = add_url_service(t, cfg, "auth", "AUTH_INTERNAL_URL", auth_url, errors);
+        err = add_url_service(t, cfg, "auth", "", "AUTH_INTERNAL_URL", auth_url, errors);
     else
-        err = add_service(t, cfg, "auth", "127.0.0.1", (int)config_get_int(cfg, "AUTH_PORT", 8000), "/",
+        err = add_service(t, cfg, "auth", "", "127.0.0.1", (int)config_get_int(cfg, "AUTH_PORT", 8000), "/",
                           errors);
 
     static const char *const suffixes[] = {"_URL", "_COMMAND", "_ENABLED", "_PORT", NULL};
@@ -171,6 +176,7 @@ void route_table_free(struct route_table *t)
     for (size_t i = 0; i < t->nservices; i++) {
         struct router_service *s = &t->services[i];
         free(s->name);
+        free(s->config_name);
         free(s->host);
         free(s->upstream_host);
         free(s->upstream_authority);

@@ -25,6 +25,7 @@
 
 struct router_service {
     char *name;               /* "mcp-echo" ("auth" for the authorization server) */
+    char *config_name;        /* NAME of its MCP_<NAME>_* variables, as written: "ECHO" ("" for auth) */
     char *host;               /* subdomain mode host, lower case: "mcp-echo.example.com" */
     char *upstream_host;      /* "127.0.0.1" */
     int upstream_port;        /* 3001 */

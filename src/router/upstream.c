@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "proxy_head.h"
+#include "upstream_health.h"
 
 #define BUFFERED_BODY_MAX (1024 * 1024) /* larger (or unknown-length) bodies are streamed */
 #define RESPONSE_HEAD_MAX (64 * 1024)
@@ -109,6 +110,7 @@ struct upstream_pool {
     struct event_base *base;
     const struct route_table *table;
     struct upstream_settings settings;
+    struct upstream_health *health; /* shared by the workers; NULL: not reported */
     struct sockaddr_storage *addrs;
     socklen_t *addrlens;
     struct upstream_conn **idle; /* per service, most recently used first */
@@ -126,12 +128,14 @@ static const llhttp_settings_t response_settings;
 /* ---- pool ---- */
 
 struct upstream_pool *upstream_pool_create(struct event_base *base, const struct route_table *table,
-                                           const struct upstream_settings *settings)
+                                           const struct upstream_settings *settings,
+                                           struct upstream_health *health)
 {
     struct upstream_pool *p = gw_calloc(1, sizeof(*p));
     p->base = base;
     p->table = table;
     p->settings = *settings;
+    p->health = health;
     p->addrs = gw_calloc(table->nservices, sizeof(*p->addrs));
     p->addrlens = gw_calloc(table->nservices, sizeof(*p->addrlens));
     p->idle = gw_calloc(table->nservices, sizeof(*p->idle));
@@ -214,6 +218,21 @@ int upstream_active_streams(const struct upstream_pool *p)
     return p->active_streams;
 }
 
+size_t upstream_pool_services(const struct upstream_pool *p)
+{
+    return p->table->nservices;
+}
+
+bool upstream_pool_address(const struct upstream_pool *p, size_t service, const struct sockaddr **addr,
+                           socklen_t *addrlen)
+{
+    if (service >= p->table->nservices || p->addrlens[service] == 0)
+        return false;
+    *addr = (const struct sockaddr *)&p->addrs[service];
+    *addrlen = p->addrlens[service];
+    return true;
+}
+
 static void idle_remove(struct upstream_conn *c)
 {
     if (!c->idle)
@@ -273,8 +292,10 @@ static void set_reading(struct upstream_conn *c, bool on)
 /* Start a non-blocking connect to the service. NULL when the connect fails at once. */
 static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
 {
-    if (p->addrlens[service] == 0)
+    if (p->addrlens[service] == 0) {
+        upstream_health_report(p->health, service, false, "unresolved");
         return NULL;
+    }
     const struct sockaddr *addr = (const struct sockaddr *)&p->addrs[service];
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -282,9 +303,11 @@ static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     bool connected = false;
-    if (connect(fd, addr, p->addrlens[service]) == 0)
+    if (connect(fd, addr, p->addrlens[service]) == 0) {
         connected = true;
-    else if (errno != EINPROGRESS) {
+        upstream_health_report(p->health, service, true, NULL);
+    } else if (errno != EINPROGRESS) {
+        upstream_health_report(p->health, service, false, "connect_failed");
         close(fd);
         return NULL;
     }
@@ -768,6 +791,8 @@ static void call_finish_with(struct upstream_call *call, bool keep_alive, const 
     char status[24];
     decimal_format(status, call->status);
     count_request(call, status);
+    /* an answer: reachable (a pooled connection has no connect to tell) */
+    upstream_health_report(call->pool->health, call->svc->index, true, NULL);
     if (ex) {
         http_exchange_on_close(ex, NULL, NULL);
         if (call->mode == MODE_STREAM) {
@@ -935,10 +960,12 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         int error = 0;
         socklen_t len = sizeof(error);
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+            upstream_health_report(c->pool->health, c->service, false, "connect_failed");
             event_del(c->write_event);
             conn_lost(c);
             return;
         }
+        upstream_health_report(c->pool->health, c->service, true, NULL);
         c->connected = true;
         event_del(c->write_event);
         lazy_timer_clear(&c->timer);
@@ -964,10 +991,12 @@ static void conn_timer_fired(void *arg)
         conn_destroy(c); /* idle too long in the pool */
         return;
     }
-    if (!c->connected)
+    if (!c->connected) {
+        upstream_health_report(c->pool->health, c->service, false, "connect_timeout");
         call_fail(call, 504, "connect_timeout");
-    else if (call->mode == MODE_NONE)
+    } else if (call->mode == MODE_NONE) {
         call_fail(call, 504, "response_timeout");
-    else
+    } else {
         call_fail(call, 504, call->sse ? "stream_idle_timeout" : "body_timeout");
+    }
 }

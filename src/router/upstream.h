@@ -16,12 +16,15 @@
 #define MCPGW_ROUTER_UPSTREAM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
 
 #include "core/err.h"
 #include "core/http.h"
 #include "routes.h"
 
 struct event_base;
+struct upstream_health;
 struct upstream_pool;
 
 struct upstream_settings {
@@ -43,9 +46,11 @@ struct upstream_identity {
 void upstream_metrics_register(void);
 
 /* Create the pool for this worker's loop. table is borrowed and must outlive the pool. Upstream
- * host names are resolved here (once; blocking). Never NULL. */
+ * host names are resolved here (once; blocking). Connects that open or fail, and responses, are
+ * reported to health (borrowed, shared by the workers; NULL: none). Never NULL. */
 struct upstream_pool *upstream_pool_create(struct event_base *base, const struct route_table *table,
-                                           const struct upstream_settings *settings);
+                                           const struct upstream_settings *settings,
+                                           struct upstream_health *health);
 /* Close every pooled connection and cancel calls in flight (their clients get nothing more). */
 void upstream_pool_free(struct upstream_pool *pool);
 
@@ -59,6 +64,12 @@ void upstream_forward(struct upstream_pool *pool, struct http_exchange *ex, cons
  * client sees a complete stream and may reconnect elsewhere, e.g. with Last-Event-ID). Calls
  * still waiting for a response head are left to finish. */
 void upstream_pool_drain(struct upstream_pool *pool);
+
+/* The services of the pool's table, and the address of one (router_service.index), borrowed:
+ * false when its host name did not resolve. */
+size_t upstream_pool_services(const struct upstream_pool *pool);
+bool upstream_pool_address(const struct upstream_pool *pool, size_t service, const struct sockaddr **addr,
+                           socklen_t *addrlen);
 
 /* Calls in flight whose response is being streamed (for metrics and shutdown). */
 int upstream_active_streams(const struct upstream_pool *pool);

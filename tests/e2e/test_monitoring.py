@@ -567,7 +567,7 @@ def test_live_prometheus_alerts_fire_and_resolve(procs, workdir):
         assert status == 400
 
         # ---- the faults, all at once ----
-        assert stack.run("down", "mcp-echo").returncode == 0                     # ServiceDown
+        assert stack.run("down", "mcp-echo").returncode == 0                     # ServiceDown, UpstreamDown
         faulty.mode = "5xx"                                                        # HighErrorRate
         slow.mode = "slow"                                                         # SlowRequests
         rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -594,6 +594,7 @@ def test_live_prometheus_alerts_fire_and_resolve(procs, workdir):
             "TokenRejectionSpike": {"service": "mcp-echo"},
             "AuthFailureSpike": {"service": "auth"},
             "RateLimitStorm": {"limit": "register"},
+            "UpstreamDown": {"service": "mcp-echo"},
         }), lambda: "every induced alert firing (hammer errors: %s)" % [h.errors[-3:] for h in hammers], timeout=90)
         slow_alert = next(a for a in fired if a["labels"]["alertname"] == "SlowRequests")
         assert float(slow_alert["value"]) > 2
@@ -615,7 +616,7 @@ def test_live_prometheus_alerts_fire_and_resolve(procs, workdir):
             return q and float(q[0]["value"][1]) < 2
         prom.wait(diluted, "router p99 back under 2 s", timeout=120)
         prom.wait(lambda: none_active(prom, {"ServiceDown", "HighErrorRate", "SlowRequests", "TokenRejectionSpike",
-                                             "AuthFailureSpike", "RateLimitStorm"}),
+                                             "AuthFailureSpike", "RateLimitStorm", "UpstreamDown"}),
                   "every alert resolved", timeout=90)
 
         # ---- every dashboard query returns data from this stack ----

@@ -10,6 +10,7 @@ import http.client as httpclient
 import hmac
 import json
 import os
+import re
 import socket
 import socketserver
 import threading
@@ -655,6 +656,100 @@ def test_rate_limit_trips(procs, redis_server, upstream):
     assert refused and all(e["route"] == "mcp-echo" for e in refused)
     access = [e for e in lines if e.get("status") == 429]
     assert len(access) == statuses.count(429) and all(e["route"] == "mcp-echo" for e in access)
+
+
+def test_service_limit_replaces_the_mcp_limit(procs, redis_server, upstream):
+    """RATE_LIMIT_<NAME> limits the service of MCP_<NAME>_* (RATE_LIMIT_ECHO: mcp-echo) per user
+    and client, in a bucket of its own and instead of RATE_LIMIT_MCP. The services without a limit
+    of their own (mcp-test, mcp-other) share one RATE_LIMIT_MCP bucket per user and client, as
+    before. A RATE_LIMIT_<NAME> for no service is named in a warning."""
+    s = start_stack(procs, redis_server, upstream, RATE_LIMIT_ECHO="3/minute", RATE_LIMIT_MCP="5/minute",
+                    MCP_OTHER_URL=f"http://127.0.0.1:{upstream.port}", RATE_LIMIT_NOPE="1/minute")
+    token = s.token("mcp-echo", client_id="client-svc")
+    answers = [s.mcp_post("mcp-echo", INIT, token=token) for _ in range(4)]
+    assert [a[0] for a in answers] == [200, 200, 200, 429]
+    _, headers, body = answers[3]
+    assert headers["ratelimit-limit"] == "3" and headers["ratelimit-policy"] == "3;w=60"
+    assert int(headers["retry-after"]) >= 1 and json.loads(body)["error"] == "rate_limit_exceeded"
+    # mcp-echo's requests did not count against RATE_LIMIT_MCP: the same user and client still has
+    # all 5 of it, shared by mcp-test and mcp-other
+    statuses = [s.mcp_post("mcp-test", INIT, token=s.token("mcp-test", client_id="client-svc"))[0]
+                for _ in range(3)]
+    first_other = s.mcp_post("mcp-other", INIT, token=s.token("mcp-other", client_id="client-svc"))
+    statuses.append(first_other[0])
+    statuses += [s.mcp_post("mcp-other", INIT, token=s.token("mcp-other", client_id="client-svc"))[0]
+                 for _ in range(2)]
+    assert statuses == [200, 200, 200, 200, 200, 429]
+    assert first_other[1]["ratelimit-limit"] == "5" and first_other[1]["ratelimit-remaining"] == "1"
+    # and mcp-echo's own bucket is still empty
+    assert s.mcp_post("mcp-echo", INIT, token=token)[0] == 429
+    _, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
+    text = body.decode()
+    assert 'router_rate_limit_hits_total{limit="echo"} 2' in text
+    assert 'router_rate_limit_hits_total{limit="mcp"} 1' in text
+    lines = [json.loads(line) for line in s.router.stderr().splitlines() if line.startswith("{")]
+    refused = [(e["limit"], e["route"]) for e in lines if e["message"] == "Request refused: rate limit exceeded"]
+    assert sorted(refused) == [("echo", "mcp-echo"), ("echo", "mcp-echo"), ("mcp", "mcp-other")]
+    routes = {e["route"]: e for e in lines if e["message"] == "Route"}
+    assert routes["mcp-echo"]["rate_limit"] == "RATE_LIMIT_ECHO"
+    assert routes["mcp-test"]["rate_limit"] == "RATE_LIMIT_MCP"
+    unused = [e for e in lines if e["message"] == "Rate limit for no routed MCP service; ignored"]
+    assert [e["variable"] for e in unused] == ["RATE_LIMIT_NOPE"]
+
+
+# ---- upstream reachability: router_upstream_up and /health ----
+
+def upstream_gauges(s):
+    _, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
+    return dict(re.findall(r'^router_upstream_up\{service="([^"]+)"\} (\S+)$', body.decode(), re.M))
+
+
+def wait_gauges(s, wanted, timeout=40):
+    """Poll /metrics until every service in wanted has that router_upstream_up value."""
+    deadline = time.time() + timeout
+    seen = {}
+    while time.time() < deadline:
+        seen = upstream_gauges(s)
+        if all(seen.get(k) == v for k, v in wanted.items()):
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"router_upstream_up never became {wanted}; last {seen}")
+
+
+def test_upstream_up_gauge_and_health(procs, redis_server, upstream):
+    """router_upstream_up{service} says whether the router reaches each upstream, from its own
+    probe without any traffic, and from requests; /health lists them without turning unhealthy.
+    An upstream that goes away, and one that comes up, are noticed by the probe alone."""
+    dead_port = free_port()
+    s = start_stack(procs, redis_server, upstream, MCP_DEAD_URL=f"http://127.0.0.1:{dead_port}")
+    # no request was made: the probe alone (auth is not running in this stack)
+    wait_gauges(s, {"mcp-echo": "1", "mcp-test": "1", "mcp-dead": "0", "auth": "0"})
+    status, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/health")
+    doc = json.loads(body)
+    assert status == 200 and doc["status"] == "healthy"  # informational: no restart for a down service
+    assert doc["upstreams"] == {"auth": "down", "mcp-echo": "up", "mcp-test": "up", "mcp-dead": "down"}
+    assert "upstreams" not in doc["checks"]
+    # traffic to a dead upstream: 502, and the gauge stays 0
+    assert s.mcp_post("mcp-dead", INIT, token=s.token("mcp-dead"))[0] == 502
+    assert s.mcp_post("mcp-test", INIT, token=s.token("mcp-test"))[0] == 200
+    assert upstream_gauges(s)["mcp-dead"] == "0"
+    # mcp-dead starts listening: up again within a probe or two
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", dead_port))
+    listener.listen(16)
+    try:
+        wait_gauges(s, {"mcp-dead": "1"})
+    finally:
+        listener.close()
+    # mcp-test's server goes away without any request to it: the probe notices
+    upstream.close()
+    wait_gauges(s, {"mcp-test": "0", "mcp-echo": "1"})
+    status, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/health")
+    assert status == 200 and json.loads(body)["upstreams"]["mcp-test"] == "down"
+    lines = [json.loads(line) for line in s.router.stderr().splitlines() if line.startswith("{")]
+    assert any(e["message"] == "Upstream unreachable" and e["route"] == "mcp-test" for e in lines)
+    assert any(e["message"] == "Upstream reachable" and e["route"] == "mcp-dead" for e in lines)
 
 
 # ---- TLS listener, HTTP -> HTTPS redirect, ACME challenge files ----
