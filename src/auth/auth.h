@@ -30,6 +30,7 @@
 
 struct redis_client;
 struct http_client;
+struct ip_allowlist;
 struct worker;
 
 /* Process-wide, read-only after auth_setup (shared by all worker threads). */
@@ -46,6 +47,7 @@ struct auth_state {
     bool debug;
     /* Registration abuse controls. */
     long long register_ip_limit, register_ip_window, register_max_clients, unused_client_ttl;
+    struct ip_allowlist *register_trusted; /* REGISTRATION_TRUSTED_NETWORKS: no per-IP limit; NULL: none */
     long long refresh_grace_seconds;
 };
 

@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/health.h"
 #include "core/http_client.h"
+#include "core/ip_allowlist.h"
 #include "core/log.h"
 #include "core/public_url.h"
 #include "core/redis.h"
@@ -143,6 +144,7 @@ static void free_state(struct auth_state *s)
     jwt_key_free(s->signing_key);
     config_list_free(s->services, s->nservices);
     free(s->scopes);
+    ip_allowlist_free(s->register_trusted);
     free(s);
 }
 
@@ -162,6 +164,13 @@ static enum gw_err auth_setup(struct role_context *ctx, struct buf *errors)
     s->register_max_clients = config_get_int(cfg, "REGISTRATION_MAX_CLIENTS", 10000);
     s->unused_client_ttl = config_get_int(cfg, "UNUSED_CLIENT_LIFETIME", 86400);
     s->refresh_grace_seconds = config_get_int(cfg, "REFRESH_GRACE_PERIOD", 30);
+    char why[160];
+    if (ip_allowlist_parse(config_get(cfg, "REGISTRATION_TRUSTED_NETWORKS", ""), &s->register_trusted, why,
+                           sizeof(why)) != GW_OK) {
+        buf_printf(errors, "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: %s\n", why);
+        free_state(s);
+        return GW_ERR_CONFIG;
+    }
     size_t nscopes = 0;
     char **scopes = config_get_list(cfg, "MCP_SCOPES", &nscopes);
     struct buf sc;

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/crypto.h"
+#include "core/jwt.h"
 #include "core/urlform.h"
 
 void auth_client_free(struct auth_client *client)
@@ -76,6 +77,7 @@ enum gw_err auth_client_from_record(json_t *record, struct auth_client **out)
         c->grant_refresh = true;
     c->is_static = json_is_true(json_object_get(record, "static"));
     c->is_cimd = json_is_true(json_object_get(record, "cimd"));
+    c->public_fallback = json_is_true(json_object_get(record, "public_fallback"));
     c->used = json_is_true(json_object_get(record, "used"));
     c->created_at = int_member(record, "client_id_issued_at");
     c->expires_at = int_member(record, "client_secret_expires_at");
@@ -190,6 +192,40 @@ bool auth_client_redirect_allowed(const struct auth_client *client, const char *
         goto fail;                                                                                           \
     } while (0)
 
+bool client_meta_keys_valid(const json_t *meta, const char **why)
+{
+    const json_t *jwks = json_object_get(meta, "jwks");
+    const json_t *uri = json_object_get(meta, "jwks_uri");
+    const json_t *alg = json_object_get(meta, "token_endpoint_auth_signing_alg");
+    if (alg && (!json_is_string(alg) || (jwt_alg_from_name(json_string_value(alg)) != JWT_ALG_RS256 &&
+                                         jwt_alg_from_name(json_string_value(alg)) != JWT_ALG_ES256))) {
+        *why = "token_endpoint_auth_signing_alg must be RS256 or ES256";
+        return false;
+    }
+    if (jwks && uri) {
+        *why = "use jwks or jwks_uri, not both";
+        return false;
+    }
+    if (jwks) {
+        char *text = json_dumps(jwks, JSON_COMPACT);
+        struct jwt_keyset *set = NULL;
+        enum gw_err err = text ? jwt_keyset_from_jwks(text, strlen(text), &set, NULL) : GW_ERR_INVALID;
+        free(text);
+        jwt_keyset_free(set);
+        if (err != GW_OK)
+            *why = "jwks has no usable RS256 or ES256 public key";
+        return err == GW_OK;
+    }
+    struct url_parts p;
+    const char *u = json_string_value(uri);
+    if (!u || strlen(u) > 2048 || strncmp(u, "https://", 8) != 0 || url_split(u, strlen(u), &p) != GW_OK ||
+        p.host.len == 0 || p.has_userinfo || p.has_fragment) {
+        *why = "private_key_jwt needs jwks (a JWK Set) or jwks_uri (an https URL)";
+        return false;
+    }
+    return true;
+}
+
 static bool in_list(const char *s, const char *const *list)
 {
     for (; *list; list++)
@@ -264,13 +300,24 @@ enum gw_err client_meta_validate(const char *body, size_t len, json_t **out, con
     if (!json_is_object(in))
         FAIL("invalid_client_metadata", "the body must be a JSON object");
 
-    static const char *const methods[] = {"none", "client_secret_post", "client_secret_basic", NULL};
+    static const char *const methods[] = {"none", "client_secret_post", "client_secret_basic", "private_key_jwt",
+                                          NULL};
     const json_t *method = json_object_get(in, "token_endpoint_auth_method");
     if (method && !json_is_null(method)) {
         if (!json_is_string(method) || !in_list(json_string_value(method), methods))
-            FAIL("invalid_client_metadata",
-                 "token_endpoint_auth_method must be none, client_secret_post or client_secret_basic");
+            FAIL("invalid_client_metadata", "token_endpoint_auth_method must be none, client_secret_post, "
+                                            "client_secret_basic or private_key_jwt");
         json_object_set_new(meta, "token_endpoint_auth_method", json_string(json_string_value(method)));
+        if (strcmp(json_string_value(method), "private_key_jwt") == 0) {
+            const char *why = NULL;
+            if (!client_meta_keys_valid(in, &why))
+                FAIL("invalid_client_metadata", why);
+            const char *keys_member = json_object_get(in, "jwks") ? "jwks" : "jwks_uri";
+            json_object_set(meta, keys_member, json_object_get(in, keys_member));
+            json_t *alg = json_object_get(in, "token_endpoint_auth_signing_alg");
+            if (alg)
+                json_object_set(meta, "token_endpoint_auth_signing_alg", alg);
+        }
     } else {
         json_object_set_new(meta, "token_endpoint_auth_method", json_string("client_secret_basic"));
     }

@@ -26,12 +26,14 @@ struct auth_client {
     char *client_name;    /* may be NULL */
     char **redirect_uris; /* nredirect_uris entries */
     size_t nredirect_uris;
-    char *token_endpoint_auth_method; /* "none", "client_secret_post", "client_secret_basic" */
+    char *token_endpoint_auth_method; /* "none", "client_secret_post", "client_secret_basic",
+                                         "private_key_jwt" (metadata documents only) */
     char *scope;                      /* requested at registration; may be NULL */
     char *secret_hash;                /* crypto_sha256_b64url of the secret; NULL for public clients */
     char *registration_token_hash;    /* RFC 7592 token hash; NULL for static and CIMD clients */
     bool grant_refresh;               /* refresh_token among grant_types */
     bool is_static, is_cimd;
+    bool public_fallback;             /* private_key_jwt, or none when no assertion is sent */
     bool used;                        /* a token was issued to it at least once */
     long long created_at, expires_at; /* expires_at 0: never */
     json_t *record;                   /* the full stored record (owned) */
@@ -44,11 +46,18 @@ void auth_client_free(struct auth_client *client);
  * reference). GW_ERR_INVALID when the record lacks client_id or redirect_uris. */
 enum gw_err auth_client_from_record(json_t *record, struct auth_client **out);
 
+/* For private_key_jwt (RFC 7523): whether meta (registration metadata or a metadata document)
+ * names keys an assertion can be checked with: an inline "jwks" with a usable RS256/ES256 public
+ * key, or an https "jwks_uri" (fetched when an assertion arrives), not both; and, if present, a
+ * token_endpoint_auth_signing_alg of RS256 or ES256. On false *why is a static sentence. */
+bool client_meta_keys_valid(const json_t *meta, const char **why);
+
 /*
  * Validate registration metadata body[0..len) (RFC 7591 §2). On success *out is a new JSON
  * object holding only the accepted, normalised fields (redirect_uris, token_endpoint_auth_method,
  * grant_types, response_types, client_name, client_uri, logo_uri, scope, contacts, tos_uri,
- * policy_uri, software_id, software_version, application_type), defaults filled in; the caller
+ * policy_uri, software_id, software_version, application_type; for private_key_jwt also jwks or
+ * jwks_uri and token_endpoint_auth_signing_alg), defaults filled in; the caller
  * json_decref()s it. On failure *out is NULL, *error is "invalid_redirect_uri" or
  * "invalid_client_metadata" and *description a static sentence.
  */

@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/crypto.h"
 #include "core/http_client.h"
+#include "core/jwt.h"
 #include "core/log.h"
 #include "core/redis.h"
 #include "core/server.h"
@@ -113,7 +114,7 @@ bool client_id_is_metadata_url(const char *client_id)
 struct cimd_entry {
     char *url;
     json_t *record;
-    int64_t expires_usec; /* monotonic */
+    int64_t stored_usec, expires_usec; /* monotonic */
 };
 
 struct cimd_cache {
@@ -139,13 +140,20 @@ void client_store_worker_fini(struct auth_worker *w)
     w->cimd_cache = NULL;
 }
 
-static json_t *cache_lookup(struct cimd_cache *cache, const char *url)
+/* The live entry for url, or NULL. */
+static const struct cimd_entry *cache_entry(struct cimd_cache *cache, const char *url)
 {
     int64_t now = server_now_usec();
     for (size_t i = 0; cache && i < CIMD_CACHE_ENTRIES; i++)
         if (cache->entries[i].url && strcmp(cache->entries[i].url, url) == 0)
-            return cache->entries[i].expires_usec > now ? cache->entries[i].record : NULL;
+            return cache->entries[i].expires_usec > now ? &cache->entries[i] : NULL;
     return NULL;
+}
+
+static json_t *cache_lookup(struct cimd_cache *cache, const char *url)
+{
+    const struct cimd_entry *e = cache_entry(cache, url);
+    return e ? e->record : NULL;
 }
 
 static void cache_store(struct cimd_cache *cache, const char *url, json_t *record, long long max_age)
@@ -164,7 +172,8 @@ static void cache_store(struct cimd_cache *cache, const char *url, json_t *recor
     json_decref(e->record);
     e->url = gw_strdup(url);
     e->record = json_incref(record);
-    e->expires_usec = server_now_usec() + (int64_t)max_age * 1000000;
+    e->stored_usec = server_now_usec();
+    e->expires_usec = e->stored_usec + (int64_t)max_age * 1000000;
 }
 
 /* Seconds the response may be cached: Cache-Control max-age (no-store/no-cache: 0). */
@@ -214,6 +223,50 @@ static bool public_address_only(const struct sockaddr *addr, socklen_t len, void
     return true;
 }
 
+/*
+ * How a metadata-document client authenticates at the token endpoint. A document client never
+ * shared a secret with us, so the draft allows only "none" and key-based methods; of those we
+ * implement private_key_jwt (RFC 7523), with the keys from the document's "jwks" or "jwks_uri".
+ * A document may also list token_endpoint_auth_methods_supported (ChatGPT's does: ["none",
+ * "private_key_jwt"]): "none" there lets a client that sends no assertion in as a public one.
+ */
+enum cimd_auth {
+    CIMD_AUTH_REFUSED,
+    CIMD_AUTH_NONE,        /* public client */
+    CIMD_AUTH_KEY,         /* private_key_jwt, required */
+    CIMD_AUTH_KEY_OR_NONE, /* private_key_jwt when an assertion is sent, else public */
+};
+
+static bool json_array_has_string(const json_t *array, const char *value)
+{
+    size_t i;
+    const json_t *item;
+    json_array_foreach(array, i, item)
+    {
+        if (json_is_string(item) && strcmp(json_string_value(item), value) == 0)
+            return true;
+    }
+    return false;
+}
+
+static enum cimd_auth cimd_auth_method(const json_t *doc, const char **why)
+{
+    const char *method = json_string_value(json_object_get(doc, "token_endpoint_auth_method"));
+    bool none_listed =
+        json_array_has_string(json_object_get(doc, "token_endpoint_auth_methods_supported"), "none");
+    if (!method || strcmp(method, "none") == 0)
+        return CIMD_AUTH_NONE;
+    if (strcmp(method, "private_key_jwt") == 0) {
+        if (!client_meta_keys_valid(doc, why))
+            return none_listed ? CIMD_AUTH_NONE : CIMD_AUTH_REFUSED;
+        return none_listed ? CIMD_AUTH_KEY_OR_NONE : CIMD_AUTH_KEY;
+    }
+    if (none_listed)
+        return CIMD_AUTH_NONE;
+    *why = "metadata document clients must use token_endpoint_auth_method none or private_key_jwt";
+    return CIMD_AUTH_REFUSED;
+}
+
 /* The record of a metadata document, or NULL with *why. */
 static json_t *cimd_record(const char *url, const char *body, size_t len, const char **why)
 {
@@ -229,11 +282,9 @@ static json_t *cimd_record(const char *url, const char *body, size_t len, const 
         *why = "client_id in the metadata document does not equal its URL";
         goto out;
     }
-    const char *method = json_string_value(json_object_get(doc, "token_endpoint_auth_method"));
-    if (method && strcmp(method, "none") != 0) {
-        *why = "metadata document clients must be public (token_endpoint_auth_method none)";
+    enum cimd_auth auth = cimd_auth_method(doc, why);
+    if (auth == CIMD_AUTH_REFUSED)
         goto out;
-    }
     const json_t *uris = json_object_get(doc, "redirect_uris");
     if (!json_is_array(uris) || json_array_size(uris) == 0 || json_array_size(uris) > 10) {
         *why = "metadata document needs 1 to 10 redirect_uris";
@@ -245,8 +296,14 @@ static json_t *cimd_record(const char *url, const char *body, size_t len, const 
             goto out;
     }
     rec = json_pack("{s:s, s:O, s:s, s:b, s:b, s:[ss]}", "client_id", url, "redirect_uris", uris,
-                    "token_endpoint_auth_method", "none", "cimd", 1, "used", 1, "grant_types",
-                    "authorization_code", "refresh_token");
+                    "token_endpoint_auth_method", auth == CIMD_AUTH_NONE ? "none" : "private_key_jwt", "cimd",
+                    1, "used", 1, "grant_types", "authorization_code", "refresh_token");
+    if (auth != CIMD_AUTH_NONE) {
+        const char *keys_member = json_object_get(doc, "jwks") ? "jwks" : "jwks_uri";
+        json_object_set(rec, keys_member, json_object_get(doc, keys_member));
+        if (auth == CIMD_AUTH_KEY_OR_NONE)
+            json_object_set_new(rec, "public_fallback", json_true());
+    }
     const char *name = json_string_value(json_object_get(doc, "client_name"));
     if (name && strlen(name) <= 200)
         json_object_set_new(rec, "client_name", json_string(name));
@@ -363,4 +420,110 @@ void client_store_get(struct auth_worker *w, const char *client_id, client_store
     free(key);
     if (err != GW_OK)
         lookup_finish(l, GW_ERR_UNAVAILABLE, NULL, "Redis unavailable");
+}
+
+/* ---- keys of private_key_jwt metadata-document clients ---- */
+
+/* A key set fetched less than this long ago is not fetched again for an unknown kid, so
+ * assertions with made-up kids cannot make us hammer a client's jwks_uri. */
+#define JWKS_REFETCH_MIN_USEC (30 * 1000000LL)
+
+struct keys_fetch {
+    struct auth_worker *w;
+    char *uri, *cache_key;
+    client_keys_fn cb;
+    void *arg;
+};
+
+static void keys_fetch_free(struct keys_fetch *f)
+{
+    free(f->uri);
+    free(f->cache_key);
+    free(f);
+}
+
+/* Parse a JWKS object into a key set for cb. */
+static void keys_from_json(const json_t *jwks, bool cached, client_keys_fn cb, void *arg)
+{
+    char *text = json_dumps(jwks, JSON_COMPACT);
+    struct jwt_keyset *set = NULL;
+    if (!text || jwt_keyset_from_jwks(text, strlen(text), &set, NULL) != GW_OK) {
+        free(text);
+        cb(GW_ERR_INVALID, NULL, cached, "the client's key set has no usable RS256 or ES256 key", arg);
+        return;
+    }
+    free(text);
+    cb(GW_OK, set, cached, NULL, arg);
+}
+
+static void keys_fetched(struct http_client_response *r, void *arg)
+{
+    struct keys_fetch *f = arg;
+    if (r->err != GW_OK || r->status != 200) {
+        log_write(LOG_WARNING, "Client key set fetch failed",
+                  (struct log_field[]){log_str("jwks_uri", f->uri), log_str("error", r->error),
+                                       log_int("status", r->status)},
+                  3);
+        f->cb(GW_ERR_INVALID, NULL, false,
+              r->address_refused ? "the client's jwks_uri resolves to a private address"
+                                 : "the client's jwks_uri could not be fetched",
+              f->arg);
+        keys_fetch_free(f);
+        return;
+    }
+    json_error_t jerr;
+    json_t *jwks = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
+    if (!json_is_object(jwks)) {
+        f->cb(GW_ERR_INVALID, NULL, false, "the client's jwks_uri is not a JSON key set", f->arg);
+    } else {
+        cache_store(f->w->cimd_cache, f->cache_key, jwks, response_max_age(r));
+        keys_from_json(jwks, false, f->cb, f->arg);
+    }
+    json_decref(jwks);
+    keys_fetch_free(f);
+}
+
+void client_store_get_keys(struct auth_worker *w, const struct auth_client *client, bool refresh,
+                           client_keys_fn cb, void *arg)
+{
+    const json_t *inline_keys = json_object_get(client->record, "jwks");
+    if (inline_keys) {
+        keys_from_json(inline_keys, false, cb, arg);
+        return;
+    }
+    const char *uri = json_string_value(json_object_get(client->record, "jwks_uri"));
+    if (!uri) {
+        cb(GW_ERR_INVALID, NULL, false, "the client has no key set", arg);
+        return;
+    }
+    /* the cache is shared with documents, whose keys are https URLs too: prefix ours */
+    char *cache_key = gw_malloc(strlen(uri) + 6);
+    snprintf(cache_key, strlen(uri) + 6, "jwks %s", uri);
+    const struct cimd_entry *e = cache_entry(w->cimd_cache, cache_key);
+    if (e && (!refresh || server_now_usec() - e->stored_usec < JWKS_REFETCH_MIN_USEC)) {
+        free(cache_key);
+        keys_from_json(e->record, true, cb, arg);
+        return;
+    }
+    struct keys_fetch *f = gw_calloc(1, sizeof(*f));
+    f->w = w;
+    f->uri = gw_strdup(uri);
+    f->cache_key = cache_key;
+    f->cb = cb;
+    f->arg = arg;
+    struct http_client_request req = {
+        .url = uri,
+        .headers = (struct http_header[]){{"Accept", "application/json"}},
+        .nheaders = 1,
+        .connect_timeout_ms = CIMD_TIMEOUT_MS,
+        .timeout_ms = CIMD_TIMEOUT_MS,
+        .max_response_bytes = JWT_JWKS_MAX_BYTES,
+        .follow_redirects = false,
+        .allow_address = public_address_only,
+        .ca_file = cimd_ca_file,
+    };
+    if (!w->http || http_client_request(w->http, &req, keys_fetched, f, NULL) != GW_OK) {
+        keys_fetch_free(f);
+        cb(GW_ERR_INVALID, NULL, false, "the client's jwks_uri could not be fetched", arg);
+    }
 }

@@ -26,6 +26,20 @@ typedef void (*client_store_fn)(enum gw_err err, struct auth_client *client, con
  * clients, cached documents) or later from the event loop; it always runs exactly once. */
 void client_store_get(struct auth_worker *w, const char *client_id, client_store_fn cb, void *arg);
 
+/*
+ * The keys a private_key_jwt metadata-document client signs its assertions with: its document's
+ * inline "jwks", or its "jwks_uri" fetched with the same SSRF guard, limits and per-worker cache
+ * as documents (Cache-Control max-age). refresh asks for a fresh copy of a cached jwks_uri (an
+ * assertion named a kid we do not know: the client may have rotated its keys); a copy fetched
+ * less than 30 s ago is reused anyway. cb runs exactly once, maybe before this returns: GW_OK
+ * and keys (cb owns them: jwt_keyset_free), cached saying they came from the cache; or
+ * GW_ERR_INVALID, keys NULL and why (static).
+ */
+struct jwt_keyset;
+typedef void (*client_keys_fn)(enum gw_err err, struct jwt_keyset *keys, bool cached, const char *why, void *arg);
+void client_store_get_keys(struct auth_worker *w, const struct auth_client *client, bool refresh,
+                           client_keys_fn cb, void *arg);
+
 /* Whether client_id has the shape of a Client ID Metadata Document URL (https, a host, a path
  * other than "/", no fragment, no userinfo). */
 bool client_id_is_metadata_url(const char *client_id);
@@ -43,17 +57,24 @@ void client_store_worker_fini(struct auth_worker *w);
  * clients. */
 bool auth_client_secret_ok(const struct auth_client *client, const char *secret, size_t len);
 
+/* The client credentials of a request's form; each NULL when absent. */
+struct client_credentials {
+    const char *client_id, *client_secret;
+    const char *client_assertion_type, *client_assertion; /* RFC 7521 §4.2 */
+};
+
 /*
  * Client authentication at the token, revocation and introspection endpoints: HTTP Basic
- * (client_secret_basic), client_id + client_secret in the form (client_secret_post), or
- * client_id alone for public clients (none). On success cb runs with the client (cb owns it).
- * On failure the exchange is answered here: 400 invalid_request (malformed or two methods),
- * 401 invalid_client (unknown client, wrong or missing secret; require_secret refuses public
- * clients), 503 when Redis is down. client_id and client_secret are the form parameters (NULL
- * when absent), borrowed for the call; the Authorization header is read here.
+ * (client_secret_basic), client_id + client_secret in the form (client_secret_post), a signed
+ * client_assertion (private_key_jwt, metadata-document clients with keys: client_assertion.h),
+ * or client_id alone for public clients (none). On success cb runs with the client (cb owns
+ * it). On failure the exchange is answered here: 400 invalid_request (malformed or two
+ * methods), 401 invalid_client (unknown client, wrong or missing secret or assertion;
+ * require_secret refuses public clients), 503 when Redis is down. cred (its strings too) is
+ * borrowed for the call; the Authorization header is read here.
  */
 typedef void (*client_auth_fn)(struct http_exchange *ex, struct auth_client *client, void *arg);
-void client_authenticate(struct http_exchange *ex, const char *client_id, const char *client_secret,
-                         bool require_secret, client_auth_fn cb, void *arg);
+void client_authenticate(struct http_exchange *ex, const struct client_credentials *cred, bool require_secret,
+                         client_auth_fn cb, void *arg);
 
 #endif

@@ -191,6 +191,14 @@ static void start_password_check(struct login_ctx *c)
     }
 }
 
+/* Count an attempt; the window starts with the first one. One script, so a counter can never
+ * be left without its expiry (which would lock the address out for good). */
+static const char login_attempt_script[] = "local n = redis.call('INCR', KEYS[1])\n"
+                                           "if redis.call('TTL', KEYS[1]) < 0 then\n"
+                                           "  redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+                                           "end\n"
+                                           "return n\n";
+
 static void rate_counted(const struct redis_result *result, void *arg)
 {
     struct login_ctx *c = arg;
@@ -201,20 +209,13 @@ static void rate_counted(const struct redis_result *result, void *arg)
         return;
     }
     long long count = result->reply->type == REDIS_REPLY_INTEGER ? result->reply->integer : 0;
-    if (count == 1) {
-        char window[24];
-        snprintf(window, sizeof window, "%d", LOGIN_RATE_WINDOW);
-        const char *argv[] = {
-            "EXPIRE", browser_key(c->ex, "ratelimit:login:", http_request(c->ex)->remote_addr), window};
-        browser_redis_background(3, argv);
-    }
     if (count > LOGIN_RATE_LIMIT) {
         crypto_wipe(c->password, strlen(c->password));
         free(c->password);
         c->password = NULL;
         browser_count_login("local", "rate_limited");
         log_write(LOG_WARNING, "Local login rate limit hit",
-                  (struct log_field[]){log_str("remote_addr", http_request(c->ex)->remote_addr)}, 1);
+                  (struct log_field[]){log_str("remote_addr", http_client_ip(c->ex))}, 1);
         http_exchange_set_error(c->ex, "rate_limited");
         char retry[24];
         snprintf(retry, sizeof retry, "%d", LOGIN_RATE_WINDOW);
@@ -264,8 +265,13 @@ static void pending_loaded(const struct redis_result *result, void *arg)
     }
     c->password = gw_strdup(password);
     crypto_wipe((char *)password, strlen(password));
-    const char *argv[] = {"INCR", browser_key(ex, "ratelimit:login:", http_request(ex)->remote_addr)};
-    if (!browser_redis(ex, rate_counted, c, 2, argv)) {
+    /* per client address: behind the router that is the X-Forwarded-For address it adds, not
+     * the router's own (which would make one budget for everybody) */
+    char window[24];
+    snprintf(window, sizeof window, "%d", LOGIN_RATE_WINDOW);
+    const char *argv[] = {"EVAL", login_attempt_script, "1",
+                          browser_key(ex, "ratelimit:login:", http_client_ip(ex)), window};
+    if (!browser_redis(ex, rate_counted, c, 5, argv)) {
         crypto_wipe(c->password, strlen(c->password));
         free(c->password);
         c->password = NULL;

@@ -92,9 +92,14 @@ static void server_metadata(struct http_exchange *ex)
     json_object_set_new(doc, "response_modes_supported", string_array((const char *[]){"query", NULL}));
     json_object_set_new(doc, "grant_types_supported",
                         string_array((const char *[]){"authorization_code", "refresh_token", NULL}));
-    const char *methods[] = {"none", "client_secret_post", "client_secret_basic", NULL};
+    /* private_key_jwt: for metadata-document clients that publish keys (client_assertion.h) */
+    const char *methods[] = {"none", "client_secret_post", "client_secret_basic", "private_key_jwt", NULL};
+    const char *assertion_algs[] = {"RS256", "ES256", NULL};
     json_object_set_new(doc, "token_endpoint_auth_methods_supported", string_array(methods));
+    json_object_set_new(doc, "token_endpoint_auth_signing_alg_values_supported", string_array(assertion_algs));
     json_object_set_new(doc, "revocation_endpoint_auth_methods_supported", string_array(methods));
+    json_object_set_new(doc, "revocation_endpoint_auth_signing_alg_values_supported",
+                        string_array(assertion_algs));
     json_object_set_new(doc, "introspection_endpoint_auth_methods_supported",
                         string_array((const char *[]){"client_secret_post", "client_secret_basic", NULL}));
     json_object_set_new(doc, "code_challenge_methods_supported",

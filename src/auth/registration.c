@@ -3,10 +3,11 @@
  * (RFC 7592).
  *
  * Abuse controls (the operational complaints about DCR): a body cap and redirect-URI caps
- * (client_meta.c), a windowed per-IP limit and a global cap on live clients (one Lua script, so
- * concurrent registrations cannot overshoot), idempotent registration of identical public-client
- * metadata (client_meta:{hash} -> client_id), never-used clients expiring after
- * UNUSED_CLIENT_LIFETIME, and CLIENT_LIFETIME once used (token_store.c extends it).
+ * (client_meta.c), a windowed per-IP limit (not for REGISTRATION_TRUSTED_NETWORKS) and a global
+ * cap on live clients (one Lua script, so concurrent registrations cannot overshoot), idempotent
+ * registration of identical public-client metadata (client_meta:{hash} -> client_id), never-used
+ * clients expiring after UNUSED_CLIENT_LIFETIME, and CLIENT_LIFETIME once used (token_store.c
+ * extends it).
  * Auth-private keys: clients (sorted set of client_id by expiry, for the cap), client_meta:{hash},
  * regtoken:{hash} (registration token -> client_id, to tell another client's token (403) from
  * a bad one (401)).
@@ -20,6 +21,7 @@
 #include "auth/auth.h"
 #include "core/alloc.h"
 #include "core/crypto.h"
+#include "core/ip_allowlist.h"
 #include "core/log.h"
 #include "core/redis.h"
 
@@ -177,6 +179,20 @@ static void registered(const struct redis_result *result, void *arg)
     respond_view(ex, 201, response);
 }
 
+/* The per-IP limit for this request, 0 for none. Hosted connectors (Claude.ai) register from their
+ * vendor's backend for all their users, so those few addresses would spend one budget together and
+ * lock every user out; the global cap (REGISTRATION_MAX_CLIENTS) still bounds them. */
+static long long ip_limit_for(struct http_exchange *ex)
+{
+    const struct auth_state *st = auth_state();
+    const char *ip = http_client_ip(ex);
+    if (st->register_ip_limit <= 0 || !ip_allowlist_contains(st->register_trusted, ip))
+        return st->register_ip_limit;
+    log_write(LOG_DEBUG, "Client registration from REGISTRATION_TRUSTED_NETWORKS: no per-IP limit",
+              (struct log_field[]){log_str("client_ip", ip)}, 1);
+    return 0;
+}
+
 void register_handle(struct http_exchange *ex)
 {
     const struct auth_state *st = auth_state();
@@ -198,8 +214,9 @@ void register_handle(struct http_exchange *ex)
         auth_respond_oauth_error(ex, 400, error, description);
         return;
     }
+    /* a shared secret only for the client_secret_* methods: none and private_key_jwt have none */
     bool confidential =
-        strcmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")), "none") != 0;
+        strncmp(json_string_value(json_object_get(meta, "token_endpoint_auth_method")), "client_secret_", 14) == 0;
     char meta_hash[44];
     client_meta_hash(meta, meta_hash);
     char *client_id = NULL, *secret = NULL, *reg_token = NULL;
@@ -253,7 +270,7 @@ void register_handle(struct http_exchange *ex)
         auth_key(ex, "regtoken:", reg_hash),
         num(ex, now),
         num(ex, st->register_ip_window),
-        num(ex, st->register_ip_limit),
+        num(ex, ip_limit_for(ex)),
         num(ex, st->register_max_clients),
         http_exchange_strdup(ex, record_json),
         num(ex, ttl),

@@ -115,14 +115,22 @@ static void revoke_client_ok(struct http_exchange *ex, struct auth_client *clien
     token_revoke_refresh(ex, op->token, op->client_id, revoke_answer, op);
 }
 
+static struct client_credentials form_credentials(const struct form *form)
+{
+    return (struct client_credentials){.client_id = form_get(form, "client_id"),
+                                       .client_secret = form_get(form, "client_secret"),
+                                       .client_assertion_type = form_get(form, "client_assertion_type"),
+                                       .client_assertion = form_get(form, "client_assertion")};
+}
+
 void revoke_handle(struct http_exchange *ex)
 {
     struct form form = {0};
     struct token_op *op = parse_token_form(ex, &form);
     if (!op)
         return;
-    client_authenticate(ex, form_get(&form, "client_id"), form_get(&form, "client_secret"), false,
-                        revoke_client_ok, op);
+    struct client_credentials cred = form_credentials(&form);
+    client_authenticate(ex, &cred, false, revoke_client_ok, op);
     form_free(&form);
 }
 
@@ -214,7 +222,7 @@ void introspect_handle(struct http_exchange *ex)
     struct token_op *op = parse_token_form(ex, &form);
     if (!op)
         return;
-    client_authenticate(ex, form_get(&form, "client_id"), form_get(&form, "client_secret"), true,
-                        introspect_client_ok, op);
+    struct client_credentials cred = form_credentials(&form);
+    client_authenticate(ex, &cred, true, introspect_client_ok, op);
     form_free(&form);
 }

@@ -71,7 +71,13 @@ static enum gw_err load_or_create_key_file(const char *dir, unsigned char key[SE
 enum gw_err session_setup(const struct config *cfg, const char *issuer)
 {
     session_secure = strncmp(issuer, "https:", 6) == 0;
+    /* Every auth behind one issuer must accept the others' cookies (a login can start on one
+     * and finish on another), so the key comes from a secret they share when there is one: the
+     * HS256 secret, or the configured signing key. Only a single auth with a generated key
+     * keeps its own file. */
     const char *secret = config_get(cfg, "GATEWAY_JWT_SECRET", "");
+    if (!secret[0])
+        secret = config_get(cfg, "JWT_PRIVATE_KEY_B64", "");
     if (secret[0]) {
         crypto_hmac_sha256(secret, strlen(secret), "mcpgw session key v1", 20, session_key);
         return GW_OK;

@@ -291,6 +291,10 @@ void token_handle(struct http_exchange *ex)
     tr->refresh_token = arena_dup(ex, p.refresh_token);
     tr->scope = arena_dup(ex, p.scope);
     tr->resource = arena_dup(ex, p.resource);
-    client_authenticate(ex, p.client_id, p.client_secret, false, client_ok, tr);
+    struct client_credentials cred = {.client_id = p.client_id,
+                                      .client_secret = p.client_secret,
+                                      .client_assertion_type = p.client_assertion_type,
+                                      .client_assertion = p.client_assertion};
+    client_authenticate(ex, &cred, false, client_ok, tr);
     token_params_free(&p);
 }

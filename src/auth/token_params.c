@@ -15,7 +15,8 @@
 void token_params_free(struct token_params *p)
 {
     char **fields[] = {&p->grant_type, &p->code,     &p->redirect_uri, &p->code_verifier, &p->refresh_token,
-                       &p->scope,      &p->resource, &p->client_id,    &p->client_secret};
+                       &p->scope,      &p->resource, &p->client_id,    &p->client_secret,
+                       &p->client_assertion_type, &p->client_assertion};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (*fields[i])
             crypto_wipe(*fields[i], strlen(*fields[i]));
@@ -62,6 +63,8 @@ enum gw_err token_params_parse(const char *content_type, const char *body, size_
     out->resource = dup_param(&form, "resource");
     out->client_id = dup_param(&form, "client_id");
     out->client_secret = dup_param(&form, "client_secret");
+    out->client_assertion_type = dup_param(&form, "client_assertion_type");
+    out->client_assertion = dup_param(&form, "client_assertion");
     form_free(&form);
     if (!out->grant_type || !*out->grant_type)
         FAIL("invalid_request", "grant_type is required");

@@ -14,6 +14,7 @@
 struct token_params {
     char *grant_type, *code, *redirect_uri, *code_verifier, *refresh_token, *scope, *resource;
     char *client_id, *client_secret;
+    char *client_assertion_type, *client_assertion; /* RFC 7521 §4.2 (private_key_jwt) */
 };
 
 /*

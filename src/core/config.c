@@ -355,9 +355,11 @@ static bool has_suffix(const char *s, const char *suffix)
 
 bool config_is_secret(const char *name)
 {
+    /* a variable of the schema is what its entry says (RATE_LIMIT_TOKEN is a rate, not a token);
+     * for any other name, guess from how it ends */
     const struct config_var *var = config_schema_find(name);
-    if (var && var->secret)
-        return true;
+    if (var)
+        return var->secret;
     static const char *const secret_suffixes[] = {"_SECRET", "_PASSWORD", "_TOKEN", "_KEY", "_KEY_B64"};
     for (size_t i = 0; i < sizeof secret_suffixes / sizeof secret_suffixes[0]; i++)
         if (has_suffix(name, secret_suffixes[i]))

@@ -362,6 +362,16 @@ static const struct config_var schema[] = {
      .min = 0,
      .max = LLONG_MAX,
      .doc = "Most live dynamically registered clients (0: no cap); beyond it registration answers 503"},
+    /* Hosted connectors register from their vendor's backend, so all their users share a few
+     * egress addresses and would exhaust one per-IP budget together. Default: Anthropic's
+     * Claude.ai egress, the one range the connector reports document. */
+    {.name = "REGISTRATION_TRUSTED_NETWORKS",
+     .type = CONFIG_LIST,
+     .default_value = "160.79.104.0/21",
+     .check = check_ip_allowlist,
+     .doc = "Networks (IP addresses or CIDR, comma-separated) exempt from the per-IP registration limits "
+            "(REGISTRATION_RATE_LIMIT at auth, RATE_LIMIT_REGISTER at the router); REGISTRATION_MAX_CLIENTS "
+            "still applies. Default: Claude.ai's connector egress. Empty: no exemption"},
     {.name = "REFRESH_GRACE_PERIOD",
      .type = CONFIG_INT,
      .default_value = "30",

@@ -117,8 +117,13 @@ enum gw_err ip_allowlist_parse(const char *spec, struct ip_allowlist **out, char
 
 bool ip_allowlist_allows(const struct ip_allowlist *list, const char *addr)
 {
+    return !list || ip_allowlist_contains(list, addr);
+}
+
+bool ip_allowlist_contains(const struct ip_allowlist *list, const char *addr)
+{
     if (!list)
-        return true;
+        return false;
     unsigned char bytes[16];
     bool is_v4;
     if (!addr || !parse_address(addr, bytes, &is_v4))

@@ -1,6 +1,6 @@
 /*
  * ip_allowlist.h - a list of IP networks a request's client address is checked against
- * (METRICS_ALLOWED_IPS).
+ * (METRICS_ALLOWED_IPS, REGISTRATION_TRUSTED_NETWORKS).
  *
  * Entries are addresses ("192.0.2.7", "::1") or networks in CIDR form ("10.0.0.0/8",
  * "fd00::/8"), comma-separated, blanks ignored. IPv4 and IPv4-mapped IPv6 addresses
@@ -24,6 +24,10 @@ enum gw_err ip_allowlist_parse(const char *spec, struct ip_allowlist **out, char
 /* Whether the textual address addr is in one of the networks. A NULL list allows every address;
  * an address that does not parse is never allowed by a list. */
 bool ip_allowlist_allows(const struct ip_allowlist *list, const char *addr);
+
+/* Whether the textual address addr is in one of the networks. Unlike ip_allowlist_allows, a NULL
+ * list contains no address: for lists that grant an exemption, where empty must mean nobody. */
+bool ip_allowlist_contains(const struct ip_allowlist *list, const char *addr);
 
 void ip_allowlist_free(struct ip_allowlist *list);
 

@@ -714,10 +714,10 @@ static const struct role proxy_role_template = {
     .summary = "any stdio MCP server as Streamable HTTP: mcpgw stdio-proxy [--port N] [--name mcp-NAME] -- "
                "CMD ARGS...",
     .port_variable = "MCP_STDIO_PORT",
-    .default_port = 3000,
+    .default_port = 3002, /* where automatic stdio ports start (3000 and 3001 are fetch's and echo's) */
     .port_help = "with --name mcp-NAME, the port of\n"
                  "                    MCP_<NAME>_COMMAND's service: MCP_<NAME>_PORT, else the automatic one\n"
-                 "                    from 3002 the router uses; otherwise $MCP_STDIO_PORT, 3000",
+                 "                    from 3002 the router uses; otherwise $MCP_STDIO_PORT, 3002",
     .extra_help = "\nstdio-proxy options:\n"
                   "  --name mcp-NAME   service name for logs and metrics (default: that of the\n"
                   "                    MCP_<NAME>_COMMAND service on this port, else mcp-stdio)\n"

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "core/alloc.h"
+#include "core/ip_allowlist.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/server.h"
@@ -74,6 +75,13 @@ enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *l, st
         err = load_rate(cfg, "RATE_LIMIT_TOKEN", &l->token_limit, &l->token_period, errors);
     if (!err)
         err = load_rate(cfg, "RATE_LIMIT_AUTHORIZE", &l->authorize_limit, &l->authorize_period, errors);
+    char why[160];
+    l->register_trusted = NULL;
+    if (!err && ip_allowlist_parse(config_get(cfg, "REGISTRATION_TRUSTED_NETWORKS", ""), &l->register_trusted,
+                                   why, sizeof(why)) != GW_OK) {
+        buf_printf(errors, "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: %s\n", why);
+        err = GW_ERR_CONFIG;
+    }
     size_t n = 0, used = 0;
     char **scopes = config_get_list(cfg, "MCP_SCOPES", &n);
     l->required_scope[0] = '\0';
@@ -86,6 +94,12 @@ enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *l, st
     }
     config_list_free(scopes, n);
     return err;
+}
+
+void gate_limits_free(struct gate_limits *l)
+{
+    ip_allowlist_free(l->register_trusted);
+    l->register_trusted = NULL;
 }
 
 /* ---- refusals ---- */
@@ -347,7 +361,10 @@ void gate_auth_endpoint(struct http_exchange *ex, const struct router_service *a
     long long limit = 0, period = 1;
     const char *name = "register";
     if (strcmp(which, "REGISTER") == 0) {
-        limit = limits->register_limit;
+        /* Hosted connectors (Claude.ai) register from their vendor's few egress addresses for all
+         * their users; auth's REGISTRATION_MAX_CLIENTS still bounds them. */
+        bool trusted = ip_allowlist_contains(limits->register_trusted, http_request(ex)->remote_addr);
+        limit = trusted ? 0 : limits->register_limit;
         period = limits->register_period;
     } else if (strcmp(which, "TOKEN") == 0) {
         limit = limits->token_limit;

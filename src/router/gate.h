@@ -1,7 +1,8 @@
 /*
  * gate.h - what a request must pass before the router forwards it: the bearer-token check on
  * MCP routes (401/403 with the RFC 6750/9728 WWW-Authenticate shape), rate limits (per user and
- * client on MCP routes, per client IP on /register, /token and /authorize; 429 with Retry-After
+ * client on MCP routes, per client IP on /register (except REGISTRATION_TRUSTED_NETWORKS), /token
+ * and /authorize; 429 with Retry-After
  * and RateLimit-* headers), and the per-client/per-user request metrics (cardinality capped).
  *
  * The gate runs on the worker thread; rate-limit decisions may come back asynchronously (Redis),
@@ -18,18 +19,24 @@
 
 struct rate_limiter;
 
+struct ip_allowlist;
+
 /* Process-wide limits, read once from the configuration (RATE_LIMIT_MCP, RATE_LIMIT_REGISTER,
  * RATE_LIMIT_TOKEN, RATE_LIMIT_AUTHORIZE; "0" or empty disables one). */
 struct gate_limits {
     long long mcp_limit, mcp_period;
     long long register_limit, register_period;
+    /* REGISTRATION_TRUSTED_NETWORKS: peers without the register limit (NULL: none). Owned. */
+    struct ip_allowlist *register_trusted;
     long long token_limit, token_period;
     long long authorize_limit, authorize_period;
     char required_scope[256]; /* MCP_SCOPES joined by spaces, for the 403 challenge */
 };
 
-/* Read the limits. Appends "ERROR: ..." lines to errors for an unusable value. */
+/* Read the limits. Appends "ERROR: ..." lines to errors for an unusable value. Free with
+ * gate_limits_free (also after an error). */
 enum gw_err gate_limits_load(const struct config *cfg, struct gate_limits *out, struct buf *errors);
+void gate_limits_free(struct gate_limits *limits);
 /* Register the gate's metrics (once, before the workers start). */
 void gate_metrics_register(void);
 

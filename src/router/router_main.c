@@ -319,6 +319,7 @@ static void router_teardown(struct role_context *ctx)
     if (!st)
         return;
     route_table_free(st->routes);
+    gate_limits_free(&st->limits);
     cors_policy_free(st->cors);
     tls_server_free(st->tls);
     free(st->acme_dir);

@@ -189,10 +189,11 @@ struct token_checker {
     struct jwt_cache *cache;
     char *issuer;
     char *jwks_url;
-    char *revocations_key; /* REDIS_KEY_PREFIX "revocations" */
+    char *revocations_key;       /* REDIS_KEY_PREFIX "revocations" */
+    char *revocation_expiry_key; /* REDIS_KEY_PREFIX "revocation_expiry" */
     char **scopes;
     size_t nscopes;
-    long long token_lifetime; /* ACCESS_TOKEN_LIFETIME: bounds how long a revoked jti matters */
+    long long token_lifetime; /* ACCESS_TOKEN_LIFETIME: how long a revoked jti without a recorded exp matters */
     bool hs256;
 
     struct http_transfer *jwks_transfer;
@@ -357,20 +358,64 @@ static void schedule_poll(struct token_checker *tc)
     evtimer_add(tc->poll_timer, &tv);
 }
 
-/* [jti, score, jti, score, ...] from ZRANGE/ZRANGEBYSCORE ... WITHSCORES. */
+/*
+ * One poll, atomic in Redis. Auth keeps two sorted sets of revoked jtis (tokens.md):
+ * `revocations` scored by revocation time (ms; what is new since the last poll) and
+ * `revocation_expiry` scored by the revoked token's exp (s; how long the jti matters). A router
+ * must remember a jti until that exp, however long the token lives (generate-token --ttl,
+ * ACCESS_TOKEN_LIFETIME changed since), so the poll returns the exp with each jti.
+ * KEYS[1] revocations, KEYS[2] revocation_expiry; ARGV[1] the revocation time (ms) to read from,
+ * or "" for the first load, which reads every jti whose token has not expired; ARGV[2] now (s).
+ * Reply: triples jti, revocation ms ("0" if unknown), exp ("" if unknown); a first load adds
+ * the triple "", newest revocation ms, "" so the next poll starts there.
+ */
+static const char revocation_poll_script[] =
+    "local out = {}\n"
+    "if ARGV[1] == '' then\n"
+    "  local live = redis.call('ZRANGEBYSCORE', KEYS[2], tonumber(ARGV[2]) - 60, '+inf', 'WITHSCORES')\n"
+    "  for i = 1, #live, 2 do\n"
+    "    out[#out + 1] = live[i]\n"
+    "    out[#out + 1] = redis.call('ZSCORE', KEYS[1], live[i]) or '0'\n"
+    "    out[#out + 1] = live[i + 1]\n"
+    "  end\n"
+    "  local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "  out[#out + 1] = ''\n"
+    "  out[#out + 1] = newest[2] or '0'\n"
+    "  out[#out + 1] = ''\n"
+    "  return out\n"
+    "end\n"
+    "local new = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')\n"
+    "for i = 1, #new, 2 do\n"
+    "  out[#out + 1] = new[i]\n"
+    "  out[#out + 1] = new[i + 1]\n"
+    "  out[#out + 1] = redis.call('ZSCORE', KEYS[2], new[i]) or ''\n"
+    "end\n"
+    "return out\n";
+
+static long long reply_number(const struct redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+}
+
+/* The triples of revocation_poll_script. */
 static void absorb_revocations(struct token_checker *tc, const struct redisReply *reply)
 {
     long long now = (long long)time(NULL);
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-        const struct redisReply *jti = reply->element[i], *score = reply->element[i + 1];
-        if (jti->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING || jti->len == 0 ||
-            jti->len > 255)
-            continue;
-        long long revoked_ms = strtoll(score->str, NULL, 10);
+    for (size_t i = 0; i + 2 < reply->elements; i += 3) {
+        const struct redisReply *jti = reply->element[i], *exp = reply->element[i + 2];
+        long long revoked_ms = reply_number(reply->element[i + 1]);
         if (revoked_ms > tc->revocations_last_ms)
             tc->revocations_last_ms = revoked_ms;
-        /* A token revoked at t expires by t + lifetime: after that its exp refuses it anyway. */
-        long long expires_at = revoked_ms / 1000 + tc->token_lifetime + LEEWAY_SECONDS + 1;
+        if (jti->type != REDIS_REPLY_STRING || jti->len == 0 || jti->len > 255)
+            continue;
+        /* Without a recorded exp (an auth older than revocation_expiry), the token lives at most
+         * ACCESS_TOKEN_LIFETIME from its revocation. */
+        long long token_exp = (exp->type == REDIS_REPLY_STRING && exp->len > 0) || exp->type == REDIS_REPLY_INTEGER
+                                  ? reply_number(exp)
+                                  : revoked_ms / 1000 + tc->token_lifetime;
+        long long expires_at = token_exp + LEEWAY_SECONDS + 1;
         if (expires_at < now)
             continue;
         char jti_text[256];
@@ -411,16 +456,15 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
     struct poll_request *pr = gw_calloc(1, sizeof(*pr));
     pr->tc = tc;
     pr->initial = !tc->revocations_loaded;
-    enum gw_err err;
-    if (pr->initial) {
-        err = redis_command(tc->redis, poll_done, pr, "ZRANGE %s 0 -1 WITHSCORES", tc->revocations_key);
-    } else {
-        char from[32];
+    char from[32] = "", now[32];
+    if (!pr->initial) {
         long long start = tc->revocations_last_ms - REVOCATION_OVERLAP_MS;
         snprintf(from, sizeof(from), "%lld", start > 0 ? start : 0);
-        err = redis_command(tc->redis, poll_done, pr, "ZRANGEBYSCORE %s %s +inf WITHSCORES",
-                            tc->revocations_key, from);
     }
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+    const char *argv[] = {"EVAL", revocation_poll_script, "2", tc->revocations_key, tc->revocation_expiry_key, from,
+                          now};
+    enum gw_err err = redis_command_argv(tc->redis, poll_done, pr, 7, argv, NULL);
     if (err != GW_OK) { /* Redis down: auth cannot revoke either; try again next tick */
         free(pr);
         schedule_poll(tc);
@@ -448,6 +492,9 @@ enum gw_err token_checker_create(struct event_base *base, const struct config *c
     size_t n = strlen(prefix) + sizeof("revocations");
     tc->revocations_key = gw_malloc(n);
     snprintf(tc->revocations_key, n, "%srevocations", prefix);
+    n = strlen(prefix) + sizeof("revocation_expiry");
+    tc->revocation_expiry_key = gw_malloc(n);
+    snprintf(tc->revocation_expiry_key, n, "%srevocation_expiry", prefix);
     tc->jwks_retry_timer = evtimer_new(base, jwks_retry_cb, tc);
     tc->poll_timer = evtimer_new(base, poll_cb, tc);
 
@@ -511,6 +558,7 @@ void token_checker_free(struct token_checker *tc)
     free(tc->issuer);
     free(tc->jwks_url);
     free(tc->revocations_key);
+    free(tc->revocation_expiry_key);
     free(tc);
 }
 

@@ -115,6 +115,14 @@ class Auth:
         self.redis("SET", PREFIX + "code:" + sha256_b64url(code), json.dumps(record), "EX", "600")
         return code
 
+    def metric(self, line_prefix):
+        """The value of the first /metrics line starting with line_prefix, or 0."""
+        _, _, raw = http("GET", self.url + "/metrics")
+        for line in raw.decode().splitlines():
+            if line.startswith(line_prefix):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     def private_key(self):
         with open(os.path.join(self.workdir, "data", "keys", "jwt-rs256.pem"), "rb") as f:
             return serialization.load_pem_private_key(f.read(), None)
@@ -177,7 +185,9 @@ def test_authorization_server_metadata_fields_and_cors(auth):
     assert doc["response_types_supported"] == ["code"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert set(doc["grant_types_supported"]) == {"authorization_code", "refresh_token"}
-    assert set(doc["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_post", "client_secret_basic"}
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_post", "client_secret_basic",
+                                                                 "private_key_jwt"}
+    assert set(doc["token_endpoint_auth_signing_alg_values_supported"]) == {"RS256", "ES256"}
     assert doc["scopes_supported"] == ["mcp"]
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert doc["client_id_metadata_document_supported"] is True
@@ -369,6 +379,33 @@ def test_registration_rate_limit_per_ip_and_global_cap(procs, workdir, redis_ser
     assert status == 503 and body["error"] == "temporarily_unavailable"
     _, _, metrics = http("GET", auth2.url + "/metrics")
     assert 'auth_client_registrations_total{result="capacity"} 1' in metrics.decode()
+
+
+def test_registration_trusted_networks_skip_the_per_ip_limit(procs, workdir, redis_server):
+    """Claude.ai registers a confidential client on every connect, for all its users from
+    Anthropic's egress (160.79.104.0/21, the default REGISTRATION_TRUSTED_NETWORKS): those addresses
+    are not held to REGISTRATION_RATE_LIMIT, other addresses are, and REGISTRATION_MAX_CLIENTS
+    still caps everyone. Behind the router auth decides on the X-Forwarded-For address it adds."""
+    auth = Auth(procs, workdir, redis_server, {"REGISTRATION_RATE_LIMIT": "2", "REGISTRATION_MAX_CLIENTS": "9"})
+    claude = {"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "client_name": "Claude",
+              "token_endpoint_auth_method": "client_secret_post"}
+    for ip in ["160.79.104.10", "160.79.104.10", "160.79.104.10", "160.79.111.254", "160.79.104.10"]:
+        status, _, body = auth.register(claude, {"X-Forwarded-For": ip})
+        assert status == 201 and body["client_secret"], body
+    assert auth.redis("EXISTS", PREFIX + "ratelimit:register:160.79.104.10") == "0"
+    # next to the range, and anyone else, the per-IP limit applies
+    for ip in ["160.79.112.1", "198.51.100.1"]:
+        assert [auth.register(claude, {"X-Forwarded-For": ip})[0] for _ in range(3)] == [201, 201, 429]
+    status, _, body = auth.register(claude, {"X-Forwarded-For": "198.51.100.1"})
+    assert status == 429 and body["error"] == "too_many_requests"
+    # 9 live clients: the global cap holds for the trusted range too
+    status, _, body = auth.register(claude, {"X-Forwarded-For": "160.79.104.10"})
+    assert status == 503 and body["error"] == "temporarily_unavailable"
+    auth.stop()
+    auth.redis("FLUSHALL")
+    # empty: no exemption
+    auth2 = Auth(procs, workdir, redis_server, {"REGISTRATION_RATE_LIMIT": "2", "REGISTRATION_TRUSTED_NETWORKS": ""})
+    assert [auth2.register(claude, {"X-Forwarded-For": "160.79.104.10"})[0] for _ in range(3)] == [201, 201, 429]
 
 
 # ---- token endpoint ----
@@ -1039,6 +1076,178 @@ def test_client_id_metadata_documents(procs, workdir, redis_server):
         assert auth.post_form("/token", dict(fields, client_id=server.base + "/junk.json", code="x"))[0] == 401
     finally:
         server.close()
+
+
+class AssertionSigner:
+    """A client's own key pair and RFC 7523 client assertions signed with it."""
+
+    def __init__(self, kid, alg="RS256"):
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        self.kid, self.alg = kid, alg
+        if alg == "RS256":
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            numbers = self.key.public_key().public_numbers()
+            n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+            self.jwk = {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64url(n),
+                        "e": b64url(numbers.e.to_bytes(3, "big"))}
+        else:
+            self.key = ec.generate_private_key(ec.SECP256R1())
+            numbers = self.key.public_key().public_numbers()
+            self.jwk = {"kty": "EC", "kid": kid, "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")),
+                        "y": b64url(numbers.y.to_bytes(32, "big"))}
+
+    def assertion(self, client_id, aud, **overrides):
+        from cryptography.hazmat.primitives.asymmetric import ec, utils
+        now = int(time.time())
+        claims = {"iss": client_id, "sub": client_id, "aud": aud, "jti": secrets.token_urlsafe(16),
+                  "iat": now, "exp": now + 300}
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        header = {"alg": self.alg, "typ": "JWT", "kid": self.kid}
+        signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())).encode()
+        if self.alg == "RS256":
+            sig = self.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            r, s_ = utils.decode_dss_signature(self.key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+            sig = r.to_bytes(32, "big") + s_.to_bytes(32, "big")
+        return signing_input.decode() + "." + b64url(sig)
+
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def test_private_key_jwt_clients(procs, workdir, redis_server):
+    """ChatGPT's connectors identify themselves with a metadata document that says
+    token_endpoint_auth_method private_key_jwt and a jwks_uri, and sign a client_assertion at the
+    token endpoint (RFC 7523); they do not fall back to none."""
+    ca, cert, key = make_tls_files(workdir)
+    server = MetadataServer(cert, key)
+    try:
+        auth = Auth(procs, workdir, redis_server, {"CIMD_ALLOW_PRIVATE": "true", "CIMD_CA_FILE": ca})
+        token_endpoint = ISSUER + "/token"
+        redirect = "https://chatgpt.example/connector/oauth/AbC123"
+        signer, other = AssertionSigner("cimd-1"), AssertionSigner("cimd-1")
+        server.documents["/oauth/jwks.json"] = ({"keys": [signer.jwk]}, {"Cache-Control": "no-store"})
+        client_id = server.base + "/oauth/AbC123/client.json"
+        server.documents["/oauth/AbC123/client.json"] = (
+            {"client_id": client_id, "client_name": "ChatGPT", "redirect_uris": [redirect],
+             "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+             "token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "RS256",
+             "jwks_uri": server.base + "/oauth/jwks.json"}, {"Cache-Control": "max-age=300"})
+
+        def code_fields(assertion=None, **extra):
+            verifier = secrets.token_urlsafe(48)
+            fields = {"grant_type": "authorization_code", "redirect_uri": redirect, "code_verifier": verifier,
+                      "client_id": client_id, "code": auth.seed_code(client_id, redirect, verifier)}
+            if assertion:
+                fields.update(client_assertion_type=JWT_BEARER, client_assertion=assertion)
+            fields.update(extra)
+            return {k: v for k, v in fields.items() if v is not None}
+
+        good = signer.assertion(client_id, token_endpoint)
+        status, _, tokens = auth.post_form("/token", code_fields(good))
+        assert status == 200, tokens
+        assert jwt_parts(tokens["access_token"])[1]["client_id"] == client_id
+        # an assertion is single use (jti)
+        status, _, body = auth.post_form("/token", code_fields(good))
+        assert status == 401 and body["error"] == "invalid_client" and "jti" in body["error_description"]
+        # the refresh grant authenticates the same way; client_id may be left out (RFC 7521 §4.2)
+        status, _, refreshed = auth.post_form("/token", {
+            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+            "client_assertion_type": JWT_BEARER, "client_assertion": signer.assertion(client_id, ISSUER)})
+        assert status == 200, refreshed
+        # what must be refused: no assertion, another key, and each claim wrong
+        refused = [
+            (None, "client_assertion"),
+            (other.assertion(client_id, token_endpoint), "signature"),
+            (signer.assertion(client_id, "https://elsewhere.example/token"), "aud"),
+            (signer.assertion(client_id, token_endpoint, sub="someone-else"), "sub"),
+            (signer.assertion(client_id, token_endpoint, iss="someone-else"), "issuer"),
+            (signer.assertion(client_id, token_endpoint, exp=int(time.time()) - 120), "expired"),
+            (signer.assertion(client_id, token_endpoint, exp=int(time.time()) + 7200), "too far"),
+            (signer.assertion(client_id, token_endpoint, jti=None), "jti"),
+            (signer.assertion(client_id, token_endpoint, exp=None), "malformed"),
+        ]
+        for assertion, why in refused:
+            status, _, body = auth.post_form("/token", code_fields(assertion))
+            assert status == 401 and body["error"] == "invalid_client", (why, body)
+            assert why in body["error_description"].lower(), (why, body)
+        # one method only, and the assertion type must be the JWT bearer one
+        status, _, body = auth.post_form("/token", code_fields(good, client_secret="x"))
+        assert status == 400 and body["error"] == "invalid_request"
+        status, _, body = auth.post_form("/token", code_fields(signer.assertion(client_id, token_endpoint),
+                                                               client_assertion_type="urn:example:saml"))
+        assert status == 400 and body["error"] == "invalid_request"
+        # refused assertions are counted and logged with their reason, never with the assertion
+        assert auth.metric('auth_failures_total{reason="bad_client_assertion"}') >= 7
+        assert auth.metric('auth_failures_total{reason="assertion_replayed"}') == 1
+        assert auth.metric('auth_failures_total{reason="missing_client_assertion"}') == 1
+        assert good not in auth.proc.stderr()
+        # a rotated key: the new kid is fetched from jwks_uri
+        rotated = AssertionSigner("cimd-2", alg="ES256")
+        server.documents["/oauth/jwks.json"] = ({"keys": [rotated.jwk]}, {"Cache-Control": "no-store"})
+        status, _, body = auth.post_form("/token", code_fields(rotated.assertion(client_id, token_endpoint)))
+        assert status == 200, body
+        # revocation accepts an assertion whose aud is the revocation endpoint
+        status, _, _ = auth.post_form("/revoke", {"token": refreshed["refresh_token"],
+                                                  "client_assertion_type": JWT_BEARER,
+                                                  "client_assertion": rotated.assertion(client_id, ISSUER + "/revoke")})
+        assert status == 200
+        assert auth.post_form("/token", {"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"],
+                                         "client_assertion_type": JWT_BEARER,
+                                         "client_assertion": rotated.assertion(client_id, ISSUER)})[0] == 400
+
+        # ChatGPT's other document shape also lists none: without an assertion it is a public client
+        lenient = server.base + "/oauth/client.json"
+        server.documents["/oauth/client.json"] = (
+            {"client_id": lenient, "redirect_uris": [redirect], "token_endpoint_auth_method": "private_key_jwt",
+             "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+             "jwks_uri": server.base + "/oauth/jwks.json"}, {})
+        fields = code_fields(client_id=lenient)
+        fields["code"] = auth.seed_code(lenient, redirect, fields["code_verifier"])
+        status, _, body = auth.post_form("/token", fields)
+        assert status == 200, body
+        fields = code_fields(rotated.assertion(lenient, token_endpoint), client_id=lenient)
+        fields["code"] = auth.seed_code(lenient, redirect, fields["code_verifier"])
+        assert auth.post_form("/token", fields)[0] == 200
+        # private_key_jwt without keys, or with a shared-secret method, is refused at lookup
+        for name, doc in [("nokeys", {"token_endpoint_auth_method": "private_key_jwt"}),
+                          ("hs", {"token_endpoint_auth_method": "private_key_jwt",
+                                  "token_endpoint_auth_signing_alg": "HS256",
+                                  "jwks_uri": server.base + "/oauth/jwks.json"})]:
+            url = f"{server.base}/{name}.json"
+            server.documents[f"/{name}.json"] = (dict(doc, client_id=url, redirect_uris=[redirect]), {})
+            status, _, body = auth.post_form("/token", code_fields(client_id=url))
+            assert status == 401 and body["error"] == "invalid_client", body
+    finally:
+        server.close()
+
+
+def test_private_key_jwt_registered_clients(auth):
+    """Dynamic registration of a private_key_jwt client with its keys inline (RFC 7591 jwks)."""
+    signer = AssertionSigner("reg-1", alg="ES256")
+    redirect = "https://app.example/cb"
+    status, _, client = auth.register({"redirect_uris": [redirect], "token_endpoint_auth_method": "private_key_jwt",
+                                       "jwks": {"keys": [signer.jwk]}})
+    assert status == 201, client
+    assert "client_secret" not in client and client["token_endpoint_auth_method"] == "private_key_jwt"
+    assert client["jwks"] == {"keys": [signer.jwk]}
+    verifier = secrets.token_urlsafe(48)
+    fields = {"grant_type": "authorization_code", "redirect_uri": redirect, "code_verifier": verifier,
+              "code": auth.seed_code(client["client_id"], redirect, verifier),
+              "client_assertion_type": JWT_BEARER,
+              "client_assertion": signer.assertion(client["client_id"], ISSUER + "/token")}
+    status, _, tokens = auth.post_form("/token", fields)
+    assert status == 200, tokens
+    # no public fallback for a registered private_key_jwt client
+    fields = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client["client_id"]}
+    status, _, body = auth.post_form("/token", fields)
+    assert status == 401 and body["error"] == "invalid_client"
+    for bad in [{}, {"jwks": {"keys": []}}, {"jwks_uri": "http://keys.example/jwks"},
+                {"jwks": {"keys": [signer.jwk]}, "jwks_uri": "https://keys.example/jwks"},
+                {"jwks": {"keys": [signer.jwk]}, "token_endpoint_auth_signing_alg": "HS256"}]:
+        status, _, body = auth.register(dict(bad, redirect_uris=[redirect], token_endpoint_auth_method="private_key_jwt"))
+        assert status == 400 and body["error"] == "invalid_client_metadata", (bad, body)
 
 
 # ---- auth and router together: tokens issued here are honoured there, revocation reaches it ----

@@ -119,19 +119,20 @@ class Auth:
                    "X-Forwarded-Uri": "/mcp-echo/mcp", "Authorization": "Bearer " + access_token}
         return http("GET", self.base + "/verify", None, headers)[0]
 
-    def redis(self, *args):
-        rport, rpass = self.redis_server
-        out = subprocess.run(["redis-cli", "-p", str(rport), "-a", rpass, "--no-auth-warning", *args],
-                             capture_output=True, text=True, timeout=10)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.strip()
-
     def metric(self, line_prefix):
         _, _, raw = http("GET", self.base + "/metrics")
         for line in raw.decode().splitlines():
             if line.startswith(line_prefix):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+
+def redis_cli(auth, *args):
+    """One Redis command against the server auth uses; its reply as text."""
+    port, password = auth.redis_server
+    r = subprocess.run(["redis-cli", "-p", str(port), "-a", password, "--no-auth-warning", *args],
+                       capture_output=True, text=True, timeout=10, check=True)
+    return r.stdout.strip()
 
 
 @pytest.fixture
@@ -642,6 +643,16 @@ def test_local_login_rate_limit(start_auth, workdir):
     status, _, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
                                                  "username": "bob", "password": "secret-pass"})
     assert status == 429
+    # The budget is per client address: behind the router (a proxy on this machine naming the
+    # client in X-Forwarded-For) another client is not locked out by this one's attempts.
+    status, h, _ = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                 "username": "bob", "password": "secret-pass"},
+                          headers={"X-Forwarded-For": "198.51.100.9"})
+    assert status == 302 and h["location"].startswith(REDIRECT + "?code="), status
+    # and every counter has its window as TTL
+    keys = redis_cli(auth, "KEYS", "*ratelimit:login:*").split()
+    assert sorted(k.rsplit(":", 1)[1] for k in keys) == ["127.0.0.1", "198.51.100.9"]
+    assert all(0 < int(redis_cli(auth, "TTL", k)) <= 300 for k in keys)
 
 
 def test_both_providers_offered(start_auth, workdir):
@@ -696,7 +707,7 @@ def assert_grant_revoked(auth, client_id, token_pairs):
     its refresh token is gone."""
     for tok in token_pairs:
         assert auth.verify(tok["access_token"]) == 401
-        assert auth.redis("ZSCORE", "oauth:revocations", jwt_claims(tok["access_token"])["jti"]) != ""
+        assert redis_cli(auth, "ZSCORE", "oauth:revocations", jwt_claims(tok["access_token"])["jti"]) != ""
     status, body = auth.refresh(client_id, token_pairs[-1]["refresh_token"])
     assert status == 400 and body["error"] == "invalid_grant"
 

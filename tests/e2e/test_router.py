@@ -682,6 +682,26 @@ def test_per_ip_limit_on_registration(procs, redis_server, upstream):
     assert 'router_rate_limit_hits_total{limit="register"} 1' in body.decode()
 
 
+def test_registration_trusted_networks_skip_the_register_limit(procs, redis_server, upstream):
+    """Peers in REGISTRATION_TRUSTED_NETWORKS (hosted connectors' egress; here the test client's
+    loopback address) are not held to RATE_LIMIT_REGISTER; the other per-IP limits still apply, and
+    with the variable empty so does the register limit. auth is not running: forwarded is 502."""
+    def post(stack, path):
+        return http("POST", f"http://127.0.0.1:{stack.port}{path}", b"{}",
+                    {"Host": f"auth.{DOMAIN}:{stack.port}", "Content-Type": "application/json"})
+
+    s = start_stack(procs, redis_server, upstream, RATE_LIMIT_REGISTER="2/minute", RATE_LIMIT_TOKEN="2/minute",
+                    REGISTRATION_TRUSTED_NETWORKS="160.79.104.0/21, 127.0.0.0/8")
+    assert [post(s, "/register")[0] for _ in range(5)] == [502] * 5
+    assert [post(s, "/token")[0] for _ in range(3)] == [502, 502, 429]
+    _, _, body = http("GET", f"http://127.0.0.1:{s.admin_port}/metrics")
+    assert 'router_rate_limit_hits_total{limit="register"}' not in body.decode()
+    assert 'router_rate_limit_hits_total{limit="token"} 1' in body.decode()
+    s.router.stop()
+    s = start_stack(procs, redis_server, upstream, RATE_LIMIT_REGISTER="2/minute", REGISTRATION_TRUSTED_NETWORKS="")
+    assert [post(s, "/register")[0] for _ in range(3)] == [502, 502, 429]
+
+
 def test_shutdown_ends_streams_cleanly(procs, redis_server, upstream):
     import signal
     s = start_stack(procs, redis_server, upstream, SHUTDOWN_TIMEOUT=30)

@@ -151,6 +151,43 @@ def test_router_started_later_refuses_a_token_revoked_hours_ago(procs, redis_ser
     assert status_of(s, hs256(claims_for(s)))[0] == 200
 
 
+def wait_for_status(stack, token, want, seconds=10):
+    deadline = time.time() + seconds
+    status = status_of(stack, token)[0]
+    while status != want and time.time() < deadline:
+        time.sleep(0.05)
+        status = status_of(stack, token)[0]
+    return status
+
+
+def test_revoked_long_lived_token_stays_refused_beyond_access_token_lifetime(procs, redis_server, upstream):  # noqa: F811
+    """A token that lives longer than ACCESS_TOKEN_LIFETIME (generate-token --ttl, or the
+    lifetime lowered since it was issued) stays refused until its own exp, whether the router
+    reads the revocation at start-up or from a poll. The router used to forget a revocation
+    ACCESS_TOKEN_LIFETIME + 31 s after it was made, so a restart brought the token back."""
+    now = int(time.time())
+    early = {"jti": b64(os.urandom(16))}
+    # revoked 10 minutes ago, before the router starts; the token is valid for another hour
+    redis_command(redis_server, "ZADD", "oauth:revocations", (now - 600) * 1000, early["jti"])
+    redis_command(redis_server, "ZADD", "oauth:revocation_expiry", now + 3600, early["jti"])
+    s = start_stack(procs, redis_server, upstream, ACCESS_TOKEN_LIFETIME=60, WORKERS=2)
+    token = hs256(claims_for(s, jti=early["jti"], exp=now + 3600))
+    statuses = []
+    for _ in range(6):  # both workers
+        statuses.append(wait_for_status(s, token, 401))
+    assert statuses == [401] * 6, statuses
+    # read by a poll: a revocation whose time is already more than the lifetime ago (auth's clock
+    # behind, or the lifetime lowered) must still be kept until the token's exp
+    late = claims_for(s, exp=now + 3600)
+    late_token = hs256(late)
+    assert status_of(s, late_token)[0] == 200
+    redis_command(redis_server, "ZADD", "oauth:revocation_expiry", now + 3600, late["jti"])
+    redis_command(redis_server, "ZADD", "oauth:revocations", (now - 600) * 1000, late["jti"])
+    statuses = [wait_for_status(s, late_token, 401) for _ in range(6)]
+    assert statuses == [401] * 6, statuses
+    assert status_of(s, hs256(claims_for(s)))[0] == 200
+
+
 def test_router_just_started_holds_requests_until_its_revocation_list_is_in(procs, redis_server, upstream):  # noqa: F811
     """Requests right after start-up, spread over both workers before either has to be healthy: a
     worker still reading the revocation list holds them a moment; nobody gets a 503."""

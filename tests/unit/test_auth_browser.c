@@ -124,6 +124,26 @@ static void test_session_key_file(void **state)
     assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
     assert_int_equal(session_decode(value, strlen(value), 0, &d), GW_ERR_INVALID);
     config_free(cfg);
+    /* With a configured signing key, two auths with different data directories (scale-out)
+     * accept each other's cookies, and the key differs from the file's. */
+    char other[] = "/tmp/mcpgw_session_XXXXXX";
+    assert_non_null(mkdtemp(other));
+    const char *key_b64 = "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCnNoYXJlZAo=";
+    snprintf(text, sizeof text, "DATA_DIR=%s/data\nJWT_PRIVATE_KEY_B64=%s\n", dir, key_b64);
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
+    config_free(cfg);
+    char *shared = session_encode(&s);
+    assert_int_equal(session_decode(value, strlen(value), 0, &d), GW_ERR_INVALID);
+    snprintf(text, sizeof text, "DATA_DIR=%s/data\nJWT_PRIVATE_KEY_B64=%s\n", other, key_b64);
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_int_equal(session_setup(cfg, "https://auth.example.com"), GW_OK);
+    config_free(cfg);
+    assert_int_equal(session_decode(shared, strlen(shared), 0, &d), GW_OK);
+    assert_string_equal(d.sid, s.sid);
+    session_clear(&d);
+    free(shared);
+    rmdir(other);
     free(value);
     unlink(path);
     snprintf(path, sizeof path, "%s/data", dir);

@@ -97,6 +97,28 @@ static void test_type_errors(void **state)
                       "ERROR: Invalid value for WORKERS: \"1\\x0a2\" is not an integer\n");
 }
 
+/* REGISTRATION_TRUSTED_NETWORKS is checked like METRICS_ALLOWED_IPS; Claude.ai's egress by default,
+ * and set empty it stays empty (no exemption) rather than falling back to the default. */
+static void test_registration_trusted_networks(void **state)
+{
+    (void)state;
+    assert_validation(
+        VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=160.79.104.0/21, claude.ai\n",
+        "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: \"160.79.104.0/21, claude.ai\" "
+        "\"claude.ai\" is not an IP address or CIDR network\n");
+    assert_validation(VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=160.79.104.0/33\n",
+                      "ERROR: Invalid value for REGISTRATION_TRUSTED_NETWORKS: \"160.79.104.0/33\" "
+                      "\"160.79.104.0/33\" is not an IP address or CIDR network\n");
+    assert_validation(VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=160.79.104.0/21, 2001:db8::/32\n", "");
+    assert_validation(VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=\n", "");
+    struct config *cfg = load_ok(VALID_BASE);
+    assert_value(cfg, "REGISTRATION_TRUSTED_NETWORKS", "160.79.104.0/21");
+    config_free(cfg);
+    cfg = load_ok(VALID_BASE "REGISTRATION_TRUSTED_NETWORKS=\n");
+    assert_value(cfg, "REGISTRATION_TRUSTED_NETWORKS", "");
+    config_free(cfg);
+}
+
 static void test_secrets_never_printed(void **state)
 {
     (void)state;
@@ -256,6 +278,7 @@ static void test_schema_covers_design(void **state)
         {"MCP_FETCH_PORT", "3000", false},
         {"MCP_ECHO_PORT", "3001", false},
         {"REDIS_KEY_PREFIX", "oauth:", false},
+        {"REGISTRATION_TRUSTED_NETWORKS", "160.79.104.0/21", false},
     };
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
         const struct config_var *var = config_schema_find(expected[i].name);
@@ -297,6 +320,12 @@ static void test_secret_masking(void **state)
     assert_false(config_is_secret("TLS_KEY_FILE"));
     assert_false(config_is_secret("GITHUB_CLIENT_ID"));
     assert_false(config_is_secret("REDIS_URL"));
+    /* a schema variable is what its entry says, whatever its name ends with */
+    assert_true(config_is_secret("GRAFANA_API_KEY"));
+    assert_false(config_is_secret("RATE_LIMIT_TOKEN"));
+    char *rate = config_display_value("RATE_LIMIT_TOKEN", "120/minute");
+    assert_string_equal(rate, "120/minute");
+    free(rate);
 
     char *shown = config_display_value("GITHUB_CLIENT_SECRET", "0123456789abcdef");
     assert_string_equal(shown, "**** (16 chars)");
@@ -333,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_required_on_empty_config),
         cmocka_unit_test(test_required_predicates),
         cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_registration_trusted_networks),
         cmocka_unit_test(test_secrets_never_printed),
         cmocka_unit_test(test_redis_url_forms),
         cmocka_unit_test(test_dynamic_variables_validated),

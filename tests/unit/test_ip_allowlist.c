@@ -1,7 +1,8 @@
 /*
- * test_ip_allowlist.c - METRICS_ALLOWED_IPS matching (core/ip_allowlist.c): addresses and CIDR
- * networks of both families, IPv4-mapped IPv6 peers, prefix lengths that are not byte-aligned,
- * and the entries that must be refused.
+ * test_ip_allowlist.c - METRICS_ALLOWED_IPS and REGISTRATION_TRUSTED_NETWORKS matching
+ * (core/ip_allowlist.c): addresses and CIDR networks of both families, IPv4-mapped IPv6 peers,
+ * prefix lengths that are not byte-aligned, the entries that must be refused, and an empty list
+ * that allows everyone but contains no one.
  */
 #include "testutil.h"
 
@@ -25,6 +26,24 @@ static void test_empty_list_allows_everyone(void **state)
     assert_null(parse_ok(" , ,"));
     assert_true(ip_allowlist_allows(NULL, "203.0.113.9"));
     assert_true(ip_allowlist_allows(NULL, "not an address"));
+}
+
+/* An exemption list (REGISTRATION_TRUSTED_NETWORKS) asks "contains": empty must exempt nobody. */
+static void test_contains_is_false_for_an_empty_list(void **state)
+{
+    (void)state;
+    assert_false(ip_allowlist_contains(NULL, "160.79.104.10"));
+    assert_false(ip_allowlist_contains(NULL, "127.0.0.1"));
+    /* Anthropic's /21: 160.79.104.0 - 160.79.111.255 */
+    struct ip_allowlist *list = parse_ok("160.79.104.0/21");
+    assert_true(ip_allowlist_contains(list, "160.79.104.0"));
+    assert_true(ip_allowlist_contains(list, "160.79.111.255"));
+    assert_true(ip_allowlist_contains(list, "::ffff:160.79.108.1"));
+    assert_false(ip_allowlist_contains(list, "160.79.103.255"));
+    assert_false(ip_allowlist_contains(list, "160.79.112.0"));
+    assert_false(ip_allowlist_contains(list, "not an address"));
+    assert_false(ip_allowlist_contains(list, NULL));
+    ip_allowlist_free(list);
 }
 
 static void test_ipv4_networks(void **state)
@@ -127,6 +146,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_list_allows_everyone),
+        cmocka_unit_test(test_contains_is_false_for_an_empty_list),
         cmocka_unit_test(test_ipv4_networks),
         cmocka_unit_test(test_ipv6_networks),
         cmocka_unit_test(test_whole_families_and_zero_prefix),
