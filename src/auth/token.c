@@ -155,13 +155,12 @@ static void user_grant_revoked(struct http_exchange *ex, bool revoked, void *arg
     (void)revoked; /* already gone (a concurrent refresh of the same grant revoked it): the same answer */
     struct token_request *tr = arg;
     http_exchange_set_identity(tr->ex, tr->refused_user, tr->client_id);
-    auth_authentication_failed("user_not_allowed", "refresh refused: user no longer allowed; grant revoked",
-                               (struct log_field[]){log_str("error", "invalid_grant"),
-                                                    log_str("client_id", tr->client_id),
-                                                    log_str("grant_type", tr->grant_type),
-                                                    log_str("user", tr->refused_user),
-                                                    log_str("detail", tr->refused_why)},
-                               5);
+    auth_authentication_failed(
+        "user_not_allowed", "refresh refused: user no longer allowed; grant revoked",
+        (struct log_field[]){log_str("error", "invalid_grant"), log_str("client_id", tr->client_id),
+                             log_str("grant_type", tr->grant_type), log_str("user", tr->refused_user),
+                             log_str("detail", tr->refused_why)},
+        5);
     auth_respond_oauth_error(tr->ex, 400, "invalid_grant", "The user is no longer allowed to sign in");
 }
 

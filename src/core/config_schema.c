@@ -287,8 +287,9 @@ static const struct config_var schema[] = {
      .doc = "GitHub API URL (GitHub Enterprise Server: https://HOST/api/v3)"},
     {.name = "ALLOWED_GITHUB_USERS",
      .type = CONFIG_LIST,
-     .doc = "GitHub logins allowed to log in, comma-separated, or * for anyone; checked at login and again at "
-            "every token refresh (read at start: restart auth to apply a change)"},
+     .doc =
+         "GitHub logins allowed to log in, comma-separated, or * for anyone; checked at login and again at "
+         "every token refresh (read at start: restart auth to apply a change)"},
     {.name = "ALLOWED_GITHUB_ORGS",
      .type = CONFIG_LIST,
      .doc = "GitHub organisations whose members may log in, comma-separated (checked at login only)"},
