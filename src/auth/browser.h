@@ -40,4 +40,11 @@ void callback_handle(struct http_exchange *ex);
 
 int add_user_main(int argc, char **argv);
 
+/* Whether the user a grant was issued to (sub "github:<id>" with username, the GitHub login, or
+ * "local:<name>") may still sign in under this configuration: user_policy_check (user_policy.h)
+ * with the identity providers browser_setup read. GW_OK, GW_ERR_NOT_FOUND (no longer; *why says
+ * why) or GW_ERR_IO (LOCAL_USERS_FILE unreadable: undecided). The token endpoint asks at every
+ * refresh. */
+enum gw_err browser_user_still_allowed(const char *sub, const char *username, const char **why);
+
 #endif

@@ -13,6 +13,7 @@
 #include "auth/local_users.h"
 #include "auth/pages.h"
 #include "auth/token_store.h"
+#include "auth/user_policy.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -94,6 +95,13 @@ void browser_teardown(void)
     config_list_free(config.scopes, config.nscopes);
     github_policy_free(&config.policy);
     memset(&config, 0, sizeof config);
+}
+
+enum gw_err browser_user_still_allowed(const char *sub, const char *username, const char **why)
+{
+    struct user_policy p = {.github = config.github ? &config.policy : NULL,
+                            .local_users_file = config.local ? config.local_users_file : NULL};
+    return user_policy_check(&p, sub, username, why);
 }
 
 void browser_count_login(const char *provider, const char *result)

@@ -6,8 +6,8 @@
  * (client_meta.c), a windowed per-IP limit (not for REGISTRATION_TRUSTED_NETWORKS) and a global
  * cap on live clients (one Lua script, so concurrent registrations cannot overshoot), idempotent
  * registration of identical public-client metadata (client_meta:{hash} -> client_id), never-used
- * clients expiring after UNUSED_CLIENT_LIFETIME, and CLIENT_LIFETIME once used (token_store.c
- * extends it).
+ * clients expiring after UNUSED_CLIENT_LIFETIME, and used ones CLIENT_LIFETIME after their last
+ * token (token_store.c's issuing script moves the expiry at every token).
  * Auth-private keys: clients (sorted set of client_id by expiry, for the cap), client_meta:{hash},
  * regtoken:{hash} (registration token -> client_id, to tell another client's token (403) from
  * a bad one (401)).

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/browser.h"
 #include "auth/client_store.h"
 #include "auth/endpoints.h"
 #include "auth/token_params.h"
@@ -23,7 +24,9 @@ struct token_request {
     const char *grant_type, *code, *redirect_uri, *code_verifier, *refresh_token, *scope, *resource;
     /* the authenticated client (copied from struct auth_client) */
     const char *client_id;
-    bool client_refresh, mark_used;
+    bool client_refresh, registered_client;
+    /* a refresh refused because the user is no longer allowed (for the log) */
+    const char *refused_user, *refused_why;
 };
 
 static const char *arena_dup(struct http_exchange *ex, const char *s)
@@ -129,7 +132,7 @@ static void code_consumed(const struct redis_result *result, void *arg)
                 .scope = json_string_value(json_object_get(rec, "scope")),
                 .resource = resource,
                 .with_refresh = tr->client_refresh,
-                .mark_client_used = tr->mark_used,
+                .registered_client = tr->registered_client,
             };
             http_exchange_set_identity(tr->ex, g.username, tr->client_id);
             token_issue(tr->ex, &g);
@@ -147,6 +150,50 @@ static void authorization_code_grant(struct token_request *tr)
 }
 
 /* ---- refresh_token ---- */
+
+static void user_grant_revoked(struct http_exchange *ex, bool revoked, void *arg)
+{
+    (void)ex;
+    (void)revoked; /* already gone (a concurrent refresh of the same grant revoked it): the same answer */
+    struct token_request *tr = arg;
+    http_exchange_set_identity(tr->ex, tr->refused_user, tr->client_id);
+    auth_authentication_failed(
+        "user_not_allowed", "refresh refused: user no longer allowed; grant revoked",
+        (struct log_field[]){log_str("error", "invalid_grant"), log_str("client_id", tr->client_id),
+                             log_str("grant_type", tr->grant_type), log_str("user", tr->refused_user),
+                             log_str("detail", tr->refused_why)},
+        5);
+    auth_respond_oauth_error(tr->ex, 400, "invalid_grant", "The user is no longer allowed to sign in");
+}
+
+/*
+ * The allow-list is not only a login check: at every refresh the token's user must still be
+ * allowed as the configuration stands (user_policy.h). If not, the whole grant is revoked (its
+ * refresh token and every access token it led to, which routers learn from `revocations`), so
+ * a removed user is out at the next refresh. Returns true to go on; otherwise the exchange is
+ * answered (or will be, once the revocation is done).
+ */
+static bool user_still_allowed(struct token_request *tr, const char *sub, const char *username)
+{
+    const char *why = NULL;
+    enum gw_err err = browser_user_still_allowed(sub, username, &why);
+    if (err == GW_OK)
+        return true;
+    if (err == GW_ERR_IO) {
+        /* The server's problem, not the user's: decide nothing and revoke nothing. The token was
+         * rotated, so a retry within REFRESH_GRACE_PERIOD still works. */
+        log_write(LOG_ERROR, "Refresh refused for now: cannot tell whether the user is still allowed",
+                  (struct log_field[]){log_str("detail", why), log_str("client_id", tr->client_id)}, 2);
+        http_response_header(tr->ex, "Retry-After", "5");
+        auth_respond_oauth_error(tr->ex, 503, "temporarily_unavailable",
+                                 "The authorization server cannot check the user right now");
+        return false;
+    }
+    tr->refused_user = arena_dup(tr->ex, username ? username : "");
+    tr->refused_why = why;
+    token_revoke_refresh(tr->ex, tr->refresh_token, tr->client_id, user_grant_revoked, tr);
+    return false;
+}
 
 static void refresh_checked(struct http_exchange *ex, enum refresh_outcome outcome, json_t *rec, void *arg)
 {
@@ -169,6 +216,9 @@ static void refresh_checked(struct http_exchange *ex, enum refresh_outcome outco
     case REFRESH_GRACE:
         break;
     }
+    if (!user_still_allowed(tr, json_string_value(json_object_get(rec, "sub")),
+                            json_string_value(json_object_get(rec, "username"))))
+        return;
     const char *granted = json_string_value(json_object_get(rec, "scope"));
     const char *resource = json_string_value(json_object_get(rec, "resource"));
     if (tr->scope && !scope_subset(tr->scope, granted ? granted : "")) {
@@ -189,6 +239,7 @@ static void refresh_checked(struct http_exchange *ex, enum refresh_outcome outco
         .resource = resource ? grant_audience(tr, resource) : NULL,
         .family = json_string_value(json_object_get(rec, "family")),
         .with_refresh = true,
+        .registered_client = tr->registered_client,
     };
     if (!g.sub || !g.resource || !g.family) {
         fail(tr, 400, "invalid_grant", "The refresh token is invalid", "invalid_refresh_token");
@@ -206,7 +257,7 @@ static void client_ok(struct http_exchange *ex, struct auth_client *client, void
     struct token_request *tr = arg;
     tr->client_id = arena_dup(tr->ex, client->client_id);
     tr->client_refresh = client->grant_refresh;
-    tr->mark_used = !client->used && !client->is_static && !client->is_cimd;
+    tr->registered_client = !client->is_static && !client->is_cimd;
     auth_client_free(client);
     if (strcmp(tr->grant_type, "authorization_code") == 0) {
         authorization_code_grant(tr);

@@ -51,7 +51,10 @@
 
 /* KEYS: token, user_tokens, refresh ('' for none), family, client ('' to leave), clients zset.
  * ARGV: prefix, token record, access ttl, exp, jti, now, refresh record, refresh ttl, family ttl,
- * client lifetime (0: none), client id. */
+ * client lifetime (0: none), client id.
+ * A registered client's expiry slides: every token issued to it moves it (and its `clients` score,
+ * registration token and idempotency key) to now + CLIENT_LIFETIME, so a client in use never
+ * expires and one left unused goes CLIENT_LIFETIME after its last token. */
 static const char issue_script[] =
     "local now = tonumber(ARGV[6])\n"
     "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n"
@@ -70,17 +73,21 @@ static const char issue_script[] =
     "  local rec = redis.call('GET', KEYS[5])\n"
     "  if rec then\n"
     "    local o = cjson.decode(rec)\n"
-    "    if not o.used then\n"
-    "      o.used = true\n"
-    "      o.last_used_at = now\n"
-    "      local life = tonumber(ARGV[10])\n"
-    "      if life > 0 then\n"
-    "        redis.call('SET', KEYS[5], cjson.encode(o), 'EX', life)\n"
-    "        redis.call('ZADD', KEYS[6], now + life, ARGV[11])\n"
-    "      else\n"
-    "        redis.call('SET', KEYS[5], cjson.encode(o))\n"
-    "        redis.call('ZADD', KEYS[6], '+inf', ARGV[11])\n"
-    "      end\n"
+    "    local life = tonumber(ARGV[10])\n"
+    "    o.used = true\n"
+    "    o.last_used_at = now\n"
+    "    local rk = o.registration_token_hash and ARGV[1]..'regtoken:'..o.registration_token_hash\n"
+    "    if life > 0 then\n"
+    "      o.client_secret_expires_at = now + life\n"
+    "      redis.call('SET', KEYS[5], cjson.encode(o), 'EX', life)\n"
+    "      redis.call('ZADD', KEYS[6], now + life, ARGV[11])\n"
+    "      if rk then redis.call('EXPIRE', rk, life) end\n"
+    "      local mk = o.metadata_hash and ARGV[1]..'client_meta:'..o.metadata_hash\n"
+    "      if mk and redis.call('GET', mk) == ARGV[11] then redis.call('EXPIRE', mk, life) end\n"
+    "    else\n"
+    "      redis.call('SET', KEYS[5], cjson.encode(o))\n"
+    "      redis.call('ZADD', KEYS[6], '+inf', ARGV[11])\n"
+    "      if rk then redis.call('PERSIST', rk) end\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -311,7 +318,7 @@ void token_issue(struct http_exchange *ex, const struct token_grant *g)
         auth_key(ex, "user_tokens:", g->sub),
         refresh_key,
         auth_key(ex, "family:", fam),
-        g->mark_client_used ? auth_key(ex, "client:", g->client_id) : "",
+        g->registered_client ? auth_key(ex, "client:", g->client_id) : "",
         auth_key(ex, "clients", ""),
         st->key_prefix,
         token_record,

@@ -52,12 +52,13 @@ struct token_grant {
     const char *resource;               /* the audience */
     const char *family;                 /* refresh-token family to extend; NULL: a new family */
     bool with_refresh;                  /* also issue a refresh token */
-    bool mark_client_used;              /* first token of a registered client: keep it */
+    bool registered_client;             /* a dynamically registered client: extend its expiry */
 };
 
 /* Sign an access token (and create a refresh token), store token:{jti}, user_tokens:{sub},
- * refresh:{hash} and the family index atomically, and answer the exchange with the RFC 6749
- * §5.1 JSON (Cache-Control: no-store); 503 when Redis is down, 500 when signing fails. */
+ * refresh:{hash} and the family index atomically (and, for a registered client, mark it used and
+ * move its expiry to now + CLIENT_LIFETIME), and answer the exchange with the RFC 6749 §5.1 JSON
+ * (Cache-Control: no-store); 503 when Redis is down, 500 when signing fails. */
 void token_issue(struct http_exchange *ex, const struct token_grant *grant);
 
 /* Outcome of presenting a refresh token. */

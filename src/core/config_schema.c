@@ -287,15 +287,18 @@ static const struct config_var schema[] = {
      .doc = "GitHub API URL (GitHub Enterprise Server: https://HOST/api/v3)"},
     {.name = "ALLOWED_GITHUB_USERS",
      .type = CONFIG_LIST,
-     .doc = "GitHub logins allowed to log in, comma-separated, or * for anyone"},
+     .doc =
+         "GitHub logins allowed to log in, comma-separated, or * for anyone; checked at login and again at "
+         "every token refresh (read at start: restart auth to apply a change)"},
     {.name = "ALLOWED_GITHUB_ORGS",
      .type = CONFIG_LIST,
-     .doc = "GitHub organisations whose members may log in, comma-separated"},
+     .doc = "GitHub organisations whose members may log in, comma-separated (checked at login only)"},
     {.name = "LOCAL_USERS_FILE",
      .type = CONFIG_STRING,
      .check = check_users_file,
      .doc = "File of local users, NAME:HASH lines with bcrypt or yescrypt hashes (mcpgw add-user writes "
-            "it), instead of or besides GitHub; must be readable and well formed"},
+            "it), instead of or besides GitHub; must be readable and well formed. Read at every login and "
+            "token refresh: a removed user is refused at the next refresh"},
 
     /* Tokens. */
     {.name = "JWT_ALGORITHM",
@@ -334,14 +337,15 @@ static const struct config_var schema[] = {
      .default_value = "7776000",
      .min = 0,
      .max = LLONG_MAX,
-     .doc = "Lifetime of dynamically registered clients, seconds (0: never expire)"},
+     .doc = "Dynamically registered clients expire this many seconds after last use (their last token, "
+            "refreshes included; 0: never expire)"},
     {.name = "UNUSED_CLIENT_LIFETIME",
      .type = CONFIG_INT,
      .default_value = "86400",
      .min = 0,
      .max = LLONG_MAX,
-     .doc = "Registered clients that never obtained a token expire after this many seconds (0: "
-            "CLIENT_LIFETIME)"},
+     .doc = "Registered clients that never obtained a token expire this many seconds after registration "
+            "(0: CLIENT_LIFETIME)"},
     {.name = "REGISTRATION_RATE_LIMIT",
      .type = CONFIG_INT,
      .default_value = "20",

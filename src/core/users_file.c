@@ -77,14 +77,29 @@ static char *read_users_file(const char *path, size_t *len)
     return buf_take(&b);
 }
 
-char *users_file_find_in_file(const char *path, const char *name)
+enum gw_err users_file_lookup(const char *path, const char *name, char **hash)
 {
+    if (hash)
+        *hash = NULL;
     size_t len = 0;
     char *text = read_users_file(path, &len);
     if (!text)
-        return NULL;
+        return GW_ERR_IO;
     char *h = users_file_find(text, len, name);
     free(text);
+    if (!h)
+        return GW_ERR_NOT_FOUND;
+    if (hash)
+        *hash = h;
+    else
+        free(h);
+    return GW_OK;
+}
+
+char *users_file_find_in_file(const char *path, const char *name)
+{
+    char *h = NULL;
+    (void)users_file_lookup(path, name, &h);
     return h;
 }
 

@@ -29,6 +29,11 @@ char *users_file_find(const char *text, size_t len, const char *name);
 /* Read path (at most 1 MiB) and find name's hash; NULL when absent or unreadable. */
 char *users_file_find_in_file(const char *path, const char *name);
 
+/* The same, telling the two apart: GW_OK (*hash, when hash is not NULL, is a new string the
+ * caller frees), GW_ERR_NOT_FOUND (no usable line for name), or GW_ERR_IO (the file cannot be
+ * read, or is over 1 MiB: nothing is known about name). */
+enum gw_err users_file_lookup(const char *path, const char *name, char **hash);
+
 /* Check the file: readable (at most 1 MiB), every line well formed with a supported hash.
  * Appends one "ERROR: ...\n" line per problem to errors; GW_ERR_CONFIG when there was one. */
 enum gw_err users_file_check(const char *path, struct buf *errors);

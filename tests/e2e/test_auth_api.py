@@ -656,6 +656,33 @@ def test_refresh_rotation_grace_window_and_family_revocation(auth):
     assert "Refresh token reuse detected" in auth.proc.stderr()
 
 
+def test_clients_in_use_stay_registered_and_idle_ones_expire(procs, workdir, redis_server):
+    """CLIENT_LIFETIME runs from a client's last token, not its first: every token issued to a
+    registered client extends it. Here 5 s: refreshing every 1.5 s keeps the client well past
+    that; left unused for longer than the lifetime, it is unknown."""
+    lifetime = 5
+    auth = Auth(procs, workdir, redis_server, {"CLIENT_LIFETIME": str(lifetime),
+                                               "UNUSED_CLIENT_LIFETIME": str(lifetime)})
+    client = public_client(auth)
+    registered_at = time.time()
+    tokens = code_tokens(auth, client)
+    refresh = {"grant_type": "refresh_token", "client_id": client["client_id"]}
+    end = time.monotonic() + 3 * lifetime
+    while time.monotonic() < end:
+        time.sleep(1.5)
+        status, _, tokens = auth.post_form("/token", dict(refresh, refresh_token=tokens["refresh_token"]))
+        assert status == 200, tokens
+    # the registration cap counts it until its new expiry, and RFC 7592 reports that expiry
+    assert float(auth.redis("ZSCORE", PREFIX + "clients", client["client_id"])) > registered_at + lifetime
+    status, _, body = http("GET", auth.url + "/register/" + client["client_id"], None,
+                           {"Authorization": "Bearer " + client["registration_access_token"]})
+    assert status == 200, body
+    assert json.loads(body)["client_secret_expires_at"] > registered_at + lifetime
+    time.sleep(lifetime + 3)
+    status, _, body = auth.post_form("/token", dict(refresh, refresh_token=tokens["refresh_token"]))
+    assert status == 401 and body["error"] == "invalid_client", body
+
+
 # ---- revoke and introspect ----
 
 def test_revoke_and_introspect(procs, workdir, redis_server):

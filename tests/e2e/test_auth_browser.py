@@ -78,8 +78,9 @@ def form_fields(page):
 
 
 class Auth:
-    def __init__(self, proc, port, fake, workdir):
+    def __init__(self, proc, port, fake, workdir, redis_server):
         self.proc = proc
+        self.redis_server = redis_server
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.fake = fake
@@ -109,6 +110,15 @@ class Auth:
                               {"Content-Type": "application/x-www-form-urlencoded"})
         return status, json.loads(raw) if raw else None
 
+    def refresh(self, client_id, refresh_token):
+        return self.token({"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token})
+
+    def verify(self, access_token):
+        """/verify (ForwardAuth) for the echo service: 200 for a valid, unrevoked token."""
+        headers = {"X-Forwarded-Proto": "http", "X-Forwarded-Host": f"127.0.0.1:{self.port}",
+                   "X-Forwarded-Uri": "/mcp-echo/mcp", "Authorization": "Bearer " + access_token}
+        return http("GET", self.base + "/verify", None, headers)[0]
+
     def metric(self, line_prefix):
         return metric_value(self.base, line_prefix)
 
@@ -123,8 +133,9 @@ def redis_cli(auth, *args):
 
 @pytest.fixture
 def start_auth(procs, redis_server, workdir, fake_github):  # noqa: F811
-    def start(**extra):
-        port = free_port()
+    def start(port=None, **extra):
+        """port: the port of an earlier, stopped instance, so that a restart keeps the issuer."""
+        port = port or free_port()
         rport, rpass = redis_server
         env = dict(BASE_DOMAIN="localhost", ROUTING="path", PUBLIC_ORIGIN=f"http://127.0.0.1:{port}",
                    HTTPS_PORT="0", AUTH_PORT=str(port), REDIS_URL=f"redis://127.0.0.1:{rport}/0",
@@ -136,9 +147,7 @@ def start_auth(procs, redis_server, workdir, fake_github):  # noqa: F811
         env = {k: v for k, v in env.items() if v is not None}
         p = procs.start([mcpgw_bin(), "auth"], env=bare_env(**env), name=f"auth-{port}")
         wait_for_http(f"http://127.0.0.1:{port}/health", proc=p)
-        auth = Auth(p, port, fake_github, workdir)
-        auth.redis_server = redis_server
-        return auth
+        return Auth(p, port, fake_github, workdir, redis_server)
     return start
 
 
@@ -699,6 +708,116 @@ def test_both_providers_offered(start_auth, workdir):
     status, h, _ = b.get(h["location"])
     status, h, _ = b.get(h["location"])
     assert status == 302 and h["location"].startswith(REDIRECT + "?code=")
+
+
+# ---- the allow-list is checked again at every refresh ----
+
+def redeem(auth, client_id, location, verifier):
+    """The code in the final redirect, exchanged at /token: the user's first token pair."""
+    assert location.startswith(REDIRECT + "?code="), location
+    status, tok = auth.token({"grant_type": "authorization_code", "code": query_of(location)["code"],
+                              "redirect_uri": REDIRECT, "client_id": client_id, "code_verifier": verifier,
+                              "resource": auth.resource})
+    assert status == 200, tok
+    return tok
+
+
+def github_tokens(auth, client_id, login):
+    auth.fake.login_as = login
+    verifier, challenge = pkce()
+    status, h, page = github_flow(Browser(), auth, client_id, challenge)
+    assert status == 302, page
+    return redeem(auth, client_id, h["location"], verifier)
+
+
+def local_tokens(auth, client_id, name, password):
+    verifier, challenge = pkce()
+    b = Browser()
+    fields = form_fields(local_flow_to_login(b, auth, client_id, challenge))
+    status, h, page = b.post(auth.base + "/login", {"req": fields["req"], "csrf": fields["csrf"], "action": "local",
+                                                    "username": name, "password": password})
+    assert status == 302, page
+    return redeem(auth, client_id, h["location"], verifier)
+
+
+def assert_grant_revoked(auth, client_id, token_pairs):
+    """Every access token of the grant is refused (/verify; the router polls `revocations`) and
+    its refresh token is gone."""
+    for tok in token_pairs:
+        assert auth.verify(tok["access_token"]) == 401
+        assert redis_cli(auth, "ZSCORE", "oauth:revocations", jwt_claims(tok["access_token"])["jti"]) != ""
+    status, body = auth.refresh(client_id, token_pairs[-1]["refresh_token"])
+    assert status == 400 and body["error"] == "invalid_grant"
+
+
+def test_refresh_checks_allowed_github_users_again(start_auth):
+    """A GitHub user taken off ALLOWED_GITHUB_USERS (auth restarted with the new list) loses the
+    grant at its next refresh, with every token it led to; a user still listed refreshes as before."""
+    auth = start_auth(ALLOWED_GITHUB_USERS="octocat, Private-Mail")
+    client_id = auth.register()
+    octo = github_tokens(auth, client_id, "octocat")
+    other = github_tokens(auth, client_id, "private-mail")
+    status, octo2 = auth.refresh(client_id, octo["refresh_token"])
+    assert status == 200, octo2
+    assert auth.verify(octo["access_token"]) == 200 and auth.verify(octo2["access_token"]) == 200
+    assert auth.proc.stop() == 0
+    auth = start_auth(port=auth.port, ALLOWED_GITHUB_USERS="Private-MAIL")
+    status, body = auth.refresh(client_id, octo2["refresh_token"])
+    assert status == 400, body
+    assert body["error"] == "invalid_grant" and "no longer allowed" in body["error_description"]
+    assert_grant_revoked(auth, client_id, [octo, octo2])
+    log = [json.loads(line) for line in auth.proc.stderr().splitlines() if line.startswith("{")]
+    refused = [e for e in log if e.get("reason") == "user_not_allowed"]
+    assert refused and refused[0]["level"] == "ERROR" and refused[0]["user"] == "octocat"
+    assert "ALLOWED_GITHUB_USERS" in refused[0]["detail"] and refused[0]["client_id"] == client_id
+    assert auth.metric('auth_failures_total{reason="user_not_allowed"}') == 1
+    # still listed (case-insensitively, as at login): refreshes, and its tokens stay valid
+    status, other2 = auth.refresh(client_id, other["refresh_token"])
+    assert status == 200, other2
+    assert auth.verify(other["access_token"]) == 200 and auth.verify(other2["access_token"]) == 200
+    # GitHub login no longer configured at all: nobody who signed in with it may refresh
+    assert auth.proc.stop() == 0
+    users = os.path.join(auth.workdir, "users")
+    assert add_user(auth.workdir, users, "frank", "pw-frank-1").returncode == 0
+    auth = start_auth(port=auth.port, LOCAL_USERS_FILE=users, GITHUB_CLIENT_ID=None, GITHUB_CLIENT_SECRET=None)
+    status, body = auth.refresh(client_id, other2["refresh_token"])
+    assert status == 400 and "no longer allowed" in body["error_description"], body
+    assert_grant_revoked(auth, client_id, [other, other2])
+
+
+def test_refresh_checks_the_local_users_file_again(start_auth, workdir):
+    """A local user removed from LOCAL_USERS_FILE loses the grant at its next refresh. auth reads
+    the file at every login and every refresh, so this needs no restart. A file that cannot be
+    read is the server's problem: 503, and the grant survives."""
+    users = os.path.join(workdir, "users")
+    assert add_user(workdir, users, "alice", "pw-alice-1").returncode == 0
+    assert add_user(workdir, users, "bob", "pw-bob-1").returncode == 0
+    auth = start_auth(LOCAL_USERS_FILE=users, GITHUB_CLIENT_ID=None, GITHUB_CLIENT_SECRET=None)
+    client_id = auth.register()
+    alice = local_tokens(auth, client_id, "alice", "pw-alice-1")
+    bob = local_tokens(auth, client_id, "bob", "pw-bob-1")
+    with open(users) as f:
+        lines = f.readlines()
+    with open(users, "w") as f:
+        f.writelines(line for line in lines if not line.startswith("alice:"))
+    status, body = auth.refresh(client_id, alice["refresh_token"])
+    assert status == 400, body
+    assert body["error"] == "invalid_grant" and "no longer allowed" in body["error_description"]
+    assert_grant_revoked(auth, client_id, [alice])
+    assert auth.metric('auth_failures_total{reason="user_not_allowed"}') == 1
+    status, bob2 = auth.refresh(client_id, bob["refresh_token"])
+    assert status == 200, bob2
+    assert auth.verify(bob2["access_token"]) == 200
+    # the file is missing for a moment: no decision, no revocation
+    os.rename(users, users + ".away")
+    status, body = auth.refresh(client_id, bob2["refresh_token"])
+    assert status == 503 and body["error"] == "temporarily_unavailable", body
+    assert "LOCAL_USERS_FILE" in auth.proc.stderr()
+    assert auth.verify(bob2["access_token"]) == 200
+    os.rename(users + ".away", users)
+    status, bob3 = auth.refresh(client_id, bob2["refresh_token"])  # a retry, within REFRESH_GRACE_PERIOD
+    assert status == 200, bob3
+    assert auth.verify(bob3["access_token"]) == 200
 
 
 def test_bad_local_users_file_stops_start(procs, workdir):

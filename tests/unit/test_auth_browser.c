@@ -1,7 +1,7 @@
 /*
  * test_auth_browser.c - the pure parts of the browser half of `mcpgw auth`: HTML escaping,
  * signed session cookies, CSRF tokens, /authorize parameters, GitHub answers and login policy,
- * the local users file and password hashes.
+ * the local users file and password hashes, and whether a user may still sign in (user_policy).
  */
 #include "testutil.h"
 
@@ -16,6 +16,7 @@
 #include "auth/local_users.h"
 #include "auth/pages.h"
 #include "auth/session.h"
+#include "auth/user_policy.h"
 #include "core/buf.h"
 #include "core/config.h"
 
@@ -397,6 +398,99 @@ static void test_local_users(void **state)
     free(h);
 }
 
+/* ---- whether a user may still sign in (the refresh grant's check) ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_users_file_lookup(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mcpgw-users-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "alice:$2b$12$abcdefghijklmnopqrstuuXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\nbob:plaintext\n");
+    char *h = NULL;
+    assert_int_equal(users_file_lookup(path, "alice", &h), GW_OK);
+    assert_non_null(h);
+    free(h);
+    assert_int_equal(users_file_lookup(path, "alice", NULL), GW_OK);
+    assert_int_equal(users_file_lookup(path, "bob", &h), GW_ERR_NOT_FOUND);
+    assert_null(h);
+    assert_int_equal(users_file_lookup(path, "carol", NULL), GW_ERR_NOT_FOUND);
+    unlink(path);
+    assert_int_equal(users_file_lookup(path, "alice", &h), GW_ERR_IO);
+    assert_null(h);
+    assert_null(users_file_find_in_file(path, "alice"));
+}
+
+static void test_user_policy_github(void **state)
+{
+    (void)state;
+    struct github_policy gh;
+    github_policy_from_lists("Octocat, bob", "acme", &gh);
+    struct user_policy p = {.github = &gh};
+    const char *why = NULL;
+    assert_int_equal(user_policy_check(&p, "github:1", "octocat", &why), GW_OK);
+    assert_null(why);
+    assert_int_equal(user_policy_check(&p, "github:2", "BOB", &why), GW_OK);
+    assert_int_equal(user_policy_check(&p, "github:3", "mallory", &why), GW_ERR_NOT_FOUND);
+    assert_string_equal(why, "not in ALLOWED_GITHUB_USERS");
+    assert_int_equal(user_policy_check(&p, "github:1", NULL, &why), GW_ERR_NOT_FOUND);
+    assert_int_equal(user_policy_check(&p, "github:1", "", &why), GW_ERR_NOT_FOUND);
+    /* a GitHub user is not a local user of the same name, and the other way round */
+    assert_int_equal(user_policy_check(&p, "local:octocat", "octocat", &why), GW_ERR_NOT_FOUND);
+    assert_int_equal(user_policy_check(&p, "octocat", "octocat", &why), GW_ERR_NOT_FOUND);
+    assert_string_equal(why, "unknown identity provider");
+    assert_int_equal(user_policy_check(&p, NULL, "octocat", &why), GW_ERR_NOT_FOUND);
+    github_policy_free(&gh);
+    github_policy_from_lists("", NULL, &gh);
+    assert_int_equal(user_policy_check(&p, "github:1", "octocat", &why), GW_ERR_NOT_FOUND);
+    assert_string_equal(why, "ALLOWED_GITHUB_USERS is empty");
+    github_policy_free(&gh);
+    /* "*": anyone who signed in with GitHub, whatever the record says the login was */
+    github_policy_from_lists("*", NULL, &gh);
+    assert_int_equal(user_policy_check(&p, "github:1", "someone", &why), GW_OK);
+    assert_int_equal(user_policy_check(&p, "github:1", NULL, &why), GW_OK);
+    github_policy_free(&gh);
+    /* GitHub login switched off */
+    p.github = NULL;
+    assert_int_equal(user_policy_check(&p, "github:1", "octocat", &why), GW_ERR_NOT_FOUND);
+    assert_string_equal(why, "GitHub login is no longer configured");
+}
+
+static void test_user_policy_local(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mcpgw-users-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "alice:$2b$12$abcdefghijklmnopqrstuuXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\n");
+    struct user_policy p = {.local_users_file = path};
+    const char *why = NULL;
+    assert_int_equal(user_policy_check(&p, "local:alice", "alice", &why), GW_OK);
+    assert_int_equal(user_policy_check(&p, "local:bob", "bob", &why), GW_ERR_NOT_FOUND);
+    assert_string_equal(why, "not in LOCAL_USERS_FILE");
+    assert_int_equal(user_policy_check(&p, "local:", "", &why), GW_ERR_NOT_FOUND);
+    assert_int_equal(user_policy_check(&p, "local:a:b", "a:b", &why), GW_ERR_NOT_FOUND);
+    assert_int_equal(user_policy_check(&p, "github:1", "alice", &why), GW_ERR_NOT_FOUND);
+    /* the file is read at every check: an edit applies at once */
+    write_file(path, "# alice left\n");
+    assert_int_equal(user_policy_check(&p, "local:alice", "alice", &why), GW_ERR_NOT_FOUND);
+    unlink(path);
+    assert_int_equal(user_policy_check(&p, "local:alice", "alice", &why), GW_ERR_IO);
+    assert_string_equal(why, "LOCAL_USERS_FILE cannot be read");
+    p.local_users_file = "";
+    assert_int_equal(user_policy_check(&p, "local:alice", "alice", &why), GW_ERR_NOT_FOUND);
+}
+
 static void test_password_hash(void **state)
 {
     (void)state;
@@ -455,6 +549,9 @@ int main(void)
         cmocka_unit_test(test_github_policy),
         cmocka_unit_test(test_github_parse),
         cmocka_unit_test(test_local_users),
+        cmocka_unit_test(test_users_file_lookup),
+        cmocka_unit_test(test_user_policy_github),
+        cmocka_unit_test(test_user_policy_local),
         cmocka_unit_test(test_password_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
