@@ -366,30 +366,34 @@ static void schedule_poll(struct token_checker *tc)
  * must remember a jti until that exp, however long the token lives (generate-token --ttl,
  * ACCESS_TOKEN_LIFETIME changed since), so the poll returns the exp with each jti.
  * KEYS[1] revocations, KEYS[2] revocation_expiry; ARGV[1] the revocation time (ms) to read from,
- * or "" for the first load, which reads every jti whose token has not expired; ARGV[2] now (s).
- * Reply: triples jti, revocation ms ("0" if unknown), exp ("" if unknown); a first load adds
- * the triple "", newest revocation ms, "" so the next poll starts there.
+ * or "" for the first load, which reads all of `revocations` and every jti of
+ * `revocation_expiry` whose token has not expired (auth drops `revocations` entries after 30
+ * days, a longer-lived token's from `revocation_expiry` only when it expires); ARGV[2] now (s).
+ * Reply: triples jti, revocation ms ("0" if unknown), exp ("" if unknown).
  */
 static const char revocation_poll_script[] =
     "local out = {}\n"
+    "local function add(jti, revoked, exp)\n"
+    "  out[#out + 1] = jti\n"
+    "  out[#out + 1] = revoked\n"
+    "  out[#out + 1] = exp\n"
+    "end\n"
     "if ARGV[1] == '' then\n"
+    "  local seen = {}\n"
+    "  local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
+    "  for i = 1, #all, 2 do\n"
+    "    seen[all[i]] = true\n"
+    "    add(all[i], all[i + 1], redis.call('ZSCORE', KEYS[2], all[i]) or '')\n"
+    "  end\n"
     "  local live = redis.call('ZRANGEBYSCORE', KEYS[2], tonumber(ARGV[2]) - 60, '+inf', 'WITHSCORES')\n"
     "  for i = 1, #live, 2 do\n"
-    "    out[#out + 1] = live[i]\n"
-    "    out[#out + 1] = redis.call('ZSCORE', KEYS[1], live[i]) or '0'\n"
-    "    out[#out + 1] = live[i + 1]\n"
+    "    if not seen[live[i]] then add(live[i], '0', live[i + 1]) end\n"
     "  end\n"
-    "  local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "  out[#out + 1] = ''\n"
-    "  out[#out + 1] = newest[2] or '0'\n"
-    "  out[#out + 1] = ''\n"
     "  return out\n"
     "end\n"
     "local new = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')\n"
     "for i = 1, #new, 2 do\n"
-    "  out[#out + 1] = new[i]\n"
-    "  out[#out + 1] = new[i + 1]\n"
-    "  out[#out + 1] = redis.call('ZSCORE', KEYS[2], new[i]) or ''\n"
+    "  add(new[i], new[i + 1], redis.call('ZSCORE', KEYS[2], new[i]) or '')\n"
     "end\n"
     "return out\n";
 
