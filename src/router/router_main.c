@@ -379,13 +379,16 @@ static const struct role router_role = {
     .summary = "The edge (the guide's traefik): routing, token check, rate limits, CORS, MCP streaming proxy",
     .port_variable = "HTTP_PORT",
     .default_port = 80,
+    .public_edge = true,
     .extra_help =
-        "\nListeners: HTTP_PORT (this --port), HTTPS_PORT (TLS_CERT_FILE/TLS_KEY_FILE, TLS_CERT_DIR, or\n"
-        "ACME certificates from DATA_DIR/acme/certs; SIGHUP reloads them), ADMIN_PORT\n"
+        "\nListeners, all on --bind: HTTP_PORT (this --port), HTTPS_PORT (TLS_CERT_FILE/TLS_KEY_FILE,\n"
+        "TLS_CERT_DIR, or ACME certificates from DATA_DIR/acme/certs; SIGHUP reloads them), ADMIN_PORT\n"
         "(/metrics, /ping, /health; also on the public ports for the host traefik.BASE_DOMAIN).\n"
         "Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
         "SVC.BASE_DOMAIN/mcp -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
-        "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",
+        "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n"
+        "auth and the MCP services mcpgw starts are reached at INTERNAL_BIND_ADDRESS (127.0.0.1;\n"
+        "loopback when it is 0.0.0.0), or at AUTH_INTERNAL_URL / MCP_<NAME>_URL.\n",
     .required = router_required,
     .setup = router_setup,
     .teardown = router_teardown,
