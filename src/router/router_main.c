@@ -249,7 +249,9 @@ static enum gw_err add_listener(struct role_context *ctx, int port, struct tls_s
     return err;
 }
 
-static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
+static void router_teardown(struct role_context *ctx);
+
+static enum gw_err router_setup_state(struct role_context *ctx, struct buf *errors)
 {
     const struct config *cfg = ctx->cfg;
     struct router_state *st = gw_calloc(1, sizeof(*st));
@@ -295,6 +297,16 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
         if (!err)
             err = add_listener(ctx, st->https_port, st->tls, router_handle, true, errors);
     }
+    return err;
+}
+
+/* role_main tears down only after a successful setup, so a refused configuration (exit 78)
+ * frees what it had built here. */
+static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
+{
+    enum gw_err err = router_setup_state(ctx, errors);
+    if (err)
+        router_teardown(ctx);
     return err;
 }
 
