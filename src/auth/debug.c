@@ -73,10 +73,10 @@ void debug_handle(struct http_exchange *ex)
     if (!from_loopback(ex)) {
         /* The guide curls https://auth.…/debug; these answers are for the operator on this
          * machine only, so tell them where (nothing here is secret, but it is nobody else's). */
-        char where[160];
-        snprintf(where, sizeof(where),
-                 "Debug endpoints answer only on this machine: curl http://127.0.0.1:%lld%s",
-                 config_get_int(st->cfg, "AUTH_PORT", 8000), path);
+        char base[128], where[1200];
+        config_internal_url(st->cfg, config_get_int(st->cfg, "AUTH_PORT", 8000), base, sizeof(base));
+        snprintf(where, sizeof(where), "Debug endpoints answer only on this machine: curl %s%.1000s", base,
+                 path);
         http_respond_error(ex, 404, "not_found", where);
         return;
     }

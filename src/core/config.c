@@ -609,6 +609,10 @@ static enum gw_err validate(const struct config *cfg, bool all_required, const c
         if (pattern)
             problems += check_value(cfg, pattern, entry->name, entry->value, errors);
     }
+    /* A service the router would refuse to route (it needs a port): validate-env and `up` say so
+     * too; a role that needs only part of the configuration does not care. */
+    if (all_required)
+        problems += config_check_local_services(cfg, errors);
     return problems ? GW_ERR_CONFIG : GW_OK;
 }
 

@@ -84,7 +84,8 @@ void config_free(struct config *cfg);
  * Secret values are never shown. Appends one line per problem to errors, in the guide's words:
  *   ERROR: Required variable GITHUB_CLIENT_ID not set
  *   ERROR: Invalid value for ACCESS_TOKEN_LIFETIME: "abc" is not an integer
- * Returns GW_OK or GW_ERR_CONFIG. */
+ * Also every MCP service the router would refuse for want of a port
+ * (config_check_local_services). Returns GW_OK or GW_ERR_CONFIG. */
 enum gw_err config_validate(const struct config *cfg, struct buf *errors);
 /* The same checks for a role that needs only part of the configuration (mcp-echo needs no
  * GitHub app): only names listed in required (NULL-terminated; NULL: none) can be reported
@@ -119,6 +120,33 @@ bool config_is_stdio_service(const struct config *cfg, const char *name);
  * agree. 0 when NAME is no stdio service, its MCP_<NAME>_PORT is not a port of 1-65535, or the
  * ports ran out. */
 int config_stdio_port(const struct config *cfg, const char *name);
+
+/* An MCP service on this machine that is neither built in (ECHO, FETCH) nor behind
+ * MCP_<NAME>_URL: a stdio one (its config_stdio_port), or one the operator runs
+ * (MCP_<NAME>_ENABLED=true and MCP_<NAME>_PORT). Returns its port; 0 when NAME is no such
+ * service (or MCP_<NAME>_ENABLED=false); -1 when it is one but has no port, after appending
+ * "ERROR: Required variable MCP_<NAME>_PORT not set (...)" to errors (may be NULL). The router
+ * builds its routes with it and validate-env checks with it, so they refuse the same. */
+int config_local_service_port(const struct config *cfg, const char *name, struct buf *errors);
+/* config_local_service_port for every MCP_<NAME>_ENABLED / MCP_<NAME>_COMMAND in cfg, once per
+ * NAME: returns the number of services without a port (one error line each). */
+size_t config_check_local_services(const struct config *cfg, struct buf *errors);
+
+/* Where services listen, when --bind does not say. Only the router checks tokens, so only it
+ * faces the network by default: public_edge (the router) gets BIND_ADDRESS (default 0.0.0.0),
+ * every other role (auth, fetch, echo, stdio-proxy) INTERNAL_BIND_ADDRESS (default 127.0.0.1).
+ * Borrowed from cfg, or static. */
+const char *config_bind_address(const struct config *cfg, bool public_edge);
+/* The address a process on this machine connects to for a listener bound to bind_addr:
+ * bind_addr itself, or loopback for a wildcard (0.0.0.0 or "" -> 127.0.0.1, :: -> ::1).
+ * Static, or bind_addr. */
+const char *config_connect_address(const char *bind_addr);
+/* config_connect_address(config_bind_address(cfg, false)): where the router, the supervisor and
+ * the operator commands reach auth and the MCP services mcpgw starts. Borrowed or static. */
+const char *config_internal_address(const struct config *cfg);
+/* "http://ADDR:PORT" (ADDR in [] when IPv6) for port on config_internal_address: the default of
+ * AUTH_INTERNAL_URL with AUTH_PORT. Written to out (truncated to outsz). */
+void config_internal_url(const struct config *cfg, long long port, char *out, size_t outsz);
 
 /* Rate limit "200/minute" -> limit 200, period 60 s. Units second, minute, hour, day (any
  * case); the limit must be a positive integer. GW_ERR_INVALID otherwise. */

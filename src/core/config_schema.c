@@ -7,6 +7,7 @@
  */
 #include "config_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include "acme_paths.h"
 #include "ip_allowlist.h"
 #include "jwt.h"
+#include "redis_url.h"
 #include "users_file.h"
 #include "urlform.h"
 
@@ -188,29 +190,26 @@ static const char *check_https_url(const struct config *cfg, const char *value)
     return NULL;
 }
 
+/* The Redis client's own parser: what passes here is what every role can connect with. */
 static const char *check_redis_url(const struct config *cfg, const char *value)
 {
     (void)cfg;
-    static const char *const form =
-        "must look like redis://[user][:password@]host[:port][/db] or unix:///path";
-    struct url_parts url;
-    if (url_split(value, strlen(value), &url) != GW_OK || url.has_query || url.has_fragment)
-        return form;
-    if (strview_eq_nocase(url.scheme, "unix"))
-        return url.path.len > 1 && url.path.ptr[0] == '/' && url.host.len == 0 ? NULL : form;
-    if (!strview_eq_nocase(url.scheme, "redis") && !strview_eq_nocase(url.scheme, "rediss"))
-        return form;
-    if (!url.has_authority || url.host.len == 0)
-        return form;
-    /* The path is empty, "/", or "/<database number>". */
-    if (url.path.len > 1) {
-        if (url.path.len > 6)
-            return form;
-        for (size_t i = 1; i < url.path.len; i++)
-            if (url.path.ptr[i] < '0' || url.path.ptr[i] > '9')
-                return form;
-    }
+    struct redis_endpoint endpoint;
+    const char *reason = NULL;
+    if (redis_endpoint_parse(value, &endpoint, &reason) != GW_OK)
+        return reason ? reason : "is not a Redis URL";
+    redis_endpoint_free(&endpoint);
     return NULL;
+}
+
+/* A listening address: the server binds numeric addresses only. */
+static const char *check_bind_address(const struct config *cfg, const char *value)
+{
+    (void)cfg;
+    unsigned char scratch[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, value, scratch) == 1 || inet_pton(AF_INET6, value, scratch) == 1)
+        return NULL;
+    return "must be a numeric IP address (0.0.0.0 for every IPv4 interface, 127.0.0.1 for this machine only)";
 }
 
 static bool is_protocol_date(const char *s, size_t len)
@@ -475,7 +474,9 @@ static const struct config_var schema[] = {
     {.name = "AUTH_INTERNAL_URL",
      .type = CONFIG_URL,
      .check = check_http_url,
-     .doc = "Where the router fetches auth's /jwks (default http://127.0.0.1:AUTH_PORT)"},
+     .doc = "Where the router reaches auth: its routes and /jwks (default "
+            "http://INTERNAL_BIND_ADDRESS:AUTH_PORT, "
+            "127.0.0.1 for 0.0.0.0)"},
     {.name = "MCP_CORS_ORIGINS",
      .type = CONFIG_LIST,
      .default_value = "*",
@@ -520,7 +521,16 @@ static const struct config_var schema[] = {
      .doc = "Idle keep-alive connections the router keeps per upstream and worker"},
     {.name = "BIND_ADDRESS",
      .type = CONFIG_STRING,
-     .doc = "Address services listen on (default 0.0.0.0, all IPv4 interfaces)"},
+     .check = check_bind_address,
+     .doc = "Address the router (the public edge, the one service that checks tokens) listens on "
+            "(default 0.0.0.0, all IPv4 interfaces)"},
+    {.name = "INTERNAL_BIND_ADDRESS",
+     .type = CONFIG_STRING,
+     .default_value = "127.0.0.1",
+     .check = check_bind_address,
+     .doc = "Address auth and the MCP services listen on; the router, health checks and ops commands "
+            "reach them there (loopback for 0.0.0.0). Anyone who reaches them skips OAuth: widen "
+            "it (0.0.0.0) only behind a firewall"},
     {.name = "REQUEST_TIMEOUT",
      .type = CONFIG_INT,
      POSITIVE,

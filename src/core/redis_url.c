@@ -137,7 +137,7 @@ static const char *parse_tcp_url(struct redis_endpoint *ep, const char *rest)
     if (host_len == 0)
         return "missing host";
     if (host_len >= INET6_ADDRSTRLEN)
-        return "host must be an IP address or localhost (hiredis resolves names with blocking DNS)";
+        return "host names other than localhost are not supported: use an IP address";
     char host_copy[INET6_ADDRSTRLEN];
     memcpy(host_copy, host, host_len);
     host_copy[host_len] = '\0';
@@ -147,7 +147,7 @@ static const char *parse_tcp_url(struct redis_endpoint *ep, const char *rest)
     else if (inet_pton(AF_INET, host_copy, scratch) == 1 || inet_pton(AF_INET6, host_copy, scratch) == 1)
         ep->host = gw_strdup(host_copy);
     else
-        return "host must be an IP address or localhost (hiredis resolves names with blocking DNS)";
+        return "host names other than localhost are not supported: use an IP address";
 
     ep->port = REDIS_DEFAULT_PORT;
     if (port_text) {

@@ -31,13 +31,15 @@ static void print_role_help(const struct role *role)
         snprintf(port_default, sizeof(port_default), "$%s, %d", role->port_variable, role->default_port);
     printf("Options:\n"
            "  --port N          listen on port N (default: %s)\n"
-           "  --bind ADDR       listen address (default: $BIND_ADDRESS, 0.0.0.0)\n"
+           "  --bind ADDR       listen address (default: %s)\n"
            "  --workers N       worker threads (default: $WORKERS, or one per CPU)\n"
            "  --env-file FILE   read configuration from FILE instead of ./.env\n"
            "  --tls-cert FILE   serve HTTPS (TLS 1.2+) with this PEM certificate chain\n"
            "  --tls-key FILE    ... and this PEM private key\n"
            "  -h, --help        show this help\n",
-           port_default);
+           port_default,
+           role->public_edge ? "$BIND_ADDRESS, 0.0.0.0"
+                             : "$INTERNAL_BIND_ADDRESS, 127.0.0.1: this machine only");
     if (role->extra_help)
         printf("%s", role->extra_help);
     printf("\nEndpoints: /health (JSON, 200 healthy / 503 unhealthy) and /metrics (Prometheus).\n"
@@ -146,7 +148,7 @@ int role_main(const struct role *role, int argc, char **argv)
         fprintf(stderr, "WARNING: cannot open a log file in %s; logging to stderr only\n", log_dir);
 
     ctx.cfg = cfg;
-    ctx.bind_addr = bind_addr ? bind_addr : config_get(cfg, "BIND_ADDRESS", "0.0.0.0");
+    ctx.bind_addr = bind_addr ? bind_addr : config_bind_address(cfg, role->public_edge);
     ctx.port = port >= 0 ? port : (int)config_get_int(cfg, role->port_variable, role->default_port);
     if (workers < 0)
         workers = (int)config_get_int(cfg, "WORKERS", 0);

@@ -31,6 +31,9 @@ struct role {
     const char *port_help;       /* --help's default for --port (NULL: "$port_variable, default_port") */
     const char *const *required; /* NULL-terminated names this role needs set (besides type checks) */
     const char *extra_help;      /* role-specific options/variables for --help; may be NULL */
+    /* The router: listens on BIND_ADDRESS (default 0.0.0.0). Every other role is internal and
+     * listens on INTERNAL_BIND_ADDRESS (default 127.0.0.1); see config_bind_address. */
+    bool public_edge;
     /* Parse role-specific options; return the number of argv entries consumed at argv[i] (0 if
      * not recognised, -1 on error after printing it). May be NULL. */
     int (*parse_option)(struct role_context *ctx, int argc, char **argv, int i);

@@ -152,7 +152,9 @@ static struct jwt_keyset *fetch_jwks(const struct config *cfg, struct buf *why_o
             n--;
         buf_append(&url, base, n);
     } else {
-        buf_printf(&url, "http://127.0.0.1:%lld", config_get_int(cfg, "AUTH_PORT", 8000));
+        char internal[128];
+        config_internal_url(cfg, config_get_int(cfg, "AUTH_PORT", 8000), internal, sizeof(internal));
+        buf_append_str(&url, internal);
     }
     buf_append_str(&url, "/jwks");
     struct buf body;

@@ -29,9 +29,9 @@ char *ops_key(const struct config *cfg, const char *a, const char *b);
 struct jwt_key *ops_signing_key(const struct config *cfg, struct buf *why_out);
 
 /* Verification keys: the local signing key when there is one, else auth's JWKS from
- * AUTH_INTERNAL_URL (default http://127.0.0.1:AUTH_PORT) + /jwks. *source gets a static-ish
- * description ("GATEWAY_JWT_SECRET", "DATA_DIR/keys", "JWKS"). Caller frees with jwt_keyset_free.
- * NULL with why_out appended on failure. */
+ * AUTH_INTERNAL_URL (default http://INTERNAL_BIND_ADDRESS:AUTH_PORT, see config_internal_url) + /jwks.
+ * *source gets a static-ish description ("GATEWAY_JWT_SECRET", "DATA_DIR/keys", "JWKS"). Caller frees with
+ * jwt_keyset_free. NULL with why_out appended on failure. */
 struct jwt_keyset *ops_verification_keys(const struct config *cfg, struct buf *why_out);
 
 /* "23h 59m", "5m 3s", "2d 4h": the largest two units of seconds (>= 0). */

@@ -127,12 +127,14 @@ static void add_port(struct service_spec *s, const char *var, int port)
     }
 }
 
-/* The address health checks use: the bind address unless it is a wildcard. */
-static void health_host_from(const struct config *cfg, struct service_spec *s)
+/* Where a role listens (the router on BIND_ADDRESS, the rest on INTERNAL_BIND_ADDRESS: the
+ * children pick the same by themselves) and where health checks, stats and the diagnostic
+ * bundle connect to it: that address, or loopback for a wildcard. */
+static void addresses_from(const struct config *cfg, bool public_edge, struct service_spec *s)
 {
-    const char *bind = config_get(cfg, "BIND_ADDRESS", "");
-    if (bind && *bind && strcmp(bind, "0.0.0.0") != 0 && strcmp(bind, "::") != 0 && strchr(bind, '.'))
-        snprintf(s->health_host, sizeof(s->health_host), "%s", bind);
+    const char *bind = config_bind_address(cfg, public_edge);
+    snprintf(s->bind_host, sizeof(s->bind_host), "%s", bind);
+    snprintf(s->health_host, sizeof(s->health_host), "%s", config_connect_address(bind));
 }
 
 static struct service_spec *add_role(struct service_table *t, const struct config *cfg, const char *name,
@@ -144,7 +146,7 @@ static struct service_spec *add_role(struct service_table *t, const struct confi
     argv_push(&a, command);
     push_env_file(&a, env_file);
     s->argv = a.v;
-    health_host_from(cfg, s);
+    addresses_from(cfg, strcmp(command, "router") == 0, s);
     return s;
 }
 
@@ -180,6 +182,7 @@ static enum gw_err add_redis(struct service_table *t, const struct config *cfg, 
         return GW_OK;
     }
     snprintf(s->health_host, sizeof(s->health_host), "%s", ep.host);
+    snprintf(s->bind_host, sizeof(s->bind_host), "%s", ep.host);
     s->health_port = ep.port;
     if (probe && service_port_answers(ep.host, ep.port, 500)) {
         /* Something answers there already: use it if it is a Redis that takes our password. */
@@ -278,7 +281,7 @@ static void add_stdio_services(struct service_table *t, const struct config *cfg
         snprintf(line, sizeof(line), "exec %s", value);
         argv_push(&a, line);
         s->argv = a.v;
-        health_host_from(cfg, s);
+        addresses_from(cfg, false, s);
         s->health_port = port;
         add_port(s, config_has(cfg, var) ? "MCP_<NAME>_PORT" : "automatic stdio port", port);
     }

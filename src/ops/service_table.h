@@ -26,6 +26,7 @@ struct service_spec {
     enum service_kind kind;
     bool managed;         /* false: a Redis that runs elsewhere; only health-checked */
     char **argv;          /* NULL-terminated command line of the child; NULL when !managed */
+    char bind_host[64];   /* numeric address it listens on (port checks before start) */
     char health_host[64]; /* numeric address the health check connects to */
     int health_port;
     const char *health_path; /* "/health" (static); unused for redis */

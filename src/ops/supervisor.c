@@ -86,17 +86,15 @@ static bool port_taken(const char *addr, int port)
 }
 
 /* Every taken port of every service that we start, one line each, in the guide's words. */
-static bool check_ports(const struct config *cfg, const struct service_table *t)
+static bool check_ports(const struct service_table *t)
 {
     bool ok = true;
-    const char *bind_addr = config_get(cfg, "BIND_ADDRESS", "");
     for (size_t i = 0; i < t->count; i++) {
         const struct service_spec *s = &t->items[i];
         if (!s->managed)
             continue;
         for (size_t j = 0; j < s->nports; j++) {
-            const char *addr =
-                s->kind == SERVICE_REDIS ? s->health_host : (bind_addr && *bind_addr ? bind_addr : "0.0.0.0");
+            const char *addr = s->bind_host;
             if (port_taken(addr, s->ports[j])) {
                 fprintf(stderr, "ERROR: bind: address already in use (%s:%d, %s of %s)\n", addr, s->ports[j],
                         s->port_vars[j], s->name);
@@ -247,7 +245,7 @@ int up_main(int argc, char **argv)
     }
     if (sv.table.notes.len)
         fprintf(stderr, "%s", buf_cstr(&sv.table.notes));
-    if (!check_ports(cfg, &sv.table))
+    if (!check_ports(&sv.table))
         goto out;
     struct service_spec *redis = service_table_find(&sv.table, "redis");
     if (redis && redis->managed && !have_redis_server()) {

@@ -260,7 +260,9 @@ static enum gw_err add_listener(struct role_context *ctx, int port, struct tls_s
     return err;
 }
 
-static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
+static void router_teardown(struct role_context *ctx);
+
+static enum gw_err router_setup_state(struct role_context *ctx, struct buf *errors)
 {
     const struct config *cfg = ctx->cfg;
     struct router_state *st = gw_calloc(1, sizeof(*st));
@@ -309,6 +311,16 @@ static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
         if (!err)
             err = add_listener(ctx, st->https_port, st->tls, router_handle, true, errors);
     }
+    return err;
+}
+
+/* role_main tears down only after a successful setup, so a refused configuration (exit 78)
+ * frees what it had built here. */
+static enum gw_err router_setup(struct role_context *ctx, struct buf *errors)
+{
+    enum gw_err err = router_setup_state(ctx, errors);
+    if (err)
+        router_teardown(ctx);
     return err;
 }
 
@@ -399,13 +411,16 @@ static const struct role router_role = {
     .summary = "The edge (the guide's traefik): routing, token check, rate limits, CORS, MCP streaming proxy",
     .port_variable = "HTTP_PORT",
     .default_port = 80,
+    .public_edge = true,
     .extra_help =
-        "\nListeners: HTTP_PORT (this --port), HTTPS_PORT (TLS_CERT_FILE/TLS_KEY_FILE, TLS_CERT_DIR, or\n"
-        "ACME certificates from DATA_DIR/acme/certs; SIGHUP reloads them), ADMIN_PORT\n"
+        "\nListeners, all on --bind: HTTP_PORT (this --port), HTTPS_PORT (TLS_CERT_FILE/TLS_KEY_FILE,\n"
+        "TLS_CERT_DIR, or ACME certificates from DATA_DIR/acme/certs; SIGHUP reloads them), ADMIN_PORT\n"
         "(/metrics, /ping, /health; also on the public ports for the host traefik.BASE_DOMAIN).\n"
         "Routes: auth.BASE_DOMAIN -> auth (AUTH_PORT);\n"
         "SVC.BASE_DOMAIN/mcp (or /mcp/) -> the MCP service (ROUTING=path: /SVC/mcp on one origin).\n"
-        "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n",
+        "Services: MCP_ECHO_ENABLED, MCP_FETCH_ENABLED, MCP_<NAME>_URL, MCP_<NAME>_COMMAND + _PORT.\n"
+        "auth and the MCP services mcpgw starts are reached at INTERNAL_BIND_ADDRESS (127.0.0.1;\n"
+        "loopback when it is 0.0.0.0), or at AUTH_INTERNAL_URL / MCP_<NAME>_URL.\n",
     .required = router_required,
     .setup = router_setup,
     .teardown = router_teardown,

@@ -114,25 +114,24 @@ static enum gw_err add_named_service(struct route_table *t, const struct config 
         if (!enabled)
             return GW_OK;
         snprintf(var, sizeof(var), "MCP_%s_PORT", name);
-        return add_service(t, cfg, service, name, "127.0.0.1", (int)config_get_int(cfg, var, 0), "/mcp",
-                           errors);
+        return add_service(t, cfg, service, name, config_internal_address(cfg),
+                           (int)config_get_int(cfg, var, 0), "/mcp", errors);
     }
     snprintf(var, sizeof(var), "MCP_%s_URL", name);
     const char *url = config_get(cfg, var, NULL);
     if (url && *url)
         return add_url_service(t, cfg, service, name, var, url, errors);
-    snprintf(var, sizeof(var), "MCP_%s_COMMAND", name);
-    bool has_command = config_has(cfg, var);
-    if (!has_command && !enabled)
-        return GW_OK;
-    snprintf(var, sizeof(var), "MCP_%s_PORT", name);
-    /* A stdio service may leave its port to the rule the supervisor starts it by. */
-    long long port = has_command ? config_stdio_port(cfg, name) : config_get_int(cfg, var, 0);
-    if (port <= 0) {
-        buf_printf(errors, "ERROR: Required variable %s not set (port of %s)\n", var, service);
+    /* A stdio service may leave its port to the rule the supervisor starts it by; validate-env
+     * asks the same function, so it refuses what this refuses. */
+    int port = config_local_service_port(cfg, name, errors);
+    if (port < 0)
         return GW_ERR_CONFIG;
-    }
-    return add_service(t, cfg, service, name, "127.0.0.1", (int)port, "/mcp", errors);
+    if (port == 0)
+        return GW_OK;
+    /* The supervisor starts stdio services on INTERNAL_BIND_ADDRESS; one the operator runs
+     * (MCP_<NAME>_ENABLED + _PORT) is expected on 127.0.0.1, as ever. */
+    const char *host = config_is_stdio_service(cfg, name) ? config_internal_address(cfg) : "127.0.0.1";
+    return add_service(t, cfg, service, name, host, port, "/mcp", errors);
 }
 
 enum gw_err route_table_create(const struct config *cfg, struct route_table **out, struct buf *errors)
@@ -148,8 +147,8 @@ enum gw_err route_table_create(const struct config *cfg, struct route_table **ou
     if (auth_url && *auth_url)
         err = add_url_service(t, cfg, "auth", "", "AUTH_INTERNAL_URL", auth_url, errors);
     else
-        err = add_service(t, cfg, "auth", "", "127.0.0.1", (int)config_get_int(cfg, "AUTH_PORT", 8000), "/",
-                          errors);
+        err = add_service(t, cfg, "auth", "", config_internal_address(cfg),
+                          (int)config_get_int(cfg, "AUTH_PORT", 8000), "/", errors);
 
     static const char *const suffixes[] = {"_URL", "_COMMAND", "_ENABLED", "_PORT", NULL};
     size_t n = config_count(cfg);

@@ -3,12 +3,16 @@
  * request it is (OAuth, metadata, MCP, service health, nothing).
  *
  * Built once at start-up from the configuration (read-only afterwards, shared by all workers):
- *   MCP_ECHO_ENABLED=true     mcp-echo  -> http://127.0.0.1:MCP_ECHO_PORT/mcp
- *   MCP_FETCH_ENABLED=true    mcp-fetch -> http://127.0.0.1:MCP_FETCH_PORT/mcp
+ *   MCP_ECHO_ENABLED=true     mcp-echo  -> http://INTERNAL:MCP_ECHO_PORT/mcp
+ *   MCP_FETCH_ENABLED=true    mcp-fetch -> http://INTERNAL:MCP_FETCH_PORT/mcp
  *   MCP_<NAME>_URL=http://h:p[/path]   mcp-<name> -> that server (path, default /mcp)
- *   MCP_<NAME>_COMMAND + MCP_<NAME>_PORT, or MCP_<NAME>_ENABLED=true + MCP_<NAME>_PORT
- *                             mcp-<name> -> http://127.0.0.1:PORT/mcp (run by the supervisor)
- *   auth                      http://127.0.0.1:AUTH_PORT (or AUTH_INTERNAL_URL)
+ *   MCP_<NAME>_COMMAND [+ MCP_<NAME>_PORT]
+ *                             mcp-<name> -> http://INTERNAL:PORT/mcp (run by the supervisor)
+ *   MCP_<NAME>_ENABLED=true + MCP_<NAME>_PORT
+ *                             mcp-<name> -> http://127.0.0.1:PORT/mcp (run by the operator)
+ *   auth                      http://INTERNAL:AUTH_PORT (or AUTH_INTERNAL_URL)
+ * INTERNAL is where the services mcpgw starts listen: config_internal_address (127.0.0.1 by
+ * default). A service that would have no port is refused as config_local_service_port says.
  * Priorities (subdomain and path mode alike): OAuth > metadata > MCP > catch-all 404.
  * The MCP endpoint is /mcp or /mcp/ (path mode /SVC/mcp[/]); metadata answers at the root
  * (subdomain: per service host; path: the only MCP service) and path-inserted /mcp[/].
@@ -27,7 +31,7 @@ struct router_service {
     char *name;               /* "mcp-echo" ("auth" for the authorization server) */
     char *config_name;        /* NAME of its MCP_<NAME>_* variables, as written: "ECHO" ("" for auth) */
     char *host;               /* subdomain mode host, lower case: "mcp-echo.example.com" */
-    char *upstream_host;      /* "127.0.0.1" */
+    char *upstream_host;      /* "127.0.0.1", or a name resolved as a worker starts */
     int upstream_port;        /* 3001 */
     char *upstream_authority; /* "127.0.0.1:3001", the Host sent upstream */
     char *mcp_path;           /* upstream MCP path, "/mcp" */

@@ -520,10 +520,9 @@ enum gw_err token_checker_create(struct event_base *base, const struct config *c
         jwt_key_free(key);
     } else {
         const char *base_url = config_get(cfg, "AUTH_INTERNAL_URL", NULL);
-        char fallback[64];
+        char fallback[128];
         if (!base_url || !*base_url) {
-            snprintf(fallback, sizeof(fallback), "http://127.0.0.1:%lld",
-                     config_get_int(cfg, "AUTH_PORT", 8000));
+            config_internal_url(cfg, config_get_int(cfg, "AUTH_PORT", 8000), fallback, sizeof(fallback));
             base_url = fallback;
         }
         size_t len = strlen(base_url);

@@ -418,6 +418,46 @@ def test_validate_env_ok(workdir):
     assert "Configuration OK" in r.stdout
 
 
+def test_validate_env_refuses_what_the_roles_refuse(workdir):
+    """A host name in REDIS_URL (the Python original's docker-compose `redis://redis:6379/0`) and an
+    MCP service turned on with nowhere to route it: validate-env used to say "Configuration OK", then
+    auth ran unhealthy and the router exited 78. Now validate-env, `up` and the roles say so at once."""
+    base = dict(BASE_DOMAIN="example.com", GITHUB_CLIENT_ID="id", GITHUB_CLIENT_SECRET="s", HTTPS_PORT="0",
+                JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET="s" * 40, LOG_DIR="", DATA_DIR=os.path.join(workdir, "data"))
+    redis_line = ('ERROR: Invalid value for REDIS_URL: "redis://redis:6379/0" host names other than localhost '
+                  "are not supported: use an IP address\n")
+    env = bare_env(**base, REDIS_URL="redis://redis:6379/0")
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert r.stderr == redis_line and "Configuration OK" not in r.stdout
+    r = subprocess.run([mcpgw_bin(), "up"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 78 and redis_line in r.stderr, r.stdout + r.stderr
+    for role in ("auth", "router"):  # exit 78 before listening, rather than run unhealthy
+        r = subprocess.run([mcpgw_bin(), role, "--bind", "127.0.0.1", "--port", str(free_port())], cwd=workdir,
+                           env=bare_env(**base, REDIS_URL="redis://redis:6379/0", ADMIN_PORT=str(free_port()),
+                                        AUTH_PORT=str(free_port())),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 78, (role, r.stderr)
+        assert redis_line in r.stderr, (role, r.stderr)
+
+    foo_line = ("ERROR: Required variable MCP_FOO_PORT not set (MCP_FOO_ENABLED=true: mcp-foo needs MCP_FOO_URL, "
+                "MCP_FOO_COMMAND, or the port it listens on at 127.0.0.1)\n")
+    env = bare_env(**base, MCP_FOO_ENABLED="true")
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert r.stderr == foo_line
+    r = subprocess.run([mcpgw_bin(), "router", "--bind", "127.0.0.1", "--port", str(free_port())], cwd=workdir,
+                       env=bare_env(**base, MCP_FOO_ENABLED="true", ADMIN_PORT=str(free_port()),
+                                    REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 78 and foo_line in r.stderr, r.stderr  # the router's own words
+    for fix in (dict(MCP_FOO_PORT="4100"), dict(MCP_FOO_URL="http://10.0.0.5:9000/mcp"),
+                dict(MCP_FOO_COMMAND="true"), dict(MCP_FOO_ENABLED="false")):
+        env = bare_env(**base, **dict(dict(MCP_FOO_ENABLED="true"), **fix))
+        r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=env, capture_output=True, text=True)
+        assert r.returncode == 0 and "Configuration OK" in r.stdout, (fix, r.stderr)
+
+
 def test_validate_env_reports_an_unreadable_local_users_file(workdir):
     """auth cannot start without reading LOCAL_USERS_FILE, so validate-env (and up) say so."""
     env = bare_env(BASE_DOMAIN="example.com", HTTPS_PORT="0",

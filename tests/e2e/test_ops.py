@@ -15,11 +15,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import bare_env, free_port, http, mcpgw_bin
+from conftest import ROOT, bare_env, free_port, http, mcpgw_bin
 
 HAVE = None
 
@@ -251,6 +252,69 @@ def test_up_ps_health_kill_restart_down(procs, stack):
     assert r.returncode == 1 and "not running" in r.stderr
     r = stack.run("health-check")
     assert r.returncode == 1 and "unhealthy" in r.stdout
+
+
+def listening_addresses(port):
+    """The local addresses something listens on at TCP port, from the kernel (ss -ltnH)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if line.strip()}
+
+
+# Only the router checks tokens, so only it may face the network: the services behind it listen on
+# INTERNAL_BIND_ADDRESS (default 127.0.0.1), not on BIND_ADDRESS. Every address here is loopback
+# (127.0.0.0/8 needs no configuration on Linux); the router's is made to differ from the others'
+# so that each listener shows which setting it followed.
+@pytest.mark.parametrize("addresses", [
+    {"BIND_ADDRESS": "127.0.0.3"},                                       # internal: the default
+    {"BIND_ADDRESS": "127.0.0.1", "INTERNAL_BIND_ADDRESS": "127.0.0.2"},
+], ids=["internal-default", "internal-127.0.0.2"])
+def test_only_the_router_listens_on_bind_address(procs, workdir, addresses):
+    crashy = os.path.join(ROOT, "tests", "e2e", "stdio_crashy.py")
+    stack = Stack(workdir, MCP_FETCH_ENABLED="true", MCP_FETCH_PORT=free_port(),
+                  MCP_CRASHY_COMMAND=f"{sys.executable} {crashy}", MCP_CRASHY_PORT=free_port(), **addresses)
+    names = ["redis", "auth", "router", "mcp-fetch", "mcp-echo", "mcp-crashy"]
+    if not all(have_command(c) for c in ("auth", "router", "fetch", "stdio-proxy")):
+        pytest.skip("this build lacks a role")
+    stack.expected_services = lambda: names
+    router_addr = addresses["BIND_ADDRESS"]
+    internal = addresses.get("INTERNAL_BIND_ADDRESS", "127.0.0.1")
+    try:
+        r = stack.run("validate-env")
+        assert r.returncode == 0, r.stderr
+        # every service healthy: the supervisor's checks reach each one where it listens, and the
+        # router's (its token check fetched auth's JWKS) reaches auth
+        stack.start_foreground(procs)
+        env = stack.env
+        for var in ("HTTP_PORT", "ADMIN_PORT"):
+            assert listening_addresses(env[var]) == {router_addr}, var
+        for var in ("AUTH_PORT", "MCP_FETCH_PORT", "MCP_ECHO_PORT", "MCP_CRASHY_PORT"):
+            assert listening_addresses(env[var]) == {internal}, var
+
+        r = stack.run("health-check")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"http://{internal}:{env['AUTH_PORT']}/health" in r.stdout
+        assert f"http://{internal}:{env['MCP_CRASHY_PORT']}/health" in r.stdout
+        assert f"http://{router_addr}:{env['ADMIN_PORT']}/health" in r.stdout
+        assert stack.service("mcp-echo")["health_url"] == f"http://{internal}:{env['MCP_ECHO_PORT']}/health"
+
+        # the router proxies to them there
+        base = f"http://{router_addr}:{env['HTTP_PORT']}"
+        host = {"Host": f"localhost:{env['HTTP_PORT']}"}
+        status, _, body = http("GET", f"{base}/.well-known/oauth-authorization-server", headers=host)
+        assert status == 200 and b"token_endpoint" in body, body
+        for service in ("mcp-echo", "mcp-fetch", "mcp-crashy"):
+            status, _, body = http("GET", f"{base}/{service}/health", headers=host)
+            assert status == 200 and json.loads(body)["status"] == "healthy", (service, body)
+        if router_addr == "127.0.0.1":  # the public URL (localhost) reaches the router: a whole flow
+            r = stack.run("add-user", "alice", input="alice-pw-Secret1\n")
+            assert r.returncode == 0, r.stderr
+            for service in ("mcp-echo", "mcp-crashy"):
+                r = stack.run("test-oauth-flow", "--service", service, "--user", "alice", "--password-stdin",
+                              "--no-browser", input="alice-pw-Secret1\n")
+                assert r.returncode == 0, r.stdout + r.stderr
+                assert "MCP initialize" in r.stdout
+    finally:
+        stack.kill_leftovers()
 
 
 def test_redis_stopped_then_back(procs, stack):

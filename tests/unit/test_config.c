@@ -490,6 +490,67 @@ static void test_stdio_ports(void **state)
     config_free(cfg);
 }
 
+/* Only the router faces the network by default; the rest listen on INTERNAL_BIND_ADDRESS and
+ * are reached there, or on loopback when it is a wildcard. */
+static void test_bind_and_connect_addresses(void **state)
+{
+    (void)state;
+    struct config *cfg = NULL;
+    assert_int_equal(config_load_text("", 0, false, &cfg, NULL), GW_OK);
+    assert_string_equal(config_bind_address(cfg, true), "0.0.0.0");
+    assert_string_equal(config_bind_address(cfg, false), "127.0.0.1");
+    assert_string_equal(config_internal_address(cfg), "127.0.0.1");
+    char url[128];
+    config_internal_url(cfg, 8000, url, sizeof(url));
+    assert_string_equal(url, "http://127.0.0.1:8000");
+    config_free(cfg);
+
+    /* BIND_ADDRESS is the router's alone. */
+    const char *text = "BIND_ADDRESS=192.0.2.7\n";
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_string_equal(config_bind_address(cfg, true), "192.0.2.7");
+    assert_string_equal(config_bind_address(cfg, false), "127.0.0.1");
+    config_free(cfg);
+
+    text = "BIND_ADDRESS=127.0.0.1\nINTERNAL_BIND_ADDRESS=127.0.0.2\n";
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_string_equal(config_bind_address(cfg, true), "127.0.0.1");
+    assert_string_equal(config_bind_address(cfg, false), "127.0.0.2");
+    assert_string_equal(config_internal_address(cfg), "127.0.0.2");
+    config_internal_url(cfg, 8100, url, sizeof(url));
+    assert_string_equal(url, "http://127.0.0.2:8100");
+    config_free(cfg);
+
+    /* multi-host: listen everywhere, still reached on loopback from this machine */
+    text = "INTERNAL_BIND_ADDRESS=0.0.0.0\n";
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_string_equal(config_bind_address(cfg, false), "0.0.0.0");
+    assert_string_equal(config_internal_address(cfg), "127.0.0.1");
+    config_free(cfg);
+
+    text = "INTERNAL_BIND_ADDRESS=::\n";
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_string_equal(config_internal_address(cfg), "::1");
+    config_internal_url(cfg, 3001, url, sizeof(url));
+    assert_string_equal(url, "http://[::1]:3001");
+    config_free(cfg);
+
+    /* an empty value counts as unset */
+    text = "INTERNAL_BIND_ADDRESS=\nBIND_ADDRESS=\n";
+    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
+    assert_string_equal(config_bind_address(cfg, true), "0.0.0.0");
+    assert_string_equal(config_bind_address(cfg, false), "127.0.0.1");
+    config_free(cfg);
+
+    assert_string_equal(config_connect_address("0.0.0.0"), "127.0.0.1");
+    assert_string_equal(config_connect_address(""), "127.0.0.1");
+    assert_string_equal(config_connect_address(NULL), "127.0.0.1");
+    assert_string_equal(config_connect_address("::"), "::1");
+    assert_string_equal(config_connect_address("0::0"), "::1");
+    assert_string_equal(config_connect_address("10.1.2.3"), "10.1.2.3");
+    assert_string_equal(config_connect_address("::1"), "::1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_load_from_files),
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_stdio_ports),
+        cmocka_unit_test(test_bind_and_connect_addresses),
         cmocka_unit_test(test_list_parsing),
         cmocka_unit_test(test_rate_parsing),
         cmocka_unit_test(test_int_and_bool_parsing),

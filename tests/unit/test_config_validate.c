@@ -128,10 +128,13 @@ static void test_secrets_never_printed(void **state)
     assert_string_equal(errors, "ERROR: Required variable GITHUB_CLIENT_SECRET not set\n");
     free(errors);
     /* A URL's password is masked in errors; a malformed one is hidden altogether. */
-    errors = validation_of(VALID_BASE "REDIS_URL=redis://:hunter2@redis.local:6379/x\n");
-    assert_string_equal(errors, "ERROR: Invalid value for REDIS_URL: \"redis://:****@redis.local:6379/x\" "
-                                "must look like redis://[user][:password@]host[:port][/db] or "
-                                "unix:///path\n");
+    errors = validation_of(VALID_BASE "REDIS_URL=redis://:hunter2@10.0.0.1:6379/x\n");
+    assert_string_equal(errors, "ERROR: Invalid value for REDIS_URL: \"redis://:****@10.0.0.1:6379/x\" "
+                                "the path must be a database number\n");
+    free(errors);
+    errors = validation_of(VALID_BASE "REDIS_URL=redis://:hunter2@redis.local:6379/0\n");
+    assert_string_equal(errors, "ERROR: Invalid value for REDIS_URL: \"redis://:****@redis.local:6379/0\" "
+                                "host names other than localhost are not supported: use an IP address\n");
     free(errors);
     errors = validation_of(VALID_BASE "REDIS_URL=redis://:hun/ter2@redis.local\n");
     assert_null(strstr(errors, "hun"));
@@ -147,12 +150,22 @@ static void test_secrets_never_printed(void **state)
 static void test_redis_url_forms(void **state)
 {
     (void)state;
+    /* What the Redis client itself accepts (redis_endpoint_parse), no more, no less. */
     static const char *const good[] = {
-        "redis://127.0.0.1:6379/0", "redis://localhost",    "redis://:pw@host:1/15",  "redis://user:pw@host",
-        "redis://[::1]:6379",       "rediss://host:6380/2", "unix:///run/redis.sock", "redis://host/"};
-    static const char *const bad[] = {"http://host",  "redis://",        "redis://host:port",
-                                      "redis://h/db", "redis://h/0?x=1", "unix://host/sock",
-                                      "unix:///",     "redis://h:70000"};
+        "redis://127.0.0.1:6379/0",    "redis://localhost",  "redis://:pw@10.0.0.2:1/15",
+        "redis://user:pw@127.0.0.1",   "redis://[::1]:6379", "unix:///run/redis.sock",
+        "unix:///run/redis.sock?db=3", "redis://127.0.0.1/", "redis://127.0.0.1:6379?db=2"};
+    static const char *const bad[] = {"http://host",
+                                      "redis://",
+                                      "redis://127.0.0.1:port",
+                                      "redis://127.0.0.1/db",
+                                      "redis://127.0.0.1/0?x=1",
+                                      "unix://host/sock",
+                                      "redis://127.0.0.1:70000",
+                                      "rediss://127.0.0.1:6380/2",
+                                      "redis://redis:6379/0",
+                                      "redis://host/",
+                                      "redis://user:pw@redis.example.com"};
     char text[256];
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         snprintf(text, sizeof text, VALID_BASE "REDIS_URL=%s\n", good[i]);
@@ -189,12 +202,79 @@ static void test_dynamic_variables_validated(void **state)
                       "ERROR: Invalid value for RATE_LIMIT_FETCH: \"10/fortnight\" must look like "
                       "200/minute\n");
     assert_string_equal(config_schema_match("MCP_A_B_PORT")->name, "MCP_<NAME>_PORT");
+    /* The Python original's docker-compose value names its container: the Redis client refuses
+     * host names, so validation (the same parser) says so rather than "Configuration OK". */
+    assert_validation(VALID_BASE "REDIS_URL=redis://redis:6379/0\n",
+                      "ERROR: Invalid value for REDIS_URL: \"redis://redis:6379/0\" host names other than "
+                      "localhost are not supported: use an IP address\n");
+    assert_validation(
+        VALID_BASE "REDIS_URL=rediss://127.0.0.1:6380/0\n",
+        "ERROR: Invalid value for REDIS_URL: \"rediss://127.0.0.1:6380/0\" rediss:// (TLS) is not "
+        "supported by hiredis 0.14; use a loopback address or a Unix socket\n");
     assert_string_equal(config_schema_match("RATE_LIMIT_X")->name, "RATE_LIMIT_<NAME>");
     assert_string_equal(config_schema_match("MCP_FETCH_PORT")->name, "MCP_FETCH_PORT");
     assert_null(config_schema_match("MCP__PORT"));
     assert_null(config_schema_match("MCP_lower_PORT"));
     assert_null(config_schema_match("RATE_LIMIT_"));
     assert_null(config_schema_match("PATH"));
+}
+
+/* An MCP service the router would route but that has nowhere to go: validate-env refuses it in
+ * the router's words (config_local_service_port), not "Configuration OK". */
+static void test_enabled_service_needs_somewhere_to_go(void **state)
+{
+    (void)state;
+    assert_validation(VALID_BASE "MCP_FOO_ENABLED=true\n",
+                      "ERROR: Required variable MCP_FOO_PORT not set (MCP_FOO_ENABLED=true: mcp-foo needs "
+                      "MCP_FOO_URL, MCP_FOO_COMMAND, or the port it listens on at 127.0.0.1)\n");
+    assert_validation(VALID_BASE "MCP_FOO_ENABLED=true\nMCP_FOO_PORT=0\n",
+                      "ERROR: Required variable MCP_FOO_PORT not set (MCP_FOO_ENABLED=true: mcp-foo needs "
+                      "MCP_FOO_URL, MCP_FOO_COMMAND, or the port it listens on at 127.0.0.1)\n");
+    /* each of them will do */
+    assert_validation(VALID_BASE "MCP_FOO_ENABLED=true\nMCP_FOO_PORT=4100\n", "");
+    assert_validation(VALID_BASE "MCP_FOO_ENABLED=true\nMCP_FOO_URL=http://10.0.0.5:9000/mcp\n", "");
+    assert_validation(VALID_BASE "MCP_FOO_ENABLED=true\nMCP_FOO_COMMAND=run-foo\n", "");
+    assert_validation(VALID_BASE "MCP_FOO_COMMAND=run-foo\nMCP_FOO_ENABLED=yes\nMCP_BAR_COMMAND=run-bar\n",
+                      "");
+    /* off, built in, or only a port: nothing to route */
+    assert_validation(VALID_BASE "MCP_FOO_ENABLED=false\n", "");
+    assert_validation(VALID_BASE "MCP_FOO_PORT=4100\n", "");
+    assert_validation(VALID_BASE "MCP_ECHO_ENABLED=true\nMCP_FETCH_ENABLED=true\n", "");
+    /* an empty command is no command; reported once; MY_TOOL is mcp-my-tool */
+    assert_validation(
+        VALID_BASE "MCP_MY_TOOL_ENABLED=on\nMCP_MY_TOOL_COMMAND=\n",
+        "ERROR: Required variable MCP_MY_TOOL_PORT not set (MCP_MY_TOOL_ENABLED=true: mcp-my-tool "
+        "needs MCP_MY_TOOL_URL, MCP_MY_TOOL_COMMAND, or the port it listens on at 127.0.0.1)\n");
+    /* the router refuses it with the same line */
+    const char *text = VALID_BASE "MCP_FOO_ENABLED=true\n";
+    struct config *cfg = load_ok(text);
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(config_local_service_port(cfg, "FOO", &errors), -1);
+    assert_string_equal(buf_cstr(&errors),
+                        "ERROR: Required variable MCP_FOO_PORT not set (MCP_FOO_ENABLED=true: mcp-foo needs "
+                        "MCP_FOO_URL, MCP_FOO_COMMAND, or the port it listens on at 127.0.0.1)\n");
+    assert_int_equal(config_local_service_port(cfg, "ECHO", &errors), 0);
+    assert_int_equal(config_local_service_port(cfg, "NONE", &errors), 0);
+    buf_free(&errors);
+    config_free(cfg);
+    /* a role needing part of the configuration (echo) is not stopped by it */
+    cfg = load_ok(text);
+    assert_int_equal(config_validate_for(cfg, NULL, NULL), GW_OK);
+    config_free(cfg);
+}
+
+/* The server binds numeric addresses only: a name is refused before any role tries. */
+static void test_bind_addresses(void **state)
+{
+    (void)state;
+    assert_validation(VALID_BASE "BIND_ADDRESS=0.0.0.0\nINTERNAL_BIND_ADDRESS=127.0.0.2\n", "");
+    assert_validation(VALID_BASE "BIND_ADDRESS=::\nINTERNAL_BIND_ADDRESS=::1\n", "");
+    assert_validation(VALID_BASE "INTERNAL_BIND_ADDRESS=localhost\nBIND_ADDRESS=example.com\n",
+                      "ERROR: Invalid value for BIND_ADDRESS: \"example.com\" must be a numeric IP address "
+                      "(0.0.0.0 for every IPv4 interface, 127.0.0.1 for this machine only)\n"
+                      "ERROR: Invalid value for INTERNAL_BIND_ADDRESS: \"localhost\" must be a numeric IP "
+                      "address (0.0.0.0 for every IPv4 interface, 127.0.0.1 for this machine only)\n");
 }
 
 static void test_validate_for_role(void **state)
@@ -366,6 +446,8 @@ int main(void)
         cmocka_unit_test(test_secrets_never_printed),
         cmocka_unit_test(test_redis_url_forms),
         cmocka_unit_test(test_dynamic_variables_validated),
+        cmocka_unit_test(test_enabled_service_needs_somewhere_to_go),
+        cmocka_unit_test(test_bind_addresses),
         cmocka_unit_test(test_validate_for_role),
         cmocka_unit_test(test_schema_covers_design),
         cmocka_unit_test(test_secret_masking),

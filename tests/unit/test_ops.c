@@ -95,6 +95,43 @@ static void test_default_services_in_start_order(void **state)
     service_table_free(&t);
 }
 
+/* Only the router faces the network: the rest listen on INTERNAL_BIND_ADDRESS, and the health
+ * checks (and stats, diagnostics) connect where each one listens, loopback for a wildcard. */
+static void test_listen_and_health_addresses(void **state)
+{
+    (void)state;
+    service_set_help_text(help_all);
+    static const struct {
+        const char *text, *router_bind, *router_health, *internal_bind, *internal_health;
+    } cases[] = {
+        {"", "0.0.0.0", "127.0.0.1", "127.0.0.1", "127.0.0.1"},
+        {"BIND_ADDRESS=127.0.0.1\nINTERNAL_BIND_ADDRESS=127.0.0.2\n", "127.0.0.1", "127.0.0.1", "127.0.0.2",
+         "127.0.0.2"},
+        {"BIND_ADDRESS=192.0.2.1\nINTERNAL_BIND_ADDRESS=0.0.0.0\n", "192.0.2.1", "192.0.2.1", "0.0.0.0",
+         "127.0.0.1"},
+        {"INTERNAL_BIND_ADDRESS=::\n", "0.0.0.0", "127.0.0.1", "::", "::1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "%sMCP_ECHO_ENABLED=true\nMCP_X_COMMAND=run-x\n", cases[i].text);
+        struct service_table t;
+        build(text, NULL, &t);
+        const struct service_spec *router = service_table_find(&t, "router");
+        assert_string_equal(router->bind_host, cases[i].router_bind);
+        assert_string_equal(router->health_host, cases[i].router_health);
+        static const char *const internal[] = {"auth", "mcp-echo", "mcp-x"};
+        for (size_t j = 0; j < 3; j++) {
+            const struct service_spec *s = service_table_find(&t, internal[j]);
+            assert_non_null(s);
+            assert_string_equal(s->bind_host, cases[i].internal_bind);
+            assert_string_equal(s->health_host, cases[i].internal_health);
+        }
+        const struct service_spec *redis = service_table_find(&t, "redis");
+        assert_string_equal(redis->bind_host, "127.0.0.1"); /* REDIS_URL's host, whatever the rest */
+        service_table_free(&t);
+    }
+}
+
 static void test_aliases(void **state)
 {
     (void)state;
@@ -294,6 +331,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_services_in_start_order),
+        cmocka_unit_test(test_listen_and_health_addresses),
         cmocka_unit_test(test_aliases),
         cmocka_unit_test(test_missing_subcommands_are_noted_not_started),
         cmocka_unit_test(test_stdio_servers_and_disabled_echo),

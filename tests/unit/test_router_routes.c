@@ -80,6 +80,63 @@ static void test_command_without_port_gets_the_automatic_port(void **state)
     config_free(cfg);
 }
 
+/* The router reaches what the supervisor starts where it listens: INTERNAL_BIND_ADDRESS, or
+ * loopback for a wildcard. A service the operator runs (_ENABLED + _PORT) stays on 127.0.0.1. */
+static void test_upstreams_follow_internal_bind_address(void **state)
+{
+    (void)state;
+    static const char services[] = "BASE_DOMAIN=example.com\nAUTH_PORT=8001\nMCP_ECHO_PORT=3101\n"
+                                   "MCP_FETCH_ENABLED=true\nMCP_FETCH_PORT=3100\nMCP_X_COMMAND=run-me\n"
+                                   "MCP_MINE_ENABLED=true\nMCP_MINE_PORT=4000\n";
+    static const struct {
+        const char *setting, *internal;
+    } cases[] = {
+        {"", "127.0.0.1"},
+        {"INTERNAL_BIND_ADDRESS=127.0.0.2\n", "127.0.0.2"},
+        {"INTERNAL_BIND_ADDRESS=0.0.0.0\nBIND_ADDRESS=127.0.0.3\n", "127.0.0.1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), "%s%s", services, cases[i].setting);
+        struct config *cfg;
+        struct route_table *t = table_for(text, &cfg);
+        assert_string_equal(route_find_service(t, "auth")->upstream_host, cases[i].internal);
+        assert_string_equal(route_find_service(t, "mcp-echo")->upstream_host, cases[i].internal);
+        assert_string_equal(route_find_service(t, "mcp-fetch")->upstream_host, cases[i].internal);
+        assert_string_equal(route_find_service(t, "mcp-x")->upstream_host, cases[i].internal);
+        assert_string_equal(route_find_service(t, "mcp-mine")->upstream_host, "127.0.0.1");
+        char authority[64];
+        snprintf(authority, sizeof(authority), "%s:8001", cases[i].internal);
+        assert_string_equal(route_find_service(t, "auth")->upstream_authority, authority);
+        route_table_free(t);
+        config_free(cfg);
+    }
+    /* AUTH_INTERNAL_URL still wins */
+    struct config *cfg;
+    struct route_table *t = table_for("BASE_DOMAIN=example.com\nINTERNAL_BIND_ADDRESS=127.0.0.2\n"
+                                      "AUTH_INTERNAL_URL=http://10.0.0.9:8000\n",
+                                      &cfg);
+    assert_string_equal(route_find_service(t, "auth")->upstream_authority, "10.0.0.9:8000");
+    route_table_free(t);
+    config_free(cfg);
+}
+
+/* validate-env refuses the same, in the same words (config_local_service_port). */
+static void test_enabled_service_without_port_refused(void **state)
+{
+    (void)state;
+    struct config *cfg = load("BASE_DOMAIN=example.com\nMCP_FOO_ENABLED=true\n");
+    struct route_table *t = NULL;
+    struct buf errors;
+    buf_init(&errors, 4096);
+    assert_int_equal(route_table_create(cfg, &t, &errors), GW_ERR_CONFIG);
+    assert_string_equal(buf_cstr(&errors),
+                        "ERROR: Required variable MCP_FOO_PORT not set (MCP_FOO_ENABLED=true: mcp-foo needs "
+                        "MCP_FOO_URL, MCP_FOO_COMMAND, or the port it listens on at 127.0.0.1)\n");
+    buf_free(&errors);
+    config_free(cfg);
+}
+
 static void test_https_upstream_refused(void **state)
 {
     (void)state;
@@ -226,6 +283,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_services_from_configuration),
         cmocka_unit_test(test_command_without_port_gets_the_automatic_port),
+        cmocka_unit_test(test_upstreams_follow_internal_bind_address),
+        cmocka_unit_test(test_enabled_service_without_port_refused),
         cmocka_unit_test(test_https_upstream_refused),
         cmocka_unit_test(test_subdomain_resolution),
         cmocka_unit_test(test_path_resolution),
