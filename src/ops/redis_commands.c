@@ -3,7 +3,8 @@
  *
  * cleanup-tokens and redis-vacuum know the key layout of docs/internals/tokens.md and the
  * auth-private keys of src/auth/token_store.c (active_tokens, family:{id}) and registration.c
- * (client:{id} "used"/"created_at", clients, regtoken:{hash}); change them together.
+ * (client:{id} "used"/"client_id_issued_at"/"last_used_at", clients, regtoken:{hash}); change them
+ * together.
  * Every pass uses SCAN (never KEYS), so a large Redis is not blocked.
  */
 #include "maintenance_commands.h"
@@ -412,13 +413,22 @@ static void vacuum_key(redisContext *c, const char *key, void *arg)
               client_life = config_get_int(p->cfg, "CLIENT_LIFETIME", 7776000),
               unused_life = config_get_int(p->cfg, "UNUSED_CLIENT_LIFETIME", 86400);
     if (has_prefix(key, p, "client:")) {
+        /* auth's records say client_id_issued_at (RFC 7591) and last_used_at; created_at is
+         * read too, for records written by hand or by older versions */
         json_t *rec = get_json(c, key);
-        long long created = json_int(rec, "created_at");
+        long long created = json_int(rec, "client_id_issued_at");
+        if (created <= 0)
+            created = json_int(rec, "created_at");
+        long long last_used = json_int(rec, "last_used_at");
         if (rec && !json_is_true(json_object_get(rec, "used")) && created > 0 &&
             created + unused_life < p->now)
             remove_unused_client(c, p, key, rec);
         else if (ttl == -1 && client_life > 0)
-            set_or_remove(c, p, key, (created > 0 ? created : p->now) + client_life);
+            set_or_remove(c, p, key,
+                          (last_used > 0 ? last_used
+                           : created > 0 ? created
+                                         : p->now) +
+                              client_life);
         json_decref(rec);
         return;
     }

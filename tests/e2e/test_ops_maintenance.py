@@ -116,9 +116,12 @@ def test_redis_vacuum(workdir, redis_server):
     rc(redis_server, "SET", "oauth:code:abc", "{}")
     rc(redis_server, "SET", "oauth:revoked:j1", "1")
     rc(redis_server, "SET", "oauth:ratelimit:mcp:1.2.3.4", "5")
-    rc(redis_server, "SET", "oauth:client:unused", json.dumps({"client_id": "unused", "created_at": now - 3600}))
+    # client records as auth writes them (registration.c): client_id_issued_at, used, last_used_at
+    rc(redis_server, "SET", "oauth:client:unused", json.dumps({"client_id": "unused", "client_id_issued_at": now - 3600,
+                                                               "used": False}))
     rc(redis_server, "ZADD", "oauth:clients", str(now + 100), "unused")
-    rc(redis_server, "SET", "oauth:client:used", json.dumps({"client_id": "used", "created_at": now - 3600, "used": True}))
+    rc(redis_server, "SET", "oauth:client:used", json.dumps({"client_id": "used", "client_id_issued_at": now - 3600,
+                                                             "used": True, "last_used_at": now - 60}))
     rc(redis_server, "SET", "other:keep", "x")  # not ours
     p = run(env, "redis-vacuum")
     assert p.returncode == 0, p.stderr
@@ -130,6 +133,8 @@ def test_redis_vacuum(workdir, redis_server):
     assert 2900 < int(rc(redis_server, "TTL", "oauth:token:nottl")) <= 3000
     for key in ("oauth:code:abc", "oauth:revoked:j1", "oauth:client:used"):
         assert int(rc(redis_server, "TTL", key)) > 0, key
+    # a used client lives CLIENT_LIFETIME (default 90 days) from its last use
+    assert 7776000 - 120 < int(rc(redis_server, "TTL", "oauth:client:used")) <= 7776000 - 60
     for key in ("oauth:token:pastexp", "oauth:ratelimit:mcp:1.2.3.4", "oauth:client:unused"):
         assert rc(redis_server, "EXISTS", key) == "0", key
     assert rc(redis_server, "ZSCORE", "oauth:clients", "unused") == ""
