@@ -22,18 +22,24 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* MCP_<NAME><suffix> -> NAME into out; false for any other variable. */
+static bool service_variable_name(const char *var, const char *suffix, char *out, size_t outsz)
+{
+    size_t len = strlen(var), prefix_len = strlen("MCP_"), suffix_len = strlen(suffix);
+    if (len <= prefix_len + suffix_len || strncmp(var, "MCP_", prefix_len) != 0 || !ends_with(var, suffix))
+        return false;
+    size_t n = len - prefix_len - suffix_len;
+    if (n >= outsz)
+        return false;
+    memcpy(out, var + prefix_len, n);
+    out[n] = '\0';
+    return true;
+}
+
 /* MCP_<NAME>_COMMAND -> NAME into out; false for any other variable. */
 static bool command_variable_name(const char *var, char *out, size_t outsz)
 {
-    size_t len = strlen(var), prefix = strlen("MCP_"), suffix = strlen("_COMMAND");
-    if (len <= prefix + suffix || strncmp(var, "MCP_", prefix) != 0 || !ends_with(var, "_COMMAND"))
-        return false;
-    size_t n = len - prefix - suffix;
-    if (n >= outsz)
-        return false;
-    memcpy(out, var + prefix, n);
-    out[n] = '\0';
-    return true;
+    return service_variable_name(var, "_COMMAND", out, outsz);
 }
 
 /* "MCP_" NAME suffix into out. */
@@ -196,17 +202,7 @@ int config_local_service_port(const struct config *cfg, const char *name, struct
 /* MCP_<NAME>_ENABLED or MCP_<NAME>_COMMAND -> NAME into out; false for any other variable. */
 static bool service_defining_variable(const char *var, char *out, size_t outsz)
 {
-    if (command_variable_name(var, out, outsz))
-        return true;
-    size_t len = strlen(var), prefix = strlen("MCP_"), suffix = strlen("_ENABLED");
-    if (len <= prefix + suffix || strncmp(var, "MCP_", prefix) != 0 || !ends_with(var, "_ENABLED"))
-        return false;
-    size_t n = len - prefix - suffix;
-    if (n >= outsz)
-        return false;
-    memcpy(out, var + prefix, n);
-    out[n] = '\0';
-    return true;
+    return command_variable_name(var, out, outsz) || service_variable_name(var, "_ENABLED", out, outsz);
 }
 
 size_t config_check_local_services(const struct config *cfg, struct buf *errors)
