@@ -20,6 +20,7 @@
 #include "tls.h"
 #include "token_check.h"
 #include "upstream.h"
+#include "upstream_addr.h"
 #include "upstream_health.h"
 
 /* Process-wide, read-only once the workers run. */
@@ -29,6 +30,7 @@ struct router_state {
     struct gate_limits limits;
     struct upstream_settings upstream;
     struct upstream_health *upstream_health; /* shared by the workers */
+    struct upstream_addrs *upstream_addrs;   /* shared by the workers */
     const struct config *cfg;
     struct tls_server *tls; /* NULL: no HTTPS listener */
     int https_port;
@@ -283,6 +285,7 @@ static enum gw_err router_setup_state(struct role_context *ctx, struct buf *erro
     upstream_metrics_register();
     gate_metrics_register();
     st->upstream_health = upstream_health_create(st->routes);
+    st->upstream_addrs = upstream_addrs_create(st->routes, NULL, NULL);
     health_add_check("redis", redis_check, NULL, false);
     health_add_check("tokens", tokens_check, NULL, true);
     health_add_check("rate_limits", rate_limit_health, NULL, false);
@@ -346,6 +349,7 @@ static void router_teardown(struct role_context *ctx)
         return;
     route_table_free(st->routes);
     gate_limits_free(&st->limits);
+    upstream_addrs_free(st->upstream_addrs);
     upstream_health_free(st->upstream_health);
     cors_policy_free(st->cors);
     tls_server_free(st->tls);
@@ -374,7 +378,8 @@ static void router_worker_init(struct worker *w, void *arg)
     if (rate_limiter_create(w->base, rw->redis, config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
                             &rw->limiter) != GW_OK)
         rw->limiter = NULL;
-    rw->pool = upstream_pool_create(w->base, st->routes, &st->upstream, st->upstream_health);
+    rw->pool =
+        upstream_pool_create(w->base, st->routes, &st->upstream, st->upstream_addrs, st->upstream_health);
     if (w->index == 0)
         rw->prober =
             upstream_prober_create(w->base, st->upstream_health, rw->pool, st->upstream.connect_timeout_ms);

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "proxy_head.h"
+#include "upstream_addr.h"
 #include "upstream_health.h"
 
 #define BUFFERED_BODY_MAX (1024 * 1024) /* larger (or unknown-length) bodies are streamed */
@@ -111,9 +112,8 @@ struct upstream_pool {
     const struct route_table *table;
     struct upstream_settings settings;
     struct upstream_health *health; /* shared by the workers; NULL: not reported */
-    struct sockaddr_storage *addrs;
-    socklen_t *addrlens;
-    struct upstream_conn **idle; /* per service, most recently used first */
+    struct upstream_addrs *addrs;   /* shared by the workers */
+    struct upstream_conn **idle;    /* per service, most recently used first */
     int *nidle;
     struct upstream_conn *all;
     int active_streams;
@@ -129,32 +129,16 @@ static const llhttp_settings_t response_settings;
 
 struct upstream_pool *upstream_pool_create(struct event_base *base, const struct route_table *table,
                                            const struct upstream_settings *settings,
-                                           struct upstream_health *health)
+                                           struct upstream_addrs *addrs, struct upstream_health *health)
 {
     struct upstream_pool *p = gw_calloc(1, sizeof(*p));
     p->base = base;
     p->table = table;
     p->settings = *settings;
+    p->addrs = addrs;
     p->health = health;
-    p->addrs = gw_calloc(table->nservices, sizeof(*p->addrs));
-    p->addrlens = gw_calloc(table->nservices, sizeof(*p->addrlens));
     p->idle = gw_calloc(table->nservices, sizeof(*p->idle));
     p->nidle = gw_calloc(table->nservices, sizeof(*p->nidle));
-    for (size_t i = 0; i < table->nservices; i++) {
-        const struct router_service *s = &table->services[i];
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res = NULL;
-        char port[16];
-        snprintf(port, sizeof(port), "%d", s->upstream_port);
-        if (getaddrinfo(s->upstream_host, port, &hints, &res) == 0 && res) {
-            memcpy(&p->addrs[i], res->ai_addr, res->ai_addrlen);
-            p->addrlens[i] = res->ai_addrlen;
-        } else {
-            log_write(LOG_WARNING, "Cannot resolve upstream",
-                      (struct log_field[]){log_str("route", s->name), log_str("host", s->upstream_host)}, 2);
-        }
-        if (res)
-            freeaddrinfo(res);
-    }
     return p;
 }
 
@@ -183,8 +167,6 @@ void upstream_pool_free(struct upstream_pool *p)
         p->spare = call->next_spare;
         call_destroy(call);
     }
-    free(p->addrs);
-    free(p->addrlens);
     free(p->idle);
     free(p->nidle);
     free(p);
@@ -223,14 +205,15 @@ size_t upstream_pool_services(const struct upstream_pool *p)
     return p->table->nservices;
 }
 
-bool upstream_pool_address(const struct upstream_pool *p, size_t service, const struct sockaddr **addr,
+bool upstream_pool_address(const struct upstream_pool *p, size_t service, struct sockaddr_storage *addr,
                            socklen_t *addrlen)
 {
-    if (service >= p->table->nservices || p->addrlens[service] == 0)
-        return false;
-    *addr = (const struct sockaddr *)&p->addrs[service];
-    *addrlen = p->addrlens[service];
-    return true;
+    return upstream_addrs_get(p->addrs, service, addr, addrlen);
+}
+
+void upstream_pool_connect_failed(const struct upstream_pool *p, size_t service)
+{
+    upstream_addrs_connect_failed(p->addrs, service);
 }
 
 static void idle_remove(struct upstream_conn *c)
@@ -292,22 +275,26 @@ static void set_reading(struct upstream_conn *c, bool on)
 /* Start a non-blocking connect to the service. NULL when the connect fails at once. */
 static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
 {
-    if (p->addrlens[service] == 0) {
+    struct sockaddr_storage storage;
+    socklen_t addrlen = 0;
+    if (!upstream_addrs_get(p->addrs, service, &storage, &addrlen)) {
         upstream_health_report(p->health, service, false, "unresolved");
+        upstream_addrs_connect_failed(p->addrs, service);
         return NULL;
     }
-    const struct sockaddr *addr = (const struct sockaddr *)&p->addrs[service];
+    const struct sockaddr *addr = (const struct sockaddr *)&storage;
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     bool connected = false;
-    if (connect(fd, addr, p->addrlens[service]) == 0) {
+    if (connect(fd, addr, addrlen) == 0) {
         connected = true;
         upstream_health_report(p->health, service, true, NULL);
     } else if (errno != EINPROGRESS) {
         upstream_health_report(p->health, service, false, "connect_failed");
+        upstream_addrs_connect_failed(p->addrs, service);
         close(fd);
         return NULL;
     }
@@ -961,6 +948,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         socklen_t len = sizeof(error);
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
             upstream_health_report(c->pool->health, c->service, false, "connect_failed");
+            upstream_addrs_connect_failed(c->pool->addrs, c->service);
             event_del(c->write_event);
             conn_lost(c);
             return;
@@ -993,6 +981,7 @@ static void conn_timer_fired(void *arg)
     }
     if (!c->connected) {
         upstream_health_report(c->pool->health, c->service, false, "connect_timeout");
+        upstream_addrs_connect_failed(c->pool->addrs, c->service);
         call_fail(call, 504, "connect_timeout");
     } else if (call->mode == MODE_NONE) {
         call_fail(call, 504, "response_timeout");

@@ -45,12 +45,14 @@ struct upstream_identity {
 /* Register the router's upstream metrics. Call once at start-up, before workers run. */
 void upstream_metrics_register(void);
 
-/* Create the pool for this worker's loop. table is borrowed and must outlive the pool. Upstream
- * host names are resolved here (once; blocking). Connects that open or fail, and responses, are
- * reported to health (borrowed, shared by the workers; NULL: none). Never NULL. */
+/* Create the pool for this worker's loop. table is borrowed and must outlive the pool.
+ * Connections go to the addresses in addrs (borrowed, shared by the workers: upstream_addr.h),
+ * and a failed connect tells it. Connects that open or fail, and responses, are reported to
+ * health (borrowed, shared by the workers; NULL: none). Never NULL. */
+struct upstream_addrs;
 struct upstream_pool *upstream_pool_create(struct event_base *base, const struct route_table *table,
                                            const struct upstream_settings *settings,
-                                           struct upstream_health *health);
+                                           struct upstream_addrs *addrs, struct upstream_health *health);
 /* Close every pooled connection and cancel calls in flight (their clients get nothing more). */
 void upstream_pool_free(struct upstream_pool *pool);
 
@@ -65,11 +67,13 @@ void upstream_forward(struct upstream_pool *pool, struct http_exchange *ex, cons
  * still waiting for a response head are left to finish. */
 void upstream_pool_drain(struct upstream_pool *pool);
 
-/* The services of the pool's table, and the address of one (router_service.index), borrowed:
- * false when its host name did not resolve. */
+/* The services of the pool's table, and the current address of one (router_service.index),
+ * copied: false while its host name does not resolve. */
 size_t upstream_pool_services(const struct upstream_pool *pool);
-bool upstream_pool_address(const struct upstream_pool *pool, size_t service, const struct sockaddr **addr,
+bool upstream_pool_address(const struct upstream_pool *pool, size_t service, struct sockaddr_storage *addr,
                            socklen_t *addrlen);
+/* A connect to service failed (the prober's too): its name is resolved again soon. */
+void upstream_pool_connect_failed(const struct upstream_pool *pool, size_t service);
 
 /* Calls in flight whose response is being streamed (for metrics and shutdown). */
 int upstream_active_streams(const struct upstream_pool *pool);

@@ -173,12 +173,13 @@ static void probe_done(evutil_socket_t fd, short what, void *arg)
 static void probe_start(struct probe *p)
 {
     struct upstream_prober *pr = p->owner;
-    const struct sockaddr *addr;
-    socklen_t addrlen;
-    if (!upstream_pool_address(pr->pool, p->service, &addr, &addrlen)) {
+    struct sockaddr_storage storage;
+    socklen_t addrlen = 0;
+    if (!upstream_pool_address(pr->pool, p->service, &storage, &addrlen)) {
         probe_end(p, false, "unresolved");
         return;
     }
+    const struct sockaddr *addr = (const struct sockaddr *)&storage;
     p->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) { /* out of descriptors: says nothing about the upstream; try again soon */
         p->next_ms = monotonic_ms() + 1000 * (int64_t)UPSTREAM_PROBE_DOWN_SECONDS;

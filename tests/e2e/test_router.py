@@ -600,6 +600,15 @@ def test_upstream_down_is_502_and_slow_is_504(procs, redis_server, upstream):
     assert sorted((e["status"], e["route"]) for e in access) == [(502, "mcp-dead"), (504, "mcp-slow")]
 
 
+def test_upstream_by_host_name(procs, redis_server, upstream):
+    """An upstream named by host name (MCP_<NAME>_URL on another machine) is resolved by the
+    router's resolver, not by the workers: here "localhost", which /etc/hosts answers."""
+    s = start_stack(procs, redis_server, upstream, MCP_NAMED_URL=f"http://localhost:{upstream.port}")
+    status, _, body = s.mcp_post("mcp-named", INIT, token=s.token("mcp-named"))
+    assert status == 200, body
+    assert json.loads(body)["result"]["serverInfo"]
+
+
 # ---- CORS and Origin ----
 
 def test_cors_preflight_and_origin(procs, redis_server, upstream):

@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "router/routes.h"
 #include "router/upstream.h"
+#include "router/upstream_addr.h"
 #include "router/upstream_health.h"
 
 static struct route_table *table_for(const char *text, struct config **cfg_out)
@@ -140,7 +141,8 @@ static void test_prober_connects(void **state)
                                          .stream_idle_timeout_ms = 5000,
                                          .idle_keepalive_ms = 5000,
                                          .max_idle_per_service = 4};
-    struct upstream_pool *pool = upstream_pool_create(loop.base, t, &settings, h);
+    struct upstream_addrs *addrs = upstream_addrs_create(t, NULL, NULL);
+    struct upstream_pool *pool = upstream_pool_create(loop.base, t, &settings, addrs, h);
     struct upstream_prober *prober = upstream_prober_create(loop.base, h, pool, 5000);
     assert_non_null(prober);
     struct probe_wait w = {h, route_find_service(t, "mcp-live")->index,
@@ -151,6 +153,7 @@ static void test_prober_connects(void **state)
     assert_int_equal(upstream_health_state(h, 0), UPSTREAM_DOWN); /* auth, on the closed port too */
     upstream_prober_free(prober);
     upstream_pool_free(pool);
+    upstream_addrs_free(addrs);
     fixture_loop_free(&loop);
     close(listener);
     metrics_reset_for_tests();
