@@ -604,9 +604,11 @@ def test_upstream_by_host_name(procs, redis_server, upstream):
     """An upstream named by host name (MCP_<NAME>_URL on another machine) is resolved by the
     router's resolver, not by the workers: here "localhost", which /etc/hosts answers."""
     s = start_stack(procs, redis_server, upstream, MCP_NAMED_URL=f"http://localhost:{upstream.port}")
+    seen = len(upstream.requests)
     status, _, body = s.mcp_post("mcp-named", INIT, token=s.token("mcp-named"))
     assert status == 200, body
-    assert json.loads(body)["result"]["serverInfo"]
+    posts = [r for r in upstream.requests[seen:] if r["method"] == "POST"]
+    assert posts and posts[-1]["target"] == "/mcp" and json.loads(posts[-1]["body"]) == INIT
 
 
 # ---- CORS and Origin ----
