@@ -3,6 +3,7 @@
  * limit name and Redis key prefix each MCP service gets from RATE_LIMIT_<NAME> and
  * RATE_LIMIT_MCP.
  */
+#include "router_fixture.h"
 #include "testutil.h"
 
 #include <stdlib.h>
@@ -117,20 +118,6 @@ static void test_limit_for_no_service(void **state)
     unload(&l);
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    log_init("test_router_gate", NULL, LOG_ERROR);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    log_shutdown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,5 +127,5 @@ int main(void)
         cmocka_unit_test(test_bad_service_limit_is_a_configuration_error),
         cmocka_unit_test(test_limit_for_no_service),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, router_fixture_quiet_log, router_fixture_log_shutdown);
 }

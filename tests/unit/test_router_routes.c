@@ -2,6 +2,7 @@
  * test_router_routes.c - the router's route table (src/router/routes.c): services from the
  * configuration, subdomain and path resolution, priorities, Host matching.
  */
+#include "router_fixture.h"
 #include "testutil.h"
 
 #include <stdlib.h>
@@ -20,29 +21,17 @@ static struct config *load(const char *text)
     return cfg;
 }
 
-static struct route_table *table_for(const char *text, struct config **cfg_out)
-{
-    struct config *cfg = load(text);
-    struct route_table *t = NULL;
-    struct buf errors;
-    buf_init(&errors, 4096);
-    assert_int_equal(route_table_create(cfg, &t, &errors), GW_OK);
-    buf_free(&errors);
-    *cfg_out = cfg;
-    return t;
-}
-
 static void test_services_from_configuration(void **state)
 {
     (void)state;
     struct config *cfg;
     struct route_table *t =
-        table_for("BASE_DOMAIN=Example.com\nAUTH_PORT=8001\nMCP_ECHO_PORT=3101\n"
-                  "MCP_FETCH_ENABLED=true\nMCP_FETCH_PORT=3100\n"
-                  "MCP_MY_TOOL_URL=http://10.0.0.5:9000/api/mcp\n"
-                  "MCP_MEMORY_COMMAND=npx -y @modelcontextprotocol/server-memory\n"
-                  "MCP_MEMORY_PORT=3102\nMCP_OFF_URL=http://127.0.0.1:1\nMCP_OFF_ENABLED=false\n",
-                  &cfg);
+        route_table_for_text("BASE_DOMAIN=Example.com\nAUTH_PORT=8001\nMCP_ECHO_PORT=3101\n"
+                             "MCP_FETCH_ENABLED=true\nMCP_FETCH_PORT=3100\n"
+                             "MCP_MY_TOOL_URL=http://10.0.0.5:9000/api/mcp\n"
+                             "MCP_MEMORY_COMMAND=npx -y @modelcontextprotocol/server-memory\n"
+                             "MCP_MEMORY_PORT=3102\nMCP_OFF_URL=http://127.0.0.1:1\nMCP_OFF_ENABLED=false\n",
+                             &cfg);
     assert_int_equal(t->nservices, 5);
     assert_string_equal(t->services[0].name, "auth");
     assert_string_equal(t->services[0].upstream_authority, "127.0.0.1:8001");
@@ -71,7 +60,7 @@ static void test_command_without_port_gets_the_automatic_port(void **state)
 {
     (void)state;
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=example.com\nMCP_X_COMMAND=run-me\n", &cfg);
+    struct route_table *t = route_table_for_text("BASE_DOMAIN=example.com\nMCP_X_COMMAND=run-me\n", &cfg);
     const struct router_service *x = route_find_service(t, "mcp-x");
     assert_non_null(x);
     assert_int_equal(x->upstream_port, 3002);
@@ -99,7 +88,7 @@ static void test_upstreams_follow_internal_bind_address(void **state)
         char text[1024];
         snprintf(text, sizeof(text), "%s%s", services, cases[i].setting);
         struct config *cfg;
-        struct route_table *t = table_for(text, &cfg);
+        struct route_table *t = route_table_for_text(text, &cfg);
         assert_string_equal(route_find_service(t, "auth")->upstream_host, cases[i].internal);
         assert_string_equal(route_find_service(t, "mcp-echo")->upstream_host, cases[i].internal);
         assert_string_equal(route_find_service(t, "mcp-fetch")->upstream_host, cases[i].internal);
@@ -113,9 +102,9 @@ static void test_upstreams_follow_internal_bind_address(void **state)
     }
     /* AUTH_INTERNAL_URL still wins */
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=example.com\nINTERNAL_BIND_ADDRESS=127.0.0.2\n"
-                                      "AUTH_INTERNAL_URL=http://10.0.0.9:8000\n",
-                                      &cfg);
+    struct route_table *t = route_table_for_text("BASE_DOMAIN=example.com\nINTERNAL_BIND_ADDRESS=127.0.0.2\n"
+                                                 "AUTH_INTERNAL_URL=http://10.0.0.9:8000\n",
+                                                 &cfg);
     assert_string_equal(route_find_service(t, "auth")->upstream_authority, "10.0.0.9:8000");
     route_table_free(t);
     config_free(cfg);
@@ -167,7 +156,7 @@ static void test_subdomain_resolution(void **state)
 {
     (void)state;
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=example.com\n", &cfg);
+    struct route_table *t = route_table_for_text("BASE_DOMAIN=example.com\n", &cfg);
     expect_route(t, "mcp-echo.example.com", "/mcp", ROUTE_MCP, "mcp-echo");
     expect_route(t, "MCP-ECHO.Example.COM:8443", "/mcp", ROUTE_MCP, "mcp-echo");
     expect_route(t, "mcp-echo.example.com.", "/mcp", ROUTE_MCP, "mcp-echo");
@@ -207,7 +196,7 @@ static void test_trailing_slash_is_the_mcp_endpoint(void **state)
 {
     (void)state;
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=example.com\n", &cfg);
+    struct route_table *t = route_table_for_text("BASE_DOMAIN=example.com\n", &cfg);
     expect_route(t, "mcp-echo.example.com", "/mcp/", ROUTE_MCP, "mcp-echo");
     expect_route(t, "MCP-Echo.example.com:443", "/mcp/", ROUTE_MCP, "mcp-echo");
     expect_route(t, "mcp-echo.example.com", "/.well-known/oauth-protected-resource/mcp/",
@@ -220,7 +209,7 @@ static void test_trailing_slash_is_the_mcp_endpoint(void **state)
     route_table_free(t);
     config_free(cfg);
 
-    t = table_for("BASE_DOMAIN=example.com\nROUTING=path\nMCP_FETCH_ENABLED=true\n", &cfg);
+    t = route_table_for_text("BASE_DOMAIN=example.com\nROUTING=path\nMCP_FETCH_ENABLED=true\n", &cfg);
     expect_route(t, "example.com", "/mcp-echo/mcp/", ROUTE_MCP, "mcp-echo");
     expect_route(t, "example.com", "/mcp-fetch/mcp/", ROUTE_MCP, "mcp-fetch");
     expect_route(t, "example.com", "/.well-known/oauth-protected-resource/mcp-echo/mcp/",
@@ -237,7 +226,7 @@ static void test_path_mode_root_metadata(void **state)
 {
     (void)state;
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=example.com\nROUTING=path\n", &cfg);
+    struct route_table *t = route_table_for_text("BASE_DOMAIN=example.com\nROUTING=path\n", &cfg);
     expect_route(t, "example.com", "/.well-known/oauth-protected-resource", ROUTE_RESOURCE_METADATA,
                  "mcp-echo");
     expect_route(t, "anything", "/.well-known/oauth-protected-resource", ROUTE_RESOURCE_METADATA, "mcp-echo");
@@ -246,7 +235,7 @@ static void test_path_mode_root_metadata(void **state)
     route_table_free(t);
     config_free(cfg);
 
-    t = table_for("BASE_DOMAIN=example.com\nROUTING=path\nMCP_FETCH_ENABLED=true\n", &cfg);
+    t = route_table_for_text("BASE_DOMAIN=example.com\nROUTING=path\nMCP_FETCH_ENABLED=true\n", &cfg);
     expect_route(t, "example.com", "/.well-known/oauth-protected-resource", ROUTE_NOT_FOUND, NULL);
     expect_route(t, "example.com", "/.well-known/oauth-protected-resource/mcp-fetch/mcp",
                  ROUTE_RESOURCE_METADATA, "mcp-fetch");
@@ -258,7 +247,7 @@ static void test_path_resolution(void **state)
 {
     (void)state;
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=example.com\nROUTING=path\n", &cfg);
+    struct route_table *t = route_table_for_text("BASE_DOMAIN=example.com\nROUTING=path\n", &cfg);
     assert_true(t->path_mode);
     const struct router_service *echo = route_find_service(t, "mcp-echo");
     assert_string_equal(echo->resource, "https://example.com/mcp-echo/mcp");

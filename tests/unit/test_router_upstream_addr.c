@@ -5,6 +5,7 @@
  * more often than the retry interval), and a name that stops resolving keeping its address.
  * The resolver is replaced by one whose answers the test controls.
  */
+#include "router_fixture.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -68,18 +69,10 @@ static bool wait_for_octet(struct upstream_addrs *a, size_t service, int want, i
 
 static struct route_table *table_for(struct config **cfg_out)
 {
-    const char *text =
-        "BASE_DOMAIN=example.com\nMCP_ECHO_ENABLED=false\nAUTH_INTERNAL_URL=http://127.0.0.9:8000\n"
-        "MCP_TOOLS_URL=http://tools.test:3000\n";
-    struct config *cfg = NULL;
-    struct buf errors;
-    buf_init(&errors, 4096);
-    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, &errors), GW_OK);
-    struct route_table *t = NULL;
-    assert_int_equal(route_table_create(cfg, &t, &errors), GW_OK);
-    buf_free(&errors);
-    *cfg_out = cfg;
-    return t;
+    return route_table_for_text(
+        "BASE_DOMAIN=example.com\nMCP_ECHO_ENABLED=false\n"
+        "AUTH_INTERNAL_URL=http://127.0.0.9:8000\nMCP_TOOLS_URL=http://tools.test:3000\n",
+        cfg_out);
 }
 
 static void test_names_follow_their_resolution(void **state)
@@ -120,14 +113,9 @@ static void test_names_follow_their_resolution(void **state)
 static void test_literal_only_tables_need_no_thread(void **state)
 {
     (void)state;
-    const char *text = "BASE_DOMAIN=example.com\nMCP_ECHO_ENABLED=true\nMCP_ECHO_PORT=3001\n";
-    struct config *cfg = NULL;
-    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, NULL), GW_OK);
-    struct route_table *t = NULL;
-    struct buf errors;
-    buf_init(&errors, 4096);
-    assert_int_equal(route_table_create(cfg, &t, &errors), GW_OK);
-    buf_free(&errors);
+    struct config *cfg;
+    struct route_table *t =
+        route_table_for_text("BASE_DOMAIN=example.com\nMCP_ECHO_ENABLED=true\nMCP_ECHO_PORT=3001\n", &cfg);
     struct upstream_addrs *a = upstream_addrs_create(t, NULL, NULL); /* the real getaddrinfo */
     size_t echo = route_find_service(t, "mcp-echo")->index;
     struct sockaddr_storage ss;
@@ -142,18 +130,11 @@ static void test_literal_only_tables_need_no_thread(void **state)
     config_free(cfg);
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    log_init("test_router_upstream_addr", NULL, LOG_ERROR);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_follow_their_resolution),
         cmocka_unit_test(test_literal_only_tables_need_no_thread),
     };
-    return cmocka_run_group_tests(tests, group_setup, NULL);
+    return cmocka_run_group_tests(tests, router_fixture_quiet_log, router_fixture_log_shutdown);
 }

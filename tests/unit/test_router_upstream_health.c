@@ -4,6 +4,7 @@
  * prober against real sockets on 127.0.0.1 (one port listening, one closed).
  */
 #include "event_fixture.h"
+#include "router_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,19 +17,6 @@
 #include "router/upstream.h"
 #include "router/upstream_addr.h"
 #include "router/upstream_health.h"
-
-static struct route_table *table_for(const char *text, struct config **cfg_out)
-{
-    struct config *cfg = NULL;
-    struct buf errors;
-    buf_init(&errors, 4096);
-    assert_int_equal(config_load_text(text, strlen(text), false, &cfg, &errors), GW_OK);
-    struct route_table *t = NULL;
-    assert_int_equal(route_table_create(cfg, &t, &errors), GW_OK);
-    buf_free(&errors);
-    *cfg_out = cfg;
-    return t;
-}
 
 static char *render(void)
 {
@@ -51,7 +39,8 @@ static void test_states_gauge_and_health_member(void **state)
     (void)state;
     metrics_reset_for_tests();
     struct config *cfg;
-    struct route_table *t = table_for("BASE_DOMAIN=example.com\nMCP_X_URL=http://127.0.0.1:9\n", &cfg);
+    struct route_table *t =
+        route_table_for_text("BASE_DOMAIN=example.com\nMCP_X_URL=http://127.0.0.1:9\n", &cfg);
     struct upstream_health *h = upstream_health_create(t);
     size_t echo = route_find_service(t, "mcp-echo")->index, x = route_find_service(t, "mcp-x")->index;
 
@@ -132,7 +121,7 @@ static void test_prober_connects(void **state)
              "MCP_LIVE_URL=http://127.0.0.1:%d\nMCP_CLOSED_URL=http://127.0.0.1:%d\n",
              closed_port, live_port, closed_port);
     struct config *cfg;
-    struct route_table *t = table_for(text, &cfg);
+    struct route_table *t = route_table_for_text(text, &cfg);
     struct upstream_health *h = upstream_health_create(t);
     struct fixture_loop loop;
     fixture_loop_init(&loop);
@@ -162,25 +151,11 @@ static void test_prober_connects(void **state)
     config_free(cfg);
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    log_init("test_router_upstream_health", NULL, LOG_ERROR);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    log_shutdown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_states_gauge_and_health_member),
         cmocka_unit_test(test_prober_connects),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, router_fixture_quiet_log, router_fixture_log_shutdown);
 }
