@@ -383,56 +383,6 @@ void log_set_stderr(bool on)
     atomic_store(&log_to_stderr, on);
 }
 
-/* ---- batching on worker threads ---- */
-
-/* Lines a worker thread wrote during one event-loop iteration, written out together at its end
- * (log_flush_thread): one write(2) for many access-log lines under load instead of one each. */
-struct log_batch {
-    size_t len;
-    char data[LOG_BATCH_MAX];
-};
-static _Thread_local struct log_batch *log_batch; /* NULL: this thread writes each line at once */
-
-void log_thread_batching(bool on)
-{
-    if (on && !log_batch) {
-        log_batch = gw_malloc(sizeof(*log_batch));
-        log_batch->len = 0;
-    } else if (!on && log_batch) {
-        log_flush_thread();
-        free(log_batch);
-        log_batch = NULL;
-    }
-}
-
-void log_flush_thread(void)
-{
-    if (log_batch && log_batch->len) {
-        log_emit(log_batch->data, log_batch->len);
-        log_batch->len = 0;
-    }
-}
-
-/* A WARNING or ERROR line goes out at once (after what was batched before it, so the order
- * holds): what an operator is waiting for is never held back. */
-static void log_output(enum log_level level, const char *line, size_t len)
-{
-    struct log_batch *batch = log_batch;
-    if (!batch) {
-        log_emit(line, len);
-        return;
-    }
-    if (batch->len + len > sizeof(batch->data))
-        log_flush_thread();
-    if (level >= LOG_WARNING || len > sizeof(batch->data)) {
-        log_flush_thread();
-        log_emit(line, len);
-        return;
-    }
-    memcpy(batch->data + batch->len, line, len);
-    batch->len += len;
-}
-
 void log_write(enum log_level level, const char *message, const struct log_field *fields, int nfields)
 {
     if (!log_enabled(level))
@@ -448,7 +398,7 @@ void log_write(enum log_level level, const char *message, const struct log_field
     if (err)
         err = log_format_truncated(b, level, log_service_name, message, message_len, fields, nfields);
     if (!err)
-        log_output(level, b->data, b->len);
+        log_emit(b->data, b->len);
     errno = saved_errno;
 }
 

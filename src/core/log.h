@@ -45,14 +45,6 @@ enum gw_err log_init(const char *service, const char *log_dir, enum log_level le
 /* Whether lines also go to stderr when they go to the log file (default: yes). The detached
  * supervisor turns it off: its stderr is LOG_DIR/supervisor.out, kept for what is no log line. */
 void log_set_stderr(bool on);
-/* Batching for an event-loop thread (core/server.c turns it on for each worker): this thread's
- * DEBUG and INFO lines wait in a buffer of LOG_BATCH_MAX bytes until log_flush_thread, which
- * the worker calls after every loop iteration, or until the buffer is full; a WARNING or ERROR
- * line flushes them and goes out at once. Off (the default) every line is written when logged.
- * Turning it off flushes. */
-#define LOG_BATCH_MAX (64 * 1024)
-void log_thread_batching(bool on);
-void log_flush_thread(void);
 /* Close the log file. */
 void log_shutdown(void);
 /* Reopen the log file (after rotation). Safe to call from any thread; used on SIGUSR1. */

@@ -504,14 +504,7 @@ static void *worker_main(void *arg)
     ws->nwls = srv->nlisteners;
     if (srv->opts.worker_init)
         srv->opts.worker_init(&ws->pub, srv->opts.hook_arg);
-    /* One loop iteration at a time, so that the log lines of an iteration's requests go out in
-     * one write at its end (log_thread_batching): under load, one write(2) for many access-log
-     * lines; when idle, each line before the worker sleeps. */
-    log_thread_batching(true);
-    while (event_base_loop(ws->pub.base, EVLOOP_ONCE) == 0 && !event_base_got_exit(ws->pub.base) &&
-           !event_base_got_break(ws->pub.base))
-        log_flush_thread();
-    log_thread_batching(false);
+    event_base_dispatch(ws->pub.base);
     for (size_t i = 0; i < ws->nwls; i++) {
         http_conn_close_all(&ws->wls[i]);
         if (ws->wls[i].evl)

@@ -486,61 +486,6 @@ static void test_file_output_and_reopen(void **state)
     assert_int_equal(log_init("auth", NULL, LOG_DEBUG), GW_OK);
 }
 
-/* A worker thread's batched lines: held until its loop iteration ends (log_flush_thread), a
- * full buffer, or a WARNING line, which goes out at once and after them; order always kept. */
-static void test_thread_batching(void **state)
-{
-    (void)state;
-    char *root = make_temp_dir();
-    char path[600];
-    snprintf(path, sizeof(path), "%s/auth.log", root);
-    struct stderr_capture cap;
-    capture_begin(&cap);
-    assert_int_equal(log_init("auth", root, LOG_INFO), GW_OK);
-    log_thread_batching(true);
-    log_info("one");
-    log_info("two");
-    char *text = read_file_text(path);
-    assert_int_equal(count_lines(text), 0);
-    free(text);
-    log_write(LOG_WARNING, "three", NULL, 0);
-    text = read_file_text(path);
-    assert_int_equal(count_lines(text), 3);
-    assert_true(strstr(text, "one") < strstr(text, "two") && strstr(text, "two") < strstr(text, "three"));
-    free(text);
-    log_info("four");
-    text = read_file_text(path);
-    assert_int_equal(count_lines(text), 3);
-    free(text);
-    log_flush_thread();
-    text = read_file_text(path);
-    assert_int_equal(count_lines(text), 4);
-    free(text);
-    /* more than the buffer holds: written before the flush, none lost */
-    char filler[900];
-    memset(filler, 'x', sizeof(filler) - 1);
-    filler[sizeof(filler) - 1] = '\0';
-    int n = (int)(2 * LOG_BATCH_MAX / sizeof(filler)) + 3;
-    for (int i = 0; i < n; i++)
-        log_info("%s", filler);
-    text = read_file_text(path);
-    int written = count_lines(text);
-    assert_true(written > 4 && written < 4 + n);
-    free(text);
-    log_thread_batching(false); /* flushes */
-    log_info("five");           /* and now straight out */
-    text = read_file_text(path);
-    assert_int_equal(count_lines(text), 4 + n + 1);
-    free(text);
-    log_shutdown();
-    char *err_text = capture_end(&cap);
-    assert_int_equal(count_lines(err_text), 4 + n + 1); /* the stderr copy got the same lines */
-    free(err_text);
-    remove_tree(root);
-    free(root);
-    assert_int_equal(log_init("auth", NULL, LOG_DEBUG), GW_OK);
-}
-
 static void test_init_bad_dir(void **state)
 {
     (void)state;
@@ -706,7 +651,6 @@ int main(void)
         cmocka_unit_test(test_level_filtering),
         cmocka_unit_test(test_errno_preserved),
         cmocka_unit_test(test_file_output_and_reopen),
-        cmocka_unit_test(test_thread_batching),
         cmocka_unit_test(test_init_bad_dir),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_threads_and_concurrent_reopen),
