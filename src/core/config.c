@@ -367,9 +367,10 @@ bool config_is_secret(const char *name)
     return false;
 }
 
-/* A copy of value with the password of a "scheme://user:password@host" URL replaced by "****".
- * Done by hand, not with url_split, so that a malformed URL (which url_split rejects) still
- * has its password hidden in error messages. NULL when there is no password to hide. */
+/* A copy of value with the password of a "scheme://user:password@host" URL, and the value of
+ * every query parameter named ...password (redis-sentinel://...?sentinel_password=...),
+ * replaced by "****". Done by hand, not with url_split, so that a malformed URL (which url_split
+ * rejects) still has its passwords hidden in error messages. NULL when there is nothing to hide. */
 static char *mask_url_password(const char *value)
 {
     const char *authority = strstr(value, "://");
@@ -383,16 +384,35 @@ static char *mask_url_password(const char *value)
             at = authority + i - 1;
             break;
         }
-    if (!at)
-        return NULL;
-    const char *colon = memchr(authority, ':', (size_t)(at - authority));
-    if (!colon || colon + 1 == at)
-        return NULL;
+    const char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
+    bool masked_any = false;
     struct buf masked;
     buf_init(&masked, SIZE_MAX / 2);
-    buf_append(&masked, value, (size_t)(colon + 1 - value));
-    buf_append_str(&masked, "****");
-    buf_append_str(&masked, at);
+    const char *rest = value;
+    if (colon && colon + 1 != at) {
+        buf_append(&masked, value, (size_t)(colon + 1 - value));
+        buf_append_str(&masked, "****");
+        rest = at;
+        masked_any = true;
+    }
+    const char *query = strchr(rest, '?');
+    while (query) {
+        const char *param = query + 1;
+        size_t param_len = strcspn(param, "&#");
+        const char *equals = memchr(param, '=', param_len);
+        if (equals && equals - param >= 8 && strncasecmp(equals - 8, "password", 8) == 0) {
+            buf_append(&masked, rest, (size_t)(equals + 1 - rest));
+            buf_append_str(&masked, "****");
+            rest = param + param_len;
+            masked_any = true;
+        }
+        query = param[param_len] == '&' ? param + param_len : NULL;
+    }
+    buf_append_str(&masked, rest);
+    if (!masked_any) {
+        buf_free(&masked);
+        return NULL;
+    }
     return buf_take(&masked);
 }
 
@@ -437,6 +457,10 @@ static void append_shown_value(struct buf *out, const char *name, const char *va
 
 static bool is_valid_url(const char *value)
 {
+    /* Its authority is a list of Sentinels, which no generic URL parser takes; the variable's
+     * own check (check_redis_url) reads it. */
+    if (strncasecmp(value, "redis-sentinel://", 17) == 0)
+        return true;
     struct url_parts url;
     if (url_split(value, strlen(value), &url) != GW_OK)
         return false;

@@ -569,7 +569,8 @@ static const struct config_var schema[] = {
      .type = CONFIG_URL,
      .default_value = "redis://127.0.0.1:6379/0",
      .check = check_redis_url,
-     .doc = "Redis: redis://[user][:password@]host[:port][/db] or unix:///path"},
+     .doc = "Redis: redis://[user][:password@]host[:port][/db], unix:///path, or with Sentinels "
+            "redis-sentinel://[user][:password@]host[:port][,host[:port]...]/MASTER[/db]"},
     {.name = "REDIS_PASSWORD",
      .type = CONFIG_STRING,
      .secret = true,

@@ -31,6 +31,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "redis_locate.h"
 #include "redis_url.h"
 
 #define REDIS_DEFAULT_COMMAND_MS 2000u
@@ -47,6 +48,11 @@
  * a PING; if that times out the client is stalled (unhealthy) like after any command's timeout,
  * on every worker alike, instead of only on the one that happened to send something. */
 #define REDIS_PROBE_IDLE_MS 2000u
+/* Sentinel mode: how often a ready client asks the Sentinels whether its server is still the
+ * master. A failover closes the clients of a master that died, but one that is demoted alive
+ * keeps answering (writes go to a server no longer in charge) until the Sentinels reconfigure it,
+ * which can take many seconds. */
+#define REDIS_SENTINEL_CHECK_MS 5000u
 /* Bound on commands awaiting a reply, so a stalled server cannot make us queue without end. */
 #define REDIS_MAX_IN_FLIGHT 10000u
 
@@ -59,6 +65,7 @@ enum redis_state {
 enum redis_pending_kind {
     PENDING_USER,
     PENDING_HANDSHAKE,      /* AUTH or SELECT */
+    PENDING_HANDSHAKE_ROLE, /* Sentinel mode: ROLE must say "master" */
     PENDING_HANDSHAKE_LAST, /* the PING whose answer makes the connection ready */
 };
 
@@ -78,8 +85,12 @@ struct redis_client {
     unsigned command_ms, connect_ms;
     unsigned attempt_deadline_ms; /* connect_ms as armed for the current attempt */
 
-    redisAsyncContext *ac; /* the usable context, or NULL (none, or it is being torn down) */
-    int contexts_alive;    /* attached contexts whose cleanup hook has not run yet */
+    redisAsyncContext *ac;             /* the usable context, or NULL (none, or it is being torn down) */
+    struct redis_locate_job *locating; /* a host name or Sentinel lookup in progress, or NULL */
+    struct redis_locate_job *checking; /* Sentinel mode: a "still the master?" check, or NULL */
+    uint64_t last_sentinel_check_ms;
+    char connected_to[INET6_ADDRSTRLEN + 8]; /* the address of the current attempt, for logs */
+    int contexts_alive;                      /* attached contexts whose cleanup hook has not run yet */
     enum redis_state state;
     struct event *reconnect_timer;
     struct event *connect_timer;
@@ -186,10 +197,12 @@ static void became_ready(struct redis_client *client)
     client->stalled = false;
     client->ready_at_ms = monotonic_ms();
     client->last_reply_ms = client->ready_at_ms;
+    client->last_sentinel_check_ms = client->ready_at_ms; /* the Sentinels were just asked */
     client->connected_since = time(NULL);
     evtimer_del(client->connect_timer);
-    struct log_field fields[] = {log_str("redis", client->ep.address), log_int("db", client->ep.db)};
-    log_write(LOG_INFO, "Connected to Redis", fields, 2);
+    struct log_field fields[] = {log_str("redis", client->ep.address), log_int("db", client->ep.db),
+                                 log_str("address", client->connected_to)};
+    log_write(LOG_INFO, "Connected to Redis", fields, redis_endpoint_needs_lookup(&client->ep) ? 3 : 2);
 }
 
 static void destroy_client(struct redis_client *client)
@@ -263,8 +276,36 @@ static void handle_handshake_reply(struct redis_client *client, redisAsyncContex
         redisAsyncFree(ac);
         return;
     }
+    if (kind == PENDING_HANDSHAKE_ROLE) {
+        const char *role = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                                   reply->element[0]->type == REDIS_REPLY_STRING
+                               ? reply->element[0]->str
+                               : "?";
+        if (strcmp(role, "master") != 0) {
+            /* The Sentinel's answer is stale (a failover is under way): ask again next attempt. */
+            snprintf(client->attempt_error, sizeof(client->attempt_error),
+                     "%s is not the master (ROLE says %s); asking the Sentinels again", client->connected_to,
+                     role);
+            client->ac = NULL;
+            redisAsyncFree(ac);
+        }
+        return;
+    }
     if (kind == PENDING_HANDSHAKE_LAST)
         became_ready(client);
+}
+
+/* In Sentinel mode a READONLY error means the server we talk to was demoted to a replica: drop
+ * the connection, so the next attempt asks the Sentinels for the new master. We are inside a
+ * reply callback, so hiredis frees the context after it returns. */
+static void drop_if_demoted(struct redis_client *client, redisAsyncContext *ac, const redisReply *reply)
+{
+    if (client->ep.sentinel_count == 0 || client->ac != ac || strncmp(reply->str, "READONLY", 8) != 0)
+        return;
+    snprintf(client->attempt_error, sizeof(client->attempt_error),
+             "%s became a replica (READONLY); asking the Sentinels for the master", client->connected_to);
+    client->ac = NULL;
+    redisAsyncFree(ac);
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
@@ -306,6 +347,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
     } else if (reply->type == REDIS_REPLY_ERROR) {
         result.err = GW_ERR_PROTOCOL;
         result.error = reply->str;
+        drop_if_demoted(client, ac, reply);
     }
     /* Last thing we do: cb may free the client (the actual free then waits for the hook). */
     cb(&result, arg);
@@ -379,6 +421,10 @@ static enum gw_err send_handshake(struct redis_client *client)
         err = client->ep.user ? submit_argv(client, PENDING_HANDSHAKE, 3, auth_user)
                               : submit_argv(client, PENDING_HANDSHAKE, 2, auth);
     }
+    if (!err && client->ep.sentinel_count > 0) {
+        const char *role[] = {"ROLE"};
+        err = submit_argv(client, PENDING_HANDSHAKE_ROLE, 1, role);
+    }
     if (!err && client->ep.db != 0) {
         char db_text[16];
         snprintf(db_text, sizeof(db_text), "%d", client->ep.db);
@@ -392,18 +438,18 @@ static enum gw_err send_handshake(struct redis_client *client)
     return err;
 }
 
-static void start_attempt(struct redis_client *client)
+/* Open the connection of this attempt to host:port (numeric), or to the Unix socket. */
+static void connect_to(struct redis_client *client, const char *host, int port)
 {
-    client->attempt_error[0] = '\0';
-    client->state = REDIS_STATE_CONNECTING;
-    redisAsyncContext *ac = client->ep.unix_path ? redisAsyncConnectUnix(client->ep.unix_path)
-                                                 : redisAsyncConnect(client->ep.host, client->ep.port);
+    redisAsyncContext *ac =
+        client->ep.unix_path ? redisAsyncConnectUnix(client->ep.unix_path) : redisAsyncConnect(host, port);
     if (!ac)
         gw_oom(sizeof(*ac));
     if (ac->err) {
         /* Failed synchronously (e.g. refused on loopback, no socket file): not attached yet. */
         snprintf(client->attempt_error, sizeof(client->attempt_error), "%s", ac->errstr);
         redisAsyncFree(ac);
+        evtimer_del(client->connect_timer);
         attempt_failed(client, client->attempt_error);
         client->attempt_error[0] = '\0';
         return;
@@ -412,6 +458,7 @@ static void start_attempt(struct redis_client *client)
         redisEnableKeepAlive(&ac->c);
     if (redisLibeventAttach(ac, client->base) != REDIS_OK) {
         redisAsyncFree(ac);
+        evtimer_del(client->connect_timer);
         attempt_failed(client, "cannot attach to the event loop");
         return;
     }
@@ -419,13 +466,46 @@ static void start_attempt(struct redis_client *client)
     ac->ev.cleanup = on_context_cleanup;
     client->ac = ac;
     client->contexts_alive++;
-    client->attempt_deadline_ms = client->connect_ms;
-    struct timeval tv = ms_to_timeval(client->connect_ms);
-    evtimer_add(client->connect_timer, &tv);
     if (send_handshake(client) != GW_OK) {
         snprintf(client->attempt_error, sizeof(client->attempt_error), "cannot queue the handshake");
         client->ac = NULL;
         redisAsyncFree(ac); /* not in a hiredis callback: immediate, ends in context_gone */
+    }
+}
+
+static void on_located(enum gw_err err, const struct redis_location *location, const char *why, void *arg)
+{
+    struct redis_client *client = arg;
+    client->locating = NULL;
+    if (err != GW_OK) {
+        evtimer_del(client->connect_timer);
+        attempt_failed(client, why);
+        return;
+    }
+    /* Successive failed attempts walk through the addresses a name has (IPv6 and IPv4, ...). */
+    const char *host = location->hosts[client->failures % location->count];
+    snprintf(client->connected_to, sizeof(client->connected_to), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+             host, location->port);
+    connect_to(client, host, location->port);
+}
+
+static void start_attempt(struct redis_client *client)
+{
+    client->attempt_error[0] = '\0';
+    client->state = REDIS_STATE_CONNECTING;
+    /* One deadline for the lookup, the connect and the handshake together. */
+    client->attempt_deadline_ms = client->connect_ms;
+    struct timeval tv = ms_to_timeval(client->connect_ms);
+    evtimer_add(client->connect_timer, &tv);
+    if (!redis_endpoint_needs_lookup(&client->ep)) {
+        snprintf(client->connected_to, sizeof(client->connected_to), "%s", client->ep.address);
+        connect_to(client, client->ep.host, client->ep.port);
+        return;
+    }
+    client->locating = redis_locate_start(client->base, &client->ep, client->connect_ms, on_located, client);
+    if (!client->locating) {
+        evtimer_del(client->connect_timer);
+        attempt_failed(client, "cannot start the address lookup (no thread or socket)");
     }
 }
 
@@ -441,6 +521,16 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct redis_client *client = arg;
+    if (client->state == REDIS_STATE_CONNECTING && client->locating) {
+        redis_locate_cancel(client->locating);
+        client->locating = NULL;
+        char reason[128];
+        snprintf(reason, sizeof(reason), "%s timed out after %u ms",
+                 client->ep.sentinel_count ? "asking the Sentinels" : "resolving the host name",
+                 client->attempt_deadline_ms);
+        attempt_failed(client, reason);
+        return;
+    }
     if (client->state != REDIS_STATE_CONNECTING || !client->ac)
         return;
     snprintf(client->attempt_error, sizeof(client->attempt_error), "connect timed out after %u ms",
@@ -543,11 +633,45 @@ static void probe_answered(const struct redis_result *result, void *arg)
     client->probe_in_flight = false;
 }
 
+static void on_master_checked(enum gw_err err, const struct redis_location *location, const char *why,
+                              void *arg)
+{
+    (void)why; /* a Sentinel that cannot answer now says nothing about our server */
+    struct redis_client *client = arg;
+    client->checking = NULL;
+    if (err != GW_OK || client->state != REDIS_STATE_READY || !client->ac)
+        return;
+    for (size_t i = 0; i < location->count; i++) {
+        char address[sizeof(client->connected_to)];
+        const char *host = location->hosts[i];
+        snprintf(address, sizeof(address), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, location->port);
+        if (strcmp(address, client->connected_to) == 0)
+            return;
+    }
+    snprintf(client->attempt_error, sizeof(client->attempt_error),
+             "the Sentinels now name another master than %s (failover)", client->connected_to);
+    redisAsyncContext *ac = client->ac;
+    client->ac = NULL;
+    redisAsyncFree(ac); /* not in a hiredis callback: immediate; context_gone reconnects at once */
+}
+
+static void check_sentinel_master(struct redis_client *client)
+{
+    uint64_t now = monotonic_ms();
+    if (client->ep.sentinel_count == 0 || client->state != REDIS_STATE_READY || client->checking ||
+        now - client->last_sentinel_check_ms < REDIS_SENTINEL_CHECK_MS)
+        return;
+    client->last_sentinel_check_ms = now;
+    client->checking =
+        redis_locate_start(client->base, &client->ep, client->connect_ms, on_master_checked, client);
+}
+
 static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct redis_client *client = arg;
+    check_sentinel_master(client);
     /* Not while stalled: that is known already, and the late replies will clear it. */
     if (client->state != REDIS_STATE_READY || !client->ac || client->probe_in_flight || client->stalled ||
         monotonic_ms() - client->last_reply_ms < REDIS_PROBE_IDLE_MS)
@@ -602,6 +726,10 @@ void redis_client_free(struct redis_client *client)
     evtimer_del(client->reconnect_timer);
     evtimer_del(client->connect_timer);
     event_del(client->probe_timer);
+    redis_locate_cancel(client->locating);
+    client->locating = NULL;
+    redis_locate_cancel(client->checking);
+    client->checking = NULL;
     /* Answer every command still waiting. Callbacks cannot change the list here: new commands
      * are refused (freeing) and replies only arrive from the event loop or redisAsyncFree. */
     for (struct redis_pending *p = client->pending_head; p; p = p->next) {

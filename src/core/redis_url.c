@@ -1,8 +1,8 @@
 /*
  * redis_url.c - REDIS_URL parsing (see redis_url.h).
  *
- * Host names other than localhost are refused on purpose: hiredis 0.14 resolves them with
- * blocking getaddrinfo on the worker thread, on every reconnect.
+ * Host names are accepted here; the client resolves them off the event loop (redis_locate.h),
+ * because hiredis 0.14 would resolve them with blocking getaddrinfo on the worker thread.
  */
 #include "redis_url.h"
 
@@ -17,6 +17,8 @@
 #include "alloc.h"
 
 #define REDIS_DEFAULT_PORT 6379
+#define REDIS_SENTINEL_DEFAULT_PORT 26379
+#define REDIS_MAX_SENTINELS 16
 
 static int hex_value(char c)
 {
@@ -69,7 +71,7 @@ static bool parse_number(const char *s, size_t len, long min, long max, long *ou
     return true;
 }
 
-/* The query string: only db=N is understood. */
+/* The query string: db=N, and sentinel_password=P in Sentinel mode. */
 static const char *parse_query(struct redis_endpoint *ep, const char *query)
 {
     while (*query) {
@@ -79,8 +81,14 @@ static const char *parse_query(struct redis_endpoint *ep, const char *query)
             if (!parse_number(query + 3, len - 3, 0, 1000000, &db))
                 return "db must be a non-negative number";
             ep->db = (int)db;
+        } else if (ep->sentinels && len >= 18 && strncmp(query, "sentinel_password=", 18) == 0) {
+            free(ep->sentinel_password);
+            ep->sentinel_password = percent_decode(query + 18, len - 18);
+            if (!ep->sentinel_password)
+                return "malformed percent-escape in sentinel_password";
         } else if (len > 0) {
-            return "unknown query parameter (only db=N is supported)";
+            return ep->sentinels ? "unknown query parameter (db=N and sentinel_password=P are supported)"
+                                 : "unknown query parameter (only db=N is supported)";
         }
         query += len;
         if (*query == '&')
@@ -89,76 +97,126 @@ static const char *parse_query(struct redis_endpoint *ep, const char *query)
     return NULL;
 }
 
-/* Fill host/port/user/password/db from a redis:// URL. Returns NULL or a static reason. */
-static const char *parse_tcp_url(struct redis_endpoint *ep, const char *rest)
+/* A host name as DNS and /etc/hosts know them: letters, digits, '-' and '.', labels of at most 63
+ * characters, 253 in all, and not digits and dots only (that would be a malformed IPv4 address,
+ * which getaddrinfo would read in surprising ways, e.g. "10.1" as 10.0.0.1). */
+static bool valid_host_name(const char *s, size_t len)
 {
-    size_t authority_len = strcspn(rest, "/?#");
-    const char *authority = rest;
-    const char *at = NULL;
-    for (size_t i = 0; i < authority_len; i++)
-        if (authority[i] == '@')
-            at = authority + i;
-    const char *hostport = authority;
-    if (at) {
-        const char *colon = memchr(authority, ':', (size_t)(at - authority));
-        size_t user_len = colon ? (size_t)(colon - authority) : (size_t)(at - authority);
-        if (user_len > 0) {
-            ep->user = percent_decode(authority, user_len);
-            if (!ep->user)
-                return "malformed percent-escape in the user name";
+    if (len == 0 || len > 253)
+        return false;
+    bool only_digits_and_dots = true;
+    size_t label = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            continue;
         }
-        if (colon) {
-            ep->password = percent_decode(colon + 1, (size_t)(at - colon - 1));
-            if (!ep->password)
-                return "malformed percent-escape in the password";
-        }
-        hostport = at + 1;
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && !(c == '-' && label > 0))
+            return false;
+        if (!(c >= '0' && c <= '9'))
+            only_digits_and_dots = false;
+        if (++label > 63)
+            return false;
     }
-    size_t hostport_len = (size_t)(authority + authority_len - hostport);
-    const char *host = hostport, *port_text = NULL;
+    return !only_digits_and_dots;
+}
+
+/* host[:port] or [v6][:port] in text[0..len). *host gets a new string ("localhost" becomes
+ * 127.0.0.1, so that what the supervisor starts and what the roles reach are the same address).
+ * Returns NULL or a static reason. */
+static const char *parse_host_port(const char *text, size_t len, int default_port, char **host_out,
+                                   bool *is_name, int *port_out)
+{
+    const char *host = text, *port_text = NULL;
     size_t host_len;
-    if (hostport_len > 0 && hostport[0] == '[') {
-        const char *close = memchr(hostport, ']', hostport_len);
+    bool bracketed = len > 0 && text[0] == '[';
+    if (bracketed) {
+        const char *close = memchr(text, ']', len);
         if (!close)
             return "unterminated [IPv6] address";
-        host = hostport + 1;
+        host = text + 1;
         host_len = (size_t)(close - host);
-        if (close + 1 < hostport + hostport_len) {
+        if (close + 1 < text + len) {
             if (close[1] != ':')
                 return "junk after the [IPv6] address";
             port_text = close + 2;
         }
     } else {
-        const char *colon = memchr(hostport, ':', hostport_len);
-        host_len = colon ? (size_t)(colon - hostport) : hostport_len;
+        const char *colon = memchr(text, ':', len);
+        host_len = colon ? (size_t)(colon - text) : len;
         if (colon)
             port_text = colon + 1;
     }
     if (host_len == 0)
         return "missing host";
-    if (host_len >= INET6_ADDRSTRLEN)
-        return "host names other than localhost are not supported: use an IP address";
-    char host_copy[INET6_ADDRSTRLEN];
+    if (host_len > 253)
+        return "host name too long";
+    char host_copy[256];
     memcpy(host_copy, host, host_len);
     host_copy[host_len] = '\0';
     unsigned char scratch[sizeof(struct in6_addr)];
-    if (strcasecmp(host_copy, "localhost") == 0)
-        ep->host = gw_strdup("127.0.0.1");
-    else if (inet_pton(AF_INET, host_copy, scratch) == 1 || inet_pton(AF_INET6, host_copy, scratch) == 1)
-        ep->host = gw_strdup(host_copy);
-    else
-        return "host names other than localhost are not supported: use an IP address";
-
-    ep->port = REDIS_DEFAULT_PORT;
+    *is_name = false;
+    if (strcasecmp(host_copy, "localhost") == 0) {
+        *host_out = gw_strdup("127.0.0.1");
+    } else if (inet_pton(AF_INET6, host_copy, scratch) == 1) {
+        *host_out = gw_strdup(host_copy);
+    } else if (bracketed) {
+        return "[...] must hold an IPv6 address";
+    } else if (inet_pton(AF_INET, host_copy, scratch) == 1) {
+        *host_out = gw_strdup(host_copy);
+    } else if (valid_host_name(host_copy, host_len)) {
+        *host_out = gw_strdup(host_copy);
+        *is_name = true;
+    } else {
+        return "host must be an IP address or a host name (letters, digits, '-' and '.')";
+    }
+    *port_out = default_port;
     if (port_text) {
         long port;
-        size_t port_len = (size_t)(authority + authority_len - port_text);
-        if (!parse_number(port_text, port_len, 1, 65535, &port))
+        if (!parse_number(port_text, (size_t)(text + len - port_text), 1, 65535, &port)) {
+            free(*host_out);
+            *host_out = NULL;
             return "port must be a number from 1 to 65535";
-        ep->port = (int)port;
+        }
+        *port_out = (int)port;
     }
+    return NULL;
+}
 
-    const char *path = authority + authority_len;
+/* [user][:password]@ at the start of the authority; *rest_out points after it. */
+static const char *parse_userinfo(struct redis_endpoint *ep, const char *authority, size_t authority_len,
+                                  const char **rest_out)
+{
+    const char *at = NULL;
+    for (size_t i = 0; i < authority_len; i++)
+        if (authority[i] == '@')
+            at = authority + i;
+    *rest_out = authority;
+    if (!at)
+        return NULL;
+    const char *colon = memchr(authority, ':', (size_t)(at - authority));
+    size_t user_len = colon ? (size_t)(colon - authority) : (size_t)(at - authority);
+    if (user_len > 0) {
+        ep->user = percent_decode(authority, user_len);
+        if (!ep->user)
+            return "malformed percent-escape in the user name";
+    }
+    if (colon) {
+        ep->password = percent_decode(colon + 1, (size_t)(at - colon - 1));
+        if (!ep->password)
+            return "malformed percent-escape in the password";
+    }
+    *rest_out = at + 1;
+    return NULL;
+}
+
+/* /db, then ?query; path points at what follows the authority (or the master name). */
+static const char *parse_db_and_query(struct redis_endpoint *ep, const char *path)
+{
     if (*path == '#')
         return "fragment not allowed";
     if (*path == '/') {
@@ -176,6 +234,78 @@ static const char *parse_tcp_url(struct redis_endpoint *ep, const char *rest)
     if (*path == '?')
         return parse_query(ep, path + 1);
     return NULL;
+}
+
+/* Fill host/port/user/password/db from a redis:// URL. Returns NULL or a static reason. */
+static const char *parse_tcp_url(struct redis_endpoint *ep, const char *rest)
+{
+    size_t authority_len = strcspn(rest, "/?#");
+    const char *hostport;
+    const char *reason = parse_userinfo(ep, rest, authority_len, &hostport);
+    if (reason)
+        return reason;
+    reason = parse_host_port(hostport, (size_t)(rest + authority_len - hostport), REDIS_DEFAULT_PORT,
+                             &ep->host, &ep->host_is_name, &ep->port);
+    if (reason)
+        return reason;
+    return parse_db_and_query(ep, rest + authority_len);
+}
+
+/* redis-sentinel://[userinfo@]h[:p][,h[:p]...]/MASTER[/db][?query] */
+static const char *parse_sentinel_url(struct redis_endpoint *ep, const char *rest)
+{
+    size_t authority_len = strcspn(rest, "/?#");
+    const char *list;
+    const char *reason = parse_userinfo(ep, rest, authority_len, &list);
+    if (reason)
+        return reason;
+    const char *list_end = rest + authority_len;
+    if (list == list_end)
+        return "redis-sentinel:// needs at least one Sentinel host[:port]";
+    size_t count = 1;
+    for (const char *c = list; c < list_end; c++)
+        count += *c == ',';
+    if (count > REDIS_MAX_SENTINELS)
+        return "too many Sentinels (at most 16)";
+    ep->sentinels = gw_calloc(count, sizeof(*ep->sentinels));
+    for (const char *item = list; item <= list_end;) {
+        const char *comma = memchr(item, ',', (size_t)(list_end - item));
+        const char *item_end = comma ? comma : list_end;
+        struct redis_sentinel *s = &ep->sentinels[ep->sentinel_count];
+        bool is_name;
+        reason = parse_host_port(item, (size_t)(item_end - item), REDIS_SENTINEL_DEFAULT_PORT, &s->host,
+                                 &is_name, &s->port);
+        if (reason)
+            return reason;
+        ep->sentinel_count++;
+        item = item_end + 1;
+    }
+    const char *path = list_end;
+    if (*path != '/' || path[1] == '\0' || path[1] == '/' || path[1] == '?' || path[1] == '#')
+        return "redis-sentinel:// needs the master's name as the path (redis-sentinel://host:26379/mymaster)";
+    size_t name_len = strcspn(path + 1, "/?#");
+    ep->sentinel_master = percent_decode(path + 1, name_len);
+    if (!ep->sentinel_master)
+        return "malformed percent-escape in the master name";
+    for (const char *c = ep->sentinel_master; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return "the master name must not contain spaces or control characters";
+    return parse_db_and_query(ep, path + 1 + name_len);
+}
+
+static void format_sentinel_address(struct redis_endpoint *ep)
+{
+    size_t n = strlen(ep->sentinel_master) + 32;
+    for (size_t i = 0; i < ep->sentinel_count; i++)
+        n += strlen(ep->sentinels[i].host) + 10;
+    ep->address = gw_malloc(n);
+    int used = snprintf(ep->address, n, "sentinel %s at ", ep->sentinel_master);
+    for (size_t i = 0; i < ep->sentinel_count; i++) {
+        const struct redis_sentinel *s = &ep->sentinels[i];
+        bool v6 = strchr(s->host, ':') != NULL;
+        used += snprintf(ep->address + used, n - (size_t)used, v6 ? "%s[%s]:%d" : "%s%s:%d", i ? "," : "",
+                         s->host, s->port);
+    }
 }
 
 static const char *parse_url(struct redis_endpoint *ep, const char *url)
@@ -203,9 +333,15 @@ static const char *parse_url(struct redis_endpoint *ep, const char *url)
             return parse_query(ep, path + path_len + 1);
         return NULL;
     }
+    if (strncasecmp(url, "redis-sentinel://", 17) == 0) {
+        const char *reason = parse_sentinel_url(ep, url + 17);
+        if (!reason)
+            format_sentinel_address(ep);
+        return reason;
+    }
     if (strncasecmp(url, "rediss://", 9) == 0)
         return "rediss:// (TLS) is not supported by hiredis 0.14; use a loopback address or a Unix socket";
-    return "must start with redis:// or unix://";
+    return "must start with redis://, redis-sentinel:// or unix://";
 }
 
 enum gw_err redis_endpoint_parse(const char *url, struct redis_endpoint *out, const char **reason)
@@ -219,16 +355,56 @@ enum gw_err redis_endpoint_parse(const char *url, struct redis_endpoint *out, co
     return GW_OK;
 }
 
+static void free_secret(char *secret)
+{
+    if (secret) {
+        /* the secret should not linger in freed heap memory */
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+}
+
 void redis_endpoint_free(struct redis_endpoint *ep)
 {
     free(ep->host);
     free(ep->unix_path);
     free(ep->user);
-    if (ep->password) {
-        /* the secret should not linger in freed heap memory */
-        explicit_bzero(ep->password, strlen(ep->password));
-        free(ep->password);
-    }
+    free_secret(ep->password);
     free(ep->address);
+    for (size_t i = 0; i < ep->sentinel_count; i++)
+        free(ep->sentinels[i].host);
+    free(ep->sentinels);
+    free(ep->sentinel_master);
+    free_secret(ep->sentinel_password);
     memset(ep, 0, sizeof(*ep));
+}
+
+static char *strdup_or_null(const char *s)
+{
+    return s ? gw_strdup(s) : NULL;
+}
+
+void redis_endpoint_copy(struct redis_endpoint *to, const struct redis_endpoint *from)
+{
+    *to = *from;
+    to->host = strdup_or_null(from->host);
+    to->unix_path = strdup_or_null(from->unix_path);
+    to->user = strdup_or_null(from->user);
+    to->password = strdup_or_null(from->password);
+    to->address = strdup_or_null(from->address);
+    to->sentinel_master = strdup_or_null(from->sentinel_master);
+    to->sentinel_password = strdup_or_null(from->sentinel_password);
+    to->sentinels = NULL;
+    if (from->sentinel_count) {
+        to->sentinels = gw_calloc(from->sentinel_count, sizeof(*to->sentinels));
+        for (size_t i = 0; i < from->sentinel_count; i++) {
+            to->sentinels[i].host = gw_strdup(from->sentinels[i].host);
+            to->sentinels[i].port = from->sentinels[i].port;
+        }
+    }
+}
+
+bool redis_endpoint_needs_lookup(const struct redis_endpoint *ep)
+{
+    return ep->host_is_name || ep->sentinel_count > 0;
 }

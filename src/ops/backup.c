@@ -306,16 +306,24 @@ int backup_all_main(int argc, char **argv)
     struct redis_endpoint ep;
     const char *why = NULL;
     bool have_rdb = false;
-    if (redis_endpoint_parse(config_get(cfg, "REDIS_URL", "redis://127.0.0.1:6379/0"), &ep, &why) == GW_OK) {
+    char host[256];
+    int port_number = 0;
+    bool have_endpoint =
+        redis_endpoint_parse(config_get(cfg, "REDIS_URL", "redis://127.0.0.1:6379/0"), &ep, &why) == GW_OK;
+    if (have_endpoint && !ep.unix_path && !ops_redis_address(&ep, host, sizeof(host), &port_number)) {
+        redis_endpoint_free(&ep);
+        have_endpoint = false;
+    }
+    if (have_endpoint) {
         const char *password = ep.password ? ep.password : config_get(cfg, "REDIS_PASSWORD", NULL);
         if (password && *password)
             setenv("REDISCLI_AUTH", password, 1);
         char port[16];
-        snprintf(port, sizeof(port), "%d", ep.port);
+        snprintf(port, sizeof(port), "%d", port_number);
         char *rdb = path_join(staging, "redis.rdb");
         char *args[] = {"redis-cli",
                         ep.unix_path ? "-s" : "-h",
-                        ep.unix_path ? ep.unix_path : ep.host,
+                        ep.unix_path ? ep.unix_path : host,
                         "-p",
                         port,
                         "--rdb",

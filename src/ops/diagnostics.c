@@ -67,6 +67,7 @@ static void collect_secrets(const struct config *cfg, struct secrets *s)
     const char *why;
     if (redis_endpoint_parse(config_get(cfg, "REDIS_URL", ""), &ep, &why) == GW_OK) {
         add_secret(s, ep.password);
+        add_secret(s, ep.sentinel_password);
         redis_endpoint_free(&ep);
     }
 }

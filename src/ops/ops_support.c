@@ -19,7 +19,27 @@
 #include "core/alloc.h"
 #include "core/crypto.h"
 #include "core/public_url.h"
+#include "core/redis_locate.h"
 #include "core/redis_url.h"
+
+bool ops_redis_address(const struct redis_endpoint *ep, char *host, size_t host_size, int *port)
+{
+    if (ep->sentinel_count == 0) {
+        /* hiredis and redis-cli resolve a host name themselves (blocking is fine here) */
+        snprintf(host, host_size, "%s", ep->host);
+        *port = ep->port;
+        return true;
+    }
+    struct redis_location where;
+    char why[640];
+    if (redis_locate_sync(ep, 5000, &where, why, sizeof(why)) != GW_OK) {
+        fprintf(stderr, "ERROR: Could not find the Redis master: %s\n", why);
+        return false;
+    }
+    snprintf(host, host_size, "%s", where.hosts[0]);
+    *port = where.port;
+    return true;
+}
 
 redisContext *ops_redis_connect(const struct config *cfg)
 {
@@ -31,8 +51,14 @@ redisContext *ops_redis_connect(const struct config *cfg)
         return NULL;
     }
     struct timeval tv = {5, 0};
+    char host[256];
+    int port = 0;
+    if (!ep.unix_path && !ops_redis_address(&ep, host, sizeof(host), &port)) {
+        redis_endpoint_free(&ep);
+        return NULL;
+    }
     redisContext *c = ep.unix_path ? redisConnectUnixWithTimeout(ep.unix_path, tv)
-                                   : redisConnectWithTimeout(ep.host, ep.port, tv);
+                                   : redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
         fprintf(stderr, "ERROR: Could not connect to Redis at %s: %s\n", ep.address,
                 c ? c->errstr : "out of memory");

@@ -20,6 +20,12 @@
  * "ERROR: Could not connect to Redis at ADDR: why" on stderr. */
 redisContext *ops_redis_connect(const struct config *cfg);
 
+struct redis_endpoint;
+/* The TCP address to reach for endpoint: its own host and port, or in Sentinel mode the master
+ * the Sentinels name now (5 s per Sentinel). host must hold INET6_ADDRSTRLEN bytes or more.
+ * False after printing "ERROR: Could not find the Redis master: why" on stderr. */
+bool ops_redis_address(const struct redis_endpoint *endpoint, char *host, size_t host_size, int *port);
+
 /* REDIS_KEY_PREFIX + a + b as a new string (caller frees). b may be NULL. */
 char *ops_key(const struct config *cfg, const char *a, const char *b);
 

@@ -73,11 +73,18 @@ int redis_cli_main(int argc, char **argv)
         config_free(cfg);
         return CONFIG_EXIT_CODE;
     }
+    char host[256];
+    int port_number = 0;
+    if (!ep.unix_path && !ops_redis_address(&ep, host, sizeof(host), &port_number)) {
+        redis_endpoint_free(&ep);
+        config_free(cfg);
+        return 1;
+    }
     const char *password = ep.password ? ep.password : config_get(cfg, "REDIS_PASSWORD", NULL);
     if (password && *password)
         setenv("REDISCLI_AUTH", password, 1);
     char port[16], db[16];
-    snprintf(port, sizeof(port), "%d", ep.port);
+    snprintf(port, sizeof(port), "%d", port_number);
     snprintf(db, sizeof(db), "%d", ep.db);
     char **args = gw_calloc((size_t)argc + 12, sizeof(char *));
     size_t n = 0;
@@ -87,7 +94,7 @@ int redis_cli_main(int argc, char **argv)
         args[n++] = ep.unix_path;
     } else {
         args[n++] = "-h";
-        args[n++] = ep.host;
+        args[n++] = host;
         args[n++] = "-p";
         args[n++] = port;
     }

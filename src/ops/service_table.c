@@ -21,6 +21,7 @@
 
 #include "core/acme_paths.h"
 #include "core/alloc.h"
+#include "core/redis_locate.h"
 #include "core/redis_url.h"
 
 /* ---- this binary ---- */
@@ -175,6 +176,13 @@ static enum gw_err add_redis(struct service_table *t, const struct config *cfg, 
         s->managed = false;
         snprintf(s->health_host, sizeof(s->health_host), "%s", ep.host ? ep.host : "");
         s->health_port = ep.port;
+        if (redis_endpoint_needs_lookup(&ep)) {
+            s->redis_url = gw_strdup(config_get(cfg, "REDIS_URL", ""));
+            if (ep.sentinel_count) {
+                snprintf(s->health_host, sizeof(s->health_host), "%s", ep.sentinels[0].host);
+                s->health_port = ep.sentinels[0].port;
+            }
+        }
         if (ep.unix_path)
             buf_printf(&t->notes, "redis: REDIS_URL is a Unix socket (%s); not started by mcpgw\n",
                        ep.unix_path);
@@ -347,6 +355,10 @@ void service_table_free(struct service_table *t)
         if (s->redis_password) {
             explicit_bzero(s->redis_password, strlen(s->redis_password));
             free(s->redis_password);
+        }
+        if (s->redis_url) {
+            explicit_bzero(s->redis_url, strlen(s->redis_url));
+            free(s->redis_url);
         }
     }
     free(t->items);
@@ -540,13 +552,40 @@ static bool probe_http(const struct service_spec *s, int timeout_ms, struct buf 
     return ok;
 }
 
+/* Where the Redis of a host-name or Sentinel REDIS_URL is now (numeric host and port). */
+static bool locate_redis(const struct service_spec *s, int timeout_ms, char *host, size_t host_size,
+                         int *port, struct buf *detail)
+{
+    struct redis_endpoint ep;
+    const char *reason = NULL;
+    if (redis_endpoint_parse(s->redis_url, &ep, &reason) != GW_OK) {
+        buf_printf(detail, "REDIS_URL: %s", reason);
+        return false;
+    }
+    struct redis_location where;
+    char why[640];
+    bool ok = redis_locate_sync(&ep, (unsigned)timeout_ms, &where, why, sizeof(why)) == GW_OK;
+    if (ok) {
+        snprintf(host, host_size, "%s", where.hosts[0]);
+        *port = where.port;
+    } else {
+        buf_append_str(detail, why);
+    }
+    redis_endpoint_free(&ep);
+    return ok;
+}
+
 static bool probe_redis(const struct service_spec *s, int timeout_ms, struct buf *detail)
 {
     long long deadline = now_ms() + timeout_ms;
-    int fd = connect_timeout(s->health_host, s->health_port, timeout_ms);
+    char host[sizeof(s->health_host)];
+    int port = s->health_port;
+    snprintf(host, sizeof(host), "%s", s->health_host);
+    if (s->redis_url && !locate_redis(s, timeout_ms, host, sizeof(host), &port, detail))
+        return false;
+    int fd = connect_timeout(host, port, timeout_ms);
     if (fd < 0) {
-        buf_printf(detail, "Could not connect to Redis at %s:%d: %s", s->health_host, s->health_port,
-                   strerror(errno));
+        buf_printf(detail, "Could not connect to Redis at %s:%d: %s", host, port, strerror(errno));
         return false;
     }
     struct buf req, reply;

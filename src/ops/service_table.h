@@ -31,6 +31,8 @@ struct service_spec {
     int health_port;
     const char *health_path; /* "/health" (static); unused for redis */
     char *redis_password;    /* redis only; NULL when none */
+    char *redis_url;         /* redis only, when its address needs a lookup (a host name, Sentinel):
+                                REDIS_URL, resolved at each health check; NULL otherwise */
     /* Ports the service binds (checked before start) and the variables that set them. */
     int ports[SERVICE_MAX_PORTS];
     const char *port_vars[SERVICE_MAX_PORTS];
