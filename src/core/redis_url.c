@@ -97,7 +97,8 @@ static const char *parse_query(struct redis_endpoint *ep, const char *query)
     return NULL;
 }
 
-/* A host name as DNS and /etc/hosts know them: letters, digits, '-' and '.', labels of at most 63
+/* A host name as DNS and /etc/hosts know them: letters, digits, '-', '_' (container names such as
+ * Compose's project_redis_1) and '.', labels of at most 63
  * characters, 253 in all, and not digits and dots only (that would be a malformed IPv4 address,
  * which getaddrinfo would read in surprising ways, e.g. "10.1" as 10.0.0.1). */
 static bool valid_host_name(const char *s, size_t len)
@@ -115,7 +116,7 @@ static bool valid_host_name(const char *s, size_t len)
             continue;
         }
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && !(c == '-' && label > 0))
+        if (!alnum && c != '_' && !(c == '-' && label > 0))
             return false;
         if (!(c >= '0' && c <= '9'))
             only_digits_and_dots = false;
@@ -172,7 +173,7 @@ static const char *parse_host_port(const char *text, size_t len, int default_por
         *host_out = gw_strdup(host_copy);
         *is_name = true;
     } else {
-        return "host must be an IP address or a host name (letters, digits, '-' and '.')";
+        return "host must be an IP address or a host name (letters, digits, '-', '_' and '.')";
     }
     *port_out = default_port;
     if (port_text) {

@@ -419,14 +419,19 @@ def test_validate_env_ok(workdir):
 
 
 def test_validate_env_refuses_what_the_roles_refuse(workdir):
-    """A host name in REDIS_URL (the Python original's docker-compose `redis://redis:6379/0`) and an
-    MCP service turned on with nowhere to route it: validate-env used to say "Configuration OK", then
-    auth ran unhealthy and the router exited 78. Now validate-env, `up` and the roles say so at once."""
+    """A REDIS_URL host that is no host name, and an MCP service turned on with nowhere to route it:
+    validate-env used to say "Configuration OK", then auth ran unhealthy and the router exited 78.
+    Now validate-env, `up` and the roles say so at once. A host name (the Python original's
+    docker-compose `redis://redis:6379/0`) is fine: the client resolves it."""
     base = dict(BASE_DOMAIN="example.com", GITHUB_CLIENT_ID="id", GITHUB_CLIENT_SECRET="s", HTTPS_PORT="0",
                 JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET="s" * 40, LOG_DIR="", DATA_DIR=os.path.join(workdir, "data"))
-    redis_line = ('ERROR: Invalid value for REDIS_URL: "redis://redis:6379/0" host names other than localhost '
-                  "are not supported: use an IP address\n")
-    env = bare_env(**base, REDIS_URL="redis://redis:6379/0")
+    r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=bare_env(**base, REDIS_URL="redis://redis:6379/0"),
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Configuration OK" in r.stdout, r.stdout + r.stderr
+    bad_url = "redis://redis!:6379/0"
+    redis_line = (f'ERROR: Invalid value for REDIS_URL: "{bad_url}" host must be an IP address or a host name '
+                  "(letters, digits, '-', '_' and '.')\n")
+    env = bare_env(**base, REDIS_URL=bad_url)
     r = subprocess.run([mcpgw_bin(), "validate-env"], cwd=workdir, env=env, capture_output=True, text=True)
     assert r.returncode == 78, r.stdout + r.stderr
     assert r.stderr == redis_line and "Configuration OK" not in r.stdout
@@ -434,7 +439,7 @@ def test_validate_env_refuses_what_the_roles_refuse(workdir):
     assert r.returncode == 78 and redis_line in r.stderr, r.stdout + r.stderr
     for role in ("auth", "router"):  # exit 78 before listening, rather than run unhealthy
         r = subprocess.run([mcpgw_bin(), role, "--bind", "127.0.0.1", "--port", str(free_port())], cwd=workdir,
-                           env=bare_env(**base, REDIS_URL="redis://redis:6379/0", ADMIN_PORT=str(free_port()),
+                           env=bare_env(**base, REDIS_URL=bad_url, ADMIN_PORT=str(free_port()),
                                         AUTH_PORT=str(free_port())),
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 78, (role, r.stderr)

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/redis.h"
+#include "core/redis_locate.h"
 #include "core/redis_url.h"
 
 #define PASSWORD "secret"
@@ -185,7 +186,44 @@ static void test_url_parsing(void **state)
     assert_int_equal(ep.db, 4);
     redis_endpoint_free(&ep);
 
-    const char *bad[] = {"redis://redis:6379",
+    assert_int_equal(redis_endpoint_parse("redis://redis:6380/1", &ep, &reason), GW_OK);
+    assert_string_equal(ep.host, "redis");
+    assert_true(ep.host_is_name);
+    assert_true(redis_endpoint_needs_lookup(&ep));
+    assert_int_equal(ep.port, 6380);
+    assert_string_equal(ep.address, "redis:6380");
+    redis_endpoint_free(&ep);
+
+    assert_int_equal(
+        redis_endpoint_parse("redis-sentinel://app:p%40ss@10.0.0.1,s2.example:26380,[::1]/my-master/"
+                             "3?sentinel_password=s%3Bp",
+                             &ep, &reason),
+        GW_OK);
+    assert_null(ep.host);
+    assert_true(redis_endpoint_needs_lookup(&ep));
+    assert_int_equal(ep.sentinel_count, 3);
+    assert_string_equal(ep.sentinels[0].host, "10.0.0.1");
+    assert_int_equal(ep.sentinels[0].port, 26379);
+    assert_string_equal(ep.sentinels[1].host, "s2.example");
+    assert_int_equal(ep.sentinels[1].port, 26380);
+    assert_string_equal(ep.sentinels[2].host, "::1");
+    assert_string_equal(ep.sentinel_master, "my-master");
+    assert_string_equal(ep.user, "app");
+    assert_string_equal(ep.password, "p@ss");
+    assert_string_equal(ep.sentinel_password, "s;p");
+    assert_int_equal(ep.db, 3);
+    assert_string_equal(ep.address, "sentinel my-master at 10.0.0.1:26379,s2.example:26380,[::1]:26379");
+    struct redis_endpoint copy;
+    redis_endpoint_copy(&copy, &ep);
+    redis_endpoint_free(&ep);
+    assert_string_equal(copy.sentinels[2].host, "::1");
+    assert_string_equal(copy.sentinel_password, "s;p");
+    assert_string_equal(copy.address, "sentinel my-master at 10.0.0.1:26379,s2.example:26380,[::1]:26379");
+    redis_endpoint_free(&copy);
+
+    const char *bad[] = {"redis://red!s:6379",
+                         "redis://1.2.3",
+                         "redis-sentinel://10.0.0.1",
                          "rediss://127.0.0.1",
                          "http://127.0.0.1",
                          "redis://127.0.0.1:0",
@@ -207,7 +245,7 @@ static void test_url_parsing(void **state)
 
     struct event_base *base = event_base_new();
     struct redis_client *client = NULL;
-    assert_int_equal(redis_client_create(base, "redis://db.example.com", NULL, &client), GW_ERR_CONFIG);
+    assert_int_equal(redis_client_create(base, "redis://db!example", NULL, &client), GW_ERR_CONFIG);
     assert_null(client);
     event_base_free(base);
 }
@@ -525,6 +563,204 @@ static void test_outage_and_reconnect(void **state)
     fixture_loop_free(&loop);
 }
 
+/* A name this machine's /etc/hosts maps to 127.0.0.1 other than "localhost" (which the URL
+ * parser maps itself), so that the lookup path runs against the fixture's loopback server. */
+static bool loopback_host_name(char *out, size_t size)
+{
+    FILE *f = fopen("/etc/hosts", "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char *save = NULL, *address = strtok_r(line, " \t\r\n", &save);
+        if (!address || strcmp(address, "127.0.0.1") != 0)
+            continue;
+        for (char *name = strtok_r(NULL, " \t\r\n", &save); name && !found;
+             name = strtok_r(NULL, " \t\r\n", &save)) {
+            if (name[0] == '#')
+                break;
+            struct redis_endpoint ep;
+            const char *reason;
+            char url[300];
+            snprintf(url, sizeof(url), "redis://%s", name);
+            if (redis_endpoint_parse(url, &ep, &reason) == GW_OK) {
+                found = ep.host_is_name;
+                redis_endpoint_free(&ep);
+            }
+            if (found)
+                snprintf(out, size, "%s", name);
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static void test_host_name(void **state)
+{
+    (void)state;
+    char name[256];
+    if (!loopback_host_name(name, sizeof(name)))
+        skip(); /* no /etc/hosts name for 127.0.0.1 besides localhost on this machine */
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
+    char url[400], expected[300];
+    snprintf(url, sizeof(url), "redis://%s:%d/1", name, fixture_redis.port);
+    long from = log_size();
+    struct redis_client *client = connect_ready(&loop, url, PASSWORD);
+    snprintf(expected, sizeof(expected), "%s:%d", name, fixture_redis.port);
+    assert_string_equal(redis_client_address(client), expected);
+    struct outcome o = command_wait(&loop, client, "SET", "by-name", "yes", NULL);
+    assert_int_equal(o.err, GW_OK);
+    o = command_wait(&loop, client, "GET", "by-name", NULL);
+    assert_string_equal(o.str, "yes");
+    snprintf(expected, sizeof(expected), "\"address\":\"127.0.0.1:%d\"", fixture_redis.port);
+    assert_int_equal(count_in_log(expected, from), 1);
+    redis_client_free(client);
+    fixture_loop_free(&loop);
+}
+
+static bool last_error_says_cannot_resolve(void *client)
+{
+    return strstr(redis_client_last_error(client), "cannot resolve no-such-host.invalid") != NULL;
+}
+
+static void test_unresolvable_host_name(void **state)
+{
+    (void)state;
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
+    long from = log_size();
+    struct redis_client *client = NULL;
+    assert_int_equal(redis_client_create(loop.base, "redis://no-such-host.invalid:6379", NULL, &client),
+                     GW_OK);
+    /* the lookup runs on its own thread: nothing is known yet, and commands fail fast meanwhile */
+    assert_false(redis_client_healthy(client));
+    struct outcome o = command_wait(&loop, client, "PING", NULL);
+    assert_int_equal(o.err, GW_ERR_UNAVAILABLE);
+    assert_true(fixture_run_until(&loop, last_error_says_cannot_resolve, client, 10));
+    assert_false(redis_client_healthy(client));
+    assert_true(count_in_log("Could not connect to Redis", from) >= 1);
+    assert_true(count_in_log("cannot resolve no-such-host.invalid", from) >= 1);
+    redis_client_free(client);
+
+    /* Freed while its lookup is still running: the thread finishes alone (ASan checks the rest). */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(redis_client_create(loop.base, "redis://no-such-host.invalid:6379", NULL, &client),
+                         GW_OK);
+        redis_client_free(client);
+    }
+    fixture_run_for(&loop, 0.2);
+    fixture_loop_free(&loop);
+}
+
+/* ---- Sentinel ---- */
+
+static struct {
+    pid_t pid;
+    int port;
+} sentinel = {.pid = -1};
+
+/* A real Sentinel (redis-server --sentinel) watching the fixture's server as "fxmaster". */
+static void start_sentinel(void)
+{
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", fixture_redis.dir);
+    sentinel.port = fixture_free_port();
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s/sentinel.log\nrequirepass sentinel-secret\n"
+            "sentinel monitor fxmaster 127.0.0.1 %d 1\nsentinel auth-pass fxmaster %s\n",
+            sentinel.port, fixture_redis.dir, fixture_redis.dir, fixture_redis.port, PASSWORD);
+    fclose(f);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execlp("redis-server", "redis-server", conf, "--sentinel", (char *)NULL);
+        _exit(127);
+    }
+    sentinel.pid = pid;
+    for (int i = 0; i < 500 && !fixture_port_accepts(sentinel.port); i++)
+        usleep(10000);
+    assert_true(fixture_port_accepts(sentinel.port));
+}
+
+static void stop_sentinel(void)
+{
+    if (sentinel.pid <= 0)
+        return;
+    kill(sentinel.pid, SIGTERM);
+    int status;
+    while (waitpid(sentinel.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    sentinel.pid = -1;
+}
+
+static void test_sentinel(void **state)
+{
+    (void)state;
+    start_sentinel();
+    int dead_port = fixture_free_port(); /* nothing listens there: the next Sentinel is asked */
+    char url[400];
+    snprintf(url, sizeof(url),
+             "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d/fxmaster/2?sentinel_password=sentinel-secret",
+             dead_port, sentinel.port);
+
+    struct redis_endpoint ep;
+    const char *reason;
+    assert_int_equal(redis_endpoint_parse(url, &ep, &reason), GW_OK);
+    struct redis_location where;
+    char why[640];
+    assert_int_equal(redis_locate_sync(&ep, 2000, &where, why, sizeof(why)), GW_OK);
+    assert_int_equal(where.count, 1);
+    assert_string_equal(where.hosts[0], "127.0.0.1");
+    assert_int_equal(where.port, fixture_redis.port);
+    char via[64];
+    snprintf(via, sizeof(via), "127.0.0.1:%d", sentinel.port);
+    assert_string_equal(where.via, via);
+    /* A master the Sentinels do not watch, and a wrong Sentinel password: each reason says so. */
+    free(ep.sentinel_master);
+    ep.sentinel_master = strdup("nosuchmaster");
+    assert_int_equal(redis_locate_sync(&ep, 2000, &where, why, sizeof(why)), GW_ERR_UNAVAILABLE);
+    assert_non_null(strstr(why, "no Sentinel named the master nosuchmaster"));
+    assert_non_null(strstr(why, "does not know a master named nosuchmaster"));
+    assert_non_null(strstr(why, "Connection refused"));
+    free(ep.sentinel_master);
+    ep.sentinel_master = strdup("fxmaster");
+    free(ep.sentinel_password);
+    ep.sentinel_password = strdup("wrong");
+    assert_int_equal(redis_locate_sync(&ep, 2000, &where, why, sizeof(why)), GW_ERR_UNAVAILABLE);
+    assert_non_null(strstr(why, "refused sentinel_password"));
+    assert_null(strstr(why, "wrong"));
+    redis_endpoint_free(&ep);
+
+    /* The client asks the Sentinels, confirms with ROLE, then works as usual on db 2. */
+    struct fixture_loop loop;
+    fixture_loop_init(&loop);
+    long from = log_size();
+    struct redis_client *client = connect_ready(&loop, url, PASSWORD);
+    struct outcome o = command_wait(&loop, client, "SET", "via-sentinel", "yes", NULL);
+    assert_int_equal(o.err, GW_OK);
+    o = command_wait(&loop, client, "GET", "via-sentinel", NULL);
+    assert_string_equal(o.str, "yes");
+    char expected[128];
+    snprintf(expected, sizeof(expected), "\"address\":\"127.0.0.1:%d\"", fixture_redis.port);
+    assert_int_equal(count_in_log(expected, from), 1);
+    redis_client_free(client);
+
+    /* A master the Sentinels do not know: unhealthy, and the reason is in last_error. */
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/nosuchmaster?sentinel_password=sentinel-secret",
+             sentinel.port);
+    assert_int_equal(redis_client_create(loop.base, url, PASSWORD, &client), GW_OK);
+    fixture_run_for(&loop, 0.5);
+    assert_false(redis_client_healthy(client));
+    assert_non_null(strstr(redis_client_last_error(client), "does not know a master named nosuchmaster"));
+    redis_client_free(client);
+    fixture_loop_free(&loop);
+    stop_sentinel();
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -538,6 +774,9 @@ int main(void)
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_free_with_commands_in_flight),
         cmocka_unit_test(test_outage_and_reconnect),
+        cmocka_unit_test(test_host_name),
+        cmocka_unit_test(test_unresolvable_host_name),
+        cmocka_unit_test(test_sentinel),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
