@@ -57,6 +57,8 @@ static const struct command commands[] = {
      "Debian's redis-cli against REDIS_URL with the password (ping, INFO memory, ...)"},
     {"cleanup-tokens", cleanup_tokens_main, "remove expired and orphaned token records and index entries"},
     {"redis-vacuum", redis_vacuum_main, "give TTLs to keys that lack one, drop stale keys, MEMORY PURGE"},
+    {"revoke-tokens", revoke_tokens_main,
+     "revoke every access and refresh token of a user (--user) and/or a client (--client)"},
     {"rotate-logs", rotate_logs_main,
      "rotate LOG_DIR/*.log (keep N, gzip older), services reopen their logs"},
     {"backup-all", backup_all_main,

@@ -18,36 +18,7 @@
 #include "core/log.h"
 #include "core/redis.h"
 #include "core/token_record.h"
-
-/* Lua: revoke one access token and a whole family (prefix is ARGV[1] in every script).
- * `revocations` (scored by revocation time, what routers poll) keeps an entry until its token has
- * expired, so that a router started hours later still refuses it; `revocation_expiry` (scored by
- * the token's exp) says when that is. Entries without one (added by hand) go after 30 days. */
-#define LUA_REVOKE_LIB                                                                                       \
-    "local function revoke_jti(p, jti, exp, now, now_ms)\n"                                                  \
-    "  local left = tonumber(exp) - now\n"                                                                   \
-    "  if left > 0 then redis.call('SET', p..'revoked:'..jti, '1', 'EX', left) end\n"                        \
-    "  redis.call('DEL', p..'token:'..jti)\n"                                                                \
-    "  redis.call('ZREM', p..'active_tokens', jti)\n"                                                        \
-    "  redis.call('ZADD', p..'revocations', now_ms, jti)\n"                                                  \
-    "  redis.call('ZADD', p..'revocation_expiry', exp, jti)\n"                                               \
-    "  local gone = redis.call('ZRANGEBYSCORE', p..'revocation_expiry', '-inf', now - 60, 'LIMIT', 0, "      \
-    "100)\n"                                                                                                 \
-    "  if #gone > 0 then\n"                                                                                  \
-    "    redis.call('ZREM', p..'revocations', unpack(gone))\n"                                               \
-    "    redis.call('ZREM', p..'revocation_expiry', unpack(gone))\n"                                         \
-    "  end\n"                                                                                                \
-    "  redis.call('ZREMRANGEBYSCORE', p..'revocations', '-inf', now_ms - 2592000000)\n"                      \
-    "end\n"                                                                                                  \
-    "local function revoke_family(p, fam, now, now_ms)\n"                                                    \
-    "  local fk = p..'family:'..fam\n"                                                                       \
-    "  for _, m in ipairs(redis.call('SMEMBERS', fk)) do\n"                                                  \
-    "    if string.sub(m, 1, 2) == 'r:' then redis.call('DEL', string.sub(m, 3))\n"                          \
-    "    else local jti, exp = string.match(m, '^a:([^:]+):(%d+)$')\n"                                       \
-    "      if jti then revoke_jti(p, jti, exp, now, now_ms) end end\n"                                       \
-    "  end\n"                                                                                                \
-    "  redis.call('DEL', fk)\n"                                                                              \
-    "end\n"
+#include "core/token_revoke.h"
 
 /* KEYS: token, user_tokens, refresh ('' for none), family, client ('' to leave), clients zset.
  * ARGV: prefix, token record, access ttl, exp, jti, now, refresh record, refresh ttl, family ttl,
@@ -94,35 +65,20 @@ static const char issue_script[] =
     "return 1\n";
 
 /* KEYS: refresh. ARGV: prefix, now, grace, client id, now_ms. */
-static const char refresh_script[] =
-    LUA_REVOKE_LIB "local rec = redis.call('GET', KEYS[1])\n"
-                   "if not rec then return {'invalid'} end\n"
-                   "local o = cjson.decode(rec)\n"
-                   "if o.client_id ~= ARGV[4] then return {'wrong_client'} end\n"
-                   "local now = tonumber(ARGV[2])\n"
-                   "if o.replaced_at then\n"
-                   "  if now - tonumber(o.replaced_at) <= tonumber(ARGV[3]) then return {'grace', rec} end\n"
-                   "  revoke_family(ARGV[1], o.family, now, tonumber(ARGV[5]))\n"
-                   "  return {'reuse'}\n"
-                   "end\n"
-                   "o.replaced_at = now\n"
-                   "redis.call('SET', KEYS[1], cjson.encode(o), 'KEEPTTL')\n"
-                   "return {'ok', rec}\n";
-
-/* ARGV: prefix, jti, exp, now, now_ms. */
-static const char revoke_jti_script[] =
-    LUA_REVOKE_LIB "revoke_jti(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))\n"
-                   "return 1\n";
-
-/* KEYS: refresh. ARGV: prefix, client id ('' for any), now, now_ms. */
-static const char revoke_refresh_script[] =
-    LUA_REVOKE_LIB "local rec = redis.call('GET', KEYS[1])\n"
-                   "if not rec then return 0 end\n"
-                   "local o = cjson.decode(rec)\n"
-                   "if ARGV[2] ~= '' and o.client_id ~= ARGV[2] then return 0 end\n"
-                   "redis.call('DEL', KEYS[1])\n"
-                   "revoke_family(ARGV[1], o.family, tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-                   "return 1\n";
+static const char refresh_script[] = TOKEN_REVOKE_LUA_LIB
+    "local rec = redis.call('GET', KEYS[1])\n"
+    "if not rec then return {'invalid'} end\n"
+    "local o = cjson.decode(rec)\n"
+    "if o.client_id ~= ARGV[4] then return {'wrong_client'} end\n"
+    "local now = tonumber(ARGV[2])\n"
+    "if o.replaced_at then\n"
+    "  if now - tonumber(o.replaced_at) <= tonumber(ARGV[3]) then return {'grace', rec} end\n"
+    "  revoke_family(ARGV[1], o.family, now, tonumber(ARGV[5]))\n"
+    "  return {'reuse'}\n"
+    "end\n"
+    "o.replaced_at = now\n"
+    "redis.call('SET', KEYS[1], cjson.encode(o), 'KEEPTTL')\n"
+    "return {'ok', rec}\n";
 
 static char *num(struct http_exchange *ex, long long v)
 {
@@ -422,7 +378,7 @@ static struct revoke_call *revoke_call(struct http_exchange *ex, revoke_done_fn 
 void token_revoke_jti(struct http_exchange *ex, const char *jti, long long exp, revoke_done_fn cb, void *arg)
 {
     const char *argv[] = {"EVAL",
-                          revoke_jti_script,
+                          token_revoke_jti_script,
                           "0",
                           auth_state()->key_prefix,
                           jti,
@@ -438,7 +394,7 @@ void token_revoke_refresh(struct http_exchange *ex, const char *refresh_token, c
     char hash[CRYPTO_SHA256_B64URL_LEN + 1];
     crypto_sha256_b64url(refresh_token, strlen(refresh_token), hash);
     const char *argv[] = {"EVAL",
-                          revoke_refresh_script,
+                          token_revoke_refresh_script,
                           "1",
                           auth_key(ex, "refresh:", hash),
                           auth_state()->key_prefix,

@@ -15,6 +15,7 @@
 int redis_cli_main(int argc, char **argv);
 int cleanup_tokens_main(int argc, char **argv);
 int redis_vacuum_main(int argc, char **argv);
+int revoke_tokens_main(int argc, char **argv);
 int rotate_logs_main(int argc, char **argv);
 int backup_all_main(int argc, char **argv);
 int restore_main(int argc, char **argv);

@@ -1,5 +1,5 @@
 /*
- * redis_commands.c - redis-cli, cleanup-tokens, redis-vacuum.
+ * redis_commands.c - redis-cli, cleanup-tokens, redis-vacuum, revoke-tokens.
  *
  * cleanup-tokens and redis-vacuum know the key layout of docs/internals/tokens.md and the
  * auth-private keys of src/auth/token_store.c (active_tokens, family:{id}) and registration.c
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 
 #include "core/alloc.h"
 #include "core/redis_url.h"
+#include "core/token_revoke.h"
 #include "core/role.h"
 #include "ops_support.h"
 
@@ -531,4 +533,156 @@ int redis_vacuum_main(int argc, char **argv)
     redisFree(c);
     config_free(cfg);
     return ok ? 0 : 1;
+}
+
+/* ---- revoke-tokens ---- */
+
+struct revoke_pass {
+    struct pass base;
+    const char *user;   /* sub ("github:123", "local:alice") or login; NULL: any */
+    const char *client; /* client_id; NULL: any */
+    long long now_ms;
+    long long access, refresh, failed;
+};
+
+static bool revoke_matches(const struct revoke_pass *r, const json_t *rec)
+{
+    if (!json_is_object(rec))
+        return false;
+    const char *client_id = json_string_value(json_object_get(rec, "client_id"));
+    if (r->client && !(client_id && strcmp(client_id, r->client) == 0))
+        return false;
+    if (r->user) {
+        const char *sub = json_string_value(json_object_get(rec, "sub"));
+        const char *login = json_string_value(json_object_get(rec, "username"));
+        /* GitHub logins are case-insensitive; subjects are exact */
+        if (!(sub && strcmp(sub, r->user) == 0) && !(login && login[0] && strcasecmp(login, r->user) == 0))
+            return false;
+    }
+    return true;
+}
+
+static bool eval_revoke(redisContext *c, const char *script, const char *key, const char *prefix,
+                        const char *jti, long long exp, long long now, long long now_ms)
+{
+    char exp_text[24], now_text[24], now_ms_text[24];
+    snprintf(exp_text, sizeof(exp_text), "%lld", exp);
+    snprintf(now_text, sizeof(now_text), "%lld", now);
+    snprintf(now_ms_text, sizeof(now_ms_text), "%lld", now_ms);
+    const char *jti_argv[] = {"EVAL", script, "0", prefix, jti, exp_text, now_text, now_ms_text};
+    const char *refresh_argv[] = {"EVAL", script, "1", key, prefix, "", now_text, now_ms_text};
+    redisReply *r = jti ? redisCommandArgv(c, 8, jti_argv, NULL) : redisCommandArgv(c, 8, refresh_argv, NULL);
+    bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (!ok && (!r || r->type == REDIS_REPLY_ERROR))
+        fprintf(stderr, "ERROR: revoking %s failed: %s\n", jti ? jti : "a refresh token",
+                r && r->str ? r->str : c->errstr);
+    freeReplyObject(r);
+    return ok;
+}
+
+static void revoke_access_token(redisContext *c, const char *key, void *arg)
+{
+    struct revoke_pass *r = arg;
+    json_t *rec = get_json(c, key);
+    long long exp = json_int(rec, "exp");
+    if (revoke_matches(r, rec) && exp > r->base.now) {
+        const char *jti = key + strlen(r->base.prefix) + strlen("token:");
+        if (r->base.dry_run ||
+            eval_revoke(c, token_revoke_jti_script, NULL, r->base.prefix, jti, exp, r->base.now, r->now_ms))
+            r->access++;
+        else
+            r->failed++;
+    }
+    json_decref(rec);
+}
+
+static void revoke_refresh_token(redisContext *c, const char *key, void *arg)
+{
+    struct revoke_pass *r = arg;
+    json_t *rec = get_json(c, key);
+    if (revoke_matches(r, rec)) {
+        /* 0 from the script: the token went away meanwhile (rotated or expired), nothing to do */
+        if (r->base.dry_run ||
+            eval_revoke(c, token_revoke_refresh_script, key, r->base.prefix, NULL, 0, r->base.now, r->now_ms))
+            r->refresh++;
+    }
+    json_decref(rec);
+}
+
+static const char revoke_usage[] =
+    "Usage: mcpgw revoke-tokens (--user USER | --client CLIENT_ID | both) [--dry-run] [--env-file FILE]\n"
+    "Revoke every live access token and refresh token of a user (USER: the subject, e.g. github:123\n"
+    "or local:alice, or the login, case-insensitive) and/or of a client: a stolen laptop, a leaked\n"
+    "client, a user who must lose access now rather than at their next refresh. Refresh tokens go\n"
+    "with their whole grant (every token it led to). Written as auth's /revoke writes them, so routers\n"
+    "refuse the access tokens within about a second and auth refuses the refresh tokens at once\n"
+    "(invalid_grant). The user can log in again if still allowed: remove them from\n"
+    "ALLOWED_GITHUB_USERS or LOCAL_USERS_FILE first. --dry-run counts what would be revoked.\n"
+    "Exit 0 when done (also when nothing matched), 1 when Redis cannot be reached or a revocation\n"
+    "failed, 2 for a usage error.\n";
+
+int revoke_tokens_main(int argc, char **argv)
+{
+    const char *env_file = NULL, *user = NULL, *client = NULL;
+    bool dry_run = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(revoke_usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
+            env_file = argv[++i];
+        } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc && argv[i + 1][0]) {
+            user = argv[++i];
+        } else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc && argv[i + 1][0]) {
+            client = argv[++i];
+        } else if (strcmp(argv[i], "--dry-run") == 0) {
+            dry_run = true;
+        } else {
+            fprintf(stderr, "ERROR: unknown option or missing value: %s\n%s", argv[i], revoke_usage);
+            return 2;
+        }
+    }
+    if (!user && !client) {
+        fprintf(stderr, "ERROR: say whose tokens: --user USER and/or --client CLIENT_ID\n%s", revoke_usage);
+        return 2;
+    }
+    struct config *cfg = role_load_config(env_file);
+    if (!cfg)
+        return CONFIG_EXIT_CODE;
+    redisContext *c = ops_redis_connect(cfg);
+    if (!c) {
+        config_free(cfg);
+        return 1;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct revoke_pass r = {.base = {.cfg = cfg,
+                                     .prefix = config_get(cfg, "REDIS_KEY_PREFIX", "oauth:"),
+                                     .now = ts.tv_sec,
+                                     .dry_run = dry_run},
+                            .user = user,
+                            .client = client,
+                            .now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};
+    /* Access tokens first, so each is counted once; the refresh pass then revokes the grants. */
+    char *tokens = ops_key(cfg, "token:", "*"), *refreshes = ops_key(cfg, "refresh:", "*");
+    bool ok =
+        scan_keys(c, tokens, revoke_access_token, &r) && scan_keys(c, refreshes, revoke_refresh_token, &r);
+    free(tokens);
+    free(refreshes);
+    char whose[600];
+    if (user && client)
+        snprintf(whose, sizeof(whose), "user %s with client %s", user, client);
+    else
+        snprintf(whose, sizeof(whose), user ? "user %s" : "client %s", user ? user : client);
+    printf("%s %lld access token%s and %lld refresh token%s of %s.\n", dry_run ? "Would revoke" : "Revoked",
+           r.access, r.access == 1 ? "" : "s", r.refresh, r.refresh == 1 ? "" : "s", whose);
+    if (!dry_run && r.access + r.refresh > 0)
+        printf(
+            "Routers refuse the access tokens within about a second; the refresh tokens no longer work.\n");
+    if (r.failed)
+        fprintf(stderr, "ERROR: %lld token%s could not be revoked (see above)\n", r.failed,
+                r.failed == 1 ? "" : "s");
+    redisFree(c);
+    config_free(cfg);
+    return ok && r.failed == 0 ? 0 : 1;
 }

@@ -47,12 +47,12 @@ def count(out, label):
 
 def test_help_everywhere(workdir, redis_server):
     env = base_env(workdir, redis_server)
-    for cmd in ("redis-cli", "cleanup-tokens", "redis-vacuum", "rotate-logs", "backup-all", "restore",
-                "diagnostic-bundle", "update-all", "renew-certs", "import-dashboards"):
+    for cmd in ("redis-cli", "cleanup-tokens", "redis-vacuum", "revoke-tokens", "rotate-logs", "backup-all",
+                "restore", "diagnostic-bundle", "update-all", "renew-certs", "import-dashboards"):
         p = run(env, cmd, "--help")
         assert p.returncode == 0 and p.stdout.startswith("Usage: mcpgw " + cmd), (cmd, p.stdout)
-    for cmd in ("cleanup-tokens", "redis-vacuum", "rotate-logs", "backup-all", "restore", "diagnostic-bundle",
-                "update-all"):
+    for cmd in ("cleanup-tokens", "redis-vacuum", "revoke-tokens", "rotate-logs", "backup-all", "restore",
+                "diagnostic-bundle", "update-all"):
         assert run(env, cmd, "--bogus").returncode == 2, cmd
     assert run(env, "restore").returncode == 2  # which archive?
 

@@ -232,3 +232,88 @@ def test_expired_and_foreign_tokens_are_invalid(workdir, redis_server):
     v = run(env, "validate-token", mint(nbf=now + 3600, iat=now + 3600, exp=now + 7200))
     assert v.returncode == 1 and v.stdout.startswith("INVALID: not yet valid")
     assert run(env, "validate-token", mint()).stdout.startswith("VALID")
+
+
+def test_revoke_tokens_of_a_user_and_of_a_client(procs, workdir, redis_server):
+    """revoke-tokens: every access and refresh token of a user (by subject or login) and/or of a
+    client, written as auth's /revoke writes them: the router refuses the access tokens, auth
+    refuses the refresh tokens (invalid_grant), other users' tokens keep working, --dry-run
+    changes nothing."""
+    from test_auth_api import Auth, code_tokens, public_client  # auth with its own .env in workdir
+
+    auth = Auth(procs, workdir, redis_server)
+    octo_a, octo_b = public_client(auth, name="a"), public_client(auth, name="b")
+    tokens_a, tokens_b = code_tokens(auth, octo_a), code_tokens(auth, octo_b)  # github:4242, login octocat
+    hubot_client = public_client(auth, name="hubot's")
+    hubot = code_tokens(auth, hubot_client, extra={"code": auth.seed_code(
+        hubot_client["client_id"], "http://127.0.0.1:33418/callback", "v" * 50, sub="github:99", username="hubot"),
+        "code_verifier": "v" * 50})
+
+    # a router (HS256, path routing) and tokens minted by generate-token for the same subjects
+    echo_port, http_port, admin_port = free_port(), free_port(), free_port()
+    os.makedirs(os.path.join(workdir, "router"))
+    env = base_env(os.path.join(workdir, "router"), redis_server, JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET=SECRET,
+                   HTTP_PORT=http_port, ADMIN_PORT=admin_port, MCP_ECHO_PORT=echo_port, WORKERS="1")
+    echo = procs.start([mcpgw_bin(), "echo", "--port", str(echo_port), "--workers", "1"], bare_env(LOG_DIR=""),
+                       name="echo")
+    wait_for_http(f"http://127.0.0.1:{echo_port}/health", proc=echo)
+    router = procs.start([mcpgw_bin(), "router"], bare_env(**env), name="router")
+    deadline = time.time() + 15
+    while wait_for_http(f"http://127.0.0.1:{admin_port}/health", proc=router) != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    octo_minted = run(env, "generate-token", "--user", "github:4242", "--client", "cli-1").stdout.strip()
+    hubot_minted = run(env, "generate-token", "--user", "github:99", "--client", "cli-1").stdout.strip()
+    url = f"http://127.0.0.1:{http_port}/mcp-echo/mcp"
+
+    def router_status(token):
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                   "Authorization": "Bearer " + token}
+        return http("POST", url, json.dumps(INIT).encode(), headers)[0]
+
+    def refresh(client, tokens):
+        status, _, body = auth.post_form("/token", {"grant_type": "refresh_token", "client_id": client["client_id"],
+                                                     "refresh_token": tokens["refresh_token"]})
+        return status, body
+
+    assert router_status(octo_minted) == 200 and router_status(hubot_minted) == 200
+
+    # usage errors
+    assert run(env, "revoke-tokens").returncode == 2
+    assert run(env, "revoke-tokens", "--user").returncode == 2
+    assert run(env, "revoke-tokens", "--everyone").returncode == 2
+
+    # dry run: counted, nothing changed
+    p = run(env, "revoke-tokens", "--user", "OctoCat", "--client", octo_b["client_id"], "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == (f"Would revoke 1 access token and 1 refresh token of user OctoCat with client "
+                        f"{octo_b['client_id']}.\n")
+    assert redis_cmd(redis_server, "KEYS", "oauth:revoked:*") == ""
+
+    # the user, by subject: auth's tokens for both clients and the minted one
+    p = run(env, "revoke-tokens", "--user", "github:4242")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("Revoked 3 access tokens and 2 refresh tokens of user github:4242.\n")
+    for client, tokens in ((octo_a, tokens_a), (octo_b, tokens_b)):
+        status, body = refresh(client, tokens)
+        assert status == 400 and body["error"] == "invalid_grant", body
+    deadline = time.time() + 10
+    while router_status(octo_minted) != 401 and time.time() < deadline:
+        time.sleep(0.1)
+    assert router_status(octo_minted) == 401
+    v = run(env, "validate-token", octo_minted)
+    assert v.returncode == 1 and v.stdout.startswith("INVALID: revoked"), v.stdout
+    # another user is untouched
+    assert router_status(hubot_minted) == 200
+    status, rotated = refresh(hubot_client, hubot)
+    assert status == 200, rotated
+
+    # a client: hubot's grant through it. The refresh token just rotated: two access tokens, and the
+    # old refresh token (kept for the grace period) goes with the new one's family, counted once.
+    p = run(env, "revoke-tokens", "--client", hubot_client["client_id"])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"Revoked 2 access tokens and 1 refresh token of client {hubot_client['client_id']}.\n")
+    status, body = refresh(hubot_client, rotated)
+    assert status == 400 and body["error"] == "invalid_grant", body
+    assert router_status(hubot_minted) == 200  # minted for client cli-1: not this client's
+    p = run(env, "revoke-tokens", "--client", hubot_client["client_id"])
+    assert p.stdout == f"Revoked 0 access tokens and 0 refresh tokens of client {hubot_client['client_id']}.\n"
