@@ -51,6 +51,19 @@ def revoke(redis_server, jti, exp):
     redis_cmd(redis_server, "ZADD", "oauth:revocation_expiry", str(exp), jti)
 
 
+def start_router(procs, env):
+    """`mcpgw echo` and `mcpgw router` for env (its MCP_ECHO_PORT, ADMIN_PORT); returns when healthy."""
+    echo_port, admin_port = env["MCP_ECHO_PORT"], env["ADMIN_PORT"]
+    echo = procs.start([mcpgw_bin(), "echo", "--port", str(echo_port), "--workers", "1"], bare_env(LOG_DIR=""),
+                       name="echo")
+    wait_for_http(f"http://127.0.0.1:{echo_port}/health", proc=echo)
+    router = procs.start([mcpgw_bin(), "router"], bare_env(**env), name="router")
+    deadline = time.time() + 15
+    while wait_for_http(f"http://127.0.0.1:{admin_port}/health", proc=router) != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    return router
+
+
 def test_help_and_usage_errors(workdir, redis_server):
     env = base_env(workdir, redis_server, JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET=SECRET)
     for cmd in ("decode-token", "validate-token", "generate-token"):
@@ -109,13 +122,7 @@ def test_generate_validate_router_revoke_hs256(procs, workdir, redis_server):
     echo_port, http_port, admin_port = free_port(), free_port(), free_port()
     env = base_env(workdir, redis_server, JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET=SECRET,
                    HTTP_PORT=http_port, ADMIN_PORT=admin_port, MCP_ECHO_PORT=echo_port, WORKERS="1")
-    echo = procs.start([mcpgw_bin(), "echo", "--port", str(echo_port), "--workers", "1"], bare_env(LOG_DIR=""),
-                       name="echo")
-    wait_for_http(f"http://127.0.0.1:{echo_port}/health", proc=echo)
-    router = procs.start([mcpgw_bin(), "router"], bare_env(**env), name="router")
-    deadline = time.time() + 15
-    while wait_for_http(f"http://127.0.0.1:{admin_port}/health", proc=router) != 200 and time.time() < deadline:
-        time.sleep(0.1)
+    start_router(procs, env)
 
     g = run(env, "generate-token", "--user", "alice", "--client", "cli-1", "--ttl", "600")
     assert g.returncode == 0, g.stderr
@@ -254,13 +261,7 @@ def test_revoke_tokens_of_a_user_and_of_a_client(procs, workdir, redis_server):
     os.makedirs(os.path.join(workdir, "router"))
     env = base_env(os.path.join(workdir, "router"), redis_server, JWT_ALGORITHM="HS256", GATEWAY_JWT_SECRET=SECRET,
                    HTTP_PORT=http_port, ADMIN_PORT=admin_port, MCP_ECHO_PORT=echo_port, WORKERS="1")
-    echo = procs.start([mcpgw_bin(), "echo", "--port", str(echo_port), "--workers", "1"], bare_env(LOG_DIR=""),
-                       name="echo")
-    wait_for_http(f"http://127.0.0.1:{echo_port}/health", proc=echo)
-    router = procs.start([mcpgw_bin(), "router"], bare_env(**env), name="router")
-    deadline = time.time() + 15
-    while wait_for_http(f"http://127.0.0.1:{admin_port}/health", proc=router) != 200 and time.time() < deadline:
-        time.sleep(0.1)
+    start_router(procs, env)
     octo_minted = run(env, "generate-token", "--user", "github:4242", "--client", "cli-1").stdout.strip()
     hubot_minted = run(env, "generate-token", "--user", "github:99", "--client", "cli-1").stdout.strip()
     url = f"http://127.0.0.1:{http_port}/mcp-echo/mcp"

@@ -100,15 +100,21 @@ FIXTURE_HELPER int fixture_redis_start(void)
     return fixture_redis_start_with(NULL, NULL);
 }
 
+/* SIGTERM the child *pid (if any), reap it, and set *pid to -1. */
+FIXTURE_HELPER void fixture_stop_child(pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGTERM);
+    int status;
+    while (waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    *pid = -1;
+}
+
 FIXTURE_HELPER void fixture_redis_stop(void)
 {
-    if (fixture_redis.pid <= 0)
-        return;
-    kill(fixture_redis.pid, SIGTERM);
-    int status;
-    while (waitpid(fixture_redis.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    fixture_redis.pid = -1;
+    fixture_stop_child(&fixture_redis.pid);
 }
 
 FIXTURE_HELPER void fixture_redis_cleanup(void)

@@ -686,17 +686,6 @@ static void start_sentinel(void)
     assert_true(fixture_port_accepts(sentinel.port));
 }
 
-static void stop_sentinel(void)
-{
-    if (sentinel.pid <= 0)
-        return;
-    kill(sentinel.pid, SIGTERM);
-    int status;
-    while (waitpid(sentinel.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    sentinel.pid = -1;
-}
-
 static void test_sentinel(void **state)
 {
     (void)state;
@@ -758,7 +747,7 @@ static void test_sentinel(void **state)
     assert_non_null(strstr(redis_client_last_error(client), "does not know a master named nosuchmaster"));
     redis_client_free(client);
     fixture_loop_free(&loop);
-    stop_sentinel();
+    fixture_stop_child(&sentinel.pid);
 }
 
 int main(void)
