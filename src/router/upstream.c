@@ -99,7 +99,9 @@ struct upstream_conn {
     struct evbuffer *pending;  /* request bytes the socket did not take at once */
     struct lazy_timer timer;   /* connect, response, stream-idle or pool-idle deadline */
     llhttp_t parser;
-    struct upstream_call *call; /* NULL while idle in the pool */
+    struct upstream_call *call;   /* NULL while idle in the pool */
+    struct sockaddr_storage addr; /* where it connects (for upstream_addrs_connect_failed) */
+    socklen_t addrlen;
     bool connected, reused, idle;
     bool reading;                                /* read_event is added */
     bool leftover;                               /* bytes arrived after the complete response: not reusable */
@@ -211,9 +213,10 @@ bool upstream_pool_address(const struct upstream_pool *p, size_t service, struct
     return upstream_addrs_get(p->addrs, service, addr, addrlen);
 }
 
-void upstream_pool_connect_failed(const struct upstream_pool *p, size_t service)
+void upstream_pool_connect_failed(const struct upstream_pool *p, size_t service,
+                                  const struct sockaddr_storage *addr, socklen_t addrlen)
 {
-    upstream_addrs_connect_failed(p->addrs, service);
+    upstream_addrs_connect_failed(p->addrs, service, addr, addrlen);
 }
 
 static void idle_remove(struct upstream_conn *c)
@@ -279,7 +282,7 @@ static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
     socklen_t addrlen = 0;
     if (!upstream_addrs_get(p->addrs, service, &storage, &addrlen)) {
         upstream_health_report(p->health, service, false, "unresolved");
-        upstream_addrs_connect_failed(p->addrs, service);
+        upstream_addrs_connect_failed(p->addrs, service, NULL, 0);
         return NULL;
     }
     const struct sockaddr *addr = (const struct sockaddr *)&storage;
@@ -294,7 +297,7 @@ static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
         upstream_health_report(p->health, service, true, NULL);
     } else if (errno != EINPROGRESS) {
         upstream_health_report(p->health, service, false, "connect_failed");
-        upstream_addrs_connect_failed(p->addrs, service);
+        upstream_addrs_connect_failed(p->addrs, service, &storage, addrlen);
         close(fd);
         return NULL;
     }
@@ -302,6 +305,8 @@ static struct upstream_conn *conn_new(struct upstream_pool *p, size_t service)
     c->pool = p;
     c->service = service;
     c->fd = fd;
+    c->addr = storage;
+    c->addrlen = addrlen;
     c->read_event = event_new(p->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
     c->write_event = event_new(p->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
     enum gw_err timer_err = lazy_timer_init(&c->timer, p->base, conn_timer_fired, c);
@@ -506,6 +511,10 @@ static void call_start(struct upstream_call *call)
         lazy_timer_clear(&c->timer);
     } else {
         c = conn_new(p, service);
+        if (!c && call->attempts < 2 && upstream_addrs_count(p->addrs, service) > 1) {
+            call_start(call); /* refused at once: the name's next address */
+            return;
+        }
         if (!c) {
             call_fail(call, 502, "connect_failed");
             return;
@@ -892,8 +901,10 @@ static void conn_lost(struct upstream_conn *c)
         conn_destroy(c);
         return;
     }
-    if (!call->got_bytes && c->reused && call->attempts < 2) {
-        /* a pooled connection the upstream had closed: try once on a fresh one */
+    if (!call->got_bytes && call->attempts < 2 &&
+        (c->reused || (!c->connected && upstream_addrs_count(c->pool->addrs, c->service) > 1))) {
+        /* a pooled connection the upstream had closed, or a connect to one address of a name
+         * with several failed: try once more on a fresh connection (to the next address) */
         c->call = NULL;
         call->conn = NULL;
         conn_destroy(c);
@@ -948,7 +959,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         socklen_t len = sizeof(error);
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
             upstream_health_report(c->pool->health, c->service, false, "connect_failed");
-            upstream_addrs_connect_failed(c->pool->addrs, c->service);
+            upstream_addrs_connect_failed(c->pool->addrs, c->service, &c->addr, c->addrlen);
             event_del(c->write_event);
             conn_lost(c);
             return;
@@ -981,7 +992,7 @@ static void conn_timer_fired(void *arg)
     }
     if (!c->connected) {
         upstream_health_report(c->pool->health, c->service, false, "connect_timeout");
-        upstream_addrs_connect_failed(c->pool->addrs, c->service);
+        upstream_addrs_connect_failed(c->pool->addrs, c->service, &c->addr, c->addrlen);
         call_fail(call, 504, "connect_timeout");
     } else if (call->mode == MODE_NONE) {
         call_fail(call, 504, "response_timeout");

@@ -72,8 +72,10 @@ void upstream_pool_drain(struct upstream_pool *pool);
 size_t upstream_pool_services(const struct upstream_pool *pool);
 bool upstream_pool_address(const struct upstream_pool *pool, size_t service, struct sockaddr_storage *addr,
                            socklen_t *addrlen);
-/* A connect to service failed (the prober's too): its name is resolved again soon. */
-void upstream_pool_connect_failed(const struct upstream_pool *pool, size_t service);
+/* A connect to service at addr (from upstream_pool_address) failed, the prober's too: a name
+ * with several addresses moves on to the next, and is resolved again soon. */
+void upstream_pool_connect_failed(const struct upstream_pool *pool, size_t service,
+                                  const struct sockaddr_storage *addr, socklen_t addrlen);
 
 /* Calls in flight whose response is being streamed (for metrics and shutdown). */
 int upstream_active_streams(const struct upstream_pool *pool);

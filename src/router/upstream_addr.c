@@ -16,11 +16,12 @@
 #include "core/log.h"
 
 struct upstream_addr {
-    bool is_name;                 /* not an IP literal: resolved again now and then */
-    bool resolved;                /* addr is usable */
-    bool again_soon;              /* a connect failed: resolve at the next retry time */
-    struct sockaddr_storage addr; /* under the mutex */
-    socklen_t addrlen;
+    bool is_name;    /* not an IP literal: resolved again now and then */
+    bool again_soon; /* a connect failed: resolve at the next retry time */
+    /* under the mutex: the addresses (count 0: not resolved yet) and which one is in use */
+    struct sockaddr_storage addrs[UPSTREAM_MAX_ADDRESSES];
+    socklen_t lens[UPSTREAM_MAX_ADDRESSES];
+    size_t count, current;
     long long last_resolve; /* monotonic seconds */
     long long next_resolve;
 };
@@ -43,21 +44,30 @@ static long long monotonic_seconds(void)
     return (long long)ts.tv_sec;
 }
 
-static bool resolve_with_getaddrinfo(const char *host, int port, struct sockaddr_storage *out, socklen_t *len,
-                                     void *arg)
+static size_t resolve_with_getaddrinfo(const char *host, int port, struct sockaddr_storage *out,
+                                       socklen_t *lens, size_t max, void *arg)
 {
     (void)arg;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res = NULL;
     char port_text[16];
     snprintf(port_text, sizeof(port_text), "%d", port);
-    bool ok = getaddrinfo(host, port_text, &hints, &res) == 0 && res && res->ai_addrlen <= sizeof(*out);
-    if (ok) {
-        memcpy(out, res->ai_addr, res->ai_addrlen);
-        *len = res->ai_addrlen;
-    }
+    size_t n = 0;
+    if (getaddrinfo(host, port_text, &hints, &res) == 0)
+        for (const struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next)
+            if (ai->ai_addrlen <= sizeof(*out)) {
+                memset(&out[n], 0, sizeof(out[n]));
+                memcpy(&out[n], ai->ai_addr, ai->ai_addrlen);
+                lens[n++] = ai->ai_addrlen;
+            }
     if (res)
         freeaddrinfo(res);
-    return ok;
+    return n;
+}
+
+static bool same_address(const struct sockaddr_storage *a, socklen_t a_len, const struct sockaddr_storage *b,
+                         socklen_t b_len)
+{
+    return a_len == b_len && memcmp(a, b, a_len) == 0;
 }
 
 static bool is_ip_literal(const char *host)
@@ -78,18 +88,27 @@ static void address_text(const struct sockaddr_storage *a, char *out, size_t siz
 static void resolve_one(struct upstream_addrs *ua, size_t i, bool at_start)
 {
     const struct router_service *s = &ua->table->services[i];
-    struct sockaddr_storage found;
-    socklen_t found_len = 0;
-    bool ok = ua->resolve(s->upstream_host, s->upstream_port, &found, &found_len, ua->resolve_arg);
+    struct sockaddr_storage found[UPSTREAM_MAX_ADDRESSES];
+    socklen_t lens[UPSTREAM_MAX_ADDRESSES];
+    size_t n =
+        ua->resolve(s->upstream_host, s->upstream_port, found, lens, UPSTREAM_MAX_ADDRESSES, ua->resolve_arg);
+    bool ok = n > 0;
     struct upstream_addr *e = &ua->entries[i];
     pthread_mutex_lock(&ua->lock);
-    bool changed =
-        ok && (!e->resolved || e->addrlen != found_len || memcmp(&e->addr, &found, found_len) != 0);
-    bool was_resolved = e->resolved;
-    if (ok) {
-        e->addr = found;
-        e->addrlen = found_len;
-        e->resolved = true;
+    bool changed = ok && e->count != n;
+    for (size_t k = 0; ok && !changed && k < n; k++)
+        changed = !same_address(&e->addrs[k], e->lens[k], &found[k], lens[k]);
+    bool was_resolved = e->count > 0;
+    size_t current = 0;
+    if (changed) {
+        /* keep using the address in use if it is still among them */
+        for (size_t k = 0; was_resolved && k < n; k++)
+            if (same_address(&e->addrs[e->current], e->lens[e->current], &found[k], lens[k]))
+                current = k;
+        memcpy(e->addrs, found, n * sizeof(found[0]));
+        memcpy(e->lens, lens, n * sizeof(lens[0]));
+        e->count = n;
+        e->current = current;
     }
     long long now = monotonic_seconds();
     e->again_soon = false;
@@ -104,7 +123,7 @@ static void resolve_one(struct upstream_addrs *ua, size_t i, bool at_start)
                   (struct log_field[]){log_str("route", s->name), log_str("host", s->upstream_host)}, 2);
     } else if (changed && !at_start) {
         char text[INET6_ADDRSTRLEN];
-        address_text(&found, text, sizeof(text));
+        address_text(&found[current], text, sizeof(text));
         log_write(LOG_INFO, was_resolved ? "Upstream address changed" : "Upstream resolved",
                   (struct log_field[]){log_str("route", s->name), log_str("host", s->upstream_host),
                                        log_str("address", text)},
@@ -204,23 +223,40 @@ bool upstream_addrs_get(struct upstream_addrs *ua, size_t service, struct sockad
         return false;
     pthread_mutex_lock(&ua->lock);
     const struct upstream_addr *e = &ua->entries[service];
-    bool ok = e->resolved;
+    bool ok = e->count > 0;
     if (ok) {
-        *out = e->addr;
-        *len = e->addrlen;
+        *out = e->addrs[e->current];
+        *len = e->lens[e->current];
     }
     pthread_mutex_unlock(&ua->lock);
     return ok;
 }
 
-void upstream_addrs_connect_failed(struct upstream_addrs *ua, size_t service)
+void upstream_addrs_connect_failed(struct upstream_addrs *ua, size_t service,
+                                   const struct sockaddr_storage *failed, socklen_t failed_len)
 {
-    if (!ua || service >= ua->table->nservices || !ua->entries[service].is_name)
+    if (!ua || service >= ua->table->nservices)
         return;
+    struct upstream_addr *e = &ua->entries[service];
     pthread_mutex_lock(&ua->lock);
-    if (!ua->entries[service].again_soon) {
-        ua->entries[service].again_soon = true;
+    /* Only the first report of a failing address moves on: other workers' connects to the same
+     * address that fail a moment later must not skip the next address too. */
+    if (failed && e->count > 1 &&
+        same_address(&e->addrs[e->current], e->lens[e->current], failed, failed_len))
+        e->current = (e->current + 1) % e->count;
+    if (e->is_name && !e->again_soon) {
+        e->again_soon = true;
         pthread_cond_signal(&ua->wake);
     }
     pthread_mutex_unlock(&ua->lock);
+}
+
+size_t upstream_addrs_count(struct upstream_addrs *ua, size_t service)
+{
+    if (!ua || service >= ua->table->nservices)
+        return 0;
+    pthread_mutex_lock(&ua->lock);
+    size_t n = ua->entries[service].count;
+    pthread_mutex_unlock(&ua->lock);
+    return n;
 }

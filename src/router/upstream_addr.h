@@ -10,6 +10,11 @@
  * start or whose address changed is picked up without a restart. getaddrinfo blocks, so workers
  * never call it: they copy the current address under a mutex when they open a connection (not
  * per request: connections are pooled).
+ *
+ * A name can have several addresses (localhost: ::1 and 127.0.0.1 on most machines, where a
+ * service often listens on one only). They are kept in getaddrinfo's order and one is current;
+ * a failed connect to the current one moves on to the next, so the router settles on the address
+ * that answers instead of failing on the first forever.
  */
 #ifndef MCPGW_ROUTER_UPSTREAM_ADDR_H
 #define MCPGW_ROUTER_UPSTREAM_ADDR_H
@@ -22,11 +27,12 @@
 
 #define UPSTREAM_RESOLVE_SECONDS 30
 #define UPSTREAM_RESOLVE_RETRY_SECONDS 5
+#define UPSTREAM_MAX_ADDRESSES 4
 
-/* Resolve host:port to one address (what getaddrinfo's first answer gives). Returns false when
- * it does not resolve. Replaceable for tests. */
-typedef bool (*upstream_resolve_fn)(const char *host, int port, struct sockaddr_storage *out, socklen_t *len,
-                                    void *arg);
+/* Resolve host:port into out[0..max) (with their lengths in lens), in the order to try them
+ * (getaddrinfo's). Returns how many; 0 when it does not resolve. Replaceable for tests. */
+typedef size_t (*upstream_resolve_fn)(const char *host, int port, struct sockaddr_storage *out,
+                                      socklen_t *lens, size_t max, void *arg);
 
 struct upstream_addrs;
 
@@ -42,7 +48,12 @@ void upstream_addrs_free(struct upstream_addrs *addrs);
  * not resolve. Any thread. */
 bool upstream_addrs_get(struct upstream_addrs *addrs, size_t service, struct sockaddr_storage *out,
                         socklen_t *len);
-/* A connect to service failed: if it is a name, resolve it again soon. Any thread; cheap. */
-void upstream_addrs_connect_failed(struct upstream_addrs *addrs, size_t service);
+/* A connect to service at failed (the address upstream_addrs_get gave; NULL when it gave none)
+ * failed: if that is still the current address, the next one of the name becomes current; and a
+ * name is resolved again soon. Any thread; cheap. */
+void upstream_addrs_connect_failed(struct upstream_addrs *addrs, size_t service,
+                                   const struct sockaddr_storage *failed, socklen_t failed_len);
+/* How many addresses service has now (1 for an IP literal, 0 while a name does not resolve). */
+size_t upstream_addrs_count(struct upstream_addrs *addrs, size_t service);
 
 #endif

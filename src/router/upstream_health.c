@@ -120,9 +120,11 @@ void upstream_health_info(const struct upstream_health *h, struct buf *out)
 struct probe {
     struct upstream_prober *owner;
     size_t service;
-    int fd;             /* -1 while no connect is in flight */
-    struct event *done; /* the connect finished or timed out */
-    int64_t next_ms;    /* monotonic time of the next probe */
+    int fd;                       /* -1 while no connect is in flight */
+    struct event *done;           /* the connect finished or timed out */
+    int64_t next_ms;              /* monotonic time of the next probe */
+    struct sockaddr_storage addr; /* the address probed */
+    socklen_t addrlen;            /* 0: none (the name does not resolve) */
 };
 
 struct upstream_prober {
@@ -153,6 +155,8 @@ static void probe_end(struct probe *p, bool up, const char *reason)
         p->fd = -1;
     }
     upstream_health_report(p->owner->health, p->service, up, reason);
+    if (!up && p->addrlen) /* a name's next address gets the next probe */
+        upstream_pool_connect_failed(p->owner->pool, p->service, &p->addr, p->addrlen);
     p->next_ms =
         monotonic_ms() + 1000 * (int64_t)(up ? UPSTREAM_PROBE_UP_SECONDS : UPSTREAM_PROBE_DOWN_SECONDS);
 }
@@ -173,13 +177,13 @@ static void probe_done(evutil_socket_t fd, short what, void *arg)
 static void probe_start(struct probe *p)
 {
     struct upstream_prober *pr = p->owner;
-    struct sockaddr_storage storage;
-    socklen_t addrlen = 0;
-    if (!upstream_pool_address(pr->pool, p->service, &storage, &addrlen)) {
+    p->addrlen = 0;
+    if (!upstream_pool_address(pr->pool, p->service, &p->addr, &p->addrlen)) {
         probe_end(p, false, "unresolved");
         return;
     }
-    const struct sockaddr *addr = (const struct sockaddr *)&storage;
+    const struct sockaddr *addr = (const struct sockaddr *)&p->addr;
+    socklen_t addrlen = p->addrlen;
     p->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) { /* out of descriptors: says nothing about the upstream; try again soon */
         p->next_ms = monotonic_ms() + 1000 * (int64_t)UPSTREAM_PROBE_DOWN_SECONDS;

@@ -190,6 +190,13 @@ def redis_server(workdir):
     p.stop()
 
 
+def with_hosts_file(argv, hosts_path):
+    """argv run with hosts_path as its /etc/hosts: a private mount namespace (unshare -m) with the
+    file bind-mounted over /etc/hosts, for that process alone; the machine's file is untouched.
+    The process keeps the PID (unshare and sh exec), so it is stopped by PID like any other."""
+    return ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts_path, *argv]
+
+
 def metric_value(base_url, line_prefix):
     """The value of the first line of base_url/metrics starting with line_prefix, or 0."""
     _, _, raw = http("GET", base_url + "/metrics")

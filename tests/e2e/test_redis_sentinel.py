@@ -8,7 +8,8 @@ and the operator commands.
   client registrations land on the new master and a revocation written there is honoured.
 - A crash of the master (SIGKILL): the Sentinel promotes the replica and both roles follow.
 - `mcpgw redis-cli` and `cleanup-tokens` reach the master the Sentinels name.
-- A host name (one this machine's /etc/hosts maps to 127.0.0.1) works like an address.
+- A host name works like an address; of several addresses, the one that answers is found (the
+  name is given its addresses by a private /etc/hosts, conftest.with_hosts_file).
 """
 import os
 import signal
@@ -18,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import Process, bare_env, free_port, http, mcpgw_bin
+from conftest import Process, bare_env, free_port, http, mcpgw_bin, wait_for_http, with_hosts_file
 from test_auth_api import Auth
 from test_router import start_stack, upstream  # noqa: F401  (upstream is a fixture)
 from test_router_tokens import claims_for, hs256, status_of
@@ -186,30 +187,36 @@ def test_operator_commands_reach_the_master_the_sentinels_name(workdir, replicat
     assert "does not know a master named othermaster" in out.stderr
 
 
-def loopback_host_name():
-    """A name /etc/hosts maps to 127.0.0.1, other than localhost (which needs no lookup)."""
-    with open("/etc/hosts") as f:
-        for line in f:
-            fields = line.split("#", 1)[0].split()
-            if len(fields) > 1 and fields[0] == "127.0.0.1":
-                for name in fields[1:]:
-                    if name != "localhost" and not name.replace(".", "").isdigit():
-                        return name
-    return None
+class AuthWithHosts(Auth):
+    """`mcpgw auth` seeing hosts_path as its /etc/hosts (conftest.with_hosts_file)."""
+
+    def __init__(self, procs, workdir, redis_server, hosts_path, extra_env):
+        self.hosts_path = hosts_path
+        super().__init__(procs, workdir, redis_server, extra_env=extra_env)
+
+    def start(self):
+        self.proc = self.procs.start(with_hosts_file([mcpgw_bin(), "auth"], self.hosts_path), env=bare_env(),
+                                     name=f"auth-{self.port}")
+        wait_for_http(self.url + "/health", proc=self.proc)
 
 
 def test_host_name_in_redis_url(procs, workdir, redis_server):
-    name = loopback_host_name()
-    if not name:
-        pytest.skip("no /etc/hosts name for 127.0.0.1 besides localhost on this machine")
+    """A host name in REDIS_URL, resolved off the event loop. redis.test's first address (::1)
+    refuses, as localhost's does on most machines when Redis listens on 127.0.0.1 only: the next
+    attempt takes the next address. A name that does not resolve: auth runs, unhealthy, says why."""
     port, password = redis_server
-    auth = Auth(procs, workdir, redis_server, extra_env={"REDIS_URL": f"redis://{name}:{port}/0"})
+    hosts = os.path.join(workdir, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n::1 redis.test\n127.0.0.1 redis.test\n")
+    auth = AuthWithHosts(procs, workdir, redis_server, hosts, {"REDIS_URL": f"redis://redis.test:{port}/0"})
+    wait_until(lambda: http("GET", auth.url + "/health")[0] == 200, "auth healthy through redis.test")
     status, _, body = auth.register({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"})
     assert status == 201
     assert cli(port, "EXISTS", f"oauth:client:{body['client_id']}", password=password) == "1"
-    assert f'"redis":"{name}:{port}","db":0,"address":"127.0.0.1:{port}"' in auth.proc.stderr()
+    log = auth.proc.stderr()
+    assert f'"message":"Could not connect to Redis","error":"Connection refused","redis":"redis.test:{port}"' in log
+    assert f'"redis":"redis.test:{port}","db":0,"address":"127.0.0.1:{port}"' in log
     auth.stop()
-    # A name that does not resolve: auth runs, unhealthy, and says why.
     other = Auth(procs, workdir, redis_server, extra_env={"REDIS_URL": "redis://no-such-host.invalid:6379/0"})
     status, _, body = http("GET", other.url + "/health")
     assert status == 503 and b"cannot resolve no-such-host.invalid" in body

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import bare_env, free_port, http, mcpgw_bin, wait_for_http
+from conftest import bare_env, free_port, http, mcpgw_bin, wait_for_http, with_hosts_file
 
 SECRET = "router-e2e-secret-0123456789abcdef0123"
 DOMAIN = "example.test"
@@ -185,7 +185,7 @@ def upstream():
     u.close()
 
 
-def start_stack(procs, redis_server, upstream, path_mode=False, wait_healthy=True, **extra):
+def start_stack(procs, redis_server, upstream, path_mode=False, wait_healthy=True, hosts_file=None, **extra):
     redis_port, redis_password = redis_server
     echo_port, http_port, admin_port, auth_port = free_port(), free_port(), free_port(), free_port()
     echo = procs.start([mcpgw_bin(), "echo", "--port", str(echo_port), "--workers", "1"],
@@ -198,7 +198,8 @@ def start_stack(procs, redis_server, upstream, path_mode=False, wait_healthy=Tru
                LOG_DIR="", WORKERS=2, MCP_CORS_ORIGINS="https://app.example.org",
                ROUTING="path" if path_mode else "subdomain")
     env.update(extra)
-    router = procs.start([mcpgw_bin(), "router"], bare_env(**env), name="router")
+    argv = [mcpgw_bin(), "router"]
+    router = procs.start(with_hosts_file(argv, hosts_file) if hosts_file else argv, bare_env(**env), name="router")
     deadline = time.time() + (15 if wait_healthy else 0)
     while True:  # healthy once the token checker has its key and the revocation list
         status = wait_for_http(f"http://127.0.0.1:{admin_port}/health", proc=router)
@@ -725,6 +726,23 @@ def wait_gauges(s, wanted, timeout=40):
             return seen
         time.sleep(0.2)
     raise AssertionError(f"router_upstream_up never became {wanted}; last {seen}")
+
+
+def test_upstream_name_with_an_address_that_refuses(procs, workdir, redis_server, upstream):
+    """An upstream named by a host whose first address refuses (dual.test: ::1 first, as
+    localhost is on most machines, while the service listens on 127.0.0.1 only): the router
+    tries the next address, so the very first request succeeds and later ones go straight to
+    the address that answers. Before, the first answer of getaddrinfo was the only one tried:
+    502 on every request."""
+    hosts = os.path.join(workdir, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n::1 dual.test\n127.0.0.1 dual.test\n")
+    s = start_stack(procs, redis_server, upstream, hosts_file=hosts, MCP_DUAL_URL=f"http://dual.test:{upstream.port}")
+    for _ in range(6):  # both workers, fresh and pooled connections
+        status, _, body = s.mcp_post("mcp-dual", INIT, token=s.token("mcp-dual"))
+        assert status == 200, body
+    wait_gauges(s, {"mcp-dual": "1"})
+    assert '"status":502' not in s.router.stderr()
 
 
 def test_upstream_up_gauge_and_health(procs, redis_server, upstream):
