@@ -176,11 +176,18 @@ def test_operator_commands_reach_the_master_the_sentinels_name(workdir, replicat
     assert cli(r.ports[0], "GET", "oauth:probe") == "here"
     out = mcpgw("cleanup-tokens", "--env-file", env_file)
     assert out.returncode == 0, out.stdout + out.stderr
+    # the supervisor's probe (health-check): PING on the master the Sentinels name
+    out = mcpgw("health-check", "--env-file", env_file)
+    redis_line = next(line for line in out.stdout.splitlines() if line.startswith("redis "))
+    assert " healthy" in redis_line, out.stdout
     out = mcpgw("show-config", "--env-file", env_file)
     assert f"REDIS_URL=redis-sentinel://127.0.0.1:{r.sentinel_port}/mymaster/0" in out.stdout
     # A master the Sentinels do not watch: a clear error, exit 1.
     with open(env_file, "a") as f:
         f.write(f"REDIS_URL=redis-sentinel://127.0.0.1:{r.sentinel_port}/othermaster\n")
+    out = mcpgw("health-check", "--env-file", env_file)
+    redis_line = next(line for line in out.stdout.splitlines() if line.startswith("redis "))
+    assert "unhealthy" in redis_line and "does not know a master named othermaster" in redis_line, out.stdout
     out = mcpgw("redis-cli", "--env-file", env_file, "PING")
     assert out.returncode == 1
     assert "ERROR: Could not find the Redis master: no Sentinel named the master othermaster" in out.stderr
