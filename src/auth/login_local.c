@@ -6,13 +6,10 @@
  * waits for it.
  */
 #include <event2/event.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -23,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "core/urlform.h"
 
 struct login_ctx {
@@ -83,24 +81,19 @@ void login_show(struct http_exchange *ex, const struct pending_auth *p, const st
 
 /* ---- the password check on a helper thread ----
  *
- * The thread works on its own heap job (copies of the name, password and file path) and
- * reports through an eventfd the worker's loop watches, so it never touches the loop, the
- * exchange or libevent: if the worker stops first, the thread still ends cleanly. The job is
- * freed by whichever side lets go of it last. */
+ * The thread (core/offload) works on its own heap job: copies of the name, password and file
+ * path. It never touches the loop, the exchange or libevent, so if the worker stops first the
+ * thread still ends cleanly. */
 
 struct password_job {
-    atomic_int refs; /* the thread and the loop */
     char *file, *username, *password;
     bool ok;
-    int efd;
-    struct event *ev;
     struct login_ctx *ctx; /* touched on the loop only */
 };
 
-static void password_job_release(struct password_job *job)
+static void password_job_free(void *arg)
 {
-    if (atomic_fetch_sub(&job->refs, 1) != 1)
-        return;
+    struct password_job *job = arg;
     if (job->password) {
         crypto_wipe(job->password, strlen(job->password));
         free(job->password);
@@ -110,31 +103,19 @@ static void password_job_release(struct password_job *job)
     free(job);
 }
 
-static void *check_password_thread(void *arg)
+static void check_password(void *arg)
 {
     struct password_job *job = arg;
     char *hash = users_file_find_in_file(job->file, job->username);
     job->ok = local_password_verify(hash, job->password);
     free(hash);
-    uint64_t one = 1;
-    ssize_t n = write(job->efd, &one, sizeof one);
-    (void)n; /* an eventfd write of 1 cannot fail short of a bug; the loop would then time out */
-    password_job_release(job);
-    return NULL;
 }
 
-static void password_checked(evutil_socket_t fd, short what, void *arg)
+static void password_checked(void *arg)
 {
-    (void)what;
     struct password_job *job = arg;
-    uint64_t value;
-    ssize_t n = read(fd, &value, sizeof value);
-    (void)n;
-    event_free(job->ev);
-    close(job->efd);
     struct login_ctx *c = job->ctx;
     bool ok = job->ok;
-    password_job_release(job);
     struct http_exchange *ex = c->ex;
     if (!ok) {
         browser_count_login("local", "invalid_credentials");
@@ -164,29 +145,13 @@ static void password_checked(evutil_socket_t fd, short what, void *arg)
 static void start_password_check(struct login_ctx *c)
 {
     struct password_job *job = gw_calloc(1, sizeof *job);
-    atomic_init(&job->refs, 2);
     job->file = gw_strdup(browser_config()->local_users_file);
     job->username = gw_strdup(c->username);
     job->password = c->password;
     c->password = NULL;
     job->ctx = c;
-    job->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    job->ev =
-        job->efd >= 0 ? event_new(http_exchange_base(c->ex), job->efd, EV_READ, password_checked, job) : NULL;
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    bool started = job->ev && event_add(job->ev, NULL) == 0 &&
-                   pthread_create(&thread, &attr, check_password_thread, job) == 0;
-    pthread_attr_destroy(&attr);
-    if (!started) {
-        if (job->ev)
-            event_free(job->ev);
-        if (job->efd >= 0)
-            close(job->efd);
-        atomic_store(&job->refs, 1);
-        password_job_release(job);
+    if (!offload_start(http_exchange_base(c->ex), job, check_password, password_checked, password_job_free)) {
+        password_job_free(job);
         page_error(c->ex, 500, "Internal error", "The password check could not start.");
     }
 }

@@ -1,27 +1,19 @@
 /*
  * redis_locate.c - host name and Sentinel lookups off the event loop (see redis_locate.h).
- *
- * A job is shared by the loop and its thread: the loop holds one reference until the result
- * arrives or the job is cancelled, the thread one until it has written the result. The result
- * travels as one byte over a socketpair, so it works on any event_base (one created without
- * evthread support too). Whoever drops the last reference frees the job.
+ * Jobs run on core/offload's helper threads.
  */
 #include "redis_locate.h"
 
-#include <errno.h>
 #include <netdb.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <event2/event.h>
 #include <hiredis/hiredis.h>
 
 #include "alloc.h"
+#include "offload.h"
 
 /* ---- blocking lookups ---- */
 
@@ -154,94 +146,49 @@ enum gw_err redis_locate_sync(const struct redis_endpoint *ep, unsigned timeout_
 /* ---- jobs ---- */
 
 struct redis_locate_job {
-    atomic_int refs;
-    int loop_fd, thread_fd; /* the two ends of a socketpair */
-    struct event *ready;    /* on loop_fd, until the result is read or the job cancelled */
+    struct offload *offload;
     redis_locate_fn cb;
     void *arg;
     struct redis_endpoint endpoint; /* the thread's copy */
     unsigned timeout_ms;
-    enum gw_err err; /* written by the thread before it signals */
+    enum gw_err err; /* written by the thread */
     struct redis_location location;
     char why[640];
 };
 
-static void release(struct redis_locate_job *job)
-{
-    if (atomic_fetch_sub(&job->refs, 1) != 1)
-        return;
-    if (job->loop_fd >= 0)
-        close(job->loop_fd);
-    if (job->thread_fd >= 0)
-        close(job->thread_fd);
-    redis_endpoint_free(&job->endpoint);
-    free(job);
-}
-
-static void *lookup_thread(void *arg)
+static void locate_on_thread(void *arg)
 {
     struct redis_locate_job *job = arg;
     job->err = redis_locate_sync(&job->endpoint, job->timeout_ms, &job->location, job->why, sizeof(job->why));
-    /* The send is the release point of err/location/why for the loop (it reads after recv). */
-    char byte = 1;
-    while (send(job->thread_fd, &byte, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
-    release(job);
-    return NULL;
 }
 
-static void detach_from_loop(struct redis_locate_job *job)
+static void locate_done(void *arg)
 {
-    event_free(job->ready);
-    job->ready = NULL;
-    close(job->loop_fd);
-    job->loop_fd = -1;
-}
-
-static void on_result(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
     struct redis_locate_job *job = arg;
-    char byte;
-    if (recv(fd, &byte, 1, 0) != 1)
-        return; /* spurious wake-up: the thread has not written yet */
-    detach_from_loop(job);
     if (job->err == GW_OK)
         job->cb(GW_OK, &job->location, NULL, job->arg);
     else
         job->cb(job->err, NULL, job->why, job->arg);
-    release(job);
+}
+
+static void locate_free(void *arg)
+{
+    struct redis_locate_job *job = arg;
+    redis_endpoint_free(&job->endpoint);
+    free(job);
 }
 
 struct redis_locate_job *redis_locate_start(struct event_base *base, const struct redis_endpoint *endpoint,
                                             unsigned timeout_ms, redis_locate_fn cb, void *arg)
 {
-    int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0)
-        return NULL;
     struct redis_locate_job *job = gw_calloc(1, sizeof(*job));
-    atomic_init(&job->refs, 2);
-    job->loop_fd = fds[0];
-    job->thread_fd = fds[1];
     job->cb = cb;
     job->arg = arg;
     job->timeout_ms = timeout_ms;
     redis_endpoint_copy(&job->endpoint, endpoint);
-    job->ready = event_new(base, job->loop_fd, EV_READ | EV_PERSIST, on_result, job);
-    if (!job->ready)
-        gw_oom(sizeof(struct event *));
-    event_add(job->ready, NULL);
-
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t thread;
-    int rc = pthread_create(&thread, &attr, lookup_thread, job);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        detach_from_loop(job);
-        atomic_store(&job->refs, 1);
-        release(job);
+    job->offload = offload_start(base, job, locate_on_thread, locate_done, locate_free);
+    if (!job->offload) {
+        locate_free(job);
         return NULL;
     }
     return job;
@@ -249,8 +196,6 @@ struct redis_locate_job *redis_locate_start(struct event_base *base, const struc
 
 void redis_locate_cancel(struct redis_locate_job *job)
 {
-    if (!job)
-        return;
-    detach_from_loop(job);
-    release(job);
+    if (job)
+        offload_cancel(job->offload);
 }
