@@ -292,10 +292,9 @@ int health_check_main(int argc, char **argv)
         buf_reset(&detail);
         bool ok = service_probe(s, 3000, &detail);
         char url[512];
+        service_endpoint_text(s, url, sizeof(url) - 8);
         if (s->kind == SERVICE_REDIS)
-            snprintf(url, sizeof(url), "redis://%s:%d (PING)", s->health_host, s->health_port);
-        else
-            snprintf(url, sizeof(url), "http://%s:%d%s", s->health_host, s->health_port, s->health_path);
+            strcat(url, " (PING)");
         if (!ok)
             bad++;
         if (cl.json)

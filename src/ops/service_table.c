@@ -611,6 +611,20 @@ static bool probe_redis(const struct service_spec *s, int timeout_ms, struct buf
     return ok;
 }
 
+void service_endpoint_text(const struct service_spec *s, char *out, size_t size)
+{
+    if (s->kind == SERVICE_REDIS && s->redis_url) {
+        char *shown = config_display_value("REDIS_URL", s->redis_url);
+        snprintf(out, size, "%s", shown);
+        free(shown);
+    } else if (s->kind == SERVICE_REDIS) {
+        snprintf(out, size, strchr(s->health_host, ':') ? "redis://[%s]:%d" : "redis://%s:%d", s->health_host,
+                 s->health_port);
+    } else {
+        snprintf(out, size, "http://%s:%d%s", s->health_host, s->health_port, s->health_path);
+    }
+}
+
 bool service_probe(const struct service_spec *s, int timeout_ms, struct buf *detail)
 {
     return s->kind == SERVICE_REDIS ? probe_redis(s, timeout_ms, detail) : probe_http(s, timeout_ms, detail);

@@ -45,6 +45,10 @@ struct service_table {
     struct buf notes; /* human lines about services left out ("mcp-fetch: no `mcpgw fetch` in this build") */
 };
 
+/* Where the service is checked, for people: "http://127.0.0.1:8000/health", "redis://127.0.0.1:6379",
+ * or for a Redis found by name or through Sentinels REDIS_URL itself, its password masked. */
+void service_endpoint_text(const struct service_spec *s, char *out, size_t size);
+
 /* The absolute path of the running mcpgw binary (from /proc/self/exe). Static storage. */
 const char *service_self_exe(void);
 

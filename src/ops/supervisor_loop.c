@@ -553,10 +553,7 @@ static json_t *service_json(const struct supervisor *sv, const struct child *c)
     static const char *const states[] = {"stopped", "running", "restarting", "stopped", "stopping"};
     const struct service_spec *s = c->spec;
     char url[512];
-    if (s->kind == SERVICE_REDIS)
-        snprintf(url, sizeof(url), "redis://%s:%d", s->health_host, s->health_port);
-    else
-        snprintf(url, sizeof(url), "http://%s:%d%s", s->health_host, s->health_port, s->health_path);
+    service_endpoint_text(s, url, sizeof(url));
     long long uptime = c->state == CHILD_RUNNING ? (now_ms() - c->started_ms) / 1000 : 0;
     (void)sv;
     return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:i, s:b, s:s, s:b}", "name", s->name, "state",

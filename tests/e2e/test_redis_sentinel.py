@@ -180,6 +180,7 @@ def test_operator_commands_reach_the_master_the_sentinels_name(workdir, replicat
     out = mcpgw("health-check", "--env-file", env_file)
     redis_line = next(line for line in out.stdout.splitlines() if line.startswith("redis "))
     assert " healthy" in redis_line, out.stdout
+    assert f"redis-sentinel://127.0.0.1:{r.sentinel_port}/mymaster/0 (PING)" in redis_line
     out = mcpgw("show-config", "--env-file", env_file)
     assert f"REDIS_URL=redis-sentinel://127.0.0.1:{r.sentinel_port}/mymaster/0" in out.stdout
     # A master the Sentinels do not watch: a clear error, exit 1.
