@@ -111,6 +111,11 @@ cleanup-tokens *args:
 redis-vacuum *args:
     @"{{mcpgw}}" redis-vacuum "$@"
 
+# revoke every access and refresh token of a user (--user) and/or a client (--client)
+[no-exit-message]
+revoke-tokens *args:
+    @"{{mcpgw}}" revoke-tokens "$@"
+
 # rotate LOG_DIR/*.log, keep N (--keep), services reopen their logs
 [no-exit-message]
 rotate-logs *args:
