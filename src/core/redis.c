@@ -484,8 +484,7 @@ static void on_located(enum gw_err err, const struct redis_location *location, c
     }
     /* Successive failed attempts walk through the addresses a name has (IPv6 and IPv4, ...). */
     const char *host = location->hosts[client->failures % location->count];
-    snprintf(client->connected_to, sizeof(client->connected_to), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
-             host, location->port);
+    redis_format_address(client->connected_to, sizeof(client->connected_to), host, location->port);
     connect_to(client, host, location->port);
 }
 
@@ -644,7 +643,7 @@ static void on_master_checked(enum gw_err err, const struct redis_location *loca
     for (size_t i = 0; i < location->count; i++) {
         char address[sizeof(client->connected_to)];
         const char *host = location->hosts[i];
-        snprintf(address, sizeof(address), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, location->port);
+        redis_format_address(address, sizeof(address), host, location->port);
         if (strcmp(address, client->connected_to) == 0)
             return;
     }

@@ -17,7 +17,7 @@
 
 /* ---- blocking lookups ---- */
 
-static void format_host_port(char *out, size_t size, const char *host, int port)
+void redis_format_address(char *out, size_t size, const char *host, int port)
 {
     snprintf(out, size, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
@@ -58,7 +58,7 @@ static enum gw_err ask_sentinel(const struct redis_endpoint *ep, const struct re
                                 char *why, size_t why_len)
 {
     char where[96];
-    format_host_port(where, sizeof(where), s->host, s->port);
+    redis_format_address(where, sizeof(where), s->host, s->port);
     struct timeval tv = {.tv_sec = timeout_ms / 1000u, .tv_usec = (timeout_ms % 1000u) * 1000u};
     redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (!c || c->err) {
@@ -132,7 +132,7 @@ enum gw_err redis_locate_sync(const struct redis_endpoint *ep, unsigned timeout_
                          reason, sizeof(reason)) == GW_OK) {
             if (resolve_host(master_host, master_port, out, why, why_len) != GW_OK)
                 return GW_ERR_UNAVAILABLE;
-            format_host_port(out->via, sizeof(out->via), ep->sentinels[i].host, ep->sentinels[i].port);
+            redis_format_address(out->via, sizeof(out->via), ep->sentinels[i].host, ep->sentinels[i].port);
             return GW_OK;
         }
         int n = snprintf(reasons + used, sizeof(reasons) - used, "%s%s", used ? "; " : "", reason);

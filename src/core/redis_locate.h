@@ -32,6 +32,9 @@ struct redis_location {
     char via[96]; /* Sentinel mode: "h:p", the Sentinel that answered; otherwise "" */
 };
 
+/* "host:port", or "[host]:port" for an IPv6 address, into out. */
+void redis_format_address(char *out, size_t size, const char *host, int port);
+
 /* Blocking: resolve the endpoint's host name, or ask its Sentinels for the master and resolve
  * what they name. Each network step is bounded by timeout_ms. GW_OK and *out filled, or
  * GW_ERR_UNAVAILABLE with a reason in why (never a password). An endpoint that needs no lookup
