@@ -1347,7 +1347,7 @@ def test_router_accepts_auth_tokens_and_sees_revocation(procs, workdir, redis_se
     assert meta["issuer"] == issuer
     upstream = Upstream()
     try:
-        start_stack(procs, redis_server, upstream, HTTP_PORT=http_port, JWT_ALGORITHM="RS256",
+        stack = start_stack(procs, redis_server, upstream, HTTP_PORT=http_port, JWT_ALGORITHM="RS256",
                     AUTH_INTERNAL_URL=auth.url)
         client = public_client(auth)
         redirect = "http://127.0.0.1:33418/callback"
@@ -1376,7 +1376,12 @@ def test_router_accepts_auth_tokens_and_sees_revocation(procs, workdir, redis_se
         deadline = time.time() + 10
         while time.time() < deadline and mcp(tokens["access_token"])[0] != 401:
             time.sleep(0.1)
-        status, headers, _ = mcp(tokens["access_token"])
-        assert status == 401 and 'error="invalid_token"' in headers["www-authenticate"]
+        statuses = [mcp(tokens["access_token"]) for _ in range(6)]  # spread over both router workers
+        # (Failed once in CI under load, never alone: say what Redis and both logs held.)
+        assert all(st == 401 and 'error="invalid_token"' in h["www-authenticate"] for st, h, _ in statuses), (
+            [st for st, _, _ in statuses], auth.redis("ZRANGE", PREFIX + "revocations", "0", "-1", "WITHSCORES"),
+            [line for line in auth.proc.stderr().splitlines() if "revok" in line.lower()][-5:],
+            [line for line in stack.router.stderr().splitlines()
+             if "Revocation" in line or "Redis" in line][-10:])
     finally:
         upstream.close()
